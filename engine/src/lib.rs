@@ -1,0 +1,5 @@
+//! zapin-engine: WhatsApp Web sessions as tokio actors, managed by a `SessionManager`.
+//!
+//! Owns connection lifecycle (pairing, login, keepalive, reconnection), messaging and receipts, and
+//! the typed event stream the gateway consumes. It knows nothing of HTTP or of Evolution's shapes,
+//! and never depends on the simulator.
