@@ -3,3 +3,6 @@
 //! Owns connection lifecycle (pairing, login, keepalive, reconnection), messaging and receipts, and
 //! the typed event stream the gateway consumes. It knows nothing of HTTP or of Evolution's shapes,
 //! and never depends on the simulator.
+
+pub mod backoff;
+pub mod disconnect;
