@@ -333,14 +333,14 @@ impl Config {
             })?,
         };
         let server_port = env.number("SERVER_PORT", 8080u16, "a TCP port number 0-65535")?;
-        if let Some(v) = env.get("SERVER_TYPE")? {
-            if !v.eq_ignore_ascii_case("http") {
-                return Err(ConfigError::Unsupported {
-                    var: "SERVER_TYPE",
-                    value: v.to_owned(),
-                    reason: "zapin serves plain http; terminate TLS in a reverse proxy",
-                });
-            }
+        if let Some(v) = env.get("SERVER_TYPE")?
+            && !v.eq_ignore_ascii_case("http")
+        {
+            return Err(ConfigError::Unsupported {
+                var: "SERVER_TYPE",
+                value: v.to_owned(),
+                reason: "zapin serves plain http; terminate TLS in a reverse proxy",
+            });
         }
         let server_url = env
             .get("SERVER_URL")?
@@ -363,14 +363,14 @@ impl Config {
         let expose_api_key_in_events =
             env.bool("AUTHENTICATION_EXPOSE_IN_FETCH_INSTANCES", false)?;
 
-        if let Some(v) = env.get("DATABASE_PROVIDER")? {
-            if !(v == "postgresql" || v == "psql_bouncer") {
-                return Err(ConfigError::Unsupported {
-                    var: "DATABASE_PROVIDER",
-                    value: v.to_owned(),
-                    reason: "zapin stores data in PostgreSQL (postgresql) or embedded SQLite",
-                });
-            }
+        if let Some(v) = env.get("DATABASE_PROVIDER")?
+            && !(v == "postgresql" || v == "psql_bouncer")
+        {
+            return Err(ConfigError::Unsupported {
+                var: "DATABASE_PROVIDER",
+                value: v.to_owned(),
+                reason: "zapin stores data in PostgreSQL (postgresql) or embedded SQLite",
+            });
         }
         let database = match env.get("DATABASE_CONNECTION_URI")? {
             None => Database::EmbeddedSqlite,
