@@ -28,37 +28,37 @@ pub const DEFAULT_WA_ROOT_PUBKEY: &str =
 /// The WhatsApp Web client version zapin announces (ClientPayload `UserAgent.appVersion`).
 pub const DEFAULT_WA_VERSION: &str = "2.3000.1045649367";
 
-/// Event names accepted as `WEBHOOK_EVENTS_<NAME>` for the global webhook (contract §8.1).
-pub const WEBHOOK_EVENT_NAMES: &[&str] = &[
-    "APPLICATION_STARTUP",
-    "INSTANCE_CREATE",
-    "INSTANCE_DELETE",
-    "QRCODE_UPDATED",
-    "MESSAGES_SET",
-    "MESSAGES_UPSERT",
-    "MESSAGES_EDITED",
-    "MESSAGES_UPDATE",
-    "MESSAGES_DELETE",
-    "SEND_MESSAGE",
-    "SEND_MESSAGE_UPDATE",
-    "CONTACTS_SET",
-    "CONTACTS_UPSERT",
-    "CONTACTS_UPDATE",
-    "PRESENCE_UPDATE",
-    "CHATS_SET",
-    "CHATS_UPSERT",
-    "CHATS_UPDATE",
-    "CHATS_DELETE",
-    "GROUPS_UPSERT",
-    "GROUPS_UPDATE",
-    "GROUP_UPDATE",
-    "GROUP_PARTICIPANTS_UPDATE",
-    "CONNECTION_UPDATE",
-    "LABELS_EDIT",
-    "LABELS_ASSOCIATION",
-    "CALL",
-    "TYPEBOT_START",
-    "TYPEBOT_CHANGE_STATUS",
+/// The `WEBHOOK_EVENTS_<NAME>` variables that select events for the global webhook (contract §8.1).
+pub const WEBHOOK_EVENT_VARS: &[&str] = &[
+    "WEBHOOK_EVENTS_APPLICATION_STARTUP",
+    "WEBHOOK_EVENTS_INSTANCE_CREATE",
+    "WEBHOOK_EVENTS_INSTANCE_DELETE",
+    "WEBHOOK_EVENTS_QRCODE_UPDATED",
+    "WEBHOOK_EVENTS_MESSAGES_SET",
+    "WEBHOOK_EVENTS_MESSAGES_UPSERT",
+    "WEBHOOK_EVENTS_MESSAGES_EDITED",
+    "WEBHOOK_EVENTS_MESSAGES_UPDATE",
+    "WEBHOOK_EVENTS_MESSAGES_DELETE",
+    "WEBHOOK_EVENTS_SEND_MESSAGE",
+    "WEBHOOK_EVENTS_SEND_MESSAGE_UPDATE",
+    "WEBHOOK_EVENTS_CONTACTS_SET",
+    "WEBHOOK_EVENTS_CONTACTS_UPSERT",
+    "WEBHOOK_EVENTS_CONTACTS_UPDATE",
+    "WEBHOOK_EVENTS_PRESENCE_UPDATE",
+    "WEBHOOK_EVENTS_CHATS_SET",
+    "WEBHOOK_EVENTS_CHATS_UPSERT",
+    "WEBHOOK_EVENTS_CHATS_UPDATE",
+    "WEBHOOK_EVENTS_CHATS_DELETE",
+    "WEBHOOK_EVENTS_GROUPS_UPSERT",
+    "WEBHOOK_EVENTS_GROUPS_UPDATE",
+    "WEBHOOK_EVENTS_GROUP_UPDATE",
+    "WEBHOOK_EVENTS_GROUP_PARTICIPANTS_UPDATE",
+    "WEBHOOK_EVENTS_CONNECTION_UPDATE",
+    "WEBHOOK_EVENTS_LABELS_EDIT",
+    "WEBHOOK_EVENTS_LABELS_ASSOCIATION",
+    "WEBHOOK_EVENTS_CALL",
+    "WEBHOOK_EVENTS_TYPEBOT_START",
+    "WEBHOOK_EVENTS_TYPEBOT_CHANGE_STATUS",
 ];
 
 /// A configuration problem, naming the variable and what was wrong with it.
@@ -142,22 +142,49 @@ impl ConnectionUri {
         &self.0
     }
 
-    /// The URI with any `user:password@` password replaced by `***`.
+    /// The URI with its password hidden: the `user:password@` part and any `password=` query
+    /// parameter (libpq style). Errs on the side of hiding too much, since passwords are often
+    /// written without percent-encoding and may contain `/`, `@` or `:`.
     pub fn redacted(&self) -> String {
         let uri: &str = &self.0;
-        let Some((scheme, rest)) = uri.split_once("://") else {
-            return uri.to_owned();
-        };
-        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        let (authority, tail) = rest.split_at(authority_end);
-        match authority.rsplit_once('@') {
-            Some((userinfo, host)) => match userinfo.split_once(':') {
-                Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
-                None => uri.to_owned(),
-            },
-            None => uri.to_owned(),
+        let (scheme, rest) = uri.split_once("://").unwrap_or(("", uri));
+        let mut out = String::with_capacity(uri.len());
+        if !scheme.is_empty() {
+            out.push_str(scheme);
+            out.push_str("://");
         }
+        let rest = match rest.rfind('@') {
+            Some(at) => match rest.get(..at).and_then(|userinfo| userinfo.find(':')) {
+                Some(colon) => {
+                    out.push_str(rest.get(..=colon).unwrap_or_default());
+                    out.push_str("***");
+                    rest.get(at..).unwrap_or_default()
+                }
+                None => rest,
+            },
+            None => rest,
+        };
+        let mut remaining = rest;
+        while let Some(pos) = find_ascii_ci(remaining, "password=") {
+            let value_start = pos + "password=".len();
+            out.push_str(remaining.get(..value_start).unwrap_or_default());
+            out.push_str("***");
+            let tail = remaining.get(value_start..).unwrap_or_default();
+            remaining = tail
+                .find('&')
+                .map_or("", |amp| tail.get(amp..).unwrap_or_default());
+        }
+        out.push_str(remaining);
+        out
     }
+}
+
+/// Byte offset of `needle` (ASCII) in `haystack`, ignoring ASCII case.
+fn find_ascii_ci(haystack: &str, needle: &str) -> Option<usize> {
+    haystack
+        .as_bytes()
+        .windows(needle.len())
+        .position(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
 impl fmt::Debug for ConnectionUri {
@@ -466,10 +493,10 @@ impl Config {
         };
         let webhook_global_by_events = env.bool("WEBHOOK_GLOBAL_WEBHOOK_BY_EVENTS", false)?;
         let mut webhook_global_events = BTreeSet::new();
-        for name in WEBHOOK_EVENT_NAMES {
-            let var = format!("WEBHOOK_EVENTS_{name}");
-            if env.bool_dyn(&var)? {
-                webhook_global_events.insert(*name);
+        for var in WEBHOOK_EVENT_VARS {
+            if env.bool(var, false)? {
+                let name = var.strip_prefix("WEBHOOK_EVENTS_").unwrap_or(var);
+                webhook_global_events.insert(name);
             }
         }
         let webhook_request_timeout_ms = env.number(
@@ -629,18 +656,6 @@ impl Env {
         }
     }
 
-    /// `bool` for names built at run time (`WEBHOOK_EVENTS_*`); absent means false.
-    fn bool_dyn(&self, var: &str) -> Result<bool, ConfigError> {
-        match self.get(var)? {
-            None => Ok(false),
-            Some(v) => parse_bool(v).ok_or_else(|| ConfigError::Invalid {
-                var: "WEBHOOK_EVENTS_*",
-                value: format!("{var}={v}"),
-                expected: "true or false",
-            }),
-        }
-    }
-
     fn number<T: std::str::FromStr>(
         &self,
         var: &'static str,
@@ -753,4 +768,48 @@ fn log_levels(v: &str) -> Result<(LogLevel, bool, bool), ConfigError> {
         level = level.max(this);
     }
     Ok((level, webhooks, websocket))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn redact(uri: &str) -> String {
+        ConnectionUri(Zeroizing::new(uri.to_owned())).redacted()
+    }
+
+    #[test]
+    fn connection_uri_passwords_are_hidden() {
+        let cases = [
+            ("postgres://u:pw@db:5432/x", "postgres://u:***@db:5432/x"),
+            ("postgres://u:p@ss/w:rd@db/x", "postgres://u:***@db/x"),
+            ("redis://:pw@cache:6379", "redis://:***@cache:6379"),
+            ("rediss://default:pw@cache", "rediss://default:***@cache"),
+            (
+                "postgres://db/x?user=u&password=pw&sslmode=require",
+                "postgres://db/x?user=u&password=***&sslmode=require",
+            ),
+            (
+                "postgres://db/x?PASSWORD=pw",
+                "postgres://db/x?PASSWORD=***",
+            ),
+            ("postgres://u@db/x", "postgres://u@db/x"),
+            ("postgres://db:5432/x", "postgres://db:5432/x"),
+            ("redis://127.0.0.1:6379", "redis://127.0.0.1:6379"),
+            ("sqlite:./data/zapin.db", "sqlite:./data/zapin.db"),
+            ("", ""),
+        ];
+        for (uri, expected) in cases {
+            assert_eq!(redact(uri), expected, "{uri}");
+        }
+    }
+
+    #[test]
+    fn redaction_handles_non_ascii_without_panicking() {
+        assert_eq!(
+            redact("postgres://ü:pä@db/ß?password=é&x=1"),
+            "postgres://ü:***@db/ß?password=***&x=1"
+        );
+        assert_eq!(redact("postgres://password="), "postgres://password=***");
+    }
 }

@@ -252,7 +252,7 @@ fn every_bad_value_is_rejected_naming_its_variable() {
             &[("WEBHOOK_GLOBAL_WEBHOOK_BY_EVENTS", "sometimes")],
             "WEBHOOK_GLOBAL_WEBHOOK_BY_EVENTS",
         ),
-        (&[("WEBHOOK_EVENTS_CALL", "yes")], "WEBHOOK_EVENTS_*"),
+        (&[("WEBHOOK_EVENTS_CALL", "yes")], "WEBHOOK_EVENTS_CALL"),
         (
             &[("WEBHOOK_REQUEST_TIMEOUT_MS", "1.5")],
             "WEBHOOK_REQUEST_TIMEOUT_MS",
