@@ -1,0 +1,13 @@
+//! zapin-gateway: the Evolution API v2 compatible HTTP gateway and the `zapin` binary.
+//!
+//! The library holds everything the binary runs so that integration tests can start the same
+//! router on an ephemeral port.
+
+pub mod config;
+pub mod http;
+
+pub use config::{Config, ConfigError};
+pub use http::{AppState, app};
+
+/// zapin's own version, reported by `GET /` and `GET /v1/health`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,170 @@
+//! The compiled `zapin` binary: subcommands, exit codes and a real `serve` process.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic: a panic is a failure
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const ZAPIN: &str = env!("CARGO_BIN_EXE_zapin");
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A `zapin` command with an empty environment, so the caller's variables cannot leak in.
+fn zapin(args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(ZAPIN);
+    cmd.args(args).env_clear().envs(env.iter().copied());
+    cmd
+}
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    zapin(args, env).output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn help_explains_every_subcommand() {
+    let out = run(&["--help"], &[]);
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    for needle in [
+        "serve",
+        "sim",
+        "demo",
+        "SERVER_PORT",
+        "simulator",
+        "README.md",
+    ] {
+        assert!(help.contains(needle), "--help lacks {needle:?}:\n{help}");
+    }
+}
+
+#[test]
+fn sim_is_not_available_yet() {
+    let out = run(&["sim"], &[]);
+    assert!(!out.status.success());
+    assert_eq!(
+        text(&out.stderr),
+        "zapin sim: not available yet (issue #5)\n"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn demo_is_not_available_yet() {
+    let out = run(&["demo"], &[]);
+    assert!(!out.status.success());
+    assert_eq!(
+        text(&out.stderr),
+        "zapin demo: not available yet (issue #8)\n"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn unknown_subcommand_is_a_usage_error() {
+    let out = run(&["frobnicate"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn bad_server_port_exits_2_naming_the_variable() {
+    let out = run(&["serve"], &[("SERVER_PORT", "eighty")]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("SERVER_PORT"), "{stderr}");
+    assert!(stderr.contains("eighty"), "{stderr}");
+}
+
+#[test]
+fn bad_master_key_is_reported_without_its_value() {
+    let out = run(&["serve"], &[("ZAPIN_MASTER_KEY", "topsecret")]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("ZAPIN_MASTER_KEY"), "{stderr}");
+    assert!(!stderr.contains("topsecret"), "{stderr}");
+}
+
+/// Kills the child if the test fails before it is stopped cleanly.
+struct Running(Option<Child>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[tokio::test]
+async fn serve_answers_until_sigterm() {
+    let child = zapin(
+        &["serve"],
+        &[
+            ("SERVER_PORT", "0"),
+            ("ZAPIN_LISTEN_HOST", "127.0.0.1"),
+            ("AUTHENTICATION_API_KEY", "binary-test-key"),
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut server = Running(Some(child));
+
+    // Wait for the announcement line instead of sleeping.
+    let stdout = server.0.as_mut().unwrap().stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let line = rx
+        .recv_timeout(STARTUP_TIMEOUT)
+        .expect("zapin serve did not announce its address");
+    let url = line
+        .strip_prefix("zapin listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+
+    let body: serde_json::Value = reqwest::get(format!("{url}/"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["status"], 200);
+    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+
+    #[cfg(unix)]
+    {
+        // Graceful shutdown on SIGTERM: the process exits by itself with success.
+        let pid = server.0.as_ref().unwrap().id().to_string();
+        let kill = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(kill.success());
+        let mut child = server.0.take().unwrap();
+        let (done_tx, done_rx) = mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            let status = child.wait();
+            let _ = done_tx.send(());
+            (status, child)
+        });
+        done_rx
+            .recv_timeout(STARTUP_TIMEOUT)
+            .expect("zapin serve did not stop after SIGTERM");
+        let (status, mut child) = waiter.join().unwrap();
+        assert!(status.unwrap().success());
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+        assert!(stderr.contains("SIGTERM"), "{stderr}");
+        assert!(!stderr.contains("binary-test-key"), "{stderr}");
+    }
+}

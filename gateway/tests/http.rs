@@ -1,0 +1,108 @@
+//! The HTTP routes over a real socket with a real client.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic: a panic is a failure
+
+use serde_json::{Value, json};
+use zapin_gateway::{AppState, Config, app};
+
+/// Starts the app on an ephemeral port and returns its base URL.
+async fn start(pairs: &[(&str, &str)]) -> String {
+    let config =
+        Config::from_env(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, app(AppState::new(config)))
+            .await
+            .unwrap();
+    });
+    format!("http://{addr}")
+}
+
+async fn get_json(url: &str) -> (u16, Value) {
+    let response = reqwest::get(url).await.unwrap();
+    let status = response.status().as_u16();
+    assert_eq!(
+        response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/json")
+    );
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn welcome_has_evolutions_shape() {
+    let base = start(&[]).await;
+    let (status, body) = get_json(&format!("{base}/")).await;
+    assert_eq!(status, 200);
+    let host = base.trim_start_matches("http://");
+    assert_eq!(
+        body,
+        json!({
+            "status": 200,
+            "message": "Welcome to zapin, it is working!",
+            "version": env!("CARGO_PKG_VERSION"),
+            "clientName": "evolution",
+            "manager": format!("http://{host}/manager"),
+            "documentation": "https://doc.evolution-api.com",
+            "whatsappWebVersion": "2.3000.1045649367",
+        })
+    );
+}
+
+#[tokio::test]
+async fn welcome_follows_configuration() {
+    let base = start(&[
+        ("DATABASE_CONNECTION_CLIENT_NAME", "tenant_a"),
+        ("SERVER_DISABLE_MANAGER", "true"),
+        ("ZAPIN_WA_VERSION", "2.3000.42"),
+    ])
+    .await;
+    let (_, body) = get_json(&format!("{base}/")).await;
+    assert_eq!(body["clientName"], "tenant_a");
+    assert_eq!(body["whatsappWebVersion"], "2.3000.42");
+    assert!(body.get("manager").is_none(), "manager shown: {body}");
+}
+
+#[tokio::test]
+async fn health_reports_ok() {
+    let base = start(&[]).await;
+    let (status, body) = get_json(&format!("{base}/v1/health")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+    assert!(body["uptimeSeconds"].is_u64(), "{body}");
+}
+
+#[tokio::test]
+async fn unknown_route_is_evolutions_404() {
+    let base = start(&[]).await;
+    let (status, body) = get_json(&format!("{base}/instance/nope?x=1&y=2")).await;
+    assert_eq!(status, 404);
+    assert_eq!(
+        body,
+        json!({
+            "status": 404,
+            "error": "Not Found",
+            "response": {"message": ["Cannot GET /instance/nope?x=1&y=2"]},
+        })
+    );
+}
+
+#[tokio::test]
+async fn wrong_method_on_a_known_path_is_also_404() {
+    let base = start(&[]).await;
+    let response = reqwest::Client::new()
+        .post(format!("{base}/v1/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 404);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["response"]["message"],
+        json!(["Cannot POST /v1/health"])
+    );
+}
