@@ -4,7 +4,9 @@
 //! router on an ephemeral port.
 
 pub mod config;
+pub mod db;
 pub mod http;
+pub mod webhook;
 
 pub use config::{Config, ConfigError};
 pub use http::{AppState, app};

@@ -1,0 +1,360 @@
+//! The gateway's durable state: one connection pool over SQLite or PostgreSQL.
+//!
+//! Every write goes through a [`Tx`] so that the events describing a change are enqueued in the
+//! webhook outbox in the same transaction as the change itself (ARCHITECTURE principle 4): a
+//! crash either keeps both or neither. The schema lives in `migrations/{sqlite,postgres}` (one
+//! folder per backend, shared with the other crates) and the whole folder is applied on open.
+//!
+//! Both backends run the same SQL text: `$N` placeholders work on SQLite too, times are Unix
+//! milliseconds and JSON documents are stored as text, so the code below expands each query once
+//! per backend with [`with_conn!`] instead of going through sqlx's `Any` driver.
+
+mod models;
+mod repo;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, Postgres, Sqlite, SqlitePool};
+use tokio::sync::Notify;
+
+use crate::config::{Config, Database};
+use crate::webhook::Routing;
+
+pub use models::{
+    Chat, Contact, Instance, Message, MessagePage, NewInstance, Settings, WebhookConfig, WebhookSet,
+};
+
+/// The embedded SQLite file under `ZAPIN_DATA_DIR`.
+pub const SQLITE_FILE: &str = "zapin.sqlite3";
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
+}
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("creating the data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    /// A stored JSON document did not parse or a value did not fit its column.
+    #[error("corrupt {0} in the database")]
+    Corrupt(&'static str),
+    /// The instance name is taken (Evolution answers 403).
+    #[error("instance name {0:?} is already in use")]
+    NameTaken(String),
+    #[error("no instance {0:?}")]
+    NoInstance(String),
+    #[error("invalid PostgreSQL schema name {0:?}")]
+    BadSchema(String),
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// The shared handle: cheap to clone, one pool for the whole process.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pub(crate) pool: Pool,
+    pub(crate) routing: Arc<Routing>,
+    /// Signalled after a commit that enqueued events, so the dispatcher need not wait for its poll.
+    pub(crate) wake: Arc<Notify>,
+}
+
+/// Runs `$body` with `$c` bound to the backend-specific executor of `$src` (a [`Pool`] or a
+/// transaction), once per backend.
+macro_rules! with_conn {
+    (pool $src:expr, |$c:ident| $body:expr) => {
+        match $src {
+            $crate::db::Pool::Sqlite(p) => {
+                let $c = p;
+                $body
+            }
+            $crate::db::Pool::Postgres(p) => {
+                let $c = p;
+                $body
+            }
+        }
+    };
+    (tx $src:expr, |$c:ident| $body:expr) => {
+        match $src {
+            $crate::db::TxInner::Sqlite(t) => {
+                let $c = &mut **t;
+                $body
+            }
+            $crate::db::TxInner::Postgres(t) => {
+                let $c = &mut **t;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_conn;
+
+pub(crate) enum TxInner {
+    Sqlite(sqlx::Transaction<'static, Sqlite>),
+    Postgres(sqlx::Transaction<'static, Postgres>),
+}
+
+/// A transaction. Dropping it without [`Tx::commit`] rolls everything back, events included.
+pub struct Tx {
+    pub(crate) inner: TxInner,
+    pub(crate) db: Db,
+    pub(crate) enqueued: usize,
+}
+
+impl std::fmt::Debug for Tx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tx")
+            .field("enqueued", &self.enqueued)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tx {
+    /// Commits, then wakes the dispatcher if this transaction enqueued events.
+    pub async fn commit(self) -> Result<(), DbError> {
+        match self.inner {
+            TxInner::Sqlite(t) => t.commit().await?,
+            TxInner::Postgres(t) => t.commit().await?,
+        }
+        if self.enqueued > 0 {
+            self.db.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Rolls back explicitly (dropping does the same, without waiting).
+    pub async fn rollback(self) -> Result<(), DbError> {
+        match self.inner {
+            TxInner::Sqlite(t) => t.rollback().await?,
+            TxInner::Postgres(t) => t.rollback().await?,
+        }
+        Ok(())
+    }
+
+    /// Events enqueued so far (one per delivery target).
+    pub fn enqueued(&self) -> usize {
+        self.enqueued
+    }
+}
+
+/// Knobs for opening the database; [`DbOptions::from_config`] gives the production values.
+#[derive(Debug, Clone)]
+pub struct DbOptions {
+    pub max_connections: u32,
+    pub busy_timeout: Duration,
+    /// PostgreSQL only: use (and create) this schema instead of the URI's default search path.
+    /// Tests use it to isolate themselves.
+    pub pg_schema: Option<String>,
+}
+
+impl Default for DbOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 8,
+            busy_timeout: Duration::from_secs(10),
+            pg_schema: None,
+        }
+    }
+}
+
+impl Db {
+    /// Opens the database `config` names (`DATABASE_CONNECTION_URI`, else the embedded SQLite
+    /// file under `ZAPIN_DATA_DIR`), runs pending migrations and takes the global webhook
+    /// routing from `config`.
+    pub async fn open(config: &Config) -> Result<Self, DbError> {
+        let routing = Routing::from_config(config);
+        let options = DbOptions::default();
+        match &config.database {
+            Database::EmbeddedSqlite => {
+                Self::open_sqlite_file(&config.data_dir.join(SQLITE_FILE), routing, &options).await
+            }
+            Database::Sqlite(uri) => {
+                let connect = SqliteConnectOptions::from_str(uri.expose())?;
+                Self::open_sqlite(connect, routing, &options).await
+            }
+            Database::Postgres(uri) => Self::open_postgres(uri.expose(), routing, &options).await,
+        }
+    }
+
+    /// Opens (creating it and its directory if needed) an SQLite file.
+    pub async fn open_sqlite_file(
+        path: &Path,
+        routing: Routing,
+        options: &DbOptions,
+    ) -> Result<Self, DbError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| DbError::DataDir {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+        Self::open_sqlite(SqliteConnectOptions::new().filename(path), routing, options).await
+    }
+
+    async fn open_sqlite(
+        connect: SqliteConnectOptions,
+        routing: Routing,
+        options: &DbOptions,
+    ) -> Result<Self, DbError> {
+        let connect = connect
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a committed event is on disk when commit returns, as principle 4 promises.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(options.busy_timeout);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .connect_with(connect)
+            .await?;
+        migrator(embedded::SQLITE).run(&pool).await?;
+        Ok(Self::new(Pool::Sqlite(pool), routing))
+    }
+
+    /// Connects to PostgreSQL (optionally inside `options.pg_schema`) and runs migrations.
+    pub async fn open_postgres(
+        url: &str,
+        routing: Routing,
+        options: &DbOptions,
+    ) -> Result<Self, DbError> {
+        let mut connect = PgConnectOptions::from_str(url)?;
+        if let Some(schema) = &options.pg_schema {
+            let valid = !schema.is_empty()
+                && schema.len() <= 63
+                && schema
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if !valid {
+                return Err(DbError::BadSchema(schema.clone()));
+            }
+            let pool = PgPoolOptions::new()
+                .max_connections(1)
+                .connect_with(connect.clone())
+                .await?;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "CREATE SCHEMA IF NOT EXISTS \"{schema}\""
+            )))
+            .execute(&pool)
+            .await?;
+            pool.close().await;
+            connect = connect.options([("search_path", schema.as_str())]);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .connect_with(connect)
+            .await?;
+        migrator(embedded::POSTGRES).run(&pool).await?;
+        Ok(Self::new(Pool::Postgres(pool), routing))
+    }
+
+    fn new(pool: Pool, routing: Routing) -> Self {
+        Self {
+            pool,
+            routing: Arc::new(routing),
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend_name(&self) -> &'static str {
+        match self.pool {
+            Pool::Sqlite(_) => "sqlite",
+            Pool::Postgres(_) => "postgres",
+        }
+    }
+
+    /// The global webhook routing this handle enqueues with.
+    pub fn routing(&self) -> &Routing {
+        &self.routing
+    }
+
+    /// Starts a transaction. On SQLite it takes the write lock up front (`BEGIN IMMEDIATE`) so a
+    /// read-then-write transaction cannot fail half-way on a lock upgrade.
+    pub async fn begin(&self) -> Result<Tx, DbError> {
+        let inner = match &self.pool {
+            Pool::Sqlite(p) => TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Pool::Postgres(p) => TxInner::Postgres(p.begin().await?),
+        };
+        Ok(Tx {
+            inner,
+            db: self.clone(),
+            enqueued: 0,
+        })
+    }
+
+    /// Waits for in-flight queries and closes the pool.
+    pub async fn close(&self) {
+        match &self.pool {
+            Pool::Sqlite(p) => p.close().await,
+            Pool::Postgres(p) => p.close().await,
+        }
+    }
+}
+
+/// A migrator over the embedded folder. `ignore_missing`: another crate's migrator may share the
+/// database and have recorded versions this build does not know yet.
+fn migrator(list: &'static [(i64, &'static str, &'static str)]) -> Migrator {
+    let mut m = Migrator::with_migrations(
+        list.iter()
+            .map(|&(version, description, sql)| {
+                Migration::new(
+                    version,
+                    description.into(),
+                    MigrationType::Simple,
+                    sqlx::SqlSafeStr::into_sql_str(sql),
+                    false,
+                )
+            })
+            .collect(),
+    );
+    m.set_ignore_missing(true);
+    m
+}
+
+/// Now, in Unix milliseconds.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A random (version 4) UUID in its usual lower-case text form.
+pub fn new_uuid() -> String {
+    let mut b = [0u8; 16];
+    // The OS RNG failing is not recoverable in any useful way; fall back to time-derived bytes
+    // rather than panic, since uniqueness (not secrecy) is what ids need.
+    if getrandom::fill(&mut b).is_err() {
+        let t = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        b = t.to_le_bytes();
+    }
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}

@@ -1,0 +1,117 @@
+//! Rows of the gateway schema, in zapin's own types (compat-evolution maps them to Evolution's
+//! JSON shapes).
+
+use serde_json::Value;
+
+/// What `POST /instance/create` stores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewInstance {
+    pub name: String,
+    /// The instance API key.
+    pub token: String,
+    pub integration: String,
+    pub number: Option<String>,
+    /// `close` for Baileys-style instances, `open` otherwise (contract §3.1).
+    pub connection_status: String,
+}
+
+/// A stored instance. `token` is the instance's API key: keep it out of logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    pub id: String,
+    pub name: String,
+    pub token: String,
+    pub owner_jid: Option<String>,
+    pub profile_name: Option<String>,
+    pub connection_status: String,
+    pub integration: String,
+    pub number: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Per-instance behaviour switches (Evolution's `Setting`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Settings {
+    pub reject_call: bool,
+    pub msg_call: String,
+    pub groups_ignore: bool,
+    pub always_online: bool,
+    pub read_messages: bool,
+    pub read_status: bool,
+    pub sync_full_history: bool,
+    pub wavoip_token: String,
+}
+
+/// An instance's webhook (Evolution's `Webhook` row, plus zapin's signing secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookConfig {
+    pub id: String,
+    pub url: String,
+    pub enabled: bool,
+    /// Config keys such as `MESSAGES_UPSERT`; empty means every event.
+    pub events: Vec<String>,
+    pub by_events: bool,
+    pub base64: bool,
+    /// Extra request headers, a JSON object of strings. A `jwt_key` entry is not sent as is: it
+    /// becomes an `Authorization: Bearer` HS256 token (contract §5.3).
+    pub headers: Value,
+    /// zapin extension: when set, deliveries carry `X-Zapin-Signature`.
+    pub secret: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A stored message, unique per (instance, key id).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub instance_id: String,
+    pub key_id: String,
+    pub remote_jid: String,
+    pub from_me: bool,
+    pub participant: Option<String>,
+    pub push_name: Option<String>,
+    /// The message content as Evolution shows it (`message` of the record).
+    pub message: Value,
+    pub message_type: String,
+    /// Unix seconds, as WhatsApp stamps messages.
+    pub timestamp: i64,
+    pub status: Option<String>,
+}
+
+/// One page of messages, newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessagePage {
+    pub total: i64,
+    pub page: u32,
+    pub page_size: u32,
+    pub messages: Vec<Message>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contact {
+    pub instance_id: String,
+    pub remote_jid: String,
+    pub push_name: Option<String>,
+    pub profile_pic_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chat {
+    pub instance_id: String,
+    pub remote_jid: String,
+    pub name: Option<String>,
+    pub unread_messages: i64,
+}
+
+/// What `POST /webhook/set` stores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookSet {
+    pub url: String,
+    pub enabled: bool,
+    pub events: Vec<String>,
+    pub by_events: bool,
+    pub base64: bool,
+    pub headers: Value,
+    pub secret: Option<String>,
+}

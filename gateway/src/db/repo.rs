@@ -1,0 +1,585 @@
+//! Typed repository functions, all on [`Tx`] so that a state change and its events share one
+//! transaction. Functions that report an event take the envelope builder as a closure over the
+//! stored row: there is no way to make the change without also enqueueing its event.
+
+use serde_json::Value;
+
+use super::models::{
+    Chat, Contact, Instance, Message, MessagePage, NewInstance, Settings, WebhookConfig, WebhookSet,
+};
+use super::{DbError, Tx, new_uuid, now_ms, with_conn};
+use crate::webhook::{EVENT_INSTANCE_CREATE, EVENT_INSTANCE_DELETE, EVENT_MESSAGES_UPSERT};
+
+type InstanceRow = (
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+    Option<String>,
+    i64,
+    i64,
+);
+
+fn instance(r: InstanceRow) -> Instance {
+    let (
+        id,
+        name,
+        token,
+        owner_jid,
+        profile_name,
+        connection_status,
+        integration,
+        number,
+        created_at,
+        updated_at,
+    ) = r;
+    Instance {
+        id,
+        name,
+        token,
+        owner_jid,
+        profile_name,
+        connection_status,
+        integration,
+        number,
+        created_at,
+        updated_at,
+    }
+}
+
+type WebhookRow = (
+    String,
+    String,
+    bool,
+    String,
+    bool,
+    bool,
+    String,
+    Option<String>,
+    i64,
+    i64,
+);
+
+fn webhook(r: WebhookRow) -> Result<WebhookConfig, DbError> {
+    let (id, url, enabled, events, by_events, base64, headers, secret, created_at, updated_at) = r;
+    Ok(WebhookConfig {
+        id,
+        url,
+        enabled,
+        events: serde_json::from_str(&events).map_err(|_| DbError::Corrupt("webhook events"))?,
+        by_events,
+        base64,
+        headers: serde_json::from_str(&headers).map_err(|_| DbError::Corrupt("webhook headers"))?,
+        secret,
+        created_at,
+        updated_at,
+    })
+}
+
+type MessageRow = (
+    String,
+    String,
+    String,
+    bool,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+    i64,
+    Option<String>,
+);
+
+fn message(r: MessageRow) -> Result<Message, DbError> {
+    let (
+        instance_id,
+        key_id,
+        remote_jid,
+        from_me,
+        participant,
+        push_name,
+        message,
+        message_type,
+        timestamp,
+        status,
+    ) = r;
+    Ok(Message {
+        instance_id,
+        key_id,
+        remote_jid,
+        from_me,
+        participant,
+        push_name,
+        message: serde_json::from_str(&message).map_err(|_| DbError::Corrupt("message json"))?,
+        message_type,
+        timestamp,
+        status,
+    })
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+impl Tx {
+    /// Creates the instance row and enqueues `INSTANCE_CREATE` with the body `envelope` builds
+    /// from the stored row. [`DbError::NameTaken`] if the name is in use.
+    pub async fn create_instance(
+        &mut self,
+        new: &NewInstance,
+        envelope: impl FnOnce(&Instance) -> Value,
+    ) -> Result<Instance, DbError> {
+        let now = now_ms();
+        let row = Instance {
+            id: new_uuid(),
+            name: new.name.clone(),
+            token: new.token.clone(),
+            owner_jid: None,
+            profile_name: None,
+            connection_status: new.connection_status.clone(),
+            integration: new.integration.clone(),
+            number: new.number.clone(),
+            created_at: now,
+            updated_at: now,
+        };
+        let result = with_conn!(tx &mut self.inner, |c| {
+            sqlx::query(
+                "INSERT INTO instances (id, name, token, owner_jid, profile_name, connection_status, \
+                 integration, number, created_at, updated_at) \
+                 VALUES ($1, $2, $3, NULL, NULL, $4, $5, $6, $7, $7)",
+            )
+            .bind(&row.id)
+            .bind(&row.name)
+            .bind(&row.token)
+            .bind(&row.connection_status)
+            .bind(&row.integration)
+            .bind(&row.number)
+            .bind(now)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected())
+        });
+        match result {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => return Err(DbError::NameTaken(new.name.clone())),
+            Err(e) => return Err(e.into()),
+        }
+        let body = envelope(&row);
+        self.enqueue_event(&row.id, EVENT_INSTANCE_CREATE, &body)
+            .await?;
+        Ok(row)
+    }
+
+    pub async fn get_instance(&mut self, id: &str) -> Result<Option<Instance>, DbError> {
+        let row: Option<InstanceRow> = with_conn!(tx &mut self.inner, |c| {
+            sqlx::query_as(
+                "SELECT id, name, token, owner_jid, profile_name, connection_status, integration, \
+                 number, created_at, updated_at FROM instances WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(c)
+            .await?
+        });
+        Ok(row.map(instance))
+    }
+
+    pub async fn get_instance_by_name(&mut self, name: &str) -> Result<Option<Instance>, DbError> {
+        let row: Option<InstanceRow> = with_conn!(tx &mut self.inner, |c| {
+            sqlx::query_as(
+                "SELECT id, name, token, owner_jid, profile_name, connection_status, integration, \
+                 number, created_at, updated_at FROM instances WHERE name = $1",
+            )
+            .bind(name)
+            .fetch_optional(c)
+            .await?
+        });
+        Ok(row.map(instance))
+    }
+
+    /// All instances, by name.
+    pub async fn list_instances(&mut self) -> Result<Vec<Instance>, DbError> {
+        let rows: Vec<InstanceRow> = with_conn!(tx &mut self.inner, |c| {
+            sqlx::query_as(
+                "SELECT id, name, token, owner_jid, profile_name, connection_status, integration, \
+                 number, created_at, updated_at FROM instances ORDER BY name",
+            )
+            .fetch_all(c)
+            .await?
+        });
+        Ok(rows.into_iter().map(instance).collect())
+    }
+
+    /// Records what the connection learnt about the account.
+    pub async fn update_instance_connection(
+        &mut self,
+        id: &str,
+        connection_status: &str,
+        owner_jid: Option<&str>,
+        profile_name: Option<&str>,
+    ) -> Result<(), DbError> {
+        let done = with_conn!(tx &mut self.inner, |c| {
+            sqlx::query(
+                "UPDATE instances SET connection_status = $2, owner_jid = $3, profile_name = $4, \
+                 updated_at = $5 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(connection_status)
+            .bind(owner_jid)
+            .bind(profile_name)
+            .bind(now_ms())
+            .execute(c)
+            .await?
+            .rows_affected()
+        });
+        if done == 0 {
+            return Err(DbError::NoInstance(id.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Enqueues `INSTANCE_DELETE` (routed while the instance's webhook still exists), then deletes
+    /// the instance and, by cascade, everything it owns. False if there was no such instance.
+    pub async fn delete_instance(
+        &mut self,
+        id: &str,
+        envelope: impl FnOnce(&Instance) -> Value,
+    ) -> Result<bool, DbError> {
+        let Some(row) = self.get_instance(id).await? else {
+            return Ok(false);
+        };
+        let body = envelope(&row);
+        self.enqueue_event(&row.id, EVENT_INSTANCE_DELETE, &body)
+            .await?;
+        with_conn!(tx &mut self.inner, |c| {
+            sqlx::query("DELETE FROM instances WHERE id = $1")
+                .bind(id)
+                .execute(c)
+                .await?
+            .rows_affected()
+        });
+        Ok(true)
+    }
+
+    pub async fn set_settings(&mut self, instance_id: &str, s: &Settings) -> Result<(), DbError> {
+        with_conn!(tx &mut self.inner, |c| {
+            sqlx::query(
+                "INSERT INTO settings (instance_id, reject_call, msg_call, groups_ignore, \
+                 always_online, read_messages, read_status, sync_full_history, wavoip_token, \
+                 updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                 ON CONFLICT (instance_id) DO UPDATE SET reject_call = excluded.reject_call, \
+                 msg_call = excluded.msg_call, groups_ignore = excluded.groups_ignore, \
+                 always_online = excluded.always_online, read_messages = excluded.read_messages, \
+                 read_status = excluded.read_status, sync_full_history = excluded.sync_full_history, \
+                 wavoip_token = excluded.wavoip_token, updated_at = excluded.updated_at",
+            )
+            .bind(instance_id)
+            .bind(s.reject_call)
+            .bind(&s.msg_call)
+            .bind(s.groups_ignore)
+            .bind(s.always_online)
+            .bind(s.read_messages)
+            .bind(s.read_status)
+            .bind(s.sync_full_history)
+            .bind(&s.wavoip_token)
+            .bind(now_ms())
+            .execute(c)
+            .await?
+            .rows_affected()
+        });
+        Ok(())
+    }
+
+    pub async fn get_settings(&mut self, instance_id: &str) -> Result<Option<Settings>, DbError> {
+        type Row = (bool, String, bool, bool, bool, bool, bool, String);
+        let row: Option<Row> = with_conn!(tx &mut self.inner, |c| {
+            sqlx::query_as(
+                "SELECT reject_call, msg_call, groups_ignore, always_online, read_messages, \
+                 read_status, sync_full_history, wavoip_token FROM settings WHERE instance_id = $1",
+            )
+            .bind(instance_id)
+            .fetch_optional(c)
+            .await?
+        });
+        Ok(row.map(
+            |(
+                reject_call,
+                msg_call,
+                groups_ignore,
+                always_online,
+                read_messages,
+                read_status,
+                sync_full_history,
+                wavoip_token,
+            )| Settings {
+                reject_call,
+                msg_call,
+                groups_ignore,
+                always_online,
+                read_messages,
+                read_status,
+                sync_full_history,
+                wavoip_token,
+            },
+        ))
+    }
+
+    /// Creates or replaces the instance's webhook and returns the stored row.
+    pub async fn set_webhook(
+        &mut self,
+        instance_id: &str,
+        w: &WebhookSet,
+    ) -> Result<WebhookConfig, DbError> {
+        let events =
+            serde_json::to_string(&w.events).map_err(|_| DbError::Corrupt("webhook events"))?;
+        let headers =
+            serde_json::to_string(&w.headers).map_err(|_| DbError::Corrupt("webhook headers"))?;
+        let now = now_ms();
+        with_conn!(tx &mut self.inner, |c| {
+            sqlx::query(
+                "INSERT INTO webhooks (instance_id, id, url, enabled, events, by_events, base64, \
+                 headers, secret, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) \
+                 ON CONFLICT (instance_id) DO UPDATE SET url = excluded.url, \
+                 enabled = excluded.enabled, events = excluded.events, \
+                 by_events = excluded.by_events, base64 = excluded.base64, \
+                 headers = excluded.headers, secret = excluded.secret, \
+                 updated_at = excluded.updated_at",
+            )
+            .bind(instance_id)
+            .bind(new_uuid())
+            .bind(&w.url)
+            .bind(w.enabled)
+            .bind(&events)
+            .bind(w.by_events)
+            .bind(w.base64)
+            .bind(&headers)
+            .bind(&w.secret)
+            .bind(now)
+            .execute(c)
+            .await?
+            .rows_affected()
+        });
+        self.get_webhook(instance_id)
+            .await?
+            .ok_or_else(|| DbError::NoInstance(instance_id.to_owned()))
+    }
+
+    pub async fn get_webhook(
+        &mut self,
+        instance_id: &str,
+    ) -> Result<Option<WebhookConfig>, DbError> {
+        let row: Option<WebhookRow> = with_conn!(tx &mut self.inner, |c| {
+            sqlx::query_as(
+                "SELECT id, url, enabled, events, by_events, base64, headers, secret, created_at, \
+                 updated_at FROM webhooks WHERE instance_id = $1",
+            )
+            .bind(instance_id)
+            .fetch_optional(c)
+            .await?
+        });
+        row.map(webhook).transpose()
+    }
+
+    /// Stores a message (replacing the stored copy of the same key id). Only a message not seen
+    /// before enqueues `MESSAGES_UPSERT`, so a redelivered message is not reported twice.
+    /// Returns whether it was new.
+    pub async fn upsert_message(
+        &mut self,
+        m: &Message,
+        envelope: impl FnOnce(&Message) -> Value,
+    ) -> Result<bool, DbError> {
+        let content =
+            serde_json::to_string(&m.message).map_err(|_| DbError::Corrupt("message json"))?;
+        let existed: Option<i64> = with_conn!(tx &mut self.inner, |c| {
+            sqlx::query_scalar("SELECT id FROM messages WHERE instance_id = $1 AND key_id = $2")
+                .bind(&m.instance_id)
+                .bind(&m.key_id)
+                .fetch_optional(c)
+                .await?
+        });
+        with_conn!(tx &mut self.inner, |c| {
+            sqlx::query(
+                "INSERT INTO messages (instance_id, key_id, remote_jid, from_me, participant, \
+                 push_name, message, message_type, timestamp, status) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                 ON CONFLICT (instance_id, key_id) DO UPDATE SET remote_jid = excluded.remote_jid, \
+                 from_me = excluded.from_me, participant = excluded.participant, \
+                 push_name = excluded.push_name, message = excluded.message, \
+                 message_type = excluded.message_type, timestamp = excluded.timestamp, \
+                 status = excluded.status",
+            )
+            .bind(&m.instance_id)
+            .bind(&m.key_id)
+            .bind(&m.remote_jid)
+            .bind(m.from_me)
+            .bind(&m.participant)
+            .bind(&m.push_name)
+            .bind(&content)
+            .bind(&m.message_type)
+            .bind(m.timestamp)
+            .bind(&m.status)
+            .execute(c)
+            .await?
+            .rows_affected()
+        });
+        let inserted = existed.is_none();
+        if inserted {
+            let body = envelope(m);
+            self.enqueue_event(&m.instance_id, EVENT_MESSAGES_UPSERT, &body)
+                .await?;
+        }
+        Ok(inserted)
+    }
+
+    pub async fn get_message(
+        &mut self,
+        instance_id: &str,
+        key_id: &str,
+    ) -> Result<Option<Message>, DbError> {
+        let row: Option<MessageRow> = with_conn!(tx &mut self.inner, |c| {
+            sqlx::query_as(
+                "SELECT instance_id, key_id, remote_jid, from_me, participant, push_name, message, \
+                 message_type, timestamp, status FROM messages \
+                 WHERE instance_id = $1 AND key_id = $2",
+            )
+            .bind(instance_id)
+            .bind(key_id)
+            .fetch_optional(c)
+            .await?
+        });
+        row.map(message).transpose()
+    }
+
+    /// Messages of an instance (optionally one chat), newest first; `page` counts from 1.
+    pub async fn find_messages(
+        &mut self,
+        instance_id: &str,
+        remote_jid: Option<&str>,
+        page: u32,
+        page_size: u32,
+    ) -> Result<MessagePage, DbError> {
+        let page = page.max(1);
+        let page_size = page_size.clamp(1, 1000);
+        let offset = i64::from(page - 1) * i64::from(page_size);
+        let (total, rows): (i64, Vec<MessageRow>) = with_conn!(tx &mut self.inner, |c| {
+            let total: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM messages WHERE instance_id = $1 \
+                 AND ($2 IS NULL OR remote_jid = $2)",
+            )
+            .bind(instance_id)
+            .bind(remote_jid)
+            .fetch_one(&mut *c)
+            .await?;
+            let rows = sqlx::query_as(
+                "SELECT instance_id, key_id, remote_jid, from_me, participant, push_name, message, \
+                 message_type, timestamp, status FROM messages \
+                 WHERE instance_id = $1 AND ($2 IS NULL OR remote_jid = $2) \
+                 ORDER BY timestamp DESC, id DESC LIMIT $3 OFFSET $4",
+            )
+            .bind(instance_id)
+            .bind(remote_jid)
+            .bind(i64::from(page_size))
+            .bind(offset)
+            .fetch_all(c)
+            .await?;
+            (total, rows)
+        });
+        Ok(MessagePage {
+            total,
+            page,
+            page_size,
+            messages: rows.into_iter().map(message).collect::<Result<_, _>>()?,
+        })
+    }
+
+    pub async fn upsert_contact(&mut self, contact: &Contact) -> Result<(), DbError> {
+        with_conn!(tx &mut self.inner, |c| {
+            sqlx::query(
+                "INSERT INTO contacts (instance_id, remote_jid, push_name, profile_pic_url, \
+                 updated_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (instance_id, remote_jid) DO UPDATE SET \
+                 push_name = COALESCE(excluded.push_name, contacts.push_name), \
+                 profile_pic_url = COALESCE(excluded.profile_pic_url, contacts.profile_pic_url), \
+                 updated_at = excluded.updated_at",
+            )
+            .bind(&contact.instance_id)
+            .bind(&contact.remote_jid)
+            .bind(&contact.push_name)
+            .bind(&contact.profile_pic_url)
+            .bind(now_ms())
+            .execute(c)
+            .await?
+            .rows_affected()
+        });
+        Ok(())
+    }
+
+    pub async fn list_contacts(&mut self, instance_id: &str) -> Result<Vec<Contact>, DbError> {
+        type Row = (String, String, Option<String>, Option<String>);
+        let rows: Vec<Row> = with_conn!(tx &mut self.inner, |c| {
+            sqlx::query_as(
+                "SELECT instance_id, remote_jid, push_name, profile_pic_url FROM contacts \
+                 WHERE instance_id = $1 ORDER BY remote_jid",
+            )
+            .bind(instance_id)
+            .fetch_all(c)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(
+                |(instance_id, remote_jid, push_name, profile_pic_url)| Contact {
+                    instance_id,
+                    remote_jid,
+                    push_name,
+                    profile_pic_url,
+                },
+            )
+            .collect())
+    }
+
+    pub async fn upsert_chat(&mut self, chat: &Chat) -> Result<(), DbError> {
+        with_conn!(tx &mut self.inner, |c| {
+            sqlx::query(
+                "INSERT INTO chats (instance_id, remote_jid, name, unread_messages, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (instance_id, remote_jid) DO UPDATE SET \
+                 name = COALESCE(excluded.name, chats.name), \
+                 unread_messages = excluded.unread_messages, updated_at = excluded.updated_at",
+            )
+            .bind(&chat.instance_id)
+            .bind(&chat.remote_jid)
+            .bind(&chat.name)
+            .bind(chat.unread_messages)
+            .bind(now_ms())
+            .execute(c)
+            .await?
+            .rows_affected()
+        });
+        Ok(())
+    }
+
+    pub async fn list_chats(&mut self, instance_id: &str) -> Result<Vec<Chat>, DbError> {
+        type Row = (String, String, Option<String>, i64);
+        let rows: Vec<Row> = with_conn!(tx &mut self.inner, |c| {
+            sqlx::query_as(
+                "SELECT instance_id, remote_jid, name, unread_messages FROM chats \
+                 WHERE instance_id = $1 ORDER BY remote_jid",
+            )
+            .bind(instance_id)
+            .fetch_all(c)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(instance_id, remote_jid, name, unread_messages)| Chat {
+                instance_id,
+                remote_jid,
+                name,
+                unread_messages,
+            })
+            .collect())
+    }
+}

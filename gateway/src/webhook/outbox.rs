@@ -1,0 +1,401 @@
+//! The `outbox` and `dead_letter` tables: enqueueing inside a transaction, and the claim /
+//! complete / reschedule / bury steps the dispatcher takes.
+
+use serde_json::Value;
+
+use super::{is_http_url, target_url};
+use crate::db::{Db, DbError, Pool, Tx, new_uuid, now_ms, with_conn};
+
+/// Which webhook a row is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetKind {
+    Instance,
+    Global,
+}
+
+impl TargetKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetKind::Instance => "instance",
+            TargetKind::Global => "global",
+        }
+    }
+}
+
+/// A pending delivery. `secret` is the signing secret snapshot taken at enqueue time.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    pub id: i64,
+    pub idempotency_id: String,
+    pub instance_id: String,
+    pub event: String,
+    pub target_kind: String,
+    pub url: String,
+    /// JSON object of header name → value.
+    pub headers: String,
+    pub secret: Option<String>,
+    /// The exact body bytes that are sent (and signed).
+    pub body: String,
+    /// Attempts started so far, the current one included once claimed.
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub lease_until: Option<i64>,
+    pub created_at: i64,
+    pub last_error: Option<String>,
+    pub last_status: Option<i64>,
+}
+
+impl std::fmt::Debug for OutboxEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboxEntry")
+            .field("id", &self.id)
+            .field("idempotency_id", &self.idempotency_id)
+            .field("instance_id", &self.instance_id)
+            .field("event", &self.event)
+            .field("target_kind", &self.target_kind)
+            .field("attempts", &self.attempts)
+            .field("next_attempt_at", &self.next_attempt_at)
+            .field("lease_until", &self.lease_until)
+            .field("last_status", &self.last_status)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A delivery given up on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub idempotency_id: String,
+    pub instance_id: String,
+    pub event: String,
+    pub target_kind: String,
+    pub url: String,
+    pub body: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub last_status: Option<i64>,
+    pub reason: String,
+}
+
+type EntryRow = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    i64,
+    i64,
+    Option<i64>,
+    i64,
+    Option<String>,
+    Option<i64>,
+);
+
+fn entry(r: EntryRow) -> OutboxEntry {
+    let (
+        id,
+        idempotency_id,
+        instance_id,
+        event,
+        target_kind,
+        url,
+        headers,
+        secret,
+        body,
+        attempts,
+        next_attempt_at,
+        lease_until,
+        created_at,
+        last_error,
+        last_status,
+    ) = r;
+    OutboxEntry {
+        id,
+        idempotency_id,
+        instance_id,
+        event,
+        target_kind,
+        url,
+        headers,
+        secret,
+        body,
+        attempts,
+        next_attempt_at,
+        lease_until,
+        created_at,
+        last_error,
+        last_status,
+    }
+}
+
+/// One delivery target decided at enqueue time.
+struct Target {
+    kind: TargetKind,
+    url: String,
+    headers: String,
+    secret: Option<String>,
+}
+
+impl Tx {
+    /// Routes `event` (a config key such as `MESSAGES_UPSERT`) for `instance_id` and writes one
+    /// outbox row per target: the instance's webhook (enabled, listening to the event — an empty
+    /// list means all — and with an http(s) URL) and the global webhook (`WEBHOOK_EVENTS_<KEY>`).
+    /// Returns the event's idempotency id, or `None` when no webhook wants it.
+    ///
+    /// Usually called for you by the repository functions that report events; call it directly
+    /// for events without a stored state change, in the transaction of whatever caused them.
+    pub async fn enqueue_event(
+        &mut self,
+        instance_id: &str,
+        event: &str,
+        body: &Value,
+    ) -> Result<Option<String>, DbError> {
+        let mut targets = Vec::new();
+        if let Some(w) = self.get_webhook(instance_id).await?
+            && w.enabled
+            && (w.events.is_empty() || w.events.iter().any(|e| e == event))
+            && is_http_url(&w.url)
+        {
+            targets.push(Target {
+                kind: TargetKind::Instance,
+                url: target_url(&w.url, w.by_events, event),
+                headers: w.headers.to_string(),
+                secret: w.secret,
+            });
+        }
+        let routing = self.db.routing.clone();
+        if let Some(global) = &routing.global_url
+            && routing.global_events.contains(event)
+        {
+            targets.push(Target {
+                kind: TargetKind::Global,
+                url: target_url(global, routing.global_by_events, event),
+                headers: "{}".to_owned(),
+                secret: None,
+            });
+        }
+        if targets.is_empty() {
+            return Ok(None);
+        }
+        let body = body.to_string();
+        let id = new_uuid();
+        let now = now_ms();
+        for t in targets {
+            with_conn!(tx &mut self.inner, |c| {
+                sqlx::query(
+                    "INSERT INTO outbox (idempotency_id, instance_id, event, target_kind, url, \
+                     headers, secret, body, attempts, next_attempt_at, lease_until, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, NULL, $9)",
+                )
+                .bind(&id)
+                .bind(instance_id)
+                .bind(event)
+                .bind(t.kind.as_str())
+                .bind(&t.url)
+                .bind(&t.headers)
+                .bind(&t.secret)
+                .bind(&body)
+                .bind(now)
+                .execute(c)
+                .await?
+            .rows_affected()
+            });
+            self.enqueued += 1;
+        }
+        Ok(Some(id))
+    }
+}
+
+impl Db {
+    /// Leases up to `limit` due rows until `lease_until` and counts the attempt. A row whose lease
+    /// expired (its dispatcher died or hung) is due again.
+    pub(crate) async fn claim_due(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> Result<Vec<OutboxEntry>, DbError> {
+        let rows: Vec<EntryRow> = match &self.pool {
+            Pool::Sqlite(p) => {
+                sqlx::query_as(
+                    "UPDATE outbox SET lease_until = $1, attempts = attempts + 1 \
+                     WHERE id IN (SELECT id FROM outbox WHERE next_attempt_at <= $2 \
+                     AND (lease_until IS NULL OR lease_until < $2) \
+                     ORDER BY next_attempt_at, id LIMIT $3) \
+                     RETURNING id, idempotency_id, instance_id, event, target_kind, url, headers, \
+                     secret, body, attempts, next_attempt_at, lease_until, created_at, last_error, \
+                     last_status",
+                )
+                .bind(lease_until)
+                .bind(now)
+                .bind(limit)
+                .fetch_all(p)
+                .await?
+            }
+            Pool::Postgres(p) => {
+                sqlx::query_as(
+                    "UPDATE outbox SET lease_until = $1, attempts = attempts + 1 \
+                     WHERE id IN (SELECT id FROM outbox WHERE next_attempt_at <= $2 \
+                     AND (lease_until IS NULL OR lease_until < $2) \
+                     ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
+                     RETURNING id, idempotency_id, instance_id, event, target_kind, url, headers, \
+                     secret, body, attempts, next_attempt_at, lease_until, created_at, last_error, \
+                     last_status",
+                )
+                .bind(lease_until)
+                .bind(now)
+                .bind(limit)
+                .fetch_all(p)
+                .await?
+            }
+        };
+        Ok(rows.into_iter().map(entry).collect())
+    }
+
+    /// The receiver took it: forget the row.
+    pub(crate) async fn mark_delivered(&self, id: i64) -> Result<(), DbError> {
+        with_conn!(pool & self.pool, |c| {
+            sqlx::query("DELETE FROM outbox WHERE id = $1")
+                .bind(id)
+                .execute(c)
+                .await?
+                .rows_affected()
+        });
+        Ok(())
+    }
+
+    /// Releases the lease and schedules the next attempt.
+    pub(crate) async fn reschedule(
+        &self,
+        id: i64,
+        next_attempt_at: i64,
+        error: &str,
+        status: Option<i64>,
+    ) -> Result<(), DbError> {
+        with_conn!(pool & self.pool, |c| {
+            sqlx::query(
+                "UPDATE outbox SET next_attempt_at = $2, lease_until = NULL, last_error = $3, \
+                 last_status = $4 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(next_attempt_at)
+            .bind(error)
+            .bind(status)
+            .execute(c)
+            .await?
+            .rows_affected()
+        });
+        Ok(())
+    }
+
+    /// Moves the row to `dead_letter` (atomically).
+    pub(crate) async fn bury(
+        &self,
+        id: i64,
+        reason: &str,
+        error: &str,
+        status: Option<i64>,
+    ) -> Result<(), DbError> {
+        let mut tx = self.begin().await?;
+        with_conn!(tx &mut tx.inner, |c| {
+            sqlx::query(
+                "INSERT INTO dead_letter (idempotency_id, instance_id, event, target_kind, url, \
+                 headers, body, attempts, created_at, failed_at, last_error, last_status, reason) \
+                 SELECT idempotency_id, instance_id, event, target_kind, url, headers, body, \
+                 attempts, created_at, $2, $3, $4, $5 FROM outbox WHERE id = $1",
+            )
+            .bind(id)
+            .bind(now_ms())
+            .bind(error)
+            .bind(status)
+            .bind(reason)
+            .execute(&mut *c)
+            .await?;
+            sqlx::query("DELETE FROM outbox WHERE id = $1")
+                .bind(id)
+                .execute(c)
+                .await?
+            .rows_affected()
+        });
+        tx.commit().await
+    }
+
+    /// The earliest `next_attempt_at` of rows nobody holds a lease on.
+    pub(crate) async fn next_due(&self) -> Result<Option<i64>, DbError> {
+        let min: Option<i64> = with_conn!(pool & self.pool, |c| {
+            sqlx::query_scalar("SELECT MIN(next_attempt_at) FROM outbox WHERE lease_until IS NULL")
+                .fetch_one(c)
+                .await?
+        });
+        Ok(min)
+    }
+
+    /// Every pending row, oldest first (inspection and tests).
+    pub async fn outbox_entries(&self) -> Result<Vec<OutboxEntry>, DbError> {
+        let rows: Vec<EntryRow> = with_conn!(pool & self.pool, |c| {
+            sqlx::query_as(
+                "SELECT id, idempotency_id, instance_id, event, target_kind, url, headers, \
+                 secret, body, attempts, next_attempt_at, lease_until, created_at, last_error, \
+                 last_status FROM outbox ORDER BY id",
+            )
+            .fetch_all(c)
+            .await?
+        });
+        Ok(rows.into_iter().map(entry).collect())
+    }
+
+    /// Every dead letter, oldest first.
+    pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, DbError> {
+        type Row = (
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            i64,
+            Option<String>,
+            Option<i64>,
+            String,
+        );
+        let rows: Vec<Row> = with_conn!(pool & self.pool, |c| {
+            sqlx::query_as(
+                "SELECT idempotency_id, instance_id, event, target_kind, url, body, attempts, \
+                 last_error, last_status, reason FROM dead_letter ORDER BY id",
+            )
+            .fetch_all(c)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(
+                |(
+                    idempotency_id,
+                    instance_id,
+                    event,
+                    target_kind,
+                    url,
+                    body,
+                    attempts,
+                    last_error,
+                    last_status,
+                    reason,
+                )| DeadLetter {
+                    idempotency_id,
+                    instance_id,
+                    event,
+                    target_kind,
+                    url,
+                    body,
+                    attempts,
+                    last_error,
+                    last_status,
+                    reason,
+                },
+            )
+            .collect())
+    }
+}
