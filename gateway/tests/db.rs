@@ -451,12 +451,13 @@ async fn events_are_routed_to_the_instance_and_global_webhooks() {
                 .await
                 .unwrap();
             tx.commit().await.unwrap();
+            let wanted = json!({"case": i}).to_string();
             let rows: Vec<_> = db
                 .outbox_entries()
                 .await
                 .unwrap()
                 .into_iter()
-                .filter(|r| r.body == json!({"case": i}).to_string())
+                .filter(|r| r.body == wanted)
                 .collect();
             match expected {
                 Some(url) => {
@@ -535,4 +536,38 @@ async fn reopening_runs_no_migration_twice_and_keeps_data() {
         create(&t.db, "pg").await;
         t.cleanup().await;
     }
+}
+
+#[tokio::test]
+async fn open_follows_the_configuration() {
+    use zapin_gateway::Config;
+    // Embedded: a file under ZAPIN_DATA_DIR, directory created on demand.
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let config = Config::from_env([
+        ("ZAPIN_DATA_DIR", data_dir.to_str().unwrap()),
+        ("WEBHOOK_GLOBAL_ENABLED", "true"),
+        ("WEBHOOK_GLOBAL_URL", "http://global.example/h"),
+        ("WEBHOOK_EVENTS_INSTANCE_CREATE", "true"),
+    ])
+    .unwrap();
+    let db = Db::open(&config).await.unwrap();
+    assert_eq!(db.backend_name(), "sqlite");
+    assert!(data_dir.join(zapin_gateway::db::SQLITE_FILE).exists());
+    assert_eq!(
+        db.routing().global_url.as_deref(),
+        Some("http://global.example/h")
+    );
+    create(&db, "configured").await;
+    assert_eq!(db.outbox_entries().await.unwrap().len(), 1);
+    db.close().await;
+
+    // An explicit sqlite: URI.
+    let file = dir.path().join("explicit.db");
+    let uri = format!("sqlite:{}", file.display());
+    let config = Config::from_env([("DATABASE_CONNECTION_URI", uri.as_str())]).unwrap();
+    let db = Db::open(&config).await.unwrap();
+    create(&db, "explicit").await;
+    db.close().await;
+    assert!(file.exists());
 }
