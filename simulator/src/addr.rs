@@ -38,7 +38,12 @@ fn digits(s: &str, max: usize) -> bool {
 
 impl ChatAddr {
     pub fn parse(s: &str) -> Result<Self, AddrError> {
-        let err = || AddrError(s.to_string(), "chat JID (user@s.whatsapp.net, user@lid or id@g.us)");
+        let err = || {
+            AddrError(
+                s.to_string(),
+                "chat JID (user@s.whatsapp.net, user@lid or id@g.us)",
+            )
+        };
         let (user, server) = s.split_once('@').ok_or_else(err)?;
         match server {
             PN_SERVER if valid_phone(user) => Ok(Self::Phone(user.to_string())),
@@ -69,7 +74,12 @@ pub fn valid_group_id(s: &str) -> bool {
 
 impl DeviceAddr {
     pub fn parse(s: &str) -> Result<Self, AddrError> {
-        let err = || AddrError(s.to_string(), "device JID (user[:device]@s.whatsapp.net or @lid)");
+        let err = || {
+            AddrError(
+                s.to_string(),
+                "device JID (user[:device]@s.whatsapp.net or @lid)",
+            )
+        };
         let (user_dev, server) = s.split_once('@').ok_or_else(err)?;
         let (user, device) = match user_dev.split_once(':') {
             Some((u, d)) if digits(d, 5) => (u, d.parse::<u16>().map_err(|_| err())?),
@@ -138,7 +148,10 @@ mod tests {
         assert!(ChatAddr::parse("abc@s.whatsapp.net").is_err());
         assert!(ChatAddr::parse("1555@example.com").is_err());
         let d = DeviceAddr::parse("15550000001:3@s.whatsapp.net").unwrap();
-        assert_eq!((d.user.as_str(), d.lid, d.device), ("15550000001", false, 3));
+        assert_eq!(
+            (d.user.as_str(), d.lid, d.device),
+            ("15550000001", false, 3)
+        );
         assert_eq!(DeviceAddr::parse("123:2@lid").unwrap().device, 2);
         assert!(DeviceAddr::parse("15550000001:x@s.whatsapp.net").is_err());
         assert!(DeviceAddr::parse("15550000001:99999999@s.whatsapp.net").is_err());

@@ -98,7 +98,10 @@ mod tests {
     #[test]
     fn rejects_wrong_bytes_early() {
         assert!(matches!(parse_intro(b"G"), Err(IntroError::BadHeader(_))));
-        assert!(matches!(parse_intro(b"GET "), Err(IntroError::BadHeader(_))));
+        assert!(matches!(
+            parse_intro(b"GET "),
+            Err(IntroError::BadHeader(_))
+        ));
         assert!(matches!(
             parse_intro(&[0x57, 0x41, 0x05, 0x03]),
             Err(IntroError::BadHeader(_))

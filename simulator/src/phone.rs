@@ -28,8 +28,13 @@ pub trait PhoneActions: Send + Sync + std::fmt::Debug + 'static {
     /// Encrypts `text` for every device of `to` (and the sender's own companions) and routes it.
     fn send_text(&self, sim: &Sim, msg: SendText) -> Result<(), SeamError>;
     /// Sends `<receipt type=read>` for `ids` in `chat` to their senders.
-    fn send_read(&self, sim: &Sim, phone: &str, chat: &ChatAddr, ids: &[String])
-    -> Result<(), SeamError>;
+    fn send_read(
+        &self,
+        sim: &Sim,
+        phone: &str,
+        chat: &ChatAddr,
+        ids: &[String],
+    ) -> Result<(), SeamError>;
     /// Notifies the members' devices that group `id` was created with them in it.
     fn group_created(&self, sim: &Sim, id: &str) -> Result<(), SeamError>;
 }

@@ -184,7 +184,10 @@ mod tests {
             Err(QrError::KeyLength { len: 33, .. })
         ));
         assert!(matches!(parse_qr(&with(4, "z")), Err(QrError::Platform(_))));
-        assert!(matches!(parse_qr(&with(4, "12")), Err(QrError::Platform(_))));
+        assert!(matches!(
+            parse_qr(&with(4, "12")),
+            Err(QrError::Platform(_))
+        ));
         assert!(matches!(parse_qr(&with(4, "")), Err(QrError::Platform(_))));
     }
 }

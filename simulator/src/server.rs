@@ -133,9 +133,7 @@ impl RunningSim {
             }
         }
         if let Some(persister) = self.persister.take() {
-            persister
-                .await
-                .map_err(|e| SimError::Task(e.to_string()))?;
+            persister.await.map_err(|e| SimError::Task(e.to_string()))?;
         }
         Ok(())
     }

@@ -38,7 +38,9 @@ async fn accounts_create_get_and_errors() {
     let sim = start(seeded(1)).await;
     let api = Api::new(&sim);
 
-    let (s, a) = api.post("/sim/accounts", json!({"push_name": "Alice"})).await;
+    let (s, a) = api
+        .post("/sim/accounts", json!({"push_name": "Alice"}))
+        .await;
     assert_eq!(s, 201, "{a}");
     assert_eq!(a["phone"], "15550000001");
     assert_eq!(a["jid"], "15550000001@s.whatsapp.net");
@@ -50,15 +52,34 @@ async fn accounts_create_get_and_errors() {
     assert_eq!(s, 201);
     assert_eq!(b["phone"], "15550000002");
 
-    let (s, c) = api.post("/sim/accounts", json!({"phone": "4915112345678"})).await;
+    let (s, c) = api
+        .post("/sim/accounts", json!({"phone": "4915112345678"}))
+        .await;
     assert_eq!(s, 201);
     assert_eq!(c["jid"], "4915112345678@s.whatsapp.net");
 
-    assert_error(&api.post("/sim/accounts", json!({"phone": "15550000001"})).await, 409);
-    assert_error(&api.post("/sim/accounts", json!({"phone": "12ab"})).await, 400);
-    assert_error(&api.post("/sim/accounts", json!({"phone": "0123456"})).await, 400);
-    assert_error(&api.post("/sim/accounts", json!({"phone": 15550000009u64})).await, 400);
-    assert_error(&api.post("/sim/accounts", json!({"push_name": ""})).await, 400);
+    assert_error(
+        &api.post("/sim/accounts", json!({"phone": "15550000001"}))
+            .await,
+        409,
+    );
+    assert_error(
+        &api.post("/sim/accounts", json!({"phone": "12ab"})).await,
+        400,
+    );
+    assert_error(
+        &api.post("/sim/accounts", json!({"phone": "0123456"})).await,
+        400,
+    );
+    assert_error(
+        &api.post("/sim/accounts", json!({"phone": 15550000009u64}))
+            .await,
+        400,
+    );
+    assert_error(
+        &api.post("/sim/accounts", json!({"push_name": ""})).await,
+        400,
+    );
     assert_error(&api.post_raw("/sim/accounts", "{not json").await, 400);
     assert_error(&api.post_raw("/sim/accounts", "[]").await, 400);
 
@@ -91,14 +112,26 @@ async fn messages_receipts_and_read() {
         async move { api.post(&format!("{alice}/messages"), body).await }
     };
     assert_error(&send(json!({"to": "bob", "text": "hi"})).await, 400);
-    assert_error(&send(json!({"to": "15550000002@s.whatsapp.net"})).await, 400);
-    assert_error(&send(json!({"to": "15550000002@s.whatsapp.net", "text": ""})).await, 400);
+    assert_error(
+        &send(json!({"to": "15550000002@s.whatsapp.net"})).await,
+        400,
+    );
+    assert_error(
+        &send(json!({"to": "15550000002@s.whatsapp.net", "text": ""})).await,
+        400,
+    );
     assert_error(
         &send(json!({"to": "15550000002@s.whatsapp.net", "text": "hi", "id": "a b"})).await,
         400,
     );
-    assert_error(&send(json!({"to": "19999999999@s.whatsapp.net", "text": "hi"})).await, 404);
-    assert_error(&send(json!({"to": "120363000000000009@g.us", "text": "hi"})).await, 404);
+    assert_error(
+        &send(json!({"to": "19999999999@s.whatsapp.net", "text": "hi"})).await,
+        404,
+    );
+    assert_error(
+        &send(json!({"to": "120363000000000009@g.us", "text": "hi"})).await,
+        404,
+    );
     assert_error(
         &api.post(
             "/sim/accounts/19999999999/messages",
@@ -142,7 +175,10 @@ async fn messages_receipts_and_read() {
     let (_, v) = api.get(&format!("{alice}/messages?since=1500")).await;
     assert_eq!(v.as_array().unwrap().len(), 1);
     assert_eq!(v[0]["id"], "A2");
-    assert_error(&api.get(&format!("{alice}/messages?since=yesterday")).await, 400);
+    assert_error(
+        &api.get(&format!("{alice}/messages?since=yesterday")).await,
+        400,
+    );
     assert_error(&api.get("/sim/accounts/19999999999/messages").await, 404);
 
     sim.sim()
@@ -171,10 +207,19 @@ async fn messages_receipts_and_read() {
         let api = &api;
         async move { api.post(&format!("{alice}/read"), body).await }
     };
-    assert_error(&read(json!({"chat": "15550000002@s.whatsapp.net", "ids": []})).await, 400);
+    assert_error(
+        &read(json!({"chat": "15550000002@s.whatsapp.net", "ids": []})).await,
+        400,
+    );
     assert_error(&read(json!({"chat": "x", "ids": ["A1"]})).await, 400);
-    assert_error(&read(json!({"chat": "15550000002@s.whatsapp.net", "ids": "A1"})).await, 400);
-    assert_error(&read(json!({"chat": "15550000002@s.whatsapp.net", "ids": ["A1"]})).await, 501);
+    assert_error(
+        &read(json!({"chat": "15550000002@s.whatsapp.net", "ids": "A1"})).await,
+        400,
+    );
+    assert_error(
+        &read(json!({"chat": "15550000002@s.whatsapp.net", "ids": ["A1"]})).await,
+        501,
+    );
     sim.shutdown().await.unwrap();
 }
 
@@ -220,7 +265,10 @@ async fn groups_create_get_and_errors() {
         &create(json!({"creator": "15550000001", "subject": "", "participants": []})).await,
         400,
     );
-    assert_error(&create(json!({"creator": "15550000001", "participants": []})).await, 400);
+    assert_error(
+        &create(json!({"creator": "15550000001", "participants": []})).await,
+        400,
+    );
     assert_error(
         &create(json!({"creator": "15550000001", "subject": "x", "participants": "15550000002"}))
             .await,

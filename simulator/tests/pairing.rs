@@ -98,9 +98,7 @@ impl ConnectionHandler for FakeConn {
                     let _ = reply.send(Err(PairFailure::Rejected("hmac-mismatch".into())));
                 }
             },
-            ConnCommand::Unlinked => {
-                out.close(CloseReason::EndOfStream("device_removed".into()))
-            }
+            ConnCommand::Unlinked => out.close(CloseReason::EndOfStream("device_removed".into())),
             _ => {}
         }
     }
@@ -138,11 +136,24 @@ async fn scan_pairs_through_the_connection_seam() {
     assert_eq!(refs.len(), 6);
 
     assert_error(&scan("garbage".into()).await, 400);
-    assert_error(&api.post("/sim/accounts/15550000001/scan", json!({})).await, 400);
-    assert_error(&scan(format_qr("2@unknown", &NOISE, &IDENTITY, &ADV, None)).await, 404);
+    assert_error(
+        &api.post("/sim/accounts/15550000001/scan", json!({})).await,
+        400,
+    );
+    assert_error(
+        &scan(format_qr("2@unknown", &NOISE, &IDENTITY, &ADV, None)).await,
+        404,
+    );
     // Keys that differ from the registration's are refused.
     assert_error(
-        &scan(format_qr(&refs[0], &PublicKey([7; 32]), &IDENTITY, &ADV, None)).await,
+        &scan(format_qr(
+            &refs[0],
+            &PublicKey([7; 32]),
+            &IDENTITY,
+            &ADV,
+            None,
+        ))
+        .await,
         400,
     );
     assert_error(
@@ -167,8 +178,14 @@ async fn scan_pairs_through_the_connection_seam() {
     );
 
     // Every ref of a paired companion is spent.
-    assert_error(&scan(format_qr(&refs[0], &NOISE, &IDENTITY, &ADV, None)).await, 409);
-    assert_error(&scan(format_qr(&refs[3], &NOISE, &IDENTITY, &ADV, None)).await, 409);
+    assert_error(
+        &scan(format_qr(&refs[0], &NOISE, &IDENTITY, &ADV, None)).await,
+        409,
+    );
+    assert_error(
+        &scan(format_qr(&refs[3], &NOISE, &IDENTITY, &ADV, None)).await,
+        409,
+    );
 
     let (_, acct) = api.get("/sim/accounts/15550000001").await;
     assert_eq!(
@@ -178,7 +195,12 @@ async fn scan_pairs_through_the_connection_seam() {
     assert_eq!(api.stats().await["pairings"], 1);
     let stored = sim.sim().state().read(|s| {
         let d = &s.accounts["15550000001"].companions[&1];
-        (d.identity, d.noise_static, d.registration_id, d.adv_signed_identity.clone())
+        (
+            d.identity,
+            d.noise_static,
+            d.registration_id,
+            d.adv_signed_identity.clone(),
+        )
     });
     assert_eq!(stored, (IDENTITY, NOISE, 42, vec![9, 9, 9]));
 
@@ -188,7 +210,10 @@ async fn scan_pairs_through_the_connection_seam() {
         (api.stats().await["connections"] == 0).then_some(())
     })
     .await;
-    assert_error(&scan(format_qr(&refs[5], &NOISE, &IDENTITY, &ADV, None)).await, 404);
+    assert_error(
+        &scan(format_qr(&refs[5], &NOISE, &IDENTITY, &ADV, None)).await,
+        404,
+    );
 
     // Unlink.
     let unlink = |body| {
@@ -303,8 +328,11 @@ async fn link_code_pairs_through_the_connection_seam() {
     assert_error(&link("ABC").await, 400);
     assert_error(&link("ABCD12O4").await, 400);
     assert_error(
-        &api.post("/sim/accounts/15550000001/link-code", json!({"code": 12345678}))
-            .await,
+        &api.post(
+            "/sim/accounts/15550000001/link-code",
+            json!({"code": 12345678}),
+        )
+        .await,
         400,
     );
 

@@ -24,11 +24,17 @@ async fn bad_header_closes_and_server_keeps_serving() {
     let mut bad = connect(&sim).await;
     send(&mut bad, b"GET / HTTP/1.1").await;
     let (_, end) = read_until_end(&mut bad).await;
-    assert!(matches!(end, End::Closed(1002, ref r) if r.contains("header")), "{end:?}");
+    assert!(
+        matches!(end, End::Closed(1002, ref r) if r.contains("header")),
+        "{end:?}"
+    );
 
     let mut bad_ed = connect(&sim).await;
     send(&mut bad_ed, &[0x45, 0x44, 0x00, 0x02]).await;
-    assert!(matches!(read_until_end(&mut bad_ed).await.1, End::Closed(1002, _)));
+    assert!(matches!(
+        read_until_end(&mut bad_ed).await.1,
+        End::Closed(1002, _)
+    ));
 
     // A good header split over three messages (and one with a routing pre-intro) passes the
     // check and reaches the (not yet wired) protocol layer.
@@ -37,14 +43,20 @@ async fn bad_header_closes_and_server_keeps_serving() {
     send(&mut good, &WA_HEADER[1..2]).await;
     send(&mut good, &WA_HEADER[2..]).await;
     let (_, end) = read_until_end(&mut good).await;
-    assert!(matches!(end, End::Closed(1011, ref r) if r.contains("not wired")), "{end:?}");
+    assert!(
+        matches!(end, End::Closed(1011, ref r) if r.contains("not wired")),
+        "{end:?}"
+    );
 
     let mut routed = connect(&sim).await;
     let mut intro = vec![0x45, 0x44, 0x00, 0x01, 0x00, 0x00, 0x03, 1, 2, 3];
     intro.extend_from_slice(&WA_HEADER);
     intro.extend_from_slice(&[0, 0, 1, 0xAA]);
     send(&mut routed, &intro).await;
-    assert!(matches!(read_until_end(&mut routed).await.1, End::Closed(1011, _)));
+    assert!(matches!(
+        read_until_end(&mut routed).await.1,
+        End::Closed(1011, _)
+    ));
 
     assert_eq!(api.get("/sim/root-key").await.0, 200);
     wait_connections(&api, 0).await;
@@ -58,7 +70,9 @@ async fn refuse_rejects_new_connections_then_expires() {
     let mut open = connect(&sim).await;
     wait_connections(&api, 1).await;
 
-    let (s, _) = api.post("/sim/faults", json!({"action": "refuse", "seconds": 1})).await;
+    let (s, _) = api
+        .post("/sim/faults", json!({"action": "refuse", "seconds": 1}))
+        .await;
     assert_eq!(s, 200);
     let refused_at = Instant::now();
     match tokio_tungstenite::connect_async(sim.ws_url()).await {
@@ -80,11 +94,19 @@ async fn refuse_rejects_new_connections_then_expires() {
     .await;
     assert!(refused_at.elapsed() >= Duration::from_millis(900));
     send(&mut again, b"xx").await;
-    assert!(matches!(read_until_end(&mut again).await.1, End::Closed(1002, _)));
+    assert!(matches!(
+        read_until_end(&mut again).await.1,
+        End::Closed(1002, _)
+    ));
 
     // DELETE clears a refusal early.
-    api.post("/sim/faults", json!({"action": "refuse", "seconds": 3600})).await;
-    assert!(tokio_tungstenite::connect_async(sim.ws_url()).await.is_err());
+    api.post("/sim/faults", json!({"action": "refuse", "seconds": 3600}))
+        .await;
+    assert!(
+        tokio_tungstenite::connect_async(sim.ws_url())
+            .await
+            .is_err()
+    );
     api.delete("/sim/faults").await;
     assert!(tokio_tungstenite::connect_async(sim.ws_url()).await.is_ok());
     send(&mut open, b"xx").await;
@@ -99,7 +121,8 @@ async fn disconnect_all_drops_every_socket() {
     let mut b = connect(&sim).await;
     wait_connections(&api, 2).await;
 
-    api.post("/sim/faults", json!({"action": "disconnect_all"})).await;
+    api.post("/sim/faults", json!({"action": "disconnect_all"}))
+        .await;
     assert_eq!(read_until_end(&mut a).await.1, End::Dropped);
     assert_eq!(read_until_end(&mut b).await.1, End::Dropped);
     wait_connections(&api, 0).await;
@@ -117,10 +140,15 @@ async fn stream_error_closes_connections() {
     let mut a = connect(&sim).await;
     wait_connections(&api, 1).await;
     let (s, _) = api
-        .post("/sim/faults", json!({"action": "stream_error", "code": "503"}))
+        .post(
+            "/sim/faults",
+            json!({"action": "stream_error", "code": "503"}),
+        )
         .await;
     assert_eq!(s, 200);
-    assert!(matches!(read_until_end(&mut a).await.1, End::Closed(1000, ref r) if r.contains("503")));
+    assert!(
+        matches!(read_until_end(&mut a).await.1, End::Closed(1000, ref r) if r.contains("503"))
+    );
     sim.shutdown().await.unwrap();
 }
 
@@ -128,7 +156,8 @@ async fn stream_error_closes_connections() {
 async fn latency_delays_server_writes() {
     let sim = start(SimConfig::default()).await;
     let api = Api::new(&sim);
-    api.post("/sim/faults", json!({"action": "latency", "ms": 300})).await;
+    api.post("/sim/faults", json!({"action": "latency", "ms": 300}))
+        .await;
 
     let mut ws = connect(&sim).await;
     let sent = Instant::now();
@@ -136,7 +165,10 @@ async fn latency_delays_server_writes() {
     let (_, end) = read_until_end(&mut ws).await;
     assert!(matches!(end, End::Closed(1002, _)), "{end:?}");
     let took = sent.elapsed();
-    assert!(took >= Duration::from_millis(300), "close came after {took:?}");
+    assert!(
+        took >= Duration::from_millis(300),
+        "close came after {took:?}"
+    );
     sim.shutdown().await.unwrap();
 }
 
@@ -151,7 +183,10 @@ async fn idle_connections_are_closed() {
     let opened = Instant::now();
     let mut ws = connect(&sim).await;
     let (_, end) = read_until_end(&mut ws).await;
-    assert!(matches!(end, End::Closed(1000, ref r) if r.contains("idle")), "{end:?}");
+    assert!(
+        matches!(end, End::Closed(1000, ref r) if r.contains("idle")),
+        "{end:?}"
+    );
     assert!(opened.elapsed() >= Duration::from_millis(300));
     wait_connections(&api, 0).await;
 
@@ -185,5 +220,8 @@ async fn shutdown_closes_open_connections() {
     let mut ws = connect(&sim).await;
     wait_connections(&api, 1).await;
     sim.shutdown().await.unwrap();
-    assert!(matches!(read_until_end(&mut ws).await.1, End::Closed(1000, _) | End::Dropped));
+    assert!(matches!(
+        read_until_end(&mut ws).await.1,
+        End::Closed(1000, _) | End::Dropped
+    ));
 }

@@ -183,7 +183,9 @@ pub async fn send_message(
     }
     let state = app.sim.state();
     if !state.account_exists(&phone) {
-        return Err(ApiError::not_found(format!("no account with phone {phone}")));
+        return Err(ApiError::not_found(format!(
+            "no account with phone {phone}"
+        )));
     }
     check_chat(&app.sim, &phone, &to)?;
     let id = body.id.unwrap_or_else(|| state.next_message_id());
@@ -266,14 +268,20 @@ pub async fn read(
     ApiJson(body): ApiJson<Read>,
 ) -> Result<impl IntoResponse, ApiError> {
     let chat = ChatAddr::parse(&body.chat).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    if body.ids.is_empty() || body.ids.iter().any(|id| id.is_empty() || id.len() > MAX_MESSAGE_ID)
+    if body.ids.is_empty()
+        || body
+            .ids
+            .iter()
+            .any(|id| id.is_empty() || id.len() > MAX_MESSAGE_ID)
     {
         return Err(ApiError::bad_request(format!(
             "ids must be a non-empty list of 1 to {MAX_MESSAGE_ID} character ids"
         )));
     }
     if !app.sim.state().account_exists(&phone) {
-        return Err(ApiError::not_found(format!("no account with phone {phone}")));
+        return Err(ApiError::not_found(format!(
+            "no account with phone {phone}"
+        )));
     }
     check_chat(&app.sim, &phone, &chat)?;
     app.sim
@@ -290,7 +298,10 @@ mod tests {
     #[test]
     fn link_codes() {
         assert_eq!(normalise_link_code("ABCD1234").as_deref(), Some("ABCD1234"));
-        assert_eq!(normalise_link_code("abcd-1234").as_deref(), Some("ABCD1234"));
+        assert_eq!(
+            normalise_link_code("abcd-1234").as_deref(),
+            Some("ABCD1234")
+        );
         assert_eq!(normalise_link_code("ABCD123"), None);
         assert_eq!(normalise_link_code("ABCD12340"), None);
         assert_eq!(normalise_link_code("ABC0D123"), None);

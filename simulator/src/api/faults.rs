@@ -64,11 +64,16 @@ pub async fn set(
                     };
                     let conn = phone
                         .and_then(|p| sim.connections().connection_of(&p, addr.device))
-                        .ok_or_else(|| ApiError::not_found(format!("device {d} is not connected")))?;
+                        .ok_or_else(|| {
+                            ApiError::not_found(format!("device {d} is not connected"))
+                        })?;
                     vec![conn]
                 }
             };
-            tracing::info!("fault: stream_error {code} to {} connection(s)", targets.len());
+            tracing::info!(
+                "fault: stream_error {code} to {} connection(s)",
+                targets.len()
+            );
             for conn in targets {
                 let cmd = if code == "440" {
                     ConnCommand::Replaced

@@ -42,7 +42,10 @@ pub async fn create(
         Err(e @ SeamError::NotWired(_)) => tracing::warn!("group {id} created: {e}"),
         Err(e) => tracing::warn!("group {id} created, notification failed: {e}"),
     }
-    Ok((StatusCode::CREATED, Json(json!({"jid": addr::group_jid(&id)}))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"jid": addr::group_jid(&id)})),
+    ))
 }
 
 pub async fn get_group(

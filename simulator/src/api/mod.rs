@@ -45,23 +45,33 @@ pub fn router(app: AppState) -> Router {
             "/sim/accounts/{phone}/messages",
             post(accounts::send_message).get(accounts::list_messages),
         )
-        .route("/sim/accounts/{phone}/receipts", get(accounts::list_receipts))
+        .route(
+            "/sim/accounts/{phone}/receipts",
+            get(accounts::list_receipts),
+        )
         .route("/sim/accounts/{phone}/read", post(accounts::read))
         .route("/sim/groups", post(groups::create))
         .route("/sim/groups/{jid}", get(groups::get_group))
         .route("/sim/faults", post(faults::set).delete(faults::clear))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route")
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed on this route",
+            )
         })
         .with_state(app)
 }
 
-async fn root_key(axum::extract::State(app): axum::extract::State<AppState>) -> Json<serde_json::Value> {
+async fn root_key(
+    axum::extract::State(app): axum::extract::State<AppState>,
+) -> Json<serde_json::Value> {
     Json(json!({"public_key_hex": hex::encode(app.sim.state().root_public().as_bytes())}))
 }
 
-async fn stats(axum::extract::State(app): axum::extract::State<AppState>) -> Json<crate::sim::Stats> {
+async fn stats(
+    axum::extract::State(app): axum::extract::State<AppState>,
+) -> Json<crate::sim::Stats> {
     Json(app.sim.stats())
 }
 
@@ -101,8 +111,13 @@ impl From<StateError> for ApiError {
         let status = match &e {
             InvalidPhone(_) | QrMismatch | CannotUnlinkPhone => StatusCode::BAD_REQUEST,
             PhoneTaken(_) | RefUsed | DevicesExhausted(_) => StatusCode::CONFLICT,
-            UnknownAccount(_) | UnknownRef | UnknownDevice { .. } | NoLinkCodeRequest(_)
-            | UnknownParticipant(_) | UnknownGroup(_) | NoRegistration(_) => StatusCode::NOT_FOUND,
+            UnknownAccount(_)
+            | UnknownRef
+            | UnknownDevice { .. }
+            | NoLinkCodeRequest(_)
+            | UnknownParticipant(_)
+            | UnknownGroup(_)
+            | NoRegistration(_) => StatusCode::NOT_FOUND,
         };
         Self::new(status, e.to_string())
     }
@@ -126,9 +141,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError::new(e.status(), format!("cannot read body: {}", e.body_text())))?;
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            ApiError::new(e.status(), format!("cannot read body: {}", e.body_text()))
+        })?;
         let body: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
             b"{}"
         } else {

@@ -328,7 +328,9 @@ impl SimState {
         };
         let lid = (0u32..)
             .map(|attempt| {
-                let n = st.keys.number(&format!("lid/{phone}/{attempt}"), 900_000_000_000_000);
+                let n = st
+                    .keys
+                    .number(&format!("lid/{phone}/{attempt}"), 900_000_000_000_000);
                 (100_000_000_000_000 + n).to_string()
             })
             .find(|lid| !st.lids.contains_key(lid))
@@ -579,7 +581,10 @@ impl SimState {
             },
         );
         drop(st);
-        self.shared.counters.pairings.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .counters
+            .pairings
+            .fetch_add(1, Ordering::Relaxed);
         self.mark_dirty();
         Ok(())
     }
@@ -620,13 +625,14 @@ impl SimState {
             .accounts
             .get_mut(phone)
             .ok_or_else(|| StateError::UnknownAccount(phone.to_string()))?;
-        let removed = account
-            .companions
-            .remove(&device)
-            .ok_or_else(|| StateError::UnknownDevice {
-                phone: phone.to_string(),
-                device,
-            })?;
+        let removed =
+            account
+                .companions
+                .remove(&device)
+                .ok_or_else(|| StateError::UnknownDevice {
+                    phone: phone.to_string(),
+                    device,
+                })?;
         drop(st);
         self.mark_dirty();
         Ok(removed)
@@ -972,8 +978,8 @@ fn new_account(
         &spk.public().serialize_djb(),
         &label("signed-prekey/1"),
     );
-    let registration_id = u32::try_from(keys.number(&label("registration-id"), 16380) + 1)
-        .unwrap_or(1);
+    let registration_id =
+        u32::try_from(keys.number(&label("registration-id"), 16380) + 1).unwrap_or(1);
     Account {
         phone: phone.to_string(),
         lid: lid.to_string(),
@@ -997,5 +1003,155 @@ fn new_account(
         created_at: unix_secs(),
         inbox: VecDeque::new(),
         receipts: VecDeque::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(limits: StateLimits) -> SimState {
+        SimState::open(StateConfig {
+            seed: Some(3),
+            state_dir: None,
+            qr_first_ttl: Duration::from_secs(60),
+            qr_ttl: Duration::from_secs(20),
+            refs_per_pair_device: 6,
+            link_code_ttl: Duration::from_secs(180),
+            limits,
+        })
+        .unwrap()
+    }
+
+    fn paired(st: &SimState) -> u16 {
+        st.create_account(Some("15550000001".into()), None).unwrap();
+        let reg = Registration {
+            noise_static: PublicKey([1; 32]),
+            identity: PublicKey([2; 32]),
+            registration_id: 1,
+            signed_prekey: SignedPreKeyPublic {
+                id: 1,
+                public: PublicKey([3; 32]),
+                signature: [0; 64],
+            },
+        };
+        st.registration_started(ConnId(1), reg.clone());
+        let refs = st.issue_refs(ConnId(1)).unwrap();
+        let qr = QrData {
+            pairing_ref: refs[0].clone(),
+            noise_static: reg.noise_static,
+            identity: reg.identity,
+            adv_secret: [0; 32],
+            platform: None,
+        };
+        let t = st.begin_qr_pairing("15550000001", &qr).unwrap();
+        st.finish_pairing(&t, vec![]).unwrap();
+        t.device
+    }
+
+    #[test]
+    fn per_device_queues_are_bounded() {
+        let limits = StateLimits {
+            max_device_prekeys: 3,
+            max_offline_queue: 2,
+            max_phone_log: 2,
+            max_message_log: 2,
+            phone_prekeys: 4,
+        };
+        let st = state(limits);
+        let dev = paired(&st);
+        let keys = (1..=5).map(|id| PreKeyPublic {
+            id,
+            public: PublicKey([0; 32]),
+        });
+        assert_eq!(st.upload_prekeys("15550000001", dev, keys).unwrap(), 3);
+        assert_eq!(
+            st.take_device_prekey("15550000001", dev)
+                .unwrap()
+                .map(|k| k.id),
+            Some(3),
+            "the oldest were dropped"
+        );
+        for i in 0..5 {
+            let q = QueuedStanza {
+                id: i.to_string(),
+                kind: StanzaKind::Message,
+                t: 0,
+                node: vec![],
+            };
+            assert!(st.queue_offline("15550000001", dev, q).unwrap() <= 2);
+        }
+        let q = st.drain_offline("15550000001", dev).unwrap();
+        assert_eq!(
+            q.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+            ["3", "4"]
+        );
+        assert!(st.drain_offline("15550000001", dev).unwrap().is_empty());
+        for i in 0..4 {
+            st.log_message(
+                format!("m{i}"),
+                LoggedMessage {
+                    sender: "s".into(),
+                    chat: "c".into(),
+                    t: 0,
+                },
+            );
+        }
+        assert!(st.logged_message("m0").is_none());
+        assert!(st.logged_message("m3").is_some());
+        // The phone's prekey pool refills itself and never repeats an id.
+        let ids: Vec<u32> = (0..10)
+            .map(|_| st.take_phone_prekey("15550000001").unwrap().0)
+            .collect();
+        assert_eq!(ids, (1..=10).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn connection_close_drops_its_refs_and_device_numbers_are_not_reused() {
+        let st = state(StateLimits::default());
+        let first = paired(&st);
+        st.connection_closed(ConnId(1));
+        assert!(st.read(|s| s.volatile.refs.is_empty()));
+        st.unlink("15550000001", first).unwrap();
+        st.registration_started(
+            ConnId(2),
+            Registration {
+                noise_static: PublicKey([1; 32]),
+                identity: PublicKey([2; 32]),
+                registration_id: 1,
+                signed_prekey: SignedPreKeyPublic {
+                    id: 1,
+                    public: PublicKey([3; 32]),
+                    signature: [0; 64],
+                },
+            },
+        );
+        st.link_code_requested(ConnId(2), "15550000001", "Firefox (Linux)".into());
+        let t = st
+            .begin_link_code_pairing("15550000001", "ABCD1234")
+            .unwrap();
+        assert_eq!(t.device, first + 1);
+        assert_eq!(t.key_index, 2);
+        assert_eq!(
+            st.begin_link_code_pairing("15550000001", "ABCD1234")
+                .unwrap_err(),
+            StateError::NoLinkCodeRequest("15550000001".into())
+        );
+    }
+
+    #[test]
+    fn phone_signed_prekey_verifies() {
+        let st = state(StateLimits::default());
+        st.create_account(None, None).unwrap();
+        st.read(|s| {
+            let a = &s.accounts["15550000001"];
+            let spk = &a.phone_device.signed_prekey;
+            assert!(zapin_protocol::crypto::xeddsa::verify(
+                a.identity.public(),
+                &spk.key.public().serialize_djb(),
+                &spk.signature
+            ));
+            assert!((1..=16380).contains(&a.phone_device.registration_id));
+        });
     }
 }

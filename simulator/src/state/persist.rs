@@ -78,7 +78,9 @@ pub async fn run_persister(
     dir: PathBuf,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut written = state.generation();
+    // Generation 0 is what was loaded (or nothing, for a fresh dir, which `SimState::open` marks
+    // dirty at once), so anything newer needs writing.
+    let mut written = 0;
     loop {
         let wake = state.changed();
         tokio::select! {

@@ -106,7 +106,12 @@ pub fn assert_error(got: &(u16, Value), status: u16) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("no error field: {}", got.1));
     assert!(!msg.is_empty());
-    assert_eq!(got.1.as_object().unwrap().len(), 1, "only `error`: {}", got.1);
+    assert_eq!(
+        got.1.as_object().unwrap().len(),
+        1,
+        "only `error`: {}",
+        got.1
+    );
     msg.to_string()
 }
 
@@ -126,9 +131,8 @@ where
     }
 }
 
-pub type Ws = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 pub async fn connect(sim: &RunningSim) -> Ws {
     tokio_tungstenite::connect_async(sim.ws_url())
@@ -138,7 +142,9 @@ pub async fn connect(sim: &RunningSim) -> Ws {
 }
 
 pub async fn send(ws: &mut Ws, bytes: &[u8]) {
-    ws.send(Message::Binary(bytes.to_vec().into())).await.unwrap();
+    ws.send(Message::Binary(bytes.to_vec().into()))
+        .await
+        .unwrap();
 }
 
 /// How a connection ended, from the client's side.
