@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::config::SimConfig;
-use crate::conn::Connections;
+use crate::conn::{ConnCommand, ConnId, Connections};
 use crate::faults::Faults;
 use crate::state::SimState;
 
@@ -58,6 +58,17 @@ impl Sim {
 
     pub fn config(&self) -> &SimConfig {
         &self.inner.config
+    }
+
+    /// A connection finished a login as companion `device` of `phone` (the protocol layer calls
+    /// this after `<success>`): marks it online, and replaces an older connection of the same
+    /// device with a `conflict` (440) stream error, as WhatsApp does.
+    pub fn device_logged_in(&self, conn: ConnId, phone: &str, device: u16) {
+        if let Some(old) = self.connections().bind_device(conn, phone, device) {
+            tracing::info!(%old, new = %conn, "{phone}:{device} logged in again: replacing");
+            let _ = self.connections().send(old, ConnCommand::Replaced);
+        }
+        self.state().set_device_online(phone, device, true);
     }
 
     pub fn stats(&self) -> Stats {

@@ -79,6 +79,15 @@ impl ConnectionHandler for FakeConn {
                 .link_code_requested(self.ctx.id, &phone, "Chrome (Linux)".into());
             out.write(b"link-code-requested".to_vec());
         }
+        // "D<phone>:<device>": the companion logs in (after `<success>`).
+        if let Some(who) = bytes.strip_prefix(b"D") {
+            let who = String::from_utf8(who.to_vec()).unwrap();
+            let (phone, device) = who.split_once(':').unwrap();
+            self.ctx
+                .sim
+                .device_logged_in(self.ctx.id, phone, device.parse().unwrap());
+            out.write(b"logged-in".to_vec());
+        }
     }
 
     fn on_command(&mut self, cmd: ConnCommand, out: &mut Outbox) {
@@ -98,6 +107,7 @@ impl ConnectionHandler for FakeConn {
                     let _ = reply.send(Err(PairFailure::Rejected("hmac-mismatch".into())));
                 }
             },
+            ConnCommand::Replaced => out.close(CloseReason::EndOfStream("replaced".into())),
             ConnCommand::Unlinked => out.close(CloseReason::EndOfStream("device_removed".into())),
             _ => {}
         }
@@ -349,5 +359,44 @@ async fn link_code_pairs_through_the_connection_seam() {
     assert_eq!(acct["devices"][1]["platform"], "Chrome (Linux)");
     // The request was consumed.
     assert_error(&link("ABCD1234").await, 404);
+    sim.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_second_login_replaces_the_first_connection() {
+    let sim = start(config(Answer::Accept)).await;
+    let api = Api::new(&sim);
+    api.post("/sim/accounts", json!({})).await;
+    let (_reg, refs) = registration(&sim).await;
+    let qr = format_qr(&refs[0], &NOISE, &IDENTITY, &ADV, None);
+    let (s, _) = api
+        .post("/sim/accounts/15550000001/scan", json!({"qr": qr}))
+        .await;
+    assert_eq!(s, 200);
+
+    let (mut first, _) = registration(&sim).await;
+    send(&mut first, b"D15550000001:1").await;
+    assert_eq!(next_binary(&mut first).await, b"logged-in");
+    assert_eq!(api.stats().await["devices_online"], 1);
+    let (_, acct) = api.get("/sim/accounts/15550000001").await;
+    assert_eq!(acct["devices"][1]["online"], true);
+
+    let (mut second, _) = registration(&sim).await;
+    send(&mut second, b"D15550000001:1").await;
+    assert_eq!(next_binary(&mut second).await, b"logged-in");
+    let (_, end) = read_until_end(&mut first).await;
+    assert_eq!(end, End::Closed(1000, "replaced".into()));
+    // The replaced connection going away does not take the device offline.
+    wait_for("the replaced connection to go", || async {
+        (sim.sim().connections().len() == 2).then_some(())
+    })
+    .await;
+    assert_eq!(api.stats().await["devices_online"], 1);
+
+    drop(second);
+    wait_for("the device to go offline", || async {
+        (api.stats().await["devices_online"] == 0).then_some(())
+    })
+    .await;
     sim.shutdown().await.unwrap();
 }
