@@ -31,6 +31,19 @@ impl fmt::Debug for MasterKey {
     }
 }
 
+/// Compares without an early exit on the first differing byte.
+impl PartialEq for MasterKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.0
+            .iter()
+            .zip(other.0.iter())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+    }
+}
+
+impl Eq for MasterKey {}
+
 impl MasterKey {
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         Self(Zeroizing::new(bytes))
@@ -54,8 +67,10 @@ impl MasterKey {
         if text.is_empty() {
             return Err(KeyFormatError::Empty);
         }
+        // Hex first: an even-length all-hex value is read as hex, so a short hex key reports its
+        // hex length rather than some base64 reading of the same characters.
         let bytes: Zeroizing<Vec<u8>> =
-            if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            if text.len().is_multiple_of(2) && text.bytes().all(|b| b.is_ascii_hexdigit()) {
                 Zeroizing::new(hex::decode(text).map_err(|_| KeyFormatError::NotHexOrBase64)?)
             } else {
                 let engine = if text.ends_with('=') {

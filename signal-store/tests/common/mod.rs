@@ -90,6 +90,7 @@ pub struct Harness {
     pub store: Store,
     pub dir: Option<tempfile::TempDir>,
     pub pg_schema: Option<String>,
+    pub pg_url: Option<String>,
 }
 
 static SCHEMA_SEQ: AtomicU32 = AtomicU32::new(0);
@@ -114,6 +115,7 @@ impl Harness {
             store: Store::memory(&master_key()),
             dir: None,
             pg_schema: None,
+            pg_url: None,
         }
     }
 
@@ -126,6 +128,7 @@ impl Harness {
             store,
             dir: Some(dir),
             pg_schema: None,
+            pg_url: None,
         }
     }
 
@@ -133,7 +136,7 @@ impl Harness {
     pub async fn postgres() -> Option<Self> {
         let url = service_url(PG_URL_VAR)?;
         let schema = unique_schema();
-        let mut options = PostgresOptions::new(url);
+        let mut options = PostgresOptions::new(url.clone());
         options.schema = Some(schema.clone());
         options.max_connections = 8;
         let store = Store::open_postgres(&options, &master_key()).await.unwrap();
@@ -141,17 +144,45 @@ impl Harness {
             store,
             dir: None,
             pg_schema: Some(schema),
+            pg_url: Some(url),
         })
     }
 
-    pub async fn finish(self) {
-        if let (Some(schema), Some(pool)) = (&self.pg_schema, self.store.postgres_pool()) {
+    pub async fn finish(mut self) {
+        if let (Some(schema), Some(pool)) = (self.pg_schema.take(), self.store.postgres_pool()) {
             sqlx::raw_sql(AssertSqlSafe(format!("DROP SCHEMA \"{schema}\" CASCADE")))
                 .execute(pool)
                 .await
                 .unwrap();
         }
         self.store.close().await;
+    }
+}
+
+impl Drop for Harness {
+    /// A test that panicked never reached `finish`: drop its schema from a helper thread so
+    /// failed runs do not leave schemas behind.
+    fn drop(&mut self) {
+        let (Some(schema), Some(url)) = (self.pg_schema.take(), self.pg_url.clone()) else {
+            return;
+        };
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                use sqlx::Connection as _;
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&url).await {
+                    let _ = sqlx::raw_sql(AssertSqlSafe(format!(
+                        "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
+                    )))
+                    .execute(&mut conn)
+                    .await;
+                }
+            });
+        })
+        .join();
     }
 }
 
