@@ -299,6 +299,10 @@ impl MemoryBackend {
             .is_some_and(|d| d.sessions.remove(&(name.to_owned(), device)).is_some()))
     }
 
+    pub async fn apply_one(&self, owner: &str, op: &RowOp) -> Result<(), StoreError> {
+        self.apply(owner, std::slice::from_ref(op)).await
+    }
+
     pub async fn apply(&self, owner: &str, ops: &[RowOp]) -> Result<(), StoreError> {
         self.with_device(owner, |d| {
             for op in ops {

@@ -675,6 +675,16 @@ macro_rules! sql_backend {
                 Ok(done.rows_affected() > 0)
             }
 
+            /// One write as a single autocommit statement (one round trip); an insert for a
+            /// missing device fails on the foreign key.
+            pub async fn apply_one(&self, owner: &str, op: &RowOp) -> Result<(), StoreError> {
+                let mut conn = self.pool.acquire().await?;
+                Self::exec_op(&mut conn, owner, op)
+                    .await
+                    .map_err(|e| write_err(owner, e))?;
+                Ok(())
+            }
+
             /// All ops in one transaction; the device must exist.
             pub async fn apply(&self, owner: &str, ops: &[RowOp]) -> Result<(), StoreError> {
                 let mut tx = self.begin_write().await?;

@@ -430,8 +430,13 @@ impl Store {
         address: &Address,
         record: &[u8],
     ) -> Result<(), StoreError> {
-        self.apply(device, Batch::new().store_session(address.clone(), record))
-            .await
+        let owner = device.as_str();
+        let op = RowOp::PutSession {
+            name: address.name.clone(),
+            device: to_i64(address.device),
+            record_enc: self.cipher.seal(session_ref(owner, address), record)?,
+        };
+        dispatch!(self.apply_one(owner, &op))
     }
 
     pub async fn delete_session(
@@ -488,8 +493,14 @@ impl Store {
         name: &SenderKeyName,
         record: &[u8],
     ) -> Result<(), StoreError> {
-        self.apply(device, Batch::new().store_sender_key(name.clone(), record))
-            .await
+        let owner = device.as_str();
+        let op = RowOp::PutSenderKey {
+            group: name.group.clone(),
+            name: name.sender.name.clone(),
+            device: to_i64(name.sender.device),
+            record_enc: self.cipher.seal(sender_key_ref(owner, name), record)?,
+        };
+        dispatch!(self.apply_one(owner, &op))
     }
 
     pub async fn delete_sender_key(
