@@ -68,13 +68,22 @@ impl PostgresOptions {
 
 /// Handle to the store. Cheap to clone (an `Arc` and a pool handle): one `Store`, and so one
 /// pool, serves every hosted device.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Store {
     backend: Backend,
     cipher: Arc<RowCipher>,
 }
 
-#[derive(Debug, Clone)]
+/// Only the backend name: pool options can hold a database password.
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend_name())
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone)]
 enum Backend {
     Memory(Arc<MemoryBackend>),
     Sqlite(SqliteBackend),
@@ -248,10 +257,13 @@ impl Store {
 
     /// Every device in the store, sorted; used to restore all sessions at startup.
     pub async fn list_devices(&self) -> Result<Vec<DeviceId>, StoreError> {
-        dispatch!(self.list_devices())?
+        let mut ids = dispatch!(self.list_devices())?
             .into_iter()
             .map(|id| DeviceId::new(id).map_err(|_| StoreError::Corrupt("devices.device_id")))
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        // Byte order on every backend (PostgreSQL would otherwise sort by its collation).
+        ids.sort();
+        Ok(ids)
     }
 
     // ---- identities ----

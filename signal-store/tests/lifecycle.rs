@@ -288,7 +288,7 @@ fn hex_of(bytes: &[u8]) -> String {
 
 // ---- crash safety ----
 
-const CRASH_PREKEYS: u32 = 3000;
+const CRASH_PREKEYS: u32 = 1000;
 const CRASH_KILL_AFTER: u32 = 150;
 
 fn crash_record(i: u32) -> Vec<u8> {
