@@ -491,3 +491,70 @@ fn child_entry() {
         other => panic!("unknown child mode {other}"),
     }
 }
+
+// ---- configuration ----
+
+#[test]
+fn sqlite_runs_wal_full_sync_with_foreign_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let store = Store::open_sqlite(&SqliteOptions::new(dir.path()), &master_key())
+            .await
+            .unwrap();
+        let pool = store.sqlite_pool().unwrap();
+        let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        assert_eq!(journal.to_lowercase(), "wal");
+        assert_eq!(sync, 2, "synchronous=FULL");
+        assert_eq!(fk, 1);
+        assert!(busy >= 1000);
+        assert_eq!(format!("{store:?}"), "Store { backend: \"sqlite\", .. }");
+        store.close().await;
+    });
+    assert!(dir.path().join(zapin_signal_store::SQLITE_FILE).exists());
+}
+
+#[test]
+fn device_ids_and_schema_names_are_validated() {
+    use zapin_signal_store::{DeviceId, MAX_DEVICE_ID_LEN};
+    assert!(DeviceId::new("instance-1").is_ok());
+    assert!(DeviceId::new("a".repeat(MAX_DEVICE_ID_LEN)).is_ok());
+    for bad in [
+        String::new(),
+        "a".repeat(MAX_DEVICE_ID_LEN + 1),
+        "a\nb".into(),
+        "\0".into(),
+    ] {
+        assert!(matches!(
+            DeviceId::new(bad),
+            Err(StoreError::InvalidDeviceId)
+        ));
+    }
+    runtime().block_on(async {
+        for bad in ["", "Upper", "semi;colon", "quote\"", "1starts_with_digit"] {
+            let mut o = PostgresOptions::new("postgres://127.0.0.1:1/none");
+            o.schema = Some(bad.into());
+            assert!(
+                matches!(
+                    Store::open_postgres(&o, &master_key()).await,
+                    Err(StoreError::OutOfRange("postgres schema name"))
+                ),
+                "{bad:?}"
+            );
+        }
+    });
+}
