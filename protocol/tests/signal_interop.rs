@@ -2,6 +2,8 @@
 //! an external Node process: tests/interop/libsignal-peer.mjs. Skipped with a printed reason when
 //! node or tests/interop/node_modules is missing, unless CI=true, where that is a failure.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is a test failure
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;

@@ -196,10 +196,10 @@ pub fn create_sender_key_distribution<R: CryptoRng + ?Sized>(
     rng: &mut R,
 ) -> (SenderKeyRecord, SenderKeyDistributionMessage) {
     let mut out = record.clone();
-    if !out
+    if out
         .states
         .front()
-        .is_some_and(|s| s.signing_private.is_some())
+        .is_none_or(|s| s.signing_private.is_none())
     {
         let mut id = [0u8; 4];
         rng.fill_bytes(&mut id);
