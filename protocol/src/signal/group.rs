@@ -27,7 +27,7 @@ pub const MAX_SENDER_SKIPPED_KEYS: usize = 2000;
 
 const RECORD_FORMAT: u32 = 1;
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 struct SenderKeyState {
     key_id: u32,
     /// `index` is the iteration whose message key `key` produces next.
@@ -35,6 +35,19 @@ struct SenderKeyState {
     signing_public: PublicKey,
     signing_private: Option<KeyPair>,
     skipped: VecDeque<(u32, [u8; 32])>,
+}
+
+/// Chain keys and skipped seeds are never printed.
+impl std::fmt::Debug for SenderKeyState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SenderKeyState")
+            .field("key_id", &self.key_id)
+            .field("iteration", &self.chain.index)
+            .field("signing_public", &self.signing_public)
+            .field("own", &self.signing_private.is_some())
+            .field("skipped", &self.skipped.len())
+            .finish()
+    }
 }
 
 impl Drop for SenderKeyState {

@@ -36,7 +36,7 @@ pub const MAX_ARCHIVED_STATES: usize = 40;
 
 const RECORD_FORMAT: u32 = 1;
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct ReceiverChain {
     ratchet_key: PublicKey,
     chain: ChainKey,
@@ -52,7 +52,7 @@ pub(crate) struct PendingPreKey {
 }
 
 /// One session with a peer device: both identities, the root key and the chains.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct SessionState {
     local_identity: PublicKey,
     remote_identity: PublicKey,
@@ -67,6 +67,30 @@ pub(crate) struct SessionState {
     pending: Option<PendingPreKey>,
     /// The initiator's X3DH base key; identifies the session when a PreKeySignalMessage repeats.
     base_key: PublicKey,
+}
+
+/// Secrets (root key, chain keys, skipped seeds) are never printed.
+impl std::fmt::Debug for ReceiverChain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReceiverChain")
+            .field("ratchet_key", &self.ratchet_key)
+            .field("index", &self.chain.index)
+            .field("skipped", &self.skipped.len())
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for SessionState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionState")
+            .field("remote_identity", &self.remote_identity)
+            .field("remote_registration_id", &self.remote_registration_id)
+            .field("base_key", &self.base_key)
+            .field("sender_index", &self.sender_chain.index)
+            .field("receiver_chains", &self.receiver_chains)
+            .field("pending_pre_key", &self.pending.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Drop for SessionState {

@@ -278,13 +278,24 @@ impl SenderKeyMessage {
 }
 
 /// Hands a sender key to a group member: `0x33 ‖ protobuf`. Sent inside a pairwise message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct SenderKeyDistributionMessage {
     pub key_id: u32,
     pub iteration: u32,
     pub chain_key: [u8; 32],
     pub signing_key: PublicKey,
     serialized: Vec<u8>,
+}
+
+/// The chain key is a secret: never printed.
+impl std::fmt::Debug for SenderKeyDistributionMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SenderKeyDistributionMessage")
+            .field("key_id", &self.key_id)
+            .field("iteration", &self.iteration)
+            .field("signing_key", &self.signing_key)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SenderKeyDistributionMessage {
