@@ -320,7 +320,9 @@ fn conversation(js: &mut Peer, z: &mut Zapin, seed: u64) {
         deliver(js, z, &m);
         delivered_late += 1;
     }
-    eprintln!("conversation: {delivered} in order, {delivered_late} late, {dropped} dropped");
+    eprintln!(
+        "conversation (seed {seed:#x}): {delivered} in order, {delivered_late} late, {dropped} dropped"
+    );
     assert!(delivered_late > 0 && dropped > 0);
 }
 
@@ -332,7 +334,7 @@ fn fifty_message_conversation_with_reordering_and_drops_zapin_initiator() {
     z.record = signal::initiate_session(&z.record, &z.identity, &bundle, &mut z.rng).unwrap();
     let (ty, body) = z.encrypt(b"open");
     assert_eq!(js.decrypt("zapin", &ty, &body).unwrap(), b"open");
-    conversation(&mut js, &mut z, 1);
+    conversation(&mut js, &mut z, 0xA11CE);
 }
 
 #[test]
@@ -343,7 +345,7 @@ fn fifty_message_conversation_with_reordering_and_drops_libsignal_initiator() {
     js.call(json!({"cmd":"process_bundle","peer":"zapin","bundle":bundle}));
     let (ty, body) = js.encrypt("zapin", b"open");
     assert_eq!(z.decrypt(&ty, &body).unwrap().0, b"open");
-    conversation(&mut js, &mut z, 2);
+    conversation(&mut js, &mut z, 0xB0B);
 }
 
 #[test]
@@ -459,4 +461,53 @@ fn sender_keys_both_directions_with_reordering() {
     );
     let again = signal::process_sender_key_distribution(&theirs, &skdm);
     assert!(signal::group_decrypt(&again, &got[7]).is_err());
+}
+
+/// Messages of an earlier sending chain delivered after the ratchet has turned, both directions:
+/// pins `previous_counter` semantics and old-chain key derivation against libsignal.
+#[test]
+fn late_messages_from_a_previous_chain_decrypt_on_both_sides() {
+    let Some(mut js) = Peer::start() else { return };
+    let mut z = Zapin::new(800);
+    let bundle = js.bundle(3, Some(4));
+    z.record = signal::initiate_session(&z.record, &z.identity, &bundle, &mut z.rng).unwrap();
+    let (ty, body) = z.encrypt(b"open");
+    js.decrypt("zapin", &ty, &body).unwrap();
+    let (ty, body) = js.encrypt("zapin", b"turn");
+    z.decrypt(&ty, &body).unwrap();
+
+    for round in 0..3 {
+        // zapin sends five on its current chain; only the first arrives now.
+        let held: Vec<_> = (0..5)
+            .map(|i| z.encrypt(format!("z{round}.{i}").as_bytes()))
+            .collect();
+        assert_eq!(
+            js.decrypt("zapin", &held[0].0, &held[0].1).unwrap(),
+            format!("z{round}.0").as_bytes()
+        );
+        // libsignal does the same towards zapin.
+        let js_held: Vec<_> = (0..5)
+            .map(|i| js.encrypt("zapin", format!("j{round}.{i}").as_bytes()))
+            .collect();
+        assert_eq!(
+            z.decrypt(&js_held[0].0, &js_held[0].1).unwrap().0,
+            format!("j{round}.0").as_bytes()
+        );
+        // Both ratchets turn.
+        let (ty, body) = z.encrypt(b"next chain");
+        js.decrypt("zapin", &ty, &body).unwrap();
+        let (ty, body) = js.encrypt("zapin", b"next chain");
+        z.decrypt(&ty, &body).unwrap();
+        // The held messages of the old chains arrive late, newest first.
+        for i in (1..5).rev() {
+            assert_eq!(
+                js.decrypt("zapin", &held[i].0, &held[i].1).unwrap(),
+                format!("z{round}.{i}").as_bytes()
+            );
+            assert_eq!(
+                z.decrypt(&js_held[i].0, &js_held[i].1).unwrap().0,
+                format!("j{round}.{i}").as_bytes()
+            );
+        }
+    }
 }
