@@ -107,8 +107,7 @@ pub(crate) struct Check<'v> {
 }
 
 impl<'v> Check<'v> {
-    /// Validation of a request body. A JSON array body becomes an object keyed by index, as
-    /// `Object.assign(new Dto(), body)` does in Evolution.
+    /// Validation of a request body (an object; anything else has no properties to check).
     pub fn root(body: &'v Value) -> Self {
         Self {
             path: "instance".to_owned(),

@@ -76,11 +76,28 @@ fn byte_position(body: &[u8], line: usize, column: usize) -> usize {
 }
 
 /// Runs a schema and turns its messages into the `dataValidate` envelope.
-fn run_schema<'v>(
-    body: &'v Value,
-    schema: impl FnOnce(&mut Check<'v>),
+///
+/// A JSON array body is validated as an object keyed by index, as
+/// `Object.assign(new Dto(), body)` does in Evolution.
+fn run_schema(
+    body: &Value,
+    schema: impl for<'a> FnOnce(&mut Check<'a>),
 ) -> Result<(), ErrorEnvelope> {
-    let mut check = Check::root(body);
+    let indexed;
+    let target = match body {
+        Value::Array(items) => {
+            indexed = Value::Object(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| (i.to_string(), v.clone()))
+                    .collect(),
+            );
+            &indexed
+        }
+        other => other,
+    };
+    let mut check = Check::root(target);
     schema(&mut check);
     let errors = check.finish();
     if errors.is_empty() {
