@@ -58,13 +58,15 @@ fn is_integer(v: &Value) -> bool {
     }
 }
 
+/// A pattern as written in the schema (for messages) and a matcher for it (no regex engine here).
+pub(crate) type Pattern<'a> = (&'a str, fn(&str) -> bool);
+
 /// A property's rules beyond its type.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Rules<'a> {
     pub description: Option<&'a str>,
     pub enum_values: Option<&'a [&'a str]>,
-    /// The pattern text as written in the schema, and a matcher for it (no regex engine here).
-    pub pattern: Option<(&'a str, fn(&str) -> bool)>,
+    pub pattern: Option<Pattern<'a>>,
     pub min_length: Option<usize>,
     pub min_items: Option<usize>,
     pub max_items: Option<usize>,

@@ -1,5 +1,7 @@
 //! Error envelopes serialise to the exact strings of contract §1.3, §1.4, §2, §13.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic: a panic is a failure
+
 use serde_json::json;
 use zapin_compat_evolution::{ConnectErrorBody, ErrorEnvelope, PropertyError};
 

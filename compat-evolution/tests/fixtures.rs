@@ -1,5 +1,7 @@
 //! Response bodies and event payloads reproduce the samples of contract §4, §5, §7 and §13.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic: a panic is a failure
+
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};

@@ -1,5 +1,7 @@
 //! Request validation: good bodies parse; bad ones give Evolution's exact status, shape and text.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic: a panic is a failure
+
 use serde_json::{Value, json};
 use zapin_compat_evolution::ErrorEnvelope;
 use zapin_compat_evolution::events::SUBSCRIBABLE;
