@@ -338,11 +338,11 @@ fn min_length_only(errors: &mut Vec<String>, path: &str, value: &Value, rules: &
     }
 }
 
+/// jsonschema's `uniqueItems`. Hashing the canonical text (serde_json maps are sorted) keeps this
+/// linear; a pairwise comparison would be quadratic on a 136 MB body.
 fn has_duplicates(items: &[Value]) -> bool {
-    items
-        .iter()
-        .enumerate()
-        .any(|(i, a)| items.iter().skip(i + 1).any(|b| a == b))
+    let mut seen = std::collections::HashSet::with_capacity(items.len());
+    items.iter().any(|item| !seen.insert(item.to_string()))
 }
 
 fn message(path: &str, text: &str, description: Option<&str>) -> String {
