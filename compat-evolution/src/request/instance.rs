@@ -179,7 +179,7 @@ fn instance_schema(c: &mut Check<'_>) {
 /// validate at all: the same wording as `/webhook/set` (`webhook.url is not of a type(s) string`,
 /// unknown event names rejected with the 31-name enum).
 pub(crate) fn webhook_object_schema(w: &mut Check<'_>) {
-    w.prop("enabled", Ty::Boolean, Rules::BOOL_ENUM);
+    w.prop("enabled", Ty::Boolean, Rules::NONE);
     w.prop("url", Ty::String, Rules::NONE);
     w.prop("headers", Ty::Object, Rules::NONE);
     w.prop("byEvents", Ty::Boolean, Rules::NONE);
