@@ -1,5 +1,20 @@
 //! zapin-compat-evolution: Evolution API v2.3.6 compatibility.
 //!
-//! Owns the request/response DTOs, validation and error envelopes of Evolution's HTTP contract, and
-//! the mapping from engine events to Evolution event payloads, so that the engine and the gateway
-//! speak zapin's own types. It performs no I/O.
+//! Owns the HTTP contract's shapes so that the gateway and the engine speak zapin's own types:
+//! error envelopes ([`error`]), request validation with Evolution's exact 400 texts
+//! ([`request`]), response bodies ([`response`]), event names ([`events`]), event `data`
+//! payloads ([`payload`]) and the webhook envelope ([`envelope`]).
+//!
+//! It performs no I/O, knows nothing of HTTP frameworks and holds no state. See README.md for
+//! which Evolution quirks are replicated and which are fixed.
+
+pub mod envelope;
+pub mod error;
+pub mod events;
+pub mod payload;
+pub mod request;
+pub mod response;
+mod schema;
+
+pub use error::{ConnectErrorBody, ErrorEnvelope, ErrorMessage, PropertyError, RawErrorBody};
+pub use events::{EventName, EventSubscription};

@@ -571,3 +571,30 @@ async fn open_follows_the_configuration() {
     db.close().await;
     assert!(file.exists());
 }
+
+#[tokio::test]
+async fn one_migrator_applies_the_whole_shared_folder() {
+    for t in backends(Routing::default()).await {
+        let db = t.db.clone();
+        let name = db.backend_name();
+        let versions: Vec<i64> = match name {
+            "sqlite" => {
+                let pool = db.sqlite_pool().unwrap();
+                sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
+                    .fetch_all(pool)
+                    .await
+                    .unwrap()
+            }
+            _ => {
+                let pool = db.postgres_pool().unwrap();
+                sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
+                    .fetch_all(pool)
+                    .await
+                    .unwrap()
+            }
+        };
+        // signal-store's 0001 and the gateway's 0100, from the same folder.
+        assert_eq!(versions, [1, 100], "{name}");
+        t.cleanup().await;
+    }
+}

@@ -11,3 +11,4 @@
 
 pub mod crypto;
 pub mod proto;
+pub mod signal;

@@ -1,8 +1,51 @@
-//! zapin-signal-store: durable storage for every session's device credentials and Signal state.
+//! zapin-signal-store: durable storage for every hosted device's credentials and Signal state.
 //!
-//! Owns the async store traits (identities, prekeys, signed prekeys, sessions, sender keys, device
-//! credentials) and their memory, SQLite and PostgreSQL implementations; one pool serves every
-//! session, rows are keyed by the owning device, and private keys are encrypted at rest.
+//! # What it owns
+//! Device credentials (noise and identity key pairs, registration id, signed prekey, ADV data,
+//! account JIDs), remote identities, one-time and signed prekeys, session records and sender-key
+//! records, each keyed by the owning [`DeviceId`] chosen by the caller. Backends: memory (tests),
+//! SQLite (embedded default) and PostgreSQL, all via sqlx without compile-time-checked macros;
+//! migrations from `migrations/{sqlite,postgres}` are embedded and run on open.
 //!
-//! It must not interpret Signal state (records are opaque bytes produced by `zapin-protocol`) and
-//! must not open a pool, task or thread per session.
+//! # What it must not do
+//! Interpret Signal state: session and sender-key records are opaque bytes produced by
+//! `zapin-protocol`. Open a pool, task or thread per device: one [`Store`] (one pool) serves all.
+//!
+//! # Shape
+//! [`Store`] is a concrete handle over an enum of the three backends with inherent `async fn`s.
+//! A trait would make every engine type generic over the store (or box futures with
+//! `async-trait`) for no gain: the backend is chosen once at startup from configuration, and a
+//! `match` per call costs nothing next to a database round trip. Clone it freely.
+//!
+//! # Encryption at rest
+//! Private keys, the ADV secret, session records and sender-key records are sealed with
+//! AES-256-GCM under a [`MasterKey`] (from `ZAPIN_MASTER_KEY` or a 0600 key file), with a random
+//! 12-byte nonce per write and the owner, table and row key bound as associated data, so a value
+//! moved to another row or device fails with [`StoreError::Decrypt`]. Public keys, JIDs and
+//! signatures are stored in clear.
+//!
+//! # Durability
+//! Every write method, and [`Store::apply`] for multi-row batches, is durable when it returns
+//! `Ok` (committed; SQLite runs WAL with `synchronous=FULL`). Persist ratchet state before the
+//! ciphertext it produced leaves the process.
+
+mod cipher;
+mod error;
+mod master_key;
+mod memory;
+mod rows;
+mod sql;
+mod store;
+mod types;
+
+#[cfg(any(test, feature = "testing"))]
+#[doc(hidden)]
+pub mod testing;
+
+pub use error::{KeyFormatError, MasterKeyError, StoreError};
+pub use master_key::{MASTER_KEY_ENV, MASTER_KEY_FILE, MasterKey};
+pub use store::{PostgresOptions, SQLITE_FILE, SqliteOptions, Store};
+pub use types::{
+    Account, Address, Batch, BatchOp, DeviceCredentials, DeviceId, IdentityChange, IdentityRecord,
+    KeyPairBytes, MAX_DEVICE_ID_LEN, PreKey, Secret32, SenderKeyName, SignedPreKey, Trust,
+};

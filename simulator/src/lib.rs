@@ -2,3 +2,27 @@
 //!
 //! Uses `zapin-protocol` in the server role. It must never depend on `zapin-engine`: the simulator is
 //! what keeps the engine honest, and it is itself kept honest by the unmodified Baileys client.
+//!
+//! This crate holds the server's state (§12.0 of wa-protocol.md), the control API
+//! (`/work/shared/sim-control-api.md`), the `/ws/chat` endpoint with its faults and idle timeout,
+//! and two seams the protocol layer fills in: `conn::handler::HandlerFactory` (one state machine
+//! per connection: Noise, codec, routing, pairing) and `phone::PhoneActions` (the mock phones'
+//! Signal sends). Entry point: `run(SimConfig)`.
+
+pub mod addr;
+pub mod api;
+pub mod config;
+pub mod conn;
+pub mod faults;
+pub mod intro;
+pub mod keys;
+pub mod phone;
+pub mod qr;
+mod serde_hex;
+pub mod server;
+pub mod sim;
+pub mod state;
+
+pub use config::SimConfig;
+pub use server::{RunningSim, SimError, run};
+pub use sim::{Sim, Stats};

@@ -280,6 +280,24 @@ impl Db {
         }
     }
 
+    /// The SQLite pool, for other stores that must share the one pool (and tests).
+    #[doc(hidden)]
+    pub fn sqlite_pool(&self) -> Option<&SqlitePool> {
+        match &self.pool {
+            Pool::Sqlite(p) => Some(p),
+            Pool::Postgres(_) => None,
+        }
+    }
+
+    /// The PostgreSQL pool, for other stores that must share the one pool (and tests).
+    #[doc(hidden)]
+    pub fn postgres_pool(&self) -> Option<&PgPool> {
+        match &self.pool {
+            Pool::Postgres(p) => Some(p),
+            Pool::Sqlite(_) => None,
+        }
+    }
+
     /// The global webhook routing this handle enqueues with.
     pub fn routing(&self) -> &Routing {
         &self.routing

@@ -11,7 +11,8 @@ use axum::routing::get;
 
 use crate::Config;
 
-pub use envelope::ErrorEnvelope;
+pub use envelope::ApiError;
+pub use zapin_compat_evolution::ErrorEnvelope;
 
 /// State shared by every handler. Cheap to clone.
 #[derive(Debug, Clone)]

@@ -9,6 +9,10 @@ pub mod wa {
     include!("wa.rs");
 }
 
+pub mod signal {
+    include!("signal.rs");
+}
+
 #[cfg(test)]
 mod tests {
     use sha2::{Digest, Sha256};
@@ -22,11 +26,18 @@ mod tests {
 
     #[test]
     fn generated_code_matches_schema() {
-        let pairs = [(
-            include_str!("../../proto/wa.proto"),
-            include_str!("wa.rs"),
-            "wa",
-        )];
+        let pairs = [
+            (
+                include_str!("../../proto/wa.proto"),
+                include_str!("wa.rs"),
+                "wa",
+            ),
+            (
+                include_str!("../../proto/signal.proto"),
+                include_str!("signal.rs"),
+                "signal",
+            ),
+        ];
         for (proto, generated, name) in pairs {
             assert_eq!(
                 hex::encode(Sha256::digest(proto.as_bytes())),

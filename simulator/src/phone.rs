@@ -1,0 +1,57 @@
+//! The seam for what the mock phone does through Signal: sending texts, read receipts, and the
+//! group-creation notifications. The protocol layer implements `PhoneActions` (Signal sessions with
+//! every device of the recipient, fan-out through the router); the control API validates requests
+//! and calls it. Until then `UnwiredPhone` refuses, so nothing pretends to have been sent.
+
+use crate::addr::ChatAddr;
+use crate::sim::Sim;
+
+/// A text the phone of `from` sends (`POST /sim/accounts/{phone}/messages`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendText {
+    pub from: String,
+    /// A known user (by PN or LID) or an existing group: checked by the caller.
+    pub to: ChatAddr,
+    pub id: String,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SeamError {
+    #[error("{0} needs the protocol layer (Signal, binary codec), not wired yet")]
+    NotWired(&'static str),
+    #[error("{0}")]
+    Failed(String),
+}
+
+pub trait PhoneActions: Send + Sync + std::fmt::Debug + 'static {
+    /// Encrypts `text` for every device of `to` (and the sender's own companions) and routes it.
+    fn send_text(&self, sim: &Sim, msg: SendText) -> Result<(), SeamError>;
+    /// Sends `<receipt type=read>` for `ids` in `chat` to their senders.
+    fn send_read(
+        &self,
+        sim: &Sim,
+        phone: &str,
+        chat: &ChatAddr,
+        ids: &[String],
+    ) -> Result<(), SeamError>;
+    /// Notifies the members' devices that group `id` was created with them in it.
+    fn group_created(&self, sim: &Sim, id: &str) -> Result<(), SeamError>;
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct UnwiredPhone;
+
+impl PhoneActions for UnwiredPhone {
+    fn send_text(&self, _: &Sim, _: SendText) -> Result<(), SeamError> {
+        Err(SeamError::NotWired("sending a message"))
+    }
+
+    fn send_read(&self, _: &Sim, _: &str, _: &ChatAddr, _: &[String]) -> Result<(), SeamError> {
+        Err(SeamError::NotWired("sending read receipts"))
+    }
+
+    fn group_created(&self, _: &Sim, _: &str) -> Result<(), SeamError> {
+        Err(SeamError::NotWired("notifying group members"))
+    }
+}

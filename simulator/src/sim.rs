@@ -1,0 +1,86 @@
+//! `Sim`: the handle every part of the simulator shares (state, connections, faults, seams).
+
+use std::sync::Arc;
+
+use crate::config::SimConfig;
+use crate::conn::{ConnCommand, ConnId, Connections};
+use crate::faults::Faults;
+use crate::state::SimState;
+
+#[derive(Debug)]
+struct Inner {
+    state: SimState,
+    connections: Connections,
+    faults: Faults,
+    config: SimConfig,
+}
+
+/// Cheap to clone; all clones share one simulator.
+#[derive(Debug, Clone)]
+pub struct Sim {
+    inner: Arc<Inner>,
+}
+
+/// What `/sim/stats` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Stats {
+    pub connections: u64,
+    pub devices_online: u64,
+    pub accounts: u64,
+    pub messages_routed: u64,
+    pub receipts_routed: u64,
+    pub pairings: u64,
+}
+
+impl Sim {
+    pub fn new(state: SimState, config: SimConfig) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                state,
+                connections: Connections::default(),
+                faults: Faults::default(),
+                config,
+            }),
+        }
+    }
+
+    pub fn state(&self) -> &SimState {
+        &self.inner.state
+    }
+
+    pub fn connections(&self) -> &Connections {
+        &self.inner.connections
+    }
+
+    pub fn faults(&self) -> &Faults {
+        &self.inner.faults
+    }
+
+    pub fn config(&self) -> &SimConfig {
+        &self.inner.config
+    }
+
+    /// A connection finished a login as companion `device` of `phone` (the protocol layer calls
+    /// this after `<success>`): marks it online, and replaces an older connection of the same
+    /// device with a `conflict` (440) stream error, as WhatsApp does.
+    pub fn device_logged_in(&self, conn: ConnId, phone: &str, device: u16) {
+        if let Some(old) = self.connections().bind_device(conn, phone, device) {
+            tracing::info!(%old, new = %conn, "{phone}:{device} logged in again: replacing");
+            let _ = self.connections().send(old, ConnCommand::Replaced);
+        }
+        self.state().set_device_online(phone, device, true);
+    }
+
+    pub fn stats(&self) -> Stats {
+        use std::sync::atomic::Ordering::Relaxed;
+        let c = self.state().counters();
+        Stats {
+            connections: self.connections().len() as u64,
+            devices_online: self.state().devices_online() as u64,
+            accounts: self.state().account_count() as u64,
+            messages_routed: c.messages_routed.load(Relaxed),
+            receipts_routed: c.receipts_routed.load(Relaxed),
+            pairings: c.pairings.load(Relaxed),
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! The server's data (wa-protocol.md §12.0) as plain types. Everything here is serialisable except
+//! what dies with a process (connections, refs, online flags, the message logs), which is marked
+//! `#[serde(skip)]`.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+use zapin_protocol::crypto::{KeyPair, PublicKey};
+
+use crate::conn::ConnId;
+
+/// Root, intermediate and leaf (server static) keys. The protocol layer builds and signs the
+/// `CertChain` from these; clients pin `root`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServerKeys {
+    #[serde(with = "crate::serde_hex::key_pair")]
+    pub root: KeyPair,
+    #[serde(with = "crate::serde_hex::key_pair")]
+    pub intermediate: KeyPair,
+    #[serde(with = "crate::serde_hex::key_pair")]
+    pub server_static: KeyPair,
+}
+
+/// A signed prekey whose private half the simulator holds (the mock phone's).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OwnSignedPreKey {
+    pub id: u32,
+    #[serde(with = "crate::serde_hex::key_pair")]
+    pub key: KeyPair,
+    /// XEdDSA by the account identity over `05 ‖ public`.
+    #[serde(with = "crate::serde_hex::array64")]
+    pub signature: [u8; 64],
+}
+
+/// A companion's signed prekey: the server only ever sees the public half.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedPreKeyPublic {
+    pub id: u32,
+    #[serde(with = "crate::serde_hex::public_key")]
+    pub public: PublicKey,
+    #[serde(with = "crate::serde_hex::array64")]
+    pub signature: [u8; 64],
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreKeyPublic {
+    pub id: u32,
+    #[serde(with = "crate::serde_hex::public_key")]
+    pub public: PublicKey,
+}
+
+/// The mock phone's one-time prekeys. Their key pairs are derived from the master secret and the
+/// id, so the pool is just the id range `first..end`: 8 bytes per account whatever its size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhonePreKeys {
+    pub first: u32,
+    pub end: u32,
+}
+
+impl PhonePreKeys {
+    pub fn len(&self) -> u32 {
+        self.end.saturating_sub(self.first)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Device 0 of an account: the phone, which runs Signal inside the simulator.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PhoneDevice {
+    pub registration_id: u32,
+    pub signed_prekey: OwnSignedPreKey,
+    pub prekeys: PhonePreKeys,
+}
+
+/// A linked companion device (a zapin session, Baileys, …).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CompanionDevice {
+    pub device: u16,
+    pub key_index: u32,
+    #[serde(with = "crate::serde_hex::public_key")]
+    pub noise_static: PublicKey,
+    #[serde(with = "crate::serde_hex::public_key")]
+    pub identity: PublicKey,
+    pub registration_id: u32,
+    pub signed_prekey: SignedPreKeyPublic,
+    /// Uploaded one-time prekeys, oldest first; capped at `StateLimits::max_device_prekeys`.
+    pub prekeys: VecDeque<PreKeyPublic>,
+    /// `ADVSignedDeviceIdentity` as the companion signed it in `pair-device-sign`, without
+    /// `accountSignatureKey`; served in `<device-identity>` of key bundles.
+    #[serde(with = "crate::serde_hex::bytes")]
+    pub adv_signed_identity: Vec<u8>,
+    pub platform: String,
+    pub paired_at: u64,
+    /// Stanzas waiting for the device to log in (§6.8); capped at
+    /// `StateLimits::max_offline_queue`, oldest dropped first.
+    pub offline_queue: VecDeque<QueuedStanza>,
+    #[serde(skip)]
+    pub online: bool,
+}
+
+/// A stanza held for an offline device. `node` is the encoded binary node (codec output before
+/// Noise); the protocol layer adds the `offline` attribute when it delivers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueuedStanza {
+    pub id: String,
+    pub kind: StanzaKind,
+    pub t: u64,
+    #[serde(with = "crate::serde_hex::bytes")]
+    pub node: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StanzaKind {
+    Message,
+    Receipt,
+    Notification,
+}
+
+/// A WhatsApp user: its phone (device 0) and its companions.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Account {
+    pub phone: String,
+    /// The LID user part (digits), e.g. `123456789012345` of `123456789012345@lid`.
+    pub lid: String,
+    pub push_name: Option<String>,
+    /// The primary identity key pair = the ADV account signature key.
+    #[serde(with = "crate::serde_hex::key_pair")]
+    pub identity: KeyPair,
+    pub phone_device: PhoneDevice,
+    pub companions: BTreeMap<u16, CompanionDevice>,
+    /// Device numbers are never reused within an account, as on WhatsApp.
+    pub next_device: u16,
+    pub next_key_index: u32,
+    pub created_at: u64,
+    /// What the phone received and decrypted (control API `GET …/messages`).
+    #[serde(skip)]
+    pub inbox: VecDeque<ReceivedMessage>,
+    /// Receipts the phone got for messages it sent (control API `GET …/receipts`).
+    #[serde(skip)]
+    pub receipts: VecDeque<ReceiptRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceivedMessage {
+    pub id: String,
+    pub from: String,
+    pub chat: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub participant: Option<String>,
+    /// `text`, `image`, … or `undecryptable`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Unix milliseconds.
+    pub t: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptRecord {
+    pub id: String,
+    pub from: String,
+    /// `delivered`, `read` or `played`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Unix milliseconds.
+    pub t: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AdminRole {
+    Superadmin,
+    Admin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupParticipant {
+    pub phone: String,
+    pub admin: Option<AdminRole>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    /// The id part of `id@g.us`.
+    pub id: String,
+    pub subject: String,
+    pub creator: String,
+    pub participants: Vec<GroupParticipant>,
+    /// Unix seconds.
+    pub created_at: u64,
+    /// `pn` or `lid` (§12.5); groups are created `pn`-addressed.
+    pub addressing_mode: String,
+}
+
+/// What a registration connection told the server in its `ClientPayload` (§3, §12.1 step 4).
+/// The protocol layer records it; scans and link codes are checked against it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    pub noise_static: PublicKey,
+    pub identity: PublicKey,
+    pub registration_id: u32,
+    pub signed_prekey: SignedPreKeyPublic,
+}
+
+/// A `pair-device` ref handed to a registration connection.
+#[derive(Debug, Clone)]
+pub struct PendingRef {
+    pub conn: ConnId,
+    pub expires_at: std::time::Instant,
+    pub used: bool,
+}
+
+/// A companion asked to pair by phone number (§5.4 companion_hello) and waits for the code.
+#[derive(Debug, Clone)]
+pub struct LinkCodeRequest {
+    pub conn: ConnId,
+    pub expires_at: std::time::Instant,
+    /// `companion_platform_display`, e.g. `Chrome (Mac OS)`.
+    pub platform: String,
+}
+
+/// Message id → who sent it where, to route receipts and retries (§12.4 step 18).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedMessage {
+    pub sender: String,
+    pub chat: String,
+    pub t: u64,
+}
+
+/// Process-lifetime data: not in the snapshot.
+#[derive(Debug, Default)]
+pub struct Volatile {
+    pub registrations: HashMap<ConnId, Registration>,
+    pub refs: HashMap<String, PendingRef>,
+    pub link_codes: HashMap<String, LinkCodeRequest>,
+    pub message_log: HashMap<String, LoggedMessage>,
+    pub message_order: VecDeque<String>,
+}
+
+/// Everything the snapshot holds, plus the volatile part.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct State {
+    pub seed: Option<u64>,
+    pub keys: crate::keys::KeySource,
+    pub server: ServerKeys,
+    pub accounts: BTreeMap<String, Account>,
+    /// LID user → phone.
+    pub lids: HashMap<String, String>,
+    pub groups: BTreeMap<String, Group>,
+    /// Counters for derived ids (phones, groups, message ids, refs).
+    pub next_phone: u64,
+    pub next_group: u64,
+    pub next_message: u64,
+    pub next_ref: u64,
+    #[serde(skip)]
+    pub volatile: Volatile,
+}
