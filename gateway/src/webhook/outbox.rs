@@ -3,6 +3,8 @@
 
 use serde_json::Value;
 
+use zapin_compat_evolution::{EventName, EventSubscription};
+
 use super::{is_http_url, target_url};
 use crate::db::{Db, DbError, Pool, Tx, new_uuid, now_ms, with_conn};
 
@@ -131,6 +133,18 @@ fn entry(r: EntryRow) -> OutboxEntry {
     }
 }
 
+/// Whether a stored `events` list selects `event` (a config key). Empty means every event; the
+/// `GROUP_UPDATE` / `GROUPS_UPDATE` alias follows compat-evolution's [`EventSubscription`].
+fn subscribed(list: &[String], event: &str) -> bool {
+    if list.is_empty() {
+        return true;
+    }
+    match EventName::from_key(event) {
+        Some(name) => EventSubscription::from_request(true, Some(list.to_vec())).includes(name),
+        None => list.iter().any(|n| n == event),
+    }
+}
+
 /// One delivery target decided at enqueue time.
 struct Target {
     kind: TargetKind,
@@ -156,7 +170,7 @@ impl Tx {
         let mut targets = Vec::new();
         if let Some(w) = self.get_webhook(instance_id).await?
             && w.enabled
-            && (w.events.is_empty() || w.events.iter().any(|e| e == event))
+            && subscribed(&w.events, event)
             && is_http_url(&w.url)
         {
             targets.push(Target {
@@ -168,7 +182,8 @@ impl Tx {
         }
         let routing = self.db.routing.clone();
         if let Some(global) = &routing.global_url
-            && routing.global_events.contains(event)
+            && (routing.global_events.contains(event)
+                || (event == "GROUPS_UPDATE" && routing.global_events.contains("GROUP_UPDATE")))
         {
             targets.push(Target {
                 kind: TargetKind::Global,
@@ -397,5 +412,21 @@ impl Db {
                 },
             )
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::subscribed;
+
+    #[test]
+    fn subscription_matching() {
+        let list = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert!(subscribed(&[], "MESSAGES_UPSERT"));
+        assert!(subscribed(&list(&["MESSAGES_UPSERT"]), "MESSAGES_UPSERT"));
+        assert!(!subscribed(&list(&["MESSAGES_UPDATE"]), "MESSAGES_UPSERT"));
+        assert!(subscribed(&list(&["GROUP_UPDATE"]), "GROUPS_UPDATE"));
+        assert!(subscribed(&list(&["X_CUSTOM"]), "X_CUSTOM"));
+        assert!(!subscribed(&list(&["X_CUSTOM"]), "Y_CUSTOM"));
     }
 }
