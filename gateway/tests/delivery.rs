@@ -314,3 +314,46 @@ async fn many_events_are_all_delivered_with_bounded_concurrency() {
         t.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn two_dispatchers_share_the_outbox_without_duplicates() {
+    for t in backends(Routing::default()).await {
+        let db = t.db.clone();
+        let rx = Receiver::start().await;
+        rx.delay_each(Duration::from_millis(3));
+        let inst = instance_with_webhook(&db, "shared", hook(&rx.base)).await;
+        let mut ids = BTreeSet::new();
+        for i in 0..30 {
+            ids.insert(enqueue(&db, &inst, json!({"i": i})).await);
+        }
+        let first = start(&db, 3);
+        let second = start(&db, 3);
+        let seen = rx.wait_for(30).await;
+        outbox_empty(&db).await;
+        first.shutdown().await;
+        second.shutdown().await;
+        let got: BTreeSet<String> = seen.iter().map(|s| s.event_id()).collect();
+        assert_eq!(got, ids);
+        assert_eq!(rx.seen().len(), 30, "a leased row is delivered once");
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn https_urls_are_attempted_over_tls() {
+    let t = common::TestDb::sqlite(Routing::default()).await;
+    let db = t.db.clone();
+    // A plain-HTTP server behind an https:// URL: the TLS handshake must be what fails.
+    let rx = Receiver::start().await;
+    let url = rx.base.replacen("http://", "https://", 1);
+    let inst = instance_with_webhook(&db, "tls", hook(&url)).await;
+    let dispatcher = start(&db, 1);
+    enqueue(&db, &inst, json!({})).await;
+    let dl = one_dead_letter(&db).await;
+    let err = dl.last_error.unwrap();
+    assert!(!err.contains("scheme"), "{err}");
+    assert!(err.to_ascii_lowercase().contains("connect"), "{err}");
+    dispatcher.shutdown().await;
+    assert!(rx.seen().is_empty());
+    t.cleanup().await;
+}
