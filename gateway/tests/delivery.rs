@@ -22,8 +22,9 @@ use common::{Receiver, Reply, backends, eventually};
 fn config(max_attempts: u32) -> DispatcherConfig {
     DispatcherConfig {
         concurrency: 4,
-        request_timeout: Duration::from_millis(300),
-        lease: Duration::from_secs(5),
+        // Generous, so a loaded CI machine does not turn a slow answer into a retry.
+        request_timeout: Duration::from_secs(5),
+        lease: Duration::from_secs(10),
         poll_interval: Duration::from_millis(200),
         retry: RetryPolicy {
             max_attempts,
@@ -37,7 +38,11 @@ fn config(max_attempts: u32) -> DispatcherConfig {
 }
 
 fn start(db: &Db, max_attempts: u32) -> DispatcherHandle {
-    Dispatcher::new(db.clone(), config(max_attempts))
+    start_with(db, config(max_attempts))
+}
+
+fn start_with(db: &Db, config: DispatcherConfig) -> DispatcherHandle {
+    Dispatcher::new(db.clone(), config)
         .unwrap()
         .with_jitter(Arc::new(|| 0.5))
         .spawn()
@@ -222,7 +227,13 @@ async fn a_hanging_receiver_times_out_and_is_retried() {
         let rx = Receiver::start().await;
         rx.always(Reply::Hang);
         let inst = instance_with_webhook(&db, "hang", hook(&rx.base)).await;
-        let dispatcher = start(&db, 2);
+        let dispatcher = start_with(
+            &db,
+            DispatcherConfig {
+                request_timeout: Duration::from_millis(300),
+                ..config(2)
+            },
+        );
         enqueue(&db, &inst, json!({"x": 3})).await;
 
         let dl = one_dead_letter(&db).await;
