@@ -5,47 +5,9 @@
 //! cannot fail with SQLITE_BUSY half way through).
 
 use sqlx::Row as _;
-use sqlx::SqlSafeStr as _;
-use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 use crate::error::StoreError;
 use crate::rows::{DeviceRow, IdentityRow, PreKeyRow, RowOp, SignedPreKeyRow};
-
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "signal store",
-    include_str!("../../migrations/sqlite/0001_signal_store.sql"),
-)];
-
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "signal store",
-    include_str!("../../migrations/postgres/0001_signal_store.sql"),
-)];
-
-fn migrator(list: &'static [(i64, &'static str, &'static str)]) -> Migrator {
-    Migrator::with_migrations(
-        list.iter()
-            .map(|&(version, description, sql)| {
-                Migration::new(
-                    version,
-                    description.into(),
-                    MigrationType::Simple,
-                    sql.into_sql_str(),
-                    false,
-                )
-            })
-            .collect(),
-    )
-}
-
-pub(crate) fn sqlite_migrator() -> Migrator {
-    migrator(SQLITE_MIGRATIONS)
-}
-
-pub(crate) fn postgres_migrator() -> Migrator {
-    migrator(POSTGRES_MIGRATIONS)
-}
 
 fn is_fk_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_foreign_key_violation())

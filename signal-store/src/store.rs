@@ -16,7 +16,7 @@ use crate::error::StoreError;
 use crate::master_key::MasterKey;
 use crate::memory::MemoryBackend;
 use crate::rows::{DeviceRow, IdentityRow, PreKeyRow, RowOp, SignedPreKeyRow};
-use crate::sql::{PostgresBackend, SqliteBackend, postgres_migrator, sqlite_migrator};
+use crate::sql::{PostgresBackend, SqliteBackend};
 use crate::types::{
     Account, Address, Batch, BatchOp, DeviceCredentials, DeviceId, IdentityChange, IdentityRecord,
     KeyPairBytes, PreKey, Secret32, SenderKeyName, SignedPreKey, Trust,
@@ -141,7 +141,7 @@ impl Store {
             .max_connections(options.max_connections.max(1))
             .connect_with(connect)
             .await?;
-        sqlite_migrator().run(&pool).await?;
+        zapin_migrations::sqlite().run(&pool).await?;
         Ok(Self {
             backend: Backend::Sqlite(SqliteBackend { pool }),
             cipher: Arc::new(RowCipher::new(key)),
@@ -171,7 +171,7 @@ impl Store {
             .max_connections(options.max_connections.max(1))
             .connect_with(connect)
             .await?;
-        postgres_migrator().run(&pool).await?;
+        zapin_migrations::postgres().run(&pool).await?;
         Ok(Self {
             backend: Backend::Postgres(PostgresBackend { pool }),
             cipher: Arc::new(RowCipher::new(key)),

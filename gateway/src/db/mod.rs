@@ -17,7 +17,6 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool};
@@ -32,10 +31,6 @@ pub use models::{
 
 /// The embedded SQLite file under `ZAPIN_DATA_DIR`.
 pub const SQLITE_FILE: &str = "zapin.sqlite3";
-
-mod embedded {
-    include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
-}
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -224,7 +219,7 @@ impl Db {
             .max_connections(options.max_connections.max(1))
             .connect_with(connect)
             .await?;
-        migrator(embedded::SQLITE).run(&pool).await?;
+        zapin_migrations::sqlite().run(&pool).await?;
         Ok(Self::new(Pool::Sqlite(pool), routing))
     }
 
@@ -260,7 +255,7 @@ impl Db {
             .max_connections(options.max_connections.max(1))
             .connect_with(connect)
             .await?;
-        migrator(embedded::POSTGRES).run(&pool).await?;
+        zapin_migrations::postgres().run(&pool).await?;
         Ok(Self::new(Pool::Postgres(pool), routing))
     }
 
@@ -324,26 +319,6 @@ impl Db {
             Pool::Postgres(p) => p.close().await,
         }
     }
-}
-
-/// A migrator over the embedded folder. `ignore_missing`: another crate's migrator may share the
-/// database and have recorded versions this build does not know yet.
-fn migrator(list: &'static [(i64, &'static str, &'static str)]) -> Migrator {
-    let mut m = Migrator::with_migrations(
-        list.iter()
-            .map(|&(version, description, sql)| {
-                Migration::new(
-                    version,
-                    description.into(),
-                    MigrationType::Simple,
-                    sqlx::SqlSafeStr::into_sql_str(sql),
-                    false,
-                )
-            })
-            .collect(),
-    );
-    m.set_ignore_missing(true);
-    m
 }
 
 /// Now, in Unix milliseconds.

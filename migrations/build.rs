@@ -1,4 +1,4 @@
-//! Embeds every migration under `../migrations/{sqlite,postgres}` so that one migrator applies the
+//! Embeds every migration under `migrations/{sqlite,postgres}` so that one migrator applies the
 //! whole shared folder (other crates' migrations included) without sqlx's `migrate!` macro, which
 //! needs the `macros` feature the workspace leaves off.
 
@@ -7,7 +7,7 @@ use std::path::Path;
 use std::{env, fs};
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf();
     let mut out = String::new();
     for backend in ["sqlite", "postgres"] {
         let dir = root.join(backend);
