@@ -1,6 +1,6 @@
 //! String ↔ token lookups over the generated dictionaries in `tokens.rs`.
 
-use super::tokens::{DOUBLE_BYTE, SINGLE_BYTE, SORTED};
+use super::tokens::{DOUBLE_BYTE, HASH_SLOTS, MAX_PROBE, SINGLE_BYTE, TOKEN_SLOTS};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Token {
@@ -10,19 +10,51 @@ pub(crate) enum Token {
     Double(u8, u8),
 }
 
-/// Binary search over the byte-sorted table: ~11 comparisons for ~1260 tokens, no hashing deps.
-pub(crate) fn lookup(s: &str) -> Option<Token> {
-    let i = SORTED
-        .binary_search_by(|(t, _)| t.as_bytes().cmp(s.as_bytes()))
-        .ok()?;
-    let (_, code) = SORTED.get(i)?;
-    let code = *code;
-    Some(if code < 0x100 {
+fn fnv1a(b: &[u8]) -> u32 {
+    b.iter().fold(0x811c_9dc5u32, |h, &x| {
+        (h ^ u32::from(x)).wrapping_mul(0x0100_0193)
+    })
+}
+
+fn decode_code(code: u16) -> Token {
+    if code < 0x100 {
         Token::Single(code as u8)
     } else {
         Token::Double(((code >> 8) - 1) as u8, (code & 0xff) as u8)
-    })
+    }
 }
+
+fn code_str(code: u16) -> Option<&'static str> {
+    match decode_code(code) {
+        Token::Single(i) => single(i),
+        Token::Double(d, i) => double(d, i),
+    }
+}
+
+/// Hash lookup in the generated open-addressing table: one FNV-1a pass, then at most
+/// `MAX_PROBE + 1` slots, each compared against the token it names. The encoder calls this for
+/// every string it writes, so it has to beat a binary search over ~1260 strings.
+pub(crate) fn lookup(s: &str) -> Option<Token> {
+    // Longest token is well under this; skip hashing long strings (keys, base64, text).
+    if s.is_empty() || s.len() > MAX_TOKEN_LEN {
+        return None;
+    }
+    let mut slot = fnv1a(s.as_bytes()) as usize & (HASH_SLOTS - 1);
+    for _ in 0..=MAX_PROBE {
+        let code = *TOKEN_SLOTS.get(slot)?;
+        if code == 0 {
+            return None;
+        }
+        if code_str(code) == Some(s) {
+            return Some(decode_code(code));
+        }
+        slot = (slot + 1) & (HASH_SLOTS - 1);
+    }
+    None
+}
+
+/// Upper bound on token length (checked by a test against the tables).
+const MAX_TOKEN_LEN: usize = 64;
 
 /// Single-byte token `index`; `None` for 0 and anything past the table.
 pub(crate) fn single(index: u8) -> Option<&'static str> {
@@ -48,12 +80,16 @@ mod tests {
         assert_eq!(SINGLE_BYTE.len(), 236);
         assert_eq!(SINGLE_BYTE[0], "");
         assert_eq!(SINGLE_BYTE[235], "screen_height");
-        assert_eq!(SORTED.len(), 235 + 4 * 256);
+        let all = SINGLE_BYTE[1..].iter().chain(DOUBLE_BYTE.iter().flatten());
         assert!(
-            SORTED
-                .windows(2)
-                .all(|w| w[0].0.as_bytes() < w[1].0.as_bytes())
+            all.clone()
+                .all(|t| !t.is_empty() && t.len() <= MAX_TOKEN_LEN)
         );
+        assert_eq!(
+            TOKEN_SLOTS.iter().filter(|&&c| c != 0).count(),
+            235 + 4 * 256
+        );
+        assert_eq!(all.count(), 235 + 4 * 256);
     }
 
     #[test]
@@ -69,6 +105,9 @@ mod tests {
             }
         }
         assert_eq!(lookup(""), None);
+        assert_eq!(lookup(&"x".repeat(200)), None);
+        assert_eq!(lookup("messag"), None);
+        assert_eq!(lookup("messagee"), None);
         assert_eq!(lookup("pair-success"), None);
     }
 
