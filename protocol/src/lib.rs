@@ -9,6 +9,9 @@
 //! Unix seconds and randomness as a `rand_core` RNG, so that every state machine here is
 //! deterministic under test and can be fuzzed. Nothing in here may panic on bytes from the network.
 
+pub mod binary;
 pub mod crypto;
+pub mod frame;
+pub mod jid;
 pub mod proto;
 pub mod signal;
