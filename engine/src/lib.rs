@@ -6,3 +6,4 @@
 
 pub mod backoff;
 pub mod disconnect;
+pub mod signal_session;
