@@ -10,4 +10,5 @@
 //! deterministic under test and can be fuzzed. Nothing in here may panic on bytes from the network.
 
 pub mod crypto;
+pub mod noise;
 pub mod proto;
