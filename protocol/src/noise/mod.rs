@@ -52,3 +52,6 @@ pub enum NoiseError {
     #[error("server certificate chain rejected: {0}")]
     Cert(#[from] CertError),
 }
+
+#[cfg(test)]
+mod tests;
