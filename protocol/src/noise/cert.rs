@@ -252,10 +252,7 @@ pub fn verify_cert_chain(
     Ok(VerifiedCertChain { intermediate, leaf })
 }
 
-fn parts<'a>(
-    cert: Option<&'a NoiseCertificate>,
-    kind: CertKind,
-) -> Result<(&'a [u8], &'a [u8]), CertError> {
+fn parts(cert: Option<&NoiseCertificate>, kind: CertKind) -> Result<(&[u8], &[u8]), CertError> {
     let cert = cert.ok_or(CertError::Malformed(match kind {
         CertKind::Leaf => "no leaf certificate",
         CertKind::Intermediate => "no intermediate certificate",

@@ -1,0 +1,14 @@
+//! Certificate-chain parsing and verification on arbitrary (decrypted) chain bytes.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use zapin_protocol::noise::{WHATSAPP_ROOT_PUBLIC_KEY, verify_cert_chain};
+
+fuzz_target!(|data: &[u8]| {
+    let server_static = zapin_protocol::crypto::PublicKey([
+        0x58, 0x54, 0xd3, 0x33, 0xd8, 0xe1, 0x39, 0x75, 0xab, 0xd6, 0x59, 0x7b, 0xba, 0xdd, 0xd4,
+        0x9d, 0x69, 0x35, 0xce, 0xd2, 0x5c, 0x93, 0xa4, 0x4b, 0xd3, 0xad, 0xe5, 0x08, 0xf2, 0xbe,
+        0xc3, 0x30,
+    ]);
+    let _ = verify_cert_chain(data, &WHATSAPP_ROOT_PUBLIC_KEY, &server_static, 1_750_000_000);
+});
