@@ -13,5 +13,6 @@ pub mod binary;
 pub mod crypto;
 pub mod frame;
 pub mod jid;
+pub mod noise;
 pub mod proto;
 pub mod signal;
