@@ -5,7 +5,11 @@
 use std::path::{Path, PathBuf};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    // `cargo run` sets CARGO_MANIFEST_DIR at run time too: prefer it, so a binary built in a
+    // shared target dir writes next to the checkout that ran it, not the one that compiled it.
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR")
+        .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
+    let root = Path::new(&manifest_dir).join("..");
     let proto_dir = root.join("proto");
     let out_dir = root.join("src/proto");
     let mut protos: Vec<PathBuf> = std::fs::read_dir(&proto_dir)?
