@@ -138,11 +138,12 @@ pub fn parse_user_bundle(user: &Node) -> Result<FetchedBundle, BundleError> {
     Ok(fetched)
 }
 
+/// One device's entry in a key-fetch answer.
+pub type DeviceBundle = (Jid, Result<FetchedBundle, BundleError>);
+
 /// Reads a key-fetch answer: one entry per `<user>` with a parseable `jid`, each with its own
 /// result.
-pub fn parse_key_fetch_result(
-    iq: &Node,
-) -> Result<Vec<(Jid, Result<FetchedBundle, BundleError>)>, MessagingError> {
+pub fn parse_key_fetch_result(iq: &Node) -> Result<Vec<DeviceBundle>, MessagingError> {
     check_iq_result(iq)?;
     let list = iq
         .child("list")

@@ -60,7 +60,7 @@ struct Origin {
 
 /// Outcome of one `<enc>`.
 enum EncOutcome {
-    Plain(wa::Message),
+    Plain(Box<wa::Message>),
     Duplicate,
     Failed(MessagingError),
 }
@@ -131,6 +131,7 @@ impl Messenger {
 
         let mut content: Option<wa::Message> = None;
         let mut failure: Option<MessagingError> = None;
+        let mut dsm_chat: Option<Jid> = None;
         let mut saw_enc = false;
         // Pairwise first: a group message's skmsg may need the SKDM carried next to it.
         let encs: Vec<&Node> = node.children_by_tag("enc").collect();
@@ -174,7 +175,18 @@ impl Messenger {
                 None => EncOutcome::Failed(MessagingError::Malformed("enc", "no type")),
             };
             match outcome {
-                EncOutcome::Plain(mut m) => {
+                EncOutcome::Plain(m) => {
+                    let mut m = *m;
+                    // Own-device copies carry the original inside; only our own devices may
+                    // send one (a DSM from anyone else is not unwrapped, so it is no content).
+                    if origin.from_me
+                        && let Some((inner, dest)) = unwrap_device_sent(&m)
+                    {
+                        m = inner;
+                        if let Some(d) = dest {
+                            dsm_chat = Some(d.to_non_ad());
+                        }
+                    }
                     if let Some(skdm) = m.sender_key_distribution_message.take() {
                         self.process_skdm(&origin, &skdm).await?;
                     }
@@ -210,21 +222,13 @@ impl Messenger {
             replies = vec![ack_for(node, None)];
         }
         // Duplicates are acked (the receipt above) and never surfaced twice.
-        let Some(mut message) = content else {
+        let Some(message) = content else {
             return Ok(Received {
                 replies,
                 message: None,
             });
         };
-        let mut chat = origin.chat.clone();
-        if origin.from_me
-            && let Some((inner, dest)) = unwrap_device_sent(&message)
-        {
-            message = inner;
-            if let Some(d) = dest {
-                chat = d.to_non_ad();
-            }
-        }
+        let chat = dsm_chat.unwrap_or_else(|| origin.chat.clone());
         let received = ReceivedMessage {
             key: MessageKey {
                 remote_jid: chat,
@@ -383,7 +387,7 @@ impl Messenger {
 fn classify(r: Result<Vec<u8>, SessionError>) -> EncOutcome {
     match r {
         Ok(plain) => match decode_padded(&plain) {
-            Ok(m) => EncOutcome::Plain(m),
+            Ok(m) => EncOutcome::Plain(Box::new(m)),
             Err(e) => EncOutcome::Failed(e),
         },
         Err(SessionError::Duplicate { .. }) => EncOutcome::Duplicate,

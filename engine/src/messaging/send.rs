@@ -78,6 +78,14 @@ impl Messenger {
             for d in parse_device_result(&answer)? {
                 if let Some(lid) = &d.lid {
                     self.learn_lid(&d.user, lid);
+                    // Own devices must be recognised in LID form too, or we would encrypt to
+                    // ourselves.
+                    if self.me.lid.is_none() && d.user == self.me.pn.to_non_ad() {
+                        self.me.lid = Some(Jid {
+                            device: self.me.pn.device,
+                            ..lid.to_non_ad()
+                        });
+                    }
                 }
                 self.device_lists.insert(d.user.clone(), d.clone());
                 out.push(d);

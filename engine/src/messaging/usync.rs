@@ -143,12 +143,14 @@ mod tests {
 
     #[test]
     fn result_parses_devices_and_lid_and_drops_unindexed_companions() {
-        let iq = Node::new("iq").attr("type", "result").children(vec![
-            Node::new("usync").children(vec![
-                Node::new("list").children(vec![
-                    Node::new("user").attr("jid", Jid::pn("111")).children(vec![
-                        Node::new("devices").children(vec![
-                            Node::new("device-list").children(vec![
+        let iq =
+            Node::new("iq")
+                .attr("type", "result")
+                .children(vec![Node::new("usync").children(vec![
+                    Node::new("list").children(vec![
+                        Node::new("user").attr("jid", Jid::pn("111")).children(vec![
+                            Node::new("devices").children(vec![Node::new("device-list").children(
+                                vec![
                                 Node::new("device").attr("id", "0"),
                                 Node::new("device").attr("id", "2").attr("key-index", "1"),
                                 Node::new("device").attr("id", "5"),
@@ -157,14 +159,13 @@ mod tests {
                                     .attr("key-index", "3")
                                     .attr("is_hosted", "true"),
                                 Node::new("device").attr("id", "x"),
-                            ]),
+                            ],
+                            )]),
+                            Node::new("lid").attr("val", Jid::lid("999")),
                         ]),
-                        Node::new("lid").attr("val", Jid::lid("999")),
+                        Node::new("user").attr("jid", Jid::pn("222")),
                     ]),
-                    Node::new("user").attr("jid", Jid::pn("222")),
-                ]),
-            ]),
-        ]);
+                ])]);
         let users = parse_device_result(&iq).unwrap();
         assert_eq!(users.len(), 1);
         let u = &users[0];
