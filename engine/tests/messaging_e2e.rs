@@ -153,6 +153,7 @@ impl FakeServer {
                 }
             }
         }
+        let node = wire(&node);
         self.delivered.push((to, node.clone()));
         self.inboxes[to].push_back(node);
     }
@@ -162,8 +163,10 @@ impl FakeServer {
         (1_700_000_000 + self.t).to_string()
     }
 
-    /// A stanza from device `from`.
+    /// A stanza from device `from`. It goes through the real codec first, so what the server
+    /// reads is what a real server would.
     fn route(&mut self, from: usize, node: Node) {
+        let node = wire(&node);
         match node.tag.as_ref() {
             "message" => self.route_message(from, node),
             "receipt" => self.route_receipt(from, node),
@@ -326,6 +329,15 @@ impl FakeServer {
     }
 }
 
+fn wire(node: &Node) -> Node {
+    zapin_protocol::binary::unpack(&zapin_protocol::binary::pack(node).unwrap()).unwrap()
+}
+
+/// The actor spawns these futures on a multi-threaded runtime.
+fn require_send<F: std::future::Future + Send>(f: F) -> F {
+    f
+}
+
 struct Ex<'a>(&'a mut FakeServer);
 
 impl Exchange for Ex<'_> {
@@ -450,18 +462,17 @@ impl Net {
             .collect();
         let c = &mut self.clients[from];
         let msg = prepare_text(&Jid::group(group), text, None, &[]);
-        let sent =
-            c.m.send_group(
-                &mut Ex(&mut self.server),
-                &Jid::group(group),
-                &members,
-                mode,
-                &msg,
-                id,
-                &mut c.rng,
-            )
-            .await
-            .unwrap();
+        let sent = require_send(c.m.send_group(
+            &mut Ex(&mut self.server),
+            &Jid::group(group),
+            &members,
+            mode,
+            &msg,
+            id,
+            &mut c.rng,
+        ))
+        .await
+        .unwrap();
         self.server.route(from, sent.stanza.clone());
         sent
     }
@@ -486,7 +497,7 @@ impl Net {
         let c = &mut self.clients[i];
         match node.tag.as_ref() {
             "message" => {
-                let r = c.m.receive(&node, &mut c.rng).await.unwrap();
+                let r = require_send(c.m.receive(&node, &mut c.rng)).await.unwrap();
                 c.events.extend(r.message);
                 for reply in r.replies {
                     c.sent_replies.push(reply.clone());
@@ -1024,4 +1035,69 @@ async fn garbage_enc_gets_a_retry_receipt_and_no_event() {
         kinds.push(r.replies.len());
     }
     assert_eq!(kinds, vec![2, 2, 2, 2, 2, 1, 1]);
+}
+
+#[tokio::test]
+async fn group_retry_resends_pairwise_with_the_sender_key() {
+    let mut net = Net::new();
+    let a = net.add(ALICE, "900001", 1, "Alice").await;
+    let b = net.add(BOB, "900002", 1, "Bob").await;
+    let c = net.add(CAROL, "900003", 1, "Carol").await;
+    net.server.groups.insert(
+        "120363000000000002".into(),
+        Group {
+            members: vec![a, b, c],
+            mode: AddressingMode::Lid,
+        },
+    );
+    net.server.corrupt.insert(c, 1);
+    net.send_group(a, "120363000000000002", "for all", "3EB0000000000000000060")
+        .await;
+    net.pump().await;
+    assert_eq!(text_of(&net.clients[b].events[0]), "for all");
+    let retry = net.clients[c]
+        .sent_replies
+        .iter()
+        .find(|n| n.attr_str("type") == Some("retry"))
+        .unwrap();
+    assert_eq!(retry.attr_jid("to"), Some(Jid::group("120363000000000002")));
+    assert!(retry.attr_jid("participant").is_some());
+    let resend = net.clients[a]
+        .sent_replies
+        .iter()
+        .find(|n| n.tag == "message")
+        .unwrap();
+    assert_eq!(
+        resend.attr_jid("to"),
+        Some(Jid::group("120363000000000002"))
+    );
+    assert_eq!(
+        resend.attr_jid("participant").map(|p| p.to_non_ad()),
+        Some(Jid::pn(CAROL))
+    );
+    assert_eq!(net.clients[c].events.len(), 1);
+    assert_eq!(text_of(&net.clients[c].events[0]), "for all");
+    // Carol got the sender key from the resend: the next skmsg decrypts.
+    net.send_group(a, "120363000000000002", "next", "3EB0000000000000000061")
+        .await;
+    net.pump().await;
+    assert_eq!(text_of(&net.clients[c].events[1]), "next");
+}
+
+#[tokio::test]
+async fn sending_to_a_lid_chat_works() {
+    let mut net = Net::new();
+    let a = net.add(ALICE, "900001", 1, "Alice").await;
+    let b = net.add(BOB, "900002", 1, "Bob").await;
+    let m = prepare_text(&Jid::lid("900002"), "via lid", None, &[]);
+    let sent = net
+        .send(a, &Jid::lid("900002"), &m, "3EB0000000000000000070")
+        .await;
+    assert_eq!(sent.stanza.attr_jid("to"), Some(Jid::lid("900002")));
+    net.pump().await;
+    assert_eq!(text_of(&net.clients[b].events[0]), "via lid");
+    assert_eq!(
+        net.clients[a].statuses.last().unwrap().status,
+        MessageStatus::DeliveryAck
+    );
 }

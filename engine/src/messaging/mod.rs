@@ -23,6 +23,7 @@ pub mod content;
 pub mod ids;
 mod lru;
 pub mod prekeys;
+pub mod presence;
 pub mod receipts;
 mod receive;
 mod send;
