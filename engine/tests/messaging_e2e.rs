@@ -11,7 +11,7 @@ use chacha20::ChaCha20Rng;
 use chacha20::rand_core::SeedableRng;
 use zapin_engine::messaging::content::{Quoted, prepare_text};
 use zapin_engine::messaging::prekeys::user_bundle_node;
-use zapin_engine::messaging::receipts::{ServerAck, ack_for, parse_receipt, receipt_statuses};
+use zapin_engine::messaging::receipts::ServerAck;
 use zapin_engine::messaging::{
     AddressingMode, Exchange, ExchangeError, Limits, Me, MessageStatus, Messenger, ReceivedMessage,
     Sent, StatusUpdate,
@@ -505,20 +505,18 @@ impl Net {
                 }
             }
             "receipt" => {
-                let info = parse_receipt(&node).unwrap();
-                c.statuses.extend(receipt_statuses(&info));
-                let ack = ack_for(&node, None);
-                c.sent_replies.push(ack.clone());
-                if info.kind.as_deref() == Some("retry")
-                    && let Some(resend) =
-                        c.m.answer_retry(&mut Ex(&mut self.server), &node, &mut c.rng)
-                            .await
-                            .unwrap()
-                {
-                    c.sent_replies.push(resend.clone());
-                    self.server.route(i, resend);
+                let out =
+                    require_send(c.m.handle_receipt(&mut Ex(&mut self.server), &node, &mut c.rng))
+                        .await
+                        .unwrap();
+                assert!(out.retry_error.is_none(), "{:?}", out.retry_error);
+                c.statuses.extend(out.statuses);
+                // Resend first, then the ack (order within a client does not matter to the
+                // fake server, but the resend must not wait behind anything).
+                for reply in out.replies.into_iter().rev() {
+                    c.sent_replies.push(reply.clone());
+                    self.server.route(i, reply);
                 }
-                self.server.route(i, ack);
             }
             "ack" => {
                 if let Some(a) = ServerAck::parse(&node) {
@@ -1011,12 +1009,19 @@ async fn garbage_enc_gets_a_retry_receipt_and_no_event() {
         r.replies[0].attr_jid("participant"),
         Some(Jid::with_device(ALICE, 1, Server::Pn))
     );
-    // Missing attributes are a typed error, not a panic.
-    assert!(
+    // Missing attributes get a NACK, not a panic.
+    let r =
         c.m.receive(&Node::new("message"), &mut c.rng)
             .await
-            .is_err()
-    );
+            .unwrap();
+    assert_eq!(r.replies[0].attr_str("error"), Some("487"));
+    let no_participant = Node::new("message")
+        .attr("from", Jid::group("1203"))
+        .attr("id", "X");
+    let r = c.m.receive(&no_participant, &mut c.rng).await.unwrap();
+    assert_eq!(r.replies.len(), 1);
+    assert_eq!(r.replies[0].tag, "ack");
+    assert_eq!(r.replies[0].attr_str("error"), Some("487"));
     // After MAX_RETRY_COUNT attempts for one id only an ack is sent.
     let node = Node::new("message")
         .attr("from", Jid::with_device(ALICE, 1, Server::Pn))
@@ -1100,4 +1105,60 @@ async fn sending_to_a_lid_chat_works() {
         net.clients[a].statuses.last().unwrap().status,
         MessageStatus::DeliveryAck
     );
+}
+
+#[tokio::test]
+async fn a_decryptable_but_invalid_plaintext_is_nacked_not_retried() {
+    use zapin_engine::messaging::signal_address;
+    use zapin_engine::signal_session::encrypt_for;
+    let mut net = Net::new();
+    let a = net.add(ALICE, "900001", 1, "Alice").await;
+    let b = net.add(BOB, "900002", 1, "Bob").await;
+    let m = prepare_text(&Jid::pn(BOB), "first", None, &[]);
+    net.send(a, &Jid::pn(BOB), &m, "3EB0000000000000000080")
+        .await;
+    net.pump().await;
+    let bob_dev = Jid::with_device("900002", 1, Server::Lid);
+    for (i, (plain, code)) in [
+        (vec![0xff, 0xff, 0x02, 0x02], "491"),
+        (vec![0x0a, 0x01, 0x41, 0x00], "487"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let ct = {
+            let m = &net.clients[a].m;
+            encrypt_for(
+                m.store(),
+                &m.me().store_id,
+                &signal_address(&bob_dev),
+                &plain,
+            )
+            .await
+            .unwrap()
+        };
+        let node = Node::new("message")
+            .attr("from", Jid::with_device(ALICE, 1, Server::Pn))
+            .attr("sender_lid", Jid::lid("900001"))
+            .attr("id", format!("3EB00000000000000000F{i}"))
+            .attr("t", "1700000000")
+            .attr("type", "text")
+            .children(vec![
+                Node::new("enc")
+                    .attr("v", "2")
+                    .attr("type", ct.enc_type())
+                    .bytes(ct.serialized().to_vec()),
+            ]);
+        let c = &mut net.clients[b];
+        let r = c.m.receive(&node, &mut c.rng).await.unwrap();
+        assert!(r.message.is_none());
+        assert_eq!(r.replies.len(), 1);
+        assert_eq!(r.replies[0].tag, "ack");
+        assert_eq!(r.replies[0].attr_str("error"), Some(code));
+    }
+    let m = prepare_text(&Jid::pn(BOB), "after", None, &[]);
+    net.send(a, &Jid::pn(BOB), &m, "3EB0000000000000000081")
+        .await;
+    net.pump().await;
+    assert_eq!(text_of(net.clients[b].events.last().unwrap()), "after");
 }

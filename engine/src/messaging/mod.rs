@@ -40,7 +40,7 @@ use zapin_signal_store::{Address, DeviceId, Store, StoreError};
 use crate::signal_session::SessionError;
 use lru::Lru;
 pub use receipts::{MessageKey, MessageStatus, StatusUpdate};
-pub use receive::{Received, ReceivedMessage};
+pub use receive::{NACK_INVALID_PROTOBUF, NACK_PARSING, ReceiptOutcome, Received, ReceivedMessage};
 pub use send::{AddressingMode, Sent};
 
 /// Why a messaging operation failed. Signal state written before the failure stays written
@@ -202,6 +202,10 @@ impl Messenger {
 
     pub fn me(&self) -> &Me {
         &self.me
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// Sets our LID once the server told it (`<success lid>`).

@@ -125,12 +125,17 @@ pub fn receipt_statuses(info: &ReceiptInfo) -> Vec<StatusUpdate> {
         return Vec::new();
     };
     let group = info.chat.is_group() || info.chat.is_broadcast();
+    // `read-self`/`played-self` come from our own other device and mark the peer's messages.
+    let from_me = !matches!(
+        info.kind.as_deref(),
+        Some("read-self") | Some("played-self")
+    );
     info.ids
         .iter()
         .map(|id| StatusUpdate {
             key: MessageKey {
                 remote_jid: info.chat.clone(),
-                from_me: true,
+                from_me,
                 id: id.clone(),
                 participant: None,
             },

@@ -9,13 +9,19 @@ use zapin_protocol::proto::wa;
 use zapin_protocol::signal::{PreKey, PreKeyBundle, SenderKeyDistributionMessage, SignedPreKey};
 use zapin_signal_store::SenderKeyName;
 
+use super::Exchange;
 use super::content::{content_type, decode_padded, has_content, unwrap_device_sent};
 use super::prekeys::{be_bytes, bundle_key_nodes};
-use super::receipts::{MessageKey, ack_for};
+use super::receipts::{MessageKey, StatusUpdate, ack_for, parse_receipt, receipt_statuses};
 use super::{MAX_RETRY_COUNT, MessagingError, Messenger, signal_address};
 use crate::signal_session::{
     EncType, SessionError, decrypt_from, group_decrypt_from, process_distribution_from,
 };
+
+/// NACK code: parsing error (§7.8).
+pub const NACK_PARSING: u16 = 487;
+/// NACK code: invalid protobuf (§7.8).
+pub const NACK_INVALID_PROTOBUF: u16 = 491;
 
 /// A decrypted message for the event stream (`messages.upsert`).
 #[derive(Debug, Clone, PartialEq)]
@@ -47,6 +53,17 @@ pub struct Received {
     pub replies: Vec<Node>,
     /// `None` for duplicates, undecryptable messages and pure protocol plumbing (a lone SKDM).
     pub message: Option<ReceivedMessage>,
+}
+
+/// What handling one incoming `<receipt>` produced.
+#[derive(Debug, Default)]
+pub struct ReceiptOutcome {
+    /// The ack, then (for a retry receipt we could answer) the resend. Send in order.
+    pub replies: Vec<Node>,
+    /// `messages.update` events.
+    pub statuses: Vec<StatusUpdate>,
+    /// Why a retry receipt could not be answered (the ack is still in `replies`).
+    pub retry_error: Option<MessagingError>,
 }
 
 /// Who sent a message and in which chat, from the stanza attributes.
@@ -106,19 +123,29 @@ impl Messenger {
     }
 
     /// Handles an incoming `<message>`: decrypts, persists, and returns the receipt to send and
-    /// the message to surface. Never fails on bad ciphertext: that becomes a retry receipt.
-    /// Fails only on a stanza without the attributes needed to answer it, or a store error (then
-    /// nothing is acked and the server redelivers).
+    /// the message to surface. Bad ciphertext becomes a retry receipt (+ ack), a bad plaintext
+    /// or a stanza missing its attributes a NACK. Fails only on a store error: then nothing is
+    /// acked and the server redelivers.
     pub async fn receive<R: CryptoRng + Send + ?Sized>(
         &mut self,
         node: &Node,
         rng: &mut R,
     ) -> Result<Received, MessagingError> {
-        let id = node
-            .attr_str("id")
-            .ok_or(MessagingError::Malformed("message", "no id"))?
-            .to_owned();
-        let origin = self.origin(node)?;
+        let Some(id) = node.attr_str("id").map(str::to_owned) else {
+            return Ok(Received {
+                replies: vec![ack_for(node, Some(NACK_PARSING))],
+                message: None,
+            });
+        };
+        let origin = match self.origin(node) {
+            Ok(o) => o,
+            Err(_) => {
+                return Ok(Received {
+                    replies: vec![ack_for(node, Some(NACK_PARSING))],
+                    message: None,
+                });
+            }
+        };
         if let Some(alt) = &origin.sender_alt {
             if origin.sender.is_pn() {
                 self.learn_lid(&origin.sender, alt);
@@ -210,6 +237,19 @@ impl Messenger {
         if content.is_none()
             && let Some(err) = failure
         {
+            // The decrypt succeeded and is persisted but the plaintext is bad: a resend would
+            // carry the same bytes, so refuse it instead of asking again (§7.8 codes).
+            let nack = match err {
+                MessagingError::BadPadding => Some(NACK_PARSING),
+                MessagingError::BadProtobuf => Some(NACK_INVALID_PROTOBUF),
+                _ => None,
+            };
+            if nack.is_some() {
+                return Ok(Received {
+                    replies: vec![ack_for(node, nack)],
+                    message: None,
+                });
+            }
             let replies = self.retry_replies(node, &id, &err, rng).await?;
             return Ok(Received {
                 replies,
@@ -250,6 +290,33 @@ impl Messenger {
             replies,
             message: Some(received),
         })
+    }
+
+    /// Handles an incoming `<receipt>`: status updates for our messages, the ack, and for a
+    /// retry receipt the re-encrypted resend ([`Messenger::answer_retry`]).
+    pub async fn handle_receipt<E: Exchange, R: CryptoRng + Send + ?Sized>(
+        &mut self,
+        exchange: &mut E,
+        node: &Node,
+        rng: &mut R,
+    ) -> Result<ReceiptOutcome, MessagingError> {
+        let mut out = ReceiptOutcome {
+            replies: vec![ack_for(node, None)],
+            ..Default::default()
+        };
+        let Ok(info) = parse_receipt(node) else {
+            return Ok(out);
+        };
+        out.statuses = receipt_statuses(&info);
+        if info.kind.as_deref() == Some("retry") {
+            match self.answer_retry(exchange, node, rng).await {
+                Ok(Some(resend)) => out.replies.push(resend),
+                Ok(None) => {}
+                Err(e @ (MessagingError::Store(_) | MessagingError::Exchange(_))) => return Err(e),
+                Err(e) => out.retry_error = Some(e),
+            }
+        }
+        Ok(out)
     }
 
     async fn process_skdm(
