@@ -375,11 +375,34 @@ impl Net {
     /// Adds device `device` of account (`pn`, `lid`), returning its index.
     async fn add(&mut self, pn: &str, lid: &str, device: u16, name: &str) -> usize {
         let idx = self.clients.len();
-        let mut rng = ChaCha20Rng::seed_from_u64(100 + idx as u64);
+        let (srv, client) = Self::make(pn, lid, device, name, 100 + idx as u64).await;
+        self.server.devices.push(srv);
+        self.server.inboxes.push(VecDeque::new());
+        self.clients.push(client);
+        idx
+    }
+
+    /// Replaces device `idx` by a fresh install (new identity, empty store), as after a
+    /// reinstall.
+    async fn reinstall(&mut self, idx: usize) {
+        let d = &self.server.devices[idx];
+        let (pn, lid, device, name) = (
+            d.pn.user.clone(),
+            d.lid.user.clone(),
+            d.pn.device,
+            d.push_name.clone(),
+        );
+        let (srv, client) = Self::make(&pn, &lid, device, &name, 900 + idx as u64).await;
+        self.server.devices[idx] = srv;
+        self.clients[idx] = client;
+    }
+
+    async fn make(pn: &str, lid: &str, device: u16, name: &str, seed: u64) -> (SrvDevice, Client) {
+        let mut rng = ChaCha20Rng::seed_from_u64(seed);
         let identity = LocalIdentity::generate(&mut rng);
         let signed = SignedPreKey::generate(&identity, 1, &mut rng);
         let prekeys = signal::PreKey::generate_batch(1, 5, &mut rng);
-        let store = Store::memory(&MasterKey::from_bytes([idx as u8 + 1; 32]));
+        let store = Store::memory(&MasterKey::from_bytes([seed as u8; 32]));
         let id = DeviceId::new(format!("{pn}-{device}")).unwrap();
         let creds = DeviceCredentials {
             registration_id: identity.registration_id,
@@ -416,7 +439,7 @@ impl Net {
             identity: identity.clone(),
             device_identity: device_identity.clone(),
         };
-        self.server.devices.push(SrvDevice {
+        let srv = SrvDevice {
             pn: pn_jid,
             lid: lid_jid,
             identity,
@@ -424,16 +447,15 @@ impl Net {
             prekeys: prekeys.into(),
             device_identity,
             push_name: name.to_owned(),
-        });
-        self.server.inboxes.push(VecDeque::new());
-        self.clients.push(Client {
+        };
+        let client = Client {
             m: Messenger::new(store, me, Limits::default()),
             rng,
             events: Vec::new(),
             statuses: Vec::new(),
             sent_replies: Vec::new(),
-        });
-        idx
+        };
+        (srv, client)
     }
 
     async fn send(
@@ -1161,4 +1183,76 @@ async fn a_decryptable_but_invalid_plaintext_is_nacked_not_retried() {
         .await;
     net.pump().await;
     assert_eq!(text_of(net.clients[b].events.last().unwrap()), "after");
+}
+
+#[tokio::test]
+async fn a_reinstalled_peer_is_reported_as_an_identity_change() {
+    let mut net = Net::new();
+    let a = net.add(ALICE, "900001", 1, "Alice").await;
+    let b = net.add(BOB, "900002", 1, "Bob").await;
+    let m = prepare_text(&Jid::pn(BOB), "before", None, &[]);
+    net.send(a, &Jid::pn(BOB), &m, "3EB0000000000000000090")
+        .await;
+    net.pump().await;
+    assert!(!net.clients[b].events[0].identity_changed);
+
+    net.reinstall(b).await;
+    let m = prepare_text(&Jid::pn(ALICE), "new phone who dis", None, &[]);
+    let sent = net
+        .send(b, &Jid::pn(ALICE), &m, "3EB0000000000000000091")
+        .await;
+    assert_eq!(enc_types(&sent.stanza), vec!["pkmsg"]);
+    net.pump().await;
+    let got = net.clients[a].events.last().unwrap();
+    assert_eq!(text_of(got), "new phone who dis");
+    assert!(got.identity_changed);
+
+    // Alice answers on the new session.
+    let m = prepare_text(&Jid::pn(BOB), "welcome back", None, &[]);
+    let sent = net
+        .send(a, &Jid::pn(BOB), &m, "3EB0000000000000000092")
+        .await;
+    assert_eq!(enc_types(&sent.stanza), vec!["msg"]);
+    net.pump().await;
+    assert_eq!(
+        text_of(net.clients[b].events.last().unwrap()),
+        "welcome back"
+    );
+}
+
+#[tokio::test]
+async fn a_message_on_a_session_the_peer_lost_is_recovered_with_keys_at_once() {
+    let mut net = Net::new();
+    let a = net.add(ALICE, "900001", 1, "Alice").await;
+    let b = net.add(BOB, "900002", 1, "Bob").await;
+    let m = prepare_text(&Jid::pn(BOB), "one", None, &[]);
+    net.send(a, &Jid::pn(BOB), &m, "3EB00000000000000000A0")
+        .await;
+    net.pump().await;
+    let m = prepare_text(&Jid::pn(ALICE), "two", None, &[]);
+    net.send(b, &Jid::pn(ALICE), &m, "3EB00000000000000000A1")
+        .await;
+    net.pump().await;
+
+    // Bob reinstalls; Alice still has the old session and sends a `msg` Bob cannot open.
+    net.reinstall(b).await;
+    let m = prepare_text(&Jid::pn(BOB), "are you there", None, &[]);
+    let sent = net
+        .send(a, &Jid::pn(BOB), &m, "3EB00000000000000000A2")
+        .await;
+    assert_eq!(enc_types(&sent.stanza), vec!["msg"]);
+    net.pump().await;
+    let retry = net.clients[b]
+        .sent_replies
+        .iter()
+        .find(|n| n.attr_str("type") == Some("retry"))
+        .unwrap();
+    assert_eq!(retry.child("retry").unwrap().attr_str("count"), Some("1"));
+    assert!(
+        retry.child("keys").is_some(),
+        "no session: keys on the first retry"
+    );
+    let got = net.clients[b].events.last().unwrap();
+    assert_eq!(text_of(got), "are you there");
+    assert_eq!(net.clients[b].events.len(), 1);
 }

@@ -44,6 +44,9 @@ pub struct ReceivedMessage {
     pub category: Option<String>,
     /// Delivered from the offline queue.
     pub offline: bool,
+    /// The sender's identity key changed with this message (reinstall; "security code
+    /// changed"). The new key is already trusted and stored.
+    pub identity_changed: bool,
 }
 
 /// What handling one incoming `<message>` produced. Send `replies` (receipts/acks) in order;
@@ -159,6 +162,7 @@ impl Messenger {
         let mut content: Option<wa::Message> = None;
         let mut failure: Option<MessagingError> = None;
         let mut dsm_chat: Option<Jid> = None;
+        let mut identity_changed = false;
         let mut saw_enc = false;
         // Pairwise first: a group message's skmsg may need the SKDM carried next to it.
         let encs: Vec<&Node> = node.children_by_tag("enc").collect();
@@ -195,7 +199,10 @@ impl Messenger {
                             rng,
                         )
                         .await
-                        .map(|i| i.plaintext),
+                        .map(|i| {
+                            identity_changed |= i.replaced_identity.is_some();
+                            i.plaintext
+                        }),
                     ),
                     Err(e) => EncOutcome::Failed(e.into()),
                 },
@@ -285,6 +292,7 @@ impl Messenger {
             stanza_type: node.attr_str("type").unwrap_or("text").to_owned(),
             category: node.attr_str("category").map(str::to_owned),
             offline: node.get_attr("offline").is_some(),
+            identity_changed,
         };
         Ok(Received {
             replies,
