@@ -18,6 +18,25 @@
 //!
 //! The actor must not run two `Messenger` methods of one device concurrently (they take
 //! `&mut self`), since two load-modify-store cycles on one Signal record would lose one update.
+//!
+//! # How the session actor drives it
+//!
+//! * Create one [`Messenger::new`] per hosted device after login, with [`Me`] filled from the
+//!   stored credentials (`identity`, `Account::adv_signed_identity` as `device_identity`) and
+//!   `<success lid>` ([`Messenger::set_own_lid`]).
+//! * Send: [`content::prepare_text`] (or any `wa::Message`), an id from [`ids::message_id`],
+//!   then [`Messenger::send_direct`] (users) or [`Messenger::send_group`] (groups; members
+//!   and addressing mode from group metadata). Write [`Sent::stanza`]; report `PENDING`.
+//! * `<message>` in: [`Messenger::receive`]; write every node of [`Received::replies`], emit
+//!   [`Received::message`] as `messages.upsert`. On `Err` (store failure) write nothing: the
+//!   server redelivers.
+//! * `<receipt>` in: [`Messenger::handle_receipt`]; write the replies, emit the statuses as
+//!   `messages.update`.
+//! * `<ack class=message>` in: [`receipts::ServerAck::parse`] → `SERVER_ACK`/`ERROR`; on a
+//!   `phash` different from [`Sent::phash`], [`Messenger::invalidate_devices`] for the members.
+//! * `<notification type=devices>`: [`Messenger::invalidate_devices`]; group participant
+//!   changes: [`Messenger::forget_sender_key_devices`].
+//! * Marking read: [`receipts::read_receipt`]; typing for `delay`: [`presence::chatstate`].
 
 pub mod content;
 pub mod ids;
