@@ -6,4 +6,5 @@
 
 pub mod backoff;
 pub mod disconnect;
+pub mod messaging;
 pub mod signal_session;
