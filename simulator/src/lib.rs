@@ -18,6 +18,7 @@ pub mod intro;
 pub mod keys;
 pub mod phone;
 pub mod qr;
+pub mod router;
 mod serde_hex;
 pub mod server;
 pub mod sim;
