@@ -315,7 +315,9 @@ impl Companion {
             if let Some(skdm) = &m.sender_key_distribution_message {
                 let key = format!("{}|{addr}", skdm.group_id.clone().unwrap());
                 let parsed = SenderKeyDistributionMessage::parse(
-                    skdm.axolotl_sender_key_distribution_message.as_deref().unwrap(),
+                    skdm.axolotl_sender_key_distribution_message
+                        .as_deref()
+                        .unwrap(),
                 )
                 .unwrap();
                 let record = self.sender_keys.remove(&key).unwrap_or_default();
@@ -327,6 +329,12 @@ impl Companion {
             out.push(m);
         }
         out
+    }
+}
+
+impl Drop for Companion {
+    fn drop(&mut self) {
+        self.sim.connections().unregister(self.conn);
     }
 }
 
@@ -396,7 +404,10 @@ async fn dms_between_companions_and_phones_with_receipts() {
     assert_eq!(attr(&acks[0], "from"), format!("{B}@s.whatsapp.net"));
 
     let m = b1.one("message");
-    assert_eq!(attr(&m, "from"), format!("{A}:{}@s.whatsapp.net", a1.device));
+    assert_eq!(
+        attr(&m, "from"),
+        format!("{A}:{}@s.whatsapp.net", a1.device)
+    );
     assert_eq!(attr(&m, "sender_lid"), attr_lid(&sim, A));
     assert_eq!(attr(&m, "notify"), "Alice");
     assert_eq!(attr(&m, "type"), "text");
@@ -429,7 +440,10 @@ async fn dms_between_companions_and_phones_with_receipts() {
     );
     assert_eq!(attr(&acks[0], "class"), "receipt");
     let r = a1.one("receipt");
-    assert_eq!(attr(&r, "from"), format!("{B}:{}@s.whatsapp.net", b1.device));
+    assert_eq!(
+        attr(&r, "from"),
+        format!("{B}:{}@s.whatsapp.net", b1.device)
+    );
 
     // B's phone → A: A1 (msg: A1 started the session), A's phone (pkmsg), B1 (DSM copy).
     let (s, v) = api
@@ -450,7 +464,10 @@ async fn dms_between_companions_and_phones_with_receipts() {
     assert_eq!(enc_types(&own), ["pkmsg"]);
     let opened = b1.open(&own);
     let dsm = opened[0].device_sent_message.as_ref().unwrap();
-    assert_eq!(dsm.destination_jid.as_deref(), Some(&*format!("{A}@s.whatsapp.net")));
+    assert_eq!(
+        dsm.destination_jid.as_deref(),
+        Some(&*format!("{A}@s.whatsapp.net"))
+    );
     assert_eq!(
         dsm.message.as_ref().unwrap().conversation.as_deref(),
         Some("hi alice")
@@ -464,7 +481,11 @@ async fn dms_between_companions_and_phones_with_receipts() {
     );
 
     // A1 answers with delivery then read receipts to the bare user: they reach B's phone.
-    a1.send(Node::new("receipt").attr("id", id2.clone()).attr("to", Jid::pn(B)));
+    a1.send(
+        Node::new("receipt")
+            .attr("id", id2.clone())
+            .attr("to", Jid::pn(B)),
+    );
     a1.send(
         Node::new("receipt")
             .attr("id", id2.clone())
@@ -533,9 +554,450 @@ async fn dms_between_companions_and_phones_with_receipts() {
     let stats = sim.stats();
     assert!(stats.messages_routed >= 3);
     assert!(stats.receipts_routed >= 5);
+    drop((a1, b1));
     running.shutdown().await.unwrap();
 }
 
 fn attr_lid(sim: &Sim, phone: &str) -> String {
     format!("{}@lid", sim.state().lid_of(phone).unwrap())
+}
+
+#[tokio::test]
+async fn groups_created_by_api_and_iq_with_messages_both_ways() {
+    let (running, api) = setup().await;
+    let sim = running.sim().clone();
+    let mut a1 = Companion::pair(&sim, A, 3);
+    let mut b1 = Companion::pair(&sim, B, 4);
+
+    // The control API creates the group; members' companions hear w:gp2 create.
+    let (s, v) = api
+        .post(
+            "/sim/groups",
+            json!({"creator": A, "subject": "Team", "participants": [B]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let gjid = v["jid"].as_str().unwrap().to_string();
+    let gid = gjid.strip_suffix("@g.us").unwrap().to_string();
+    for c in [&mut a1, &mut b1] {
+        let n = c.one("notification");
+        assert_eq!(attr(&n, "type"), "w:gp2");
+        assert_eq!(attr(&n, "from"), gjid);
+        let g = n.child("create").unwrap().child("group").unwrap();
+        assert_eq!(attr(g, "subject"), "Team");
+        assert_eq!(g.children_by_tag("participant").count(), 2);
+    }
+
+    // A's phone → group: every member device gets its SKDM (pairwise) and the shared skmsg.
+    let (s, v) = api
+        .post(
+            &format!("/sim/accounts/{A}/messages"),
+            json!({"to": gjid, "text": "hello team"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let id1 = v["id"].as_str().unwrap().to_string();
+    for c in [&mut a1, &mut b1] {
+        let m = c.one("message");
+        assert_eq!(attr(&m, "from"), gjid);
+        assert_eq!(attr(&m, "participant"), format!("{A}@s.whatsapp.net"));
+        assert_eq!(attr(&m, "addressing_mode"), "pn");
+        assert_eq!(enc_types(&m), ["pkmsg", "skmsg"]);
+        let opened = c.open(&m);
+        assert!(opened[0].sender_key_distribution_message.is_some());
+        assert_eq!(text_of(&opened).as_deref(), Some("hello team"));
+    }
+    let inbox_b = phone_messages(&api, B).await;
+    assert_eq!(inbox_b.len(), 1, "{inbox_b:?}");
+    assert_eq!(inbox_b[0]["chat"], gjid);
+    assert_eq!(inbox_b[0]["participant"], format!("{A}@s.whatsapp.net"));
+    assert_eq!(inbox_b[0]["text"], "hello team");
+
+    // B1 → group: A's phone decrypts SKDM + skmsg; A1 too; B's own phone too.
+    let (id2, node) = b1.group_message(&gid, "hi all");
+    let acks = b1.send(node);
+    assert_eq!(attr(&acks[0], "from"), gjid);
+    let m = a1.one("message");
+    assert_eq!(
+        attr(&m, "participant"),
+        format!("{B}:{}@s.whatsapp.net", b1.device)
+    );
+    assert_eq!(attr(&m, "participant_lid"), attr_lid(&sim, B));
+    assert!(m.child("device-identity").is_some());
+    assert_eq!(text_of(&a1.open(&m)).as_deref(), Some("hi all"));
+    let inbox_a = phone_messages(&api, A).await;
+    let got = inbox_a.iter().find(|m| m["id"] == id2.as_str()).unwrap();
+    assert_eq!(got["text"], "hi all");
+    assert_eq!(got["chat"], gjid);
+    assert!(
+        phone_messages(&api, B)
+            .await
+            .iter()
+            .any(|m| m["id"] == id2.as_str() && m["text"] == "hi all")
+    );
+    // A's phone's delivery receipt reaches B1 as a group receipt (B's own phone sends none for
+    // its own account's message).
+    let receipts: Vec<Node> = b1
+        .inbox()
+        .into_iter()
+        .filter(|n| n.tag == "receipt")
+        .collect();
+    assert_eq!(receipts.len(), 1, "{receipts:?}");
+    assert_eq!(attr(&receipts[0], "from"), gjid);
+    assert_eq!(
+        attr(&receipts[0], "participant"),
+        format!("{A}@s.whatsapp.net")
+    );
+    assert_eq!(attr(&receipts[0], "id"), id2);
+
+    // B1's group delivery receipt for the phone's message reaches A's phone.
+    b1.send(
+        Node::new("receipt")
+            .attr("id", id1.clone())
+            .attr("to", Jid::group(gid.clone()))
+            .attr("participant", Jid::pn(A)),
+    );
+    let (_, v) = api
+        .get(&format!("/sim/accounts/{A}/receipts?id={id1}"))
+        .await;
+    let from: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["from"].as_str().unwrap())
+        .collect();
+    assert!(
+        from.contains(&&*format!("{B}:{}@s.whatsapp.net", b1.device)),
+        "{v}"
+    );
+
+    // w:g2 over the socket: create, query, participating, promote, subject, remove.
+    a1.inbox();
+    b1.inbox();
+    let iq = |id: &str, to: Jid, child: Node| {
+        Node::new("iq")
+            .attr("id", id.to_string())
+            .attr("to", to)
+            .attr("type", "set")
+            .attr("xmlns", "w:g2")
+            .children(vec![child])
+    };
+    let out = a1.send(iq(
+        "c1",
+        Jid::server_only(Server::Group),
+        Node::new("create")
+            .attr("subject", "Second")
+            .attr("key", "k1")
+            .children(vec![Node::new("participant").attr("jid", Jid::pn(B))]),
+    ));
+    assert_eq!(attr(&out[0], "type"), "result");
+    let g = out[0].child("group").unwrap();
+    let gid2 = attr(g, "id");
+    assert_eq!(attr(g, "subject"), "Second");
+    let types: Vec<Option<&str>> = g
+        .children_by_tag("participant")
+        .map(|p| p.attr_str("type"))
+        .collect();
+    assert_eq!(types, [Some("superadmin"), None]);
+    let n = b1.one("notification");
+    assert!(n.child("create").is_some());
+    assert!(
+        a1.inbox().is_empty(),
+        "the creating device gets the IQ result only"
+    );
+
+    let out = b1.send(iq("q1", Jid::group(gid2.clone()), Node::new("query")));
+    assert_eq!(attr(out[0].child("group").unwrap(), "subject"), "Second");
+    let out = b1.send(iq(
+        "p1",
+        Jid::server_only(Server::Group),
+        Node::new("participating"),
+    ));
+    assert_eq!(
+        out[0]
+            .child("groups")
+            .unwrap()
+            .children_by_tag("group")
+            .count(),
+        2
+    );
+    // B is no admin: it may not promote.
+    let out = b1.send(iq(
+        "x1",
+        Jid::group(gid2.clone()),
+        Node::new("promote").children(vec![Node::new("participant").attr("jid", Jid::pn(B))]),
+    ));
+    assert_eq!(attr(&out[0], "type"), "error");
+    let out = a1.send(iq(
+        "x2",
+        Jid::group(gid2.clone()),
+        Node::new("promote").children(vec![Node::new("participant").attr("jid", Jid::pn(B))]),
+    ));
+    assert_eq!(
+        attr(
+            out[0]
+                .child("promote")
+                .unwrap()
+                .child("participant")
+                .unwrap(),
+            "type"
+        ),
+        "200"
+    );
+    assert!(b1.one("notification").child("promote").is_some());
+    let out = b1.send(iq(
+        "s1",
+        Jid::group(gid2.clone()),
+        Node::new("subject").text("Renamed"),
+    ));
+    assert_eq!(attr(&out[0], "type"), "result");
+    assert_eq!(sim.state().group(&gid2).unwrap().subject, "Renamed");
+    assert!(a1.one("notification").child("subject").is_some());
+    let out = a1.send(iq(
+        "r1",
+        Jid::group(gid2.clone()),
+        Node::new("remove").children(vec![Node::new("participant").attr("jid", Jid::pn(B))]),
+    ));
+    assert_eq!(attr(&out[0], "type"), "result");
+    assert!(
+        b1.one("notification").child("remove").is_some(),
+        "the removed member hears it"
+    );
+    let out = b1.send(iq("q2", Jid::group(gid2.clone()), Node::new("query")));
+    assert_eq!(attr(&out[0], "type"), "error");
+
+    // Privacy tokens get an empty result.
+    let out = a1.send(
+        Node::new("iq")
+            .attr("id", "t1")
+            .attr("to", Jid::server_only(Server::Pn))
+            .attr("type", "set")
+            .attr("xmlns", "privacy")
+            .children(vec![Node::new("tokens")]),
+    );
+    assert_eq!(attr(&out[0], "type"), "result");
+    assert!(out[0].child_nodes().is_empty());
+    drop((a1, b1));
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn offline_devices_get_queued_stanzas() {
+    let (running, api) = setup().await;
+    let sim = running.sim().clone();
+    let mut a1 = Companion::pair(&sim, A, 5);
+    let mut b1 = Companion::pair(&sim, B, 6);
+    // B1 goes offline.
+    sim.connections().unregister(b1.conn);
+    sim.state().set_device_online(B, b1.device, false);
+
+    let (id, node) = a1.dm(B, "while you were out");
+    a1.send(node);
+    let (s, _) = api
+        .post(
+            &format!("/sim/accounts/{A}/messages"),
+            json!({"to": format!("{B}@s.whatsapp.net"), "text": "me too"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let queued = sim.state().drain_offline(B, b1.device).unwrap();
+    assert_eq!(queued.len(), 2);
+    assert_eq!(queued[0].id, id);
+    let first = binary::decode(&queued[0].node).unwrap();
+    assert_eq!(
+        text_of(&b1.open(&first)).as_deref(),
+        Some("while you were out")
+    );
+    let second = binary::decode(&queued[1].node).unwrap();
+    assert_eq!(text_of(&b1.open(&second)).as_deref(), Some("me too"));
+    assert!(b1.inbox().is_empty());
+    drop((a1, b1));
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn drop_acks_fault_suppresses_acks_not_delivery() {
+    let (running, _api) = setup().await;
+    let sim = running.sim().clone();
+    let mut a1 = Companion::pair(&sim, A, 7);
+    let mut b1 = Companion::pair(&sim, B, 8);
+    sim.faults().set_drop_acks(true);
+    let (_, node) = a1.dm(B, "no ack");
+    assert!(a1.send(node).is_empty());
+    let m = b1.one("message");
+    assert_eq!(text_of(&b1.open(&m)).as_deref(), Some("no ack"));
+    let id = attr(&m, "id");
+    assert!(
+        b1.send(Node::new("receipt").attr("id", id).attr("to", a1.jid()))
+            .is_empty()
+    );
+    sim.faults().set_drop_acks(false);
+    let (_, node) = a1.dm(B, "acked");
+    assert_eq!(a1.send(node).len(), 1);
+    drop((a1, b1));
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn garbage_enc_is_undecryptable_and_answered_with_a_retry_receipt() {
+    let (running, api) = setup().await;
+    let sim = running.sim().clone();
+    let mut a1 = Companion::pair(&sim, A, 9);
+    let node = Node::new("message")
+        .attr("id", "3EB0BAD")
+        .attr("to", Jid::pn(B))
+        .attr("type", "text")
+        .attr("t", "1700000000")
+        .children(vec![Node::new("participants").children(vec![
+            Node::new("to").attr("jid", Jid::pn(B)).children(vec![
+                    Node::new("enc")
+                        .attr("v", "2")
+                        .attr("type", "msg")
+                        .bytes(vec![0x33, 1, 2, 3, 4, 5, 6, 7, 8, 9]),
+                ]),
+        ])]);
+    a1.send(node);
+    let inbox = phone_messages(&api, B).await;
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(inbox[0]["type"], "undecryptable");
+    assert_eq!(inbox[0]["id"], "3EB0BAD");
+    let r = a1.one("receipt");
+    assert_eq!(attr(&r, "type"), "retry");
+    assert_eq!(attr(&r, "from"), format!("{B}@s.whatsapp.net"));
+    let retry = r.child("retry").unwrap();
+    assert_eq!(attr(retry, "count"), "1");
+    assert_eq!(attr(retry, "id"), "3EB0BAD");
+    assert_eq!(
+        r.child("registration")
+            .unwrap()
+            .content_bytes()
+            .unwrap()
+            .len(),
+        4
+    );
+
+    // A1 relays its own retry receipt for a message of B's phone: B's phone does not record it.
+    a1.send(
+        Node::new("receipt")
+            .attr("id", "3EB0BAD")
+            .attr("to", Jid::pn(B))
+            .attr("type", "retry")
+            .children(vec![Node::new("retry").attr("count", "1")]),
+    );
+    let (_, v) = api.get(&format!("/sim/accounts/{B}/receipts")).await;
+    assert_eq!(v, json!([]));
+    drop(a1);
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn malformed_stanzas_get_errors_or_are_ignored() {
+    let (running, _api) = setup().await;
+    let sim = running.sim().clone();
+    let a1 = Companion::pair(&sim, A, 10);
+    let g = |child: Option<Node>, xmlns: &'static str| {
+        let n = Node::new("iq")
+            .attr("id", "i1")
+            .attr("type", "set")
+            .attr("xmlns", xmlns);
+        match child {
+            Some(c) => n.children(vec![c]),
+            None => n,
+        }
+    };
+    let cases: Vec<Node> = vec![
+        Node::new("message"),
+        Node::new("message").attr("id", "x"),
+        Node::new("message").attr("id", "x").attr("to", "not a jid"),
+        Node::new("message")
+            .attr("id", "x")
+            .attr("to", Jid::pn(B))
+            .children(vec![Node::new("participants").children(vec![
+                Node::new("to").attr("jid", Jid::pn("999")),
+                Node::new("to").children(vec![Node::new("enc")]),
+                Node::new("to")
+                    .attr("jid", Jid::pn(B))
+                    .children(vec![Node::new("enc").attr("type", "pkmsg")]),
+                Node::new("to")
+                    .attr("jid", Jid::with_device(B, 77, Server::Pn))
+                    .children(vec![Node::new("enc").attr("type", "skmsg").bytes(vec![1])]),
+            ])]),
+        Node::new("message")
+            .attr("id", "y")
+            .attr("to", Jid::group("123"))
+            .children(vec![Node::new("enc").attr("type", "skmsg").bytes(vec![0])]),
+        Node::new("receipt"),
+        Node::new("receipt")
+            .attr("id", "nope")
+            .attr("to", Jid::pn("1")),
+        Node::new("ack").attr("id", "z"),
+        Node::new("presence").attr("type", "subscribe"),
+        Node::new("chatstate").attr("to", Jid::group("404")),
+        Node::new("weird"),
+        Node::new("iq").attr("xmlns", "w:g2"),
+    ];
+    for node in cases {
+        let out = a1.send(node.clone());
+        assert!(out.len() <= 1, "{node:?} → {out:?}");
+    }
+    for (child, code) in [
+        (None, "400"),
+        (Some(Node::new("create")), "400"),
+        (Some(Node::new("query")), "400"),
+        (Some(Node::new("frobnicate")), "501"),
+        (
+            Some(Node::new("create").attr("subject", "S").children(vec![
+                Node::new("participant").attr("jid", Jid::pn("19999999999")),
+            ])),
+            "400",
+        ),
+    ] {
+        let out = a1.send(g(child, "w:g2"));
+        assert_eq!(attr(&out[0], "type"), "error");
+        assert_eq!(attr(out[0].child("error").unwrap(), "code"), code);
+    }
+    let out = a1.send(g(None, "usync"));
+    assert_eq!(attr(&out[0], "type"), "error");
+    // An impossible device number is dropped.
+    let out = router::handle_stanza(
+        &sim,
+        &Origin {
+            conn: a1.conn,
+            phone: A.into(),
+            device: 1 << 20,
+        },
+        Node::new("message").attr("id", "x").attr("to", Jid::pn(B)),
+    );
+    assert!(out.is_empty());
+    // Unknown targets: deliver never panics.
+    router::deliver(&sim, "000", 3, Node::new("message"));
+    router::deliver(
+        &sim,
+        A,
+        0,
+        Node::new("message").attr("id", "q").attr("from", "garbage"),
+    );
+    drop(a1);
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn phone_sessions_persist_in_the_snapshot() {
+    let (running, api) = setup().await;
+    let sim = running.sim().clone();
+    let _a1 = Companion::pair(&sim, A, 12);
+    let (s, _) = api
+        .post(
+            &format!("/sim/accounts/{B}/messages"),
+            json!({"to": format!("{A}@s.whatsapp.net"), "text": "x"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (_, json) = sim.state().snapshot_json().unwrap();
+    let v: Value = serde_json::from_slice(&json).unwrap();
+    let sessions = &v["accounts"][B]["phone_device"]["signal"]["sessions"];
+    assert!(sessions.get(format!("{A}.0")).is_some(), "{sessions}");
+    assert!(sessions.get(format!("{A}.1")).is_some(), "{sessions}");
+    drop(_a1);
+    running.shutdown().await.unwrap();
 }
