@@ -1001,3 +1001,187 @@ async fn phone_sessions_persist_in_the_snapshot() {
     drop(_a1);
     running.shutdown().await.unwrap();
 }
+
+impl Companion {
+    /// A retry receipt for `id` to `to` (optionally a group with `participant`), with our keys.
+    fn retry_receipt(&self, id: &str, to: Jid, participant: Option<Jid>, with_keys: bool) -> Node {
+        let mut r = Node::new("receipt")
+            .attr("id", id.to_string())
+            .attr("to", to)
+            .attr("type", "retry");
+        if let Some(p) = participant {
+            r = r.attr("participant", p);
+        }
+        let mut children = vec![
+            Node::new("retry")
+                .attr("count", "2")
+                .attr("id", id.to_string())
+                .attr("t", "1")
+                .attr("v", "1"),
+            Node::new("registration").bytes(self.identity.registration_id.to_be_bytes().to_vec()),
+        ];
+        if with_keys {
+            let pk = self.prekeys.get(&20).unwrap();
+            let id3 = |id: u32| id.to_be_bytes()[1..].to_vec();
+            children.push(Node::new("keys").children(vec![
+                Node::new("type").bytes(vec![5]),
+                Node::new("identity").bytes(self.identity.public().0.to_vec()),
+                Node::new("key").children(vec![
+                    Node::new("id").bytes(id3(pk.id)),
+                    Node::new("value").bytes(pk.key_pair.public().0.to_vec()),
+                ]),
+                Node::new("skey").children(vec![
+                    Node::new("id").bytes(id3(self.spk.id)),
+                    Node::new("value").bytes(self.spk.key_pair.public().0.to_vec()),
+                    Node::new("signature").bytes(self.spk.signature.to_vec()),
+                ]),
+            ]));
+        }
+        r.children(children)
+    }
+}
+
+#[tokio::test]
+async fn retry_receipts_are_relayed_and_answered_by_the_phone() {
+    let (running, api) = setup().await;
+    let sim = running.sim().clone();
+    let mut a1 = Companion::pair(&sim, A, 13);
+    let mut b1 = Companion::pair(&sim, B, 14);
+
+    // B's phone → A; A1 "loses" it and asks again with its keys: a new pkmsg with count.
+    let (_, v) = api
+        .post(
+            &format!("/sim/accounts/{B}/messages"),
+            json!({"to": format!("{A}@s.whatsapp.net"), "text": "again?"}),
+        )
+        .await;
+    let id = v["id"].as_str().unwrap().to_string();
+    let lost = a1.one("message");
+    drop(lost);
+    b1.inbox();
+    a1.send(a1.retry_receipt(&id, Jid::pn(B), None, true));
+    let m = a1.one("message");
+    assert_eq!(attr(&m, "id"), id);
+    let enc = m.child("enc").unwrap();
+    assert_eq!(attr(enc, "type"), "pkmsg");
+    assert_eq!(attr(enc, "count"), "2");
+    let pk = PreKeySignalMessage::parse(enc.content_bytes().unwrap()).unwrap();
+    assert_eq!(pk.pre_key_id, Some(20), "the session was built from <keys>");
+    assert_eq!(text_of(&a1.open(&m)).as_deref(), Some("again?"));
+    assert!(
+        b1.inbox().is_empty(),
+        "the resend goes to the asking device only"
+    );
+
+    // Without keys the phone fetches a bundle.
+    a1.send(a1.retry_receipt(&id, Jid::pn(B), None, false));
+    let m = a1.one("message");
+    assert_eq!(text_of(&a1.open(&m)).as_deref(), Some("again?"));
+
+    // Companion ↔ companion: the retry receipt is relayed with its children; the resend to one
+    // device (to = device JID, no <participants>) reaches only that device.
+    let (id2, node) = a1.dm(B, "first try");
+    a1.send(node);
+    let _lost = b1.one("message");
+    a1.inbox();
+    b1.send(b1.retry_receipt(&id2, a1.jid(), None, false));
+    let r = a1.inbox().into_iter().find(|n| n.tag == "receipt").unwrap();
+    assert_eq!(attr(&r, "type"), "retry");
+    assert_eq!(
+        attr(&r, "from"),
+        format!("{B}:{}@s.whatsapp.net", b1.device)
+    );
+    assert!(r.child("retry").is_some() && r.child("registration").is_some());
+    a1.sessions.remove(&format!("{B}.{}", b1.device));
+    let enc = a1.enc_for(B, b1.device, &text_message("first try"));
+    let resend = Node::new("message")
+        .attr("id", id2.clone())
+        .attr("to", Jid::with_device(B, b1.device, Server::Pn))
+        .attr("type", "text")
+        .attr("device_fanout", "false")
+        .children(vec![enc, Node::new("device-identity").bytes(vec![1])]);
+    assert_eq!(attr(&a1.send(resend)[0], "class"), "message");
+    let m = b1.one("message");
+    assert_eq!(text_of(&b1.open(&m)).as_deref(), Some("first try"));
+    let before = phone_messages(&api, B).await.len();
+    assert_eq!(before, 1, "B's phone got only the original");
+
+    // A group retry: the phone resends pairwise with its sender key inside.
+    let (_, v) = api
+        .post(
+            "/sim/groups",
+            json!({"creator": B, "subject": "G", "participants": [A]}),
+        )
+        .await;
+    let gjid = v["jid"].as_str().unwrap().to_string();
+    let gid = gjid.strip_suffix("@g.us").unwrap().to_string();
+    let (_, v) = api
+        .post(
+            &format!("/sim/accounts/{B}/messages"),
+            json!({"to": gjid, "text": "group hi"}),
+        )
+        .await;
+    let gid_msg = v["id"].as_str().unwrap().to_string();
+    a1.inbox();
+    a1.send(a1.retry_receipt(&gid_msg, Jid::group(gid), Some(Jid::pn(B)), false));
+    let m = a1.one("message");
+    assert_eq!(attr(&m, "from"), gjid);
+    assert_eq!(enc_types(&m), ["pkmsg"]);
+    let opened = a1.open(&m);
+    assert!(opened[0].sender_key_distribution_message.is_some());
+    assert_eq!(text_of(&opened).as_deref(), Some("group hi"));
+    drop((a1, b1));
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn presence_and_chatstate_reach_online_peers() {
+    let (running, _api) = setup().await;
+    let sim = running.sim().clone();
+    let mut a1 = Companion::pair(&sim, A, 15);
+    let mut b1 = Companion::pair(&sim, B, 16);
+    let out = a1.send(
+        Node::new("presence")
+            .attr("type", "subscribe")
+            .attr("to", Jid::pn(B)),
+    );
+    assert_eq!(out.len(), 1);
+    assert_eq!(attr(&out[0], "from"), format!("{B}@s.whatsapp.net"));
+    assert!(out[0].get_attr("type").is_none(), "B1 is online");
+    // The push name comes with presence available.
+    a1.send(
+        Node::new("presence")
+            .attr("type", "available")
+            .attr("name", "Alicia"),
+    );
+    assert!(
+        a1.send(
+            Node::new("chatstate")
+                .attr("to", Jid::pn(B))
+                .children(vec![Node::new("composing")]),
+        )
+        .is_empty()
+    );
+    let c = b1.one("chatstate");
+    assert_eq!(attr(&c, "from"), format!("{A}@s.whatsapp.net"));
+    assert!(c.child("composing").is_some());
+    let (_, node) = a1.dm(B, "x");
+    a1.send(node);
+    assert_eq!(attr(&b1.one("message"), "notify"), "Alicia");
+    // Offline: chatstates are not queued.
+    sim.connections().unregister(b1.conn);
+    a1.send(
+        Node::new("chatstate")
+            .attr("to", Jid::pn(B))
+            .children(vec![Node::new("paused")]),
+    );
+    let out = a1.send(
+        Node::new("presence")
+            .attr("type", "subscribe")
+            .attr("to", Jid::pn(B)),
+    );
+    assert_eq!(attr(&out[0], "type"), "unavailable");
+    assert!(sim.state().drain_offline(B, b1.device).unwrap().is_empty());
+    drop((a1, b1));
+    running.shutdown().await.unwrap();
+}

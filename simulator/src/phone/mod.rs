@@ -5,6 +5,7 @@
 //! (for tests that want the control API without Signal).
 
 mod receive;
+mod retry;
 mod send;
 pub mod signal;
 

@@ -32,6 +32,10 @@ fn receive_receipt(sim: &Sim, phone: &str, node: &Node) {
         None | Some("inactive") => "delivered",
         Some("read" | "read-self") => "read",
         Some("played") => "played",
+        Some("retry") => {
+            super::retry::resend(sim, phone, node);
+            return;
+        }
         Some(other) => {
             tracing::debug!("phone {phone} got a {other} receipt: not recorded");
             return;

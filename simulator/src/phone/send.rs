@@ -55,6 +55,7 @@ impl PhoneActions for SignalPhone {
                 sender: addr::pn_device_jid(&msg.from, 0),
                 chat,
                 t,
+                text: Some(msg.text.clone()),
             },
         );
         match &msg.to {

@@ -295,3 +295,43 @@ pub fn registration_id(state: &SimState, phone: &str) -> Option<u32> {
             .map(|a| a.phone_device.registration_id)
     })
 }
+
+/// Replaces the session with a peer device by a fresh one (X3DH from `bundle`, or from a newly
+/// fetched bundle): what a sender does when the peer says it could not decrypt (§7.5).
+pub fn restart_session(
+    state: &SimState,
+    phone: &str,
+    peer_phone: &str,
+    peer_device: u16,
+    bundle: Option<PreKeyBundle>,
+) -> Result<(), PhoneError> {
+    let peer = address(peer_phone, peer_device);
+    let bundle = match bundle {
+        Some(b) => b,
+        None => fetch_bundle(state, peer_phone, peer_device)
+            .ok_or_else(|| PhoneError::NoBundle(peer.clone()))?,
+    };
+    let _g = lock();
+    let (ours, _) = state
+        .read(|st| local(st, phone))
+        .ok_or_else(|| PhoneError::NoAccount(phone.to_string()))?;
+    let record = load_session(state, phone, &peer)?;
+    let record = signal::initiate_session(&record, &ours, &bundle, &mut op_rng(state, phone))?;
+    store_session(state, phone, &peer, &record);
+    Ok(())
+}
+
+/// The phone's current sender key for `group` as a distribution message (creating the key if the
+/// phone never wrote to the group).
+pub fn own_sender_key(
+    state: &SimState,
+    phone: &str,
+    group: &str,
+) -> Result<SenderKeyDistributionMessage, PhoneError> {
+    let name = sender_key_name(group, &address(phone, 0));
+    let _g = lock();
+    let record = load_sender_key(state, phone, &name)?;
+    let (record, skdm) = signal::create_sender_key_distribution(&record, &mut op_rng(state, phone));
+    store_sender_key(state, phone, &name, &record);
+    Ok(skdm)
+}

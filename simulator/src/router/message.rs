@@ -41,6 +41,7 @@ pub(super) fn handle(sim: &Sim, sender: &Sender, node: &Node) -> Vec<Node> {
             sender: addr::pn_device_jid(&sender.phone, sender.device),
             chat: to.to_non_ad().to_string(),
             t,
+            text: None,
         },
     );
     let ctx = Context {

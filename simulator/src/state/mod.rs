@@ -1095,6 +1095,7 @@ mod tests {
                     sender: "s".into(),
                     chat: "c".into(),
                     t: 0,
+                    text: None,
                 },
             );
         }

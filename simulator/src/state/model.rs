@@ -246,9 +246,14 @@ pub struct LinkCodeRequest {
 /// Message id → who sent it where, to route receipts and retries (§12.4 step 18).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoggedMessage {
+    /// The sending device, `phone:device@s.whatsapp.net` (`phone@s.whatsapp.net` for the phone).
     pub sender: String,
+    /// The chat JID (user without device, or group).
     pub chat: String,
     pub t: u64,
+    /// The text, for messages a mock phone sent: what it re-encrypts when a device asks for a
+    /// retry (§7.5). `None` for companions' messages (the server never sees their plaintext).
+    pub text: Option<String>,
 }
 
 /// Process-lifetime data: not in the snapshot.
