@@ -277,3 +277,44 @@ fn send_retry(
     ]);
     router::relay_receipt(sim, phone, 0, &receipt);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describe_unwraps_and_names_content() {
+        let text = wa::Message {
+            conversation: Some("hi".into()),
+            ..Default::default()
+        };
+        assert_eq!(describe(&text), Some(("text", Some("hi".into()))));
+        let dsm = wa::Message {
+            device_sent_message: Some(Box::new(wa::message::DeviceSentMessage {
+                destination_jid: None,
+                message: Some(Box::new(text.clone())),
+                phash: None,
+            })),
+            ..Default::default()
+        };
+        assert_eq!(describe(&dsm), Some(("text", Some("hi".into()))));
+        let ext = wa::Message {
+            extended_text_message: Some(Box::new(wa::message::ExtendedTextMessage {
+                text: Some("link".into()),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        assert_eq!(describe(&ext), Some(("text", Some("link".into()))));
+        let image = wa::Message {
+            image_message: Some(Default::default()),
+            ..Default::default()
+        };
+        assert_eq!(describe(&image), Some(("image", None)));
+        let skdm_only = wa::Message {
+            sender_key_distribution_message: Some(Default::default()),
+            ..Default::default()
+        };
+        assert_eq!(describe(&skdm_only), None);
+    }
+}

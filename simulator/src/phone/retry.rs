@@ -125,8 +125,8 @@ fn keys_bundle(receipt: &Node) -> Option<PreKeyBundle> {
     let key32 =
         |n: Option<&Node>| -> Option<PublicKey> { Some(PublicKey(bytes(n)?.try_into().ok()?)) };
     let id24 = |n: Option<&Node>| -> Option<u32> {
-        let b = bytes(n)?;
-        (b.len() == 3).then(|| u32::from_be_bytes([0, b[0], b[1], b[2]]))
+        let b: [u8; 3] = bytes(n)?.try_into().ok()?;
+        Some(u32::from_be_bytes([0, b[0], b[1], b[2]]))
     };
     let registration = bytes(receipt.child("registration"))?;
     let registration = u32::from_be_bytes(registration.try_into().ok()?);
@@ -143,4 +143,38 @@ fn keys_bundle(receipt: &Node) -> Option<PreKeyBundle> {
         signed_pre_key_signature: signature,
         pre_key,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(skey_sig_len: usize) -> Node {
+        Node::new("receipt").children(vec![
+            Node::new("registration").bytes(vec![0, 0, 1, 2]),
+            Node::new("keys").children(vec![
+                Node::new("identity").bytes(vec![9; 32]),
+                Node::new("key").children(vec![
+                    Node::new("id").bytes(vec![0, 0, 7]),
+                    Node::new("value").bytes(vec![8; 32]),
+                ]),
+                Node::new("skey").children(vec![
+                    Node::new("id").bytes(vec![0, 1, 0]),
+                    Node::new("value").bytes(vec![6; 32]),
+                    Node::new("signature").bytes(vec![5; skey_sig_len]),
+                ]),
+            ]),
+        ])
+    }
+
+    #[test]
+    fn keys_bundle_parses_and_rejects_bad_lengths() {
+        let b = keys_bundle(&keys(64)).unwrap();
+        assert_eq!(b.registration_id, 258);
+        assert_eq!(b.pre_key, Some((7, PublicKey([8; 32]))));
+        assert_eq!(b.signed_pre_key_id, 256);
+        assert_eq!(b.identity_key, PublicKey([9; 32]));
+        assert!(keys_bundle(&keys(63)).is_none());
+        assert!(keys_bundle(&Node::new("receipt")).is_none());
+    }
 }
