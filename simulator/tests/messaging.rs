@@ -765,6 +765,19 @@ async fn groups_created_by_api_and_iq_with_messages_both_ways() {
     );
     let out = b1.send(iq("q2", Jid::group(gid2.clone()), Node::new("query")));
     assert_eq!(attr(&out[0], "type"), "error");
+    // A former member's group message is acked but goes nowhere.
+    a1.inbox();
+    let out = b1.send(
+        Node::new("message")
+            .attr("id", "3EB0GONE")
+            .attr("to", Jid::group(gid2.clone()))
+            .attr("type", "text")
+            .children(vec![
+                Node::new("enc").attr("type", "skmsg").bytes(vec![1, 2]),
+            ]),
+    );
+    assert_eq!(attr(&out[0], "class"), "message");
+    assert!(a1.inbox().is_empty());
 
     // Privacy tokens get an empty result.
     let out = a1.send(

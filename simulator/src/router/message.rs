@@ -176,6 +176,14 @@ impl Context<'_> {
             tracing::debug!("message to unknown group {to}: acked, not delivered");
             return;
         };
+        if !group
+            .participants
+            .iter()
+            .any(|p| p.phone == self.sender.phone)
+        {
+            tracing::debug!("{} is not in {to}: acked, not delivered", self.sender.phone);
+            return;
+        }
         let lid_mode = self.node.attr_str("addressing_mode") == Some("lid");
         let participant = device_jid(&self.sender.phone, self.lid, self.sender.device, lid_mode);
         let skmsg = self
