@@ -1198,3 +1198,143 @@ async fn presence_and_chatstate_reach_online_peers() {
     drop((a1, b1));
     running.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn lid_addressed_messages_keep_the_lid_namespace() {
+    let (running, api) = setup().await;
+    let sim = running.sim().clone();
+    let mut a1 = Companion::pair(&sim, A, 17);
+    let mut b1 = Companion::pair(&sim, B, 18);
+    let b_lid = sim.state().lid_of(B).unwrap();
+    let a_lid = sim.state().lid_of(A).unwrap();
+    let content = text_message("via lid");
+    let to_phone = a1.enc_for(B, 0, &content);
+    let to_b1 = a1.enc_for(B, b1.device, &content);
+    let node = Node::new("message")
+        .attr("id", "3EB0LID1")
+        .attr("to", Jid::lid(b_lid.clone()))
+        .attr("type", "text")
+        .children(vec![
+            Node::new("participants").children(vec![
+                Node::new("to")
+                    .attr("jid", Jid::with_device(b_lid.clone(), 0, Server::Lid))
+                    .children(vec![to_phone]),
+                Node::new("to")
+                    .attr(
+                        "jid",
+                        Jid::with_device(b_lid.clone(), b1.device, Server::Lid),
+                    )
+                    .children(vec![to_b1]),
+            ]),
+            Node::new("device-identity").bytes(vec![1]),
+        ]);
+    let acks = a1.send(node);
+    assert_eq!(attr(&acks[0], "from"), format!("{b_lid}@lid"));
+    let m = b1.one("message");
+    assert_eq!(attr(&m, "from"), format!("{a_lid}:{}@lid", a1.device));
+    assert_eq!(attr(&m, "sender_pn"), format!("{A}@s.whatsapp.net"));
+    assert_eq!(text_of(&b1.open(&m)).as_deref(), Some("via lid"));
+    let inbox = phone_messages(&api, B).await;
+    assert_eq!(inbox[0]["text"], "via lid");
+    assert_eq!(inbox[0]["from"], format!("{A}@s.whatsapp.net"));
+    // The phone's delivery receipt comes back from B's LID device 0.
+    let r = a1.one("receipt");
+    assert_eq!(attr(&r, "id"), "3EB0LID1");
+    assert_eq!(attr(&r, "from"), format!("{b_lid}@lid"));
+    // The phone writes to a LID chat too.
+    let (s, _) = api
+        .post(
+            &format!("/sim/accounts/{B}/messages"),
+            json!({"to": format!("{a_lid}@lid"), "text": "back via lid"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let m = a1.one("message");
+    assert_eq!(text_of(&a1.open(&m)).as_deref(), Some("back via lid"));
+    drop((a1, b1));
+    running.shutdown().await.unwrap();
+}
+
+/// Random stanzas from a small vocabulary (tags, attributes, JIDs of real and unknown accounts,
+/// random bytes): the router answers at most a few nodes and never panics.
+#[tokio::test]
+async fn random_stanzas_never_panic() {
+    use rand_core::Rng;
+    let (running, _api) = setup().await;
+    let sim = running.sim().clone();
+    let a1 = Companion::pair(&sim, A, 19);
+    let _b1 = Companion::pair(&sim, B, 20);
+    let gid = sim.state().create_group(A, "G", &[B.to_string()]).unwrap();
+    let mut rng = ChaCha20Rng::seed_from_u64(99);
+    const TAGS: [&str; 16] = [
+        "message",
+        "receipt",
+        "ack",
+        "presence",
+        "chatstate",
+        "iq",
+        "participants",
+        "to",
+        "enc",
+        "list",
+        "item",
+        "retry",
+        "keys",
+        "create",
+        "participant",
+        "query",
+    ];
+    const KEYS: [&str; 10] = [
+        "id",
+        "to",
+        "type",
+        "jid",
+        "participant",
+        "xmlns",
+        "subject",
+        "count",
+        "addressing_mode",
+        "from",
+    ];
+    const VALUES: [&str; 10] = [
+        "pkmsg", "msg", "skmsg", "retry", "read", "w:g2", "privacy", "set", "lid", "",
+    ];
+    fn random_node(rng: &mut ChaCha20Rng, depth: u32, gid: &str) -> Node {
+        let mut n = Node::new(TAGS[(rng.next_u32() % 16) as usize]);
+        for _ in 0..rng.next_u32() % 5 {
+            let key = KEYS[(rng.next_u32() % 10) as usize];
+            n = match rng.next_u32() % 6 {
+                0 => n.attr(key, Jid::pn(A)),
+                1 => n.attr(
+                    key,
+                    Jid::with_device(B, (rng.next_u32() % 4) as u16, Server::Pn),
+                ),
+                2 => n.attr(key, Jid::group(gid.to_string())),
+                3 => n.attr(key, Jid::lid("123")),
+                _ => n.attr(key, VALUES[(rng.next_u32() % 10) as usize]),
+            };
+        }
+        if depth < 3 && rng.next_u32() % 2 == 0 {
+            let kids = (0..rng.next_u32() % 4)
+                .map(|_| random_node(rng, depth + 1, gid))
+                .collect();
+            n = n.children(kids);
+        } else if rng.next_u32() % 2 == 0 {
+            let mut b = vec![0u8; (rng.next_u32() % 80) as usize];
+            rng.fill_bytes(&mut b);
+            if let Some(first) = b.first_mut() {
+                *first = 0x33;
+            }
+            n = n.bytes(b);
+        }
+        n
+    }
+    for _ in 0..3000 {
+        let node = random_node(&mut rng, 0, &gid);
+        let out = a1.send(node.clone());
+        assert!(out.len() <= 2, "{node:?} → {out:?}");
+        router::deliver(&sim, B, (rng.next_u32() % 3) as u32, node);
+    }
+    drop((a1, _b1));
+    running.shutdown().await.unwrap();
+}
