@@ -1314,12 +1314,12 @@ async fn random_stanzas_never_panic() {
                 _ => n.attr(key, VALUES[(rng.next_u32() % 10) as usize]),
             };
         }
-        if depth < 3 && rng.next_u32() % 2 == 0 {
+        if depth < 3 && rng.next_u32().is_multiple_of(2) {
             let kids = (0..rng.next_u32() % 4)
                 .map(|_| random_node(rng, depth + 1, gid))
                 .collect();
             n = n.children(kids);
-        } else if rng.next_u32() % 2 == 0 {
+        } else if rng.next_u32().is_multiple_of(2) {
             let mut b = vec![0u8; (rng.next_u32() % 80) as usize];
             rng.fill_bytes(&mut b);
             if let Some(first) = b.first_mut() {
@@ -1333,7 +1333,7 @@ async fn random_stanzas_never_panic() {
         let node = random_node(&mut rng, 0, &gid);
         let out = a1.send(node.clone());
         assert!(out.len() <= 2, "{node:?} → {out:?}");
-        router::deliver(&sim, B, (rng.next_u32() % 3) as u32, node);
+        router::deliver(&sim, B, rng.next_u32() % 3, node);
     }
     drop((a1, _b1));
     running.shutdown().await.unwrap();
