@@ -1338,3 +1338,87 @@ async fn random_stanzas_never_panic() {
     drop((a1, _b1));
     running.shutdown().await.unwrap();
 }
+
+impl Companion {
+    /// Moves the companion to another simulator (a restarted one) and logs it in there.
+    fn rebind(&mut self, sim: &Sim) {
+        self.sim.connections().unregister(self.conn);
+        let (conn, rx) = sim.connections().register(peer());
+        sim.device_logged_in(conn, &self.phone, self.device);
+        self.sim = sim.clone();
+        self.conn = conn;
+        self.rx = rx;
+    }
+}
+
+#[tokio::test]
+async fn phone_sessions_survive_a_restart() {
+    let dir = temp_dir("phone-signal");
+    let config = || zapin_sim::SimConfig {
+        seed: Some(21),
+        state_dir: Some(dir.clone()),
+        ..zapin_sim::SimConfig::default()
+    };
+    let first = start(config()).await;
+    let api = Api::new(&first);
+    for (phone, name) in [(A, "Alice"), (B, "Bob")] {
+        api.post("/sim/accounts", json!({"phone": phone, "push_name": name}))
+            .await;
+    }
+    let mut a1 = Companion::pair(first.sim(), A, 22);
+    let (_, v) = api
+        .post(
+            "/sim/groups",
+            json!({"creator": A, "subject": "G", "participants": [B]}),
+        )
+        .await;
+    let gid = v["jid"]
+        .as_str()
+        .unwrap()
+        .strip_suffix("@g.us")
+        .unwrap()
+        .to_string();
+    let (_, node) = a1.dm(B, "before");
+    a1.send(node);
+    let (_, node) = a1.group_message(&gid, "group before");
+    a1.send(node);
+    a1.inbox();
+    // B's phone answers, so A1's session with it moves on to `msg`.
+    api.post(
+        &format!("/sim/accounts/{B}/messages"),
+        json!({"to": format!("{A}@s.whatsapp.net"), "text": "reply"}),
+    )
+    .await;
+    let m = a1.one("message");
+    a1.open(&m);
+    first.sim().connections().unregister(a1.conn);
+    first.shutdown().await.unwrap();
+
+    let second = start(config()).await;
+    let api = Api::new(&second);
+    a1.rebind(second.sim());
+    let (_, node) = a1.dm(B, "after");
+    let to_phone = node
+        .child("participants")
+        .unwrap()
+        .children_by_tag("to")
+        .find(|t| attr(t, "jid") == format!("{B}@s.whatsapp.net"))
+        .unwrap()
+        .clone();
+    assert_eq!(enc_types(&to_phone), ["msg"]);
+    a1.send(node);
+    let (_, node) = a1.group_message(&gid, "group after");
+    a1.send(node);
+    let texts: Vec<String> = phone_messages(&api, B)
+        .await
+        .iter()
+        .map(|m| m["text"].as_str().unwrap_or("?").to_string())
+        .collect();
+    assert_eq!(
+        texts,
+        ["after", "group after"],
+        "decrypted with the restored state"
+    );
+    drop(a1);
+    second.shutdown().await.unwrap();
+}
