@@ -15,11 +15,21 @@ use zapin_protocol::signal::{
 
 use crate::state::{SimState, State};
 
-/// Serialises the phones' record updates (load → crypto → store). Never held while delivering.
-static LOCK: Mutex<()> = Mutex::new(());
+/// Serialises each phone's record updates (load → crypto → store), striped by phone so that
+/// different phones do not wait for each other. Never held while delivering.
+static LOCKS: [Mutex<()>; 64] = [const { Mutex::new(()) }; 64];
 
-fn lock() -> std::sync::MutexGuard<'static, ()> {
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+fn lock(phone: &str) -> std::sync::MutexGuard<'static, ()> {
+    // FNV-1a: any stable spread will do.
+    let h = phone.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    let slot = usize::try_from(h % 64).unwrap_or(0);
+    LOCKS
+        .get(slot)
+        .unwrap_or(&LOCKS[0])
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -176,7 +186,7 @@ pub fn encrypt_for(
     plaintext: &[u8],
 ) -> Result<CiphertextMessage, PhoneError> {
     let peer = address(peer_phone, peer_device);
-    let _g = lock();
+    let _g = lock(phone);
     let mut record = load_session(state, phone, &peer)?;
     if !record.has_current_session() {
         let (ours, _) = state
@@ -203,7 +213,7 @@ pub fn decrypt_from(
     body: &[u8],
 ) -> Result<Vec<u8>, PhoneError> {
     let peer = address(peer_phone, peer_device);
-    let _g = lock();
+    let _g = lock(phone);
     let record = load_session(state, phone, &peer)?;
     let (record, plaintext) = match enc_type {
         "msg" => signal::decrypt_message(&record, body, &mut op_rng(state, phone))?,
@@ -245,7 +255,7 @@ pub fn group_encrypt(
     plaintext: &[u8],
 ) -> Result<(SenderKeyDistributionMessage, Vec<u8>), PhoneError> {
     let name = sender_key_name(group, &address(phone, 0));
-    let _g = lock();
+    let _g = lock(phone);
     let record = load_sender_key(state, phone, &name)?;
     let mut rng = op_rng(state, phone);
     let (record, skdm) = signal::create_sender_key_distribution(&record, &mut rng);
@@ -264,7 +274,7 @@ pub fn process_skdm(
 ) -> Result<(), PhoneError> {
     let skdm = SenderKeyDistributionMessage::parse(skdm)?;
     let name = sender_key_name(group, sender);
-    let _g = lock();
+    let _g = lock(phone);
     let record = load_sender_key(state, phone, &name)?;
     let record = signal::process_sender_key_distribution(&record, &skdm);
     store_sender_key(state, phone, &name, &record);
@@ -280,7 +290,7 @@ pub fn group_decrypt(
     body: &[u8],
 ) -> Result<Vec<u8>, PhoneError> {
     let name = sender_key_name(group, sender);
-    let _g = lock();
+    let _g = lock(phone);
     let record = load_sender_key(state, phone, &name)?;
     let (record, plaintext) = signal::group_decrypt(&record, body)?;
     store_sender_key(state, phone, &name, &record);
@@ -311,7 +321,7 @@ pub fn restart_session(
         None => fetch_bundle(state, peer_phone, peer_device)
             .ok_or_else(|| PhoneError::NoBundle(peer.clone()))?,
     };
-    let _g = lock();
+    let _g = lock(phone);
     let (ours, _) = state
         .read(|st| local(st, phone))
         .ok_or_else(|| PhoneError::NoAccount(phone.to_string()))?;
@@ -329,7 +339,7 @@ pub fn own_sender_key(
     group: &str,
 ) -> Result<SenderKeyDistributionMessage, PhoneError> {
     let name = sender_key_name(group, &address(phone, 0));
-    let _g = lock();
+    let _g = lock(phone);
     let record = load_sender_key(state, phone, &name)?;
     let (record, skdm) = signal::create_sender_key_distribution(&record, &mut op_rng(state, phone));
     store_sender_key(state, phone, &name, &record);
