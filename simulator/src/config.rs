@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::conn::handler::{HandlerFactory, UnwiredHandlers};
-use crate::phone::{PhoneActions, UnwiredPhone};
+use crate::phone::{PhoneActions, SignalPhone};
 use crate::state::{StateConfig, StateLimits};
 
 #[derive(Debug, Clone)]
@@ -32,7 +32,7 @@ pub struct SimConfig {
     pub limits: StateLimits,
     /// The protocol layer's per-connection handlers.
     pub handlers: Arc<dyn HandlerFactory>,
-    /// The protocol layer's mock-phone actions (Signal sends).
+    /// The mock phones' actions (Signal sends); `phone::SignalPhone` by default.
     pub phone: Arc<dyn PhoneActions>,
 }
 
@@ -50,7 +50,7 @@ impl Default for SimConfig {
             pair_timeout: Duration::from_secs(30),
             limits: StateLimits::default(),
             handlers: Arc::new(UnwiredHandlers),
-            phone: Arc::new(UnwiredPhone),
+            phone: Arc::new(SignalPhone),
         }
     }
 }
