@@ -304,6 +304,27 @@ async fn instance_lifecycle_over_http() {
         tx.rollback().await.unwrap();
         assert_eq!(stored.secret.as_deref(), Some("sig-secret"));
 
+        // A disabled webhook stores and shows no events; the secret survives a set without it.
+        let (status, off) = gw
+            .call(
+                Method::POST,
+                "/webhook/set/acme",
+                Some(&token),
+                Some(json!({"webhook": {"enabled": false, "url": "https://hooks.acme.test/e"}})),
+            )
+            .await;
+        assert_eq!(status, 201, "{off}");
+        assert_eq!(off["events"], json!([]));
+        assert_eq!(off["enabled"], false);
+        let (_, found) = gw
+            .call(Method::GET, "/webhook/find/acme", Some(&token), None)
+            .await;
+        assert_eq!(found["events"], json!([]));
+        let mut tx = gw.db.begin().await.unwrap();
+        let stored = tx.get_webhook(&id).await.unwrap().unwrap();
+        tx.rollback().await.unwrap();
+        assert_eq!(stored.secret.as_deref(), Some("sig-secret"));
+
         // settings: set echoes the body; find returns the 8 fields; msgCall kept when omitted.
         let settings = json!({"rejectCall": false, "groupsIgnore": true, "alwaysOnline": true,
             "readMessages": false, "readStatus": true, "syncFullHistory": false});

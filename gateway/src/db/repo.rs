@@ -124,6 +124,23 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
+impl super::Db {
+    /// Reads an instance by name outside any transaction: the guard's lookup on every request,
+    /// which must not take SQLite's write lock as [`super::Db::begin`] does.
+    pub async fn instance_by_name(&self, name: &str) -> Result<Option<Instance>, DbError> {
+        let row: Option<InstanceRow> = with_conn!(pool & self.pool, |c| {
+            sqlx::query_as(
+                "SELECT id, name, token, owner_jid, profile_name, connection_status, integration, \
+                 number, created_at, updated_at FROM instances WHERE name = $1",
+            )
+            .bind(name)
+            .fetch_optional(c)
+            .await?
+        });
+        Ok(row.map(instance))
+    }
+}
+
 impl Tx {
     /// Creates the instance row and enqueues `INSTANCE_CREATE` with the body `envelope` builds
     /// from the stored row. [`DbError::NameTaken`] if the name is in use.

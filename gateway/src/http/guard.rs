@@ -44,10 +44,7 @@ pub fn unlocks(state: &AppState, key: Option<&[u8]>, instance: &Instance) -> boo
 
 /// Loads an instance by name (step 1 of the chain).
 pub async fn find_instance(state: &AppState, name: &str) -> Result<Option<Instance>, ApiError> {
-    let mut tx = state.db.begin().await?;
-    let found = tx.get_instance_by_name(name).await?;
-    tx.rollback().await?;
-    Ok(found)
+    Ok(state.db.instance_by_name(name).await?)
 }
 
 /// Instance-exists then apikey, for every route with `{instance}`.

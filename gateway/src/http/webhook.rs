@@ -48,7 +48,9 @@ fn row(w: WebhookConfig, instance_id: &str) -> WebhookRow {
             _ => None,
         },
         enabled: w.enabled,
-        events: EventSubscription::from_request(true, Some(w.events)),
+        // As stored: `[]` for a disabled webhook, the list otherwise (§5.1 rules ran on set).
+        events: serde_json::from_value::<EventSubscription>(Value::from(w.events))
+            .unwrap_or_default(),
         webhook_by_events: w.by_events,
         webhook_base64: w.base64,
         created_at: iso(w.created_at),
