@@ -901,6 +901,20 @@ async fn tokens_are_encrypted_at_rest_with_a_master_key() {
             .call(Method::GET, "/settings/find/sealed", Some(&stored), None)
             .await;
         assert_eq!(status, 401);
+        // The global key still lists (token unreadable: empty) and deletes it.
+        let (status, list) = gw
+            .call(Method::GET, "/instance/fetchInstances", Some(GLOBAL), None)
+            .await;
+        assert_eq!((status, list[0]["token"].clone()), (200, json!("")));
+        let (status, _) = gw
+            .call(
+                Method::DELETE,
+                "/instance/delete/sealed",
+                Some(GLOBAL),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200);
         gw.stop().await;
         tdb
     })
