@@ -27,9 +27,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the HTTP gateway on SERVER_PORT (default 8080): Evolution's instance, webhook,
-    /// settings and findMessages routes over the database; the WhatsApp connection routes
-    /// arrive with the engine.
+    /// Run the HTTP gateway on SERVER_PORT (default 8080). It answers GET / with Evolution's
+    /// welcome document and GET /v1/health; the WhatsApp routes arrive with later issues.
     Serve,
     /// Run the protocol-faithful WhatsApp server simulator with mock phones (not available yet,
     /// issue #5).
