@@ -80,27 +80,47 @@ fn serve() -> ExitCode {
 }
 
 async fn run_server(config: Config) -> anyhow::Result<()> {
+    use zapin_gateway::db::Db;
+    use zapin_gateway::webhook::{Dispatcher, DispatcherConfig};
+
     if config.api_key_is_default {
         tracing::warn!(
             "AUTHENTICATION_API_KEY is not set: using Evolution's public default key; set it before exposing zapin"
         );
     }
+    if config.master_key.is_none() {
+        tracing::warn!(
+            "ZAPIN_MASTER_KEY is not set: instance tokens are stored in plain text in the database"
+        );
+    }
+    // The database first (migrations included), so a broken database fails before we announce.
+    let db = Db::open(&config).await.context("opening the database")?;
+    tracing::info!(backend = db.backend_name(), "database ready");
+
     let addr = SocketAddr::new(config.listen_host, config.server_port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr} (SERVER_PORT / ZAPIN_LISTEN_HOST)"))?;
     let local = listener.local_addr().context("reading the bound address")?;
 
+    let dispatcher = Dispatcher::new(db.clone(), DispatcherConfig::from_config(&config))
+        .context("starting the webhook dispatcher")?
+        .spawn();
+
     // One stable stdout line for scripts and tests; everything else goes to the log on stderr.
     println!("zapin listening on http://{local}");
     tracing::info!(url = %format!("http://{local}"), "serving");
 
-    axum::serve(listener, app(AppState::new(config)))
+    let served = axum::serve(listener, app(AppState::new(config, db.clone())))
         .with_graceful_shutdown(shutdown_signal())
         .await
-        .context("HTTP server failed")?;
+        .context("HTTP server failed");
+    // In-flight requests are done: stop delivering (what is left stays in the outbox for the
+    // next start), then close the pool.
+    dispatcher.shutdown().await;
+    db.close().await;
     tracing::info!("stopped");
-    Ok(())
+    served
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM so in-flight requests can finish.

@@ -102,9 +102,12 @@ impl Drop for Running {
 
 #[tokio::test]
 async fn serve_answers_until_sigterm() {
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().join("data");
     let child = zapin(
         &["serve"],
         &[
+            ("ZAPIN_DATA_DIR", data_dir.to_str().unwrap()),
             ("SERVER_PORT", "0"),
             ("ZAPIN_LISTEN_HOST", "127.0.0.1"),
             ("AUTHENTICATION_API_KEY", "binary-test-key"),
@@ -143,6 +146,28 @@ async fn serve_answers_until_sigterm() {
         .unwrap();
     assert_eq!(body["status"], 200);
     assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+
+    // The database is open: an instance can be created and listed.
+    let client = reqwest::Client::new();
+    let created = client
+        .post(format!("{url}/instance/create"))
+        .header("apikey", "binary-test-key")
+        .json(&serde_json::json!({"instanceName": "bin", "integration": "WHATSAPP-BAILEYS"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status().as_u16(), 201);
+    let listed: serde_json::Value = client
+        .get(format!("{url}/instance/fetchInstances"))
+        .header("apikey", "binary-test-key")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed[0]["name"], "bin");
+    assert!(data_dir.join("zapin.sqlite3").exists());
 
     #[cfg(unix)]
     {
