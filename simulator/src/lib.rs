@@ -18,10 +18,12 @@ pub mod intro;
 pub mod keys;
 pub mod phone;
 pub mod qr;
+pub mod router;
 mod serde_hex;
 pub mod server;
 pub mod sim;
 pub mod state;
+pub mod wire;
 
 pub use config::SimConfig;
 pub use server::{RunningSim, SimError, run};
