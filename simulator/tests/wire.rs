@@ -633,3 +633,56 @@ async fn link_code_pairing() {
     let (_client, _) = login(&sim, &c, BOB, 1).await;
     sim.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn deliveries_go_to_the_socket_or_the_offline_queue() {
+    let (sim, api) = sim_with_accounts().await;
+    let c = Companion::new(12);
+    let device = pair_by_qr(&sim, &api, &c, ALICE).await;
+    let stanza = |id: &str| {
+        Node::new("message")
+            .attr("id", id.to_string())
+            .attr("from", zapin_protocol::jid::Jid::pn(BOB))
+            .attr("type", "text")
+    };
+    // Offline: queued, then delivered after <success> with `offline`, before <ib><offline>.
+    zapin_sim::router::deliver(sim.sim(), ALICE, u32::from(device), stanza("m1"));
+    let mut client =
+        Client::connect(&sim, &c.noise, &Companion::login_payload(ALICE, device)).await;
+    assert_eq!(client.node().await.tag, "success");
+    let queued = client.node().await;
+    assert_eq!(queued.attr_str("id"), Some("m1"));
+    assert_eq!(queued.attr_str("offline"), Some("1"));
+    let ib = client.node().await;
+    assert_eq!(
+        ib.child("offline").unwrap().attr_str("count"),
+        Some("1"),
+        "{ib:?}"
+    );
+    // Online: straight to the socket.
+    zapin_sim::router::deliver(sim.sim(), ALICE, u32::from(device), stanza("m2"));
+    let live = client.node().await;
+    assert_eq!(live.attr_str("id"), Some("m2"));
+    assert_eq!(live.attr_str("offline"), None);
+
+    // Logout through the IQ: result, then 401 device_removed, and the device is gone.
+    let own = zapin_protocol::jid::Jid::with_device(ALICE, device, zapin_protocol::jid::Server::Pn);
+    let r = client
+        .iq(
+            "lo",
+            "md",
+            "set",
+            vec![
+                Node::new("remove-companion-device")
+                    .attr("jid", own)
+                    .attr("reason", "user_initiated"),
+            ],
+        )
+        .await;
+    assert_eq!(r.attr_str("type"), Some("result"));
+    let last = client.until_closed().await.unwrap();
+    assert!(is_stream_error(&last, Some("401")), "{last:?}");
+    let (_, account) = api.get(&format!("/sim/accounts/{ALICE}")).await;
+    assert_eq!(account["devices"].as_array().unwrap().len(), 1);
+    sim.shutdown().await.unwrap();
+}

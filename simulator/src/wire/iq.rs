@@ -77,7 +77,17 @@ pub fn answer(sim: &Sim, asker: &Asker<'_>, iq: &Node) -> IqOutcome {
                 ),
             ],
         ),
-        _ => iq_error(iq, 501, "feature-not-implemented"),
+        ("md", "set") if first == Some("remove-companion-device") => {
+            remove_companion(sim, asker, iq)
+        }
+        _ => {
+            tracing::info!(
+                "{}:{} sent an IQ the simulator does not implement: xmlns={xmlns} type={kind} child={first:?}",
+                asker.phone,
+                asker.device
+            );
+            iq_error(iq, 501, "feature-not-implemented")
+        }
     };
     IqOutcome::Answer(vec![reply])
 }
@@ -415,4 +425,31 @@ fn usync_user(sim: &Sim, user: &Node, devices: bool, lid: bool, contact: bool) -
             ..node
         }
     })
+}
+
+/// Logout (`<remove-companion-device jid reason/>`): the device is unlinked as if the phone had
+/// removed it, so its connection gets `401 device_removed` right after this result.
+fn remove_companion(sim: &Sim, asker: &Asker<'_>, iq: &Node) -> Node {
+    let target = iq
+        .child("remove-companion-device")
+        .and_then(|r| r.attr_jid("jid"));
+    let device = match target {
+        Some(jid) => {
+            let owner = sim.state().read(|s| phone_of(s, &jid.to_non_ad()));
+            if owner.as_deref() != Some(asker.phone) {
+                return iq_error(iq, 403, "forbidden");
+            }
+            jid.device
+        }
+        None => asker.device,
+    };
+    if sim.state().unlink(asker.phone, device).is_err() {
+        return iq_error(iq, 404, "item-not-found");
+    }
+    if let Some(conn) = sim.connections().connection_of(asker.phone, device) {
+        let _ = sim
+            .connections()
+            .send(conn, crate::conn::ConnCommand::Unlinked);
+    }
+    iq_result(iq)
 }
