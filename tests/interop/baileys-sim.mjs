@@ -10,6 +10,8 @@
 //
 // Commands ({"cmd": …}):
 //   {"cmd":"start","client":"alice"}                  open a socket; QR codes arrive as `qr` events
+//                                                     (start and pair_code take "history": true to
+//                                                     keep Baileys' 20 s wait for a history sync)
 //   {"cmd":"pair_code","client":"bob","phone":"155…"} open a socket and request a phone-number
 //                                                     pairing code (`pairing_code` event)
 //   {"cmd":"send_text","client":"alice","to":"<jid>","text":"…","req":"r1"}
@@ -69,7 +71,7 @@ const clients = new Map()
 const NO_RECONNECT = new Set([DisconnectReason.loggedOut, DisconnectReason.forbidden, DisconnectReason.connectionReplaced])
 
 async function open(name, opts = {}) {
-	const state = clients.get(name) ?? { stopped: false, pairPhone: opts.pairPhone, codeRequested: false }
+	const state = clients.get(name) ?? { stopped: false, pairPhone: opts.pairPhone, codeRequested: false, history: !!opts.history }
 	clients.set(name, state)
 	const { state: auth, saveCreds } = await useMultiFileAuthState(path.join(tmp, name))
 	const sock = makeWASocket({
@@ -81,7 +83,11 @@ async function open(name, opts = {}) {
 		markOnlineOnConnect: false,
 		syncFullHistory: false,
 		fireInitQueries: true,
-		generateHighQualityLinkPreview: false
+		generateHighQualityLinkPreview: false,
+		// The mock phones send no history sync; with Baileys' default it buffers every event for
+		// 20 s after the first login waiting for one (and the warning Baileys prints about LID
+		// mappings is moot: they come from usync here). `"history": true` restores the default.
+		...(state.history ? {} : { shouldSyncHistoryMessage: () => false })
 	})
 	state.sock = sock
 	attach(name, state, sock, saveCreds)
@@ -157,11 +163,11 @@ function client(name) {
 }
 
 const commands = {
-	async start({ client: name }) {
-		await open(name)
+	async start({ client: name, history }) {
+		await open(name, { history })
 	},
-	async pair_code({ client: name, phone }) {
-		await open(name, { pairPhone: phone })
+	async pair_code({ client: name, phone, history }) {
+		await open(name, { pairPhone: phone, history })
 	},
 	async send_text({ client: name, to, text, req }) {
 		const sent = await client(name).sock.sendMessage(to, { text })
