@@ -682,3 +682,124 @@ impl ConnectionHandler for WireConn {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SimConfig;
+    use crate::conn::ConnId;
+    use crate::sim::Sim;
+    use crate::state::SimState;
+    use zapin_protocol::noise::ClientHandshake;
+
+    fn conn() -> (WireConn, Sim) {
+        let config = SimConfig {
+            seed: Some(1),
+            ..SimConfig::default()
+        };
+        let sim = Sim::new(SimState::open(config.state_config()).unwrap(), config);
+        let chain = std::sync::Arc::new(super::super::build_cert_chain(sim.state()));
+        let ctx = ConnContext {
+            id: ConnId(1),
+            peer: ([127, 0, 0, 1], 1).into(),
+            sim: sim.clone(),
+        };
+        (WireConn::new(ctx, chain), sim)
+    }
+
+    fn frame(payload: &[u8]) -> Vec<u8> {
+        let mut b = BytesMut::new();
+        encode_frame(payload, &mut b).unwrap();
+        b.to_vec()
+    }
+
+    /// A tiny xorshift so the test is deterministic without another dependency.
+    fn noise_bytes(seed: &mut u64, len: usize) -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                *seed ^= *seed << 13;
+                *seed ^= *seed >> 7;
+                *seed ^= *seed << 17;
+                *seed as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn garbage_before_and_after_the_handshake_never_panics() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        // Garbage instead of a ClientHello, split at every offset.
+        for len in [0usize, 1, 3, 4, 40, 300] {
+            let (mut c, _) = conn();
+            let bytes = noise_bytes(&mut seed, len);
+            let mut out = Outbox::default();
+            for chunk in bytes.chunks(7) {
+                c.on_bytes(chunk, &mut out);
+            }
+            c.on_bytes(&frame(&noise_bytes(&mut seed, 33)), &mut out);
+            // Either closed or still waiting for the rest of a frame the garbage announced (the
+            // idle timeout ends that); never a ServerHello.
+            assert!(out.writes.is_empty(), "len {len}");
+        }
+        // A real handshake, then random plaintexts through the real transport.
+        for round in 0..50 {
+            let (mut c, sim) = conn();
+            let hs = ClientHandshake::new(
+                KeyPair::from_private([7; 32]),
+                KeyPair::from_private([8; 32]),
+                sim.state().root_public(),
+            );
+            let (hello, awaiting) = hs.client_hello();
+            let mut out = Outbox::default();
+            c.on_bytes(&frame(&hello), &mut out);
+            let server_hello = out.writes.pop().unwrap();
+            let ready = awaiting
+                .read_server_hello(&server_hello[3..], unix_now().as_secs())
+                .unwrap();
+            let payload = ClientPayload {
+                username: Some(15550000001),
+                device: Some(1),
+                ..Default::default()
+            };
+            let (finish, mut transport) = ready.client_finish(&payload.encode_to_vec()).unwrap();
+            let mut out = Outbox::default();
+            c.on_bytes(&frame(&finish), &mut out);
+            // Unknown device: <failure 401> and close, whatever follows.
+            assert!(out.close.is_some());
+            let mut plain = noise_bytes(&mut seed, round * 3);
+            if let Some(first) = plain.first_mut() {
+                *first &= 0x02;
+            }
+            let ct = transport.encrypt(&plain).unwrap();
+            c.on_bytes(&frame(&ct), &mut out);
+        }
+    }
+
+    #[test]
+    fn registration_without_fields_is_refused() {
+        let (mut c, sim) = conn();
+        let hs = ClientHandshake::new(
+            KeyPair::from_private([7; 32]),
+            KeyPair::from_private([8; 32]),
+            sim.state().root_public(),
+        );
+        let (hello, awaiting) = hs.client_hello();
+        let mut out = Outbox::default();
+        c.on_bytes(&frame(&hello), &mut out);
+        let server_hello = out.writes.pop().unwrap();
+        let ready = awaiting
+            .read_server_hello(&server_hello[3..], unix_now().as_secs())
+            .unwrap();
+        let reg = ClientPayload {
+            device_pairing_data: Some(Default::default()),
+            ..Default::default()
+        };
+        let (finish, _) = ready.client_finish(&reg.encode_to_vec()).unwrap();
+        let mut out = Outbox::default();
+        c.on_bytes(&frame(&finish), &mut out);
+        // Registration data without fields is refused.
+        assert!(
+            matches!(out.close, Some(CloseReason::Protocol(ref s)) if s.contains("registration"))
+        );
+    }
+}
