@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::conn::handler::{HandlerFactory, UnwiredHandlers};
+use crate::conn::handler::HandlerFactory;
 use crate::phone::{PhoneActions, SignalPhone};
 use crate::state::{StateConfig, StateLimits};
+use crate::wire::WiredHandlers;
 
 #[derive(Debug, Clone)]
 pub struct SimConfig {
@@ -49,7 +50,7 @@ impl Default for SimConfig {
             idle_timeout: Duration::from_secs(60),
             pair_timeout: Duration::from_secs(30),
             limits: StateLimits::default(),
-            handlers: Arc::new(UnwiredHandlers),
+            handlers: Arc::new(WiredHandlers::default()),
             phone: Arc::new(SignalPhone),
         }
     }

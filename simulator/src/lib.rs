@@ -23,6 +23,7 @@ mod serde_hex;
 pub mod server;
 pub mod sim;
 pub mod state;
+pub mod wire;
 
 pub use config::SimConfig;
 pub use server::{RunningSim, SimError, run};
