@@ -1,17 +1,25 @@
-// Messaging scenarios for unmodified Baileys against zapin-sim, to be loaded by the scenario
-// runner (tests/interop/baileys-sim.mjs, which owns starting the simulator and linking Baileys).
-// Each scenario is `async (ctx) => void` and throws on failure. The runner provides `ctx`:
+// Messaging scenarios for unmodified Baileys against zapin-sim, run by the scenario runner
+// (tests/interop/baileys-sim.mjs, command `scenario`), which provides `ctx`:
 //
-//   ctx.api.get(path) / ctx.api.post(path, body) -> { status, body }    control API (JSON)
+//   ctx.api.get(path) / ctx.api.post(path, body) / ctx.api.delete(path) -> { status, body }
 //   ctx.newAccount(pushName)           -> phone (digits)                 POST /sim/accounts
-//   ctx.linkBaileys(phone, pushName)   -> sock   paired + logged in, creds.me.name set and
+//   ctx.linkBaileys(phone, pushName)   -> client  paired by QR + logged in, creds.me.name set and
 //                                                 `available` presence sent (delivery ticks, §12.3)
-//   ctx.reconnect(sock, attach?)       -> sock   same creds, new socket; old one closed; `attach(newSock)`
-//                                                 runs synchronously right after makeWASocket, so
-//                                                 listeners see stanzas delivered right at login
-//   ctx.close(sock)                    -> void   end the socket, keep the creds
+//   ctx.reconnect(client, attach?)     -> client  same creds, new socket; `attach(client)` runs
+//                                                 before it connects, so listeners see what is
+//                                                 delivered right at login
+//   ctx.close(client)                  -> void    end the socket for good, keep the creds
 //
-// Only the helpers above are assumed; everything else is plain Baileys and the control API.
+// A client is not a socket: it reconnects by itself (like an application) after any close but
+// 401/403/440 or `ctx.close`, `client.ev` re-emits the current socket's Baileys events
+// (messages.upsert, messages.update, groups.upsert, connection.update, …), and
+// `client.sendMessage / readMessages / groupCreate / sendPresenceUpdate` go to the current socket.
+// `client.waitOpen()` resolves at its next `open`. `client.statuses` (id → highest status) and
+// `client.receipts` (id → group receipts) are kept from the start, so receipts that arrive
+// before a scenario starts waiting are not lost.
+//
+// Each scenario is `async (ctx) => void`, uses fresh accounts, and throws on failure. Add one by
+// exporting it and listing it in `scenarios`; the Rust test runs every name in that list.
 
 const WAIT_MS = 20_000
 
@@ -47,10 +55,24 @@ function incomingText(sock, text) {
 		messages.find((m) => !m.key.fromMe && textOf(m) === text))
 }
 
-/** The next status update >= `status` (3 delivered, 4 read) for message `id`. */
-function statusAtLeast(sock, id, status) {
-	return nextEvent(sock, 'messages.update', (updates) =>
-		updates.find((u) => u.key.id === id && (u.update?.status ?? 0) >= status))
+/**
+ * Resolves once message `id` reached status >= `status` (3 delivered, 4 read) in Baileys'
+ * messages.update (or the status of its own messages.upsert, where Baileys' event buffer folds
+ * early receipts), including updates that arrived before the call (`client.statuses`).
+ */
+function statusAtLeast(client, id, status, ms = WAIT_MS) {
+	if ((client.statuses.get(id) ?? 0) >= status) return Promise.resolve()
+	return nextEvent(client, 'status', () =>
+		(client.statuses.get(id) ?? 0) >= status ? true : undefined, ms)
+		.catch(() => { throw new Error(`message ${id} never reached status ${status} (has ${client.statuses.get(id)})`) })
+}
+
+/** Resolves once a group receipt (message-receipt.update) for `id` has `field` set. */
+function groupReceipt(client, id, field = 'receiptTimestamp', ms = WAIT_MS) {
+	const has = () => (client.receipts.get(id) ?? []).some((r) => r?.[field]) ? true : undefined
+	if (has()) return Promise.resolve()
+	return nextEvent(client, 'message-receipt.update', has, ms)
+		.catch(() => { throw new Error(`no group receipt with ${field} for ${id}: ${JSON.stringify(client.receipts.get(id))}`) })
 }
 
 async function until(check, what, ms = WAIT_MS) {
@@ -131,64 +153,131 @@ export async function mockPhoneAndBaileys(ctx) {
 	await statusAtLeast(a, sent.key.id, 4)
 }
 
-/** A group created by Baileys, then by the control API; messages both ways. */
+/**
+ * Groups with sender keys between two Baileys clients and a mock phone (Carol, no companion):
+ * one created by Baileys (`groupCreate`), one by the phone (POST /sim/groups); everyone writes.
+ */
 export async function groupsBothWays(ctx) {
+	const alice = await ctx.newAccount('Alice')
+	const bob = await ctx.newAccount('Bob')
+	const carol = await ctx.newAccount('Carol')
+	const a = await ctx.linkBaileys(alice, 'Alice')
+	const b = await ctx.linkBaileys(bob, 'Bob')
+
+	const upsert = nextEvent(b, 'groups.upsert', (groups) => groups.find((g) => g.subject === 'From Baileys'))
+	const meta = await a.groupCreate('From Baileys', [pn(bob), pn(carol)])
+	await upsert
+
+	// Alice → group: SKDM pairwise to every device, one skmsg.
+	const gotByB = incomingText(b, 'hello group')
+	const first = await a.sendMessage(meta.id, { text: 'hello group' })
+	const m = await gotByB
+	assert(m.key.remoteJid === meta.id, `group chat, got ${m.key.remoteJid}`)
+	assert(m.key.participant?.startsWith(alice), `participant ${m.key.participant}`)
+	await until(async () => (await phoneInbox(ctx, carol)).some((x) => x.chat === meta.id && x.text === 'hello group'), 'carol phone got the group message')
+	await until(async () => (await phoneInbox(ctx, bob)).some((x) => x.chat === meta.id && x.text === 'hello group'), 'bob phone got the group message')
+	await groupReceipt(a, first.key.id)
+
+	// Bob → group: Alice's client and Carol's phone decrypt it.
+	const gotByA = incomingText(a, 'hello back')
+	await b.sendMessage(meta.id, { text: 'hello back' })
+	await gotByA
+	await until(async () => (await phoneInbox(ctx, carol)).some((x) => x.chat === meta.id && x.text === 'hello back'), 'carol phone got the reply')
+
+	// Carol's phone → group: both Baileys clients decrypt its sender key message.
+	const phoneToA = incomingText(a, 'carol here')
+	const phoneToB = incomingText(b, 'carol here')
+	const sent = await ctx.api.post(`/sim/accounts/${carol}/messages`, { to: meta.id, text: 'carol here' })
+	assert(sent.status === 200, `POST messages ${sent.status} ${JSON.stringify(sent.body)}`)
+	for (const got of [await phoneToA, await phoneToB]) {
+		assert(got.key.remoteJid === meta.id, `group chat of the phone message: ${got.key.remoteJid}`)
+		assert(got.key.participant?.startsWith(carol), `participant ${got.key.participant}`)
+	}
+	await until(async () => {
+		const r = await ctx.api.get(`/sim/accounts/${carol}/receipts?id=${sent.body.id}`)
+		return r.body.some((x) => x.type === 'delivered')
+	}, 'delivered receipt for the group message at the phone')
+
+	// A group the phone creates, and messages both ways in it.
+	const upsertA = nextEvent(a, 'groups.upsert', (groups) => groups.find((g) => g.subject === 'From the phone'))
+	const created = await ctx.api.post('/sim/groups', { creator: carol, subject: 'From the phone', participants: [alice, bob] })
+	assert(created.status === 201, `POST groups ${created.status}`)
+	const gjid = created.body.jid
+	await upsertA
+	const fromPhone = incomingText(a, 'phone in group')
+	const fromPhoneB = incomingText(b, 'phone in group')
+	const s2 = await ctx.api.post(`/sim/accounts/${carol}/messages`, { to: gjid, text: 'phone in group' })
+	assert(s2.status === 200, `POST messages ${s2.status}`)
+	assert((await fromPhone).key.remoteJid === gjid, 'group chat of the phone message')
+	await fromPhoneB
+	const answered = incomingText(b, 'answer to the phone')
+	await a.sendMessage(gjid, { text: 'answer to the phone' })
+	await answered
+	await until(async () => (await phoneInbox(ctx, carol)).some((x) => x.chat === gjid && x.text === 'answer to the phone'), 'phone got the group answer')
+}
+
+/** Whether the control API shows companion `device` of `phone` online. */
+async function online(ctx, phone, device = 1) {
+	const { body } = await ctx.api.get(`/sim/accounts/${phone}`)
+	return !!body?.devices?.find((d) => d.id === device)?.online
+}
+
+function collectTexts(client, seen) {
+	client.ev.on('messages.upsert', ({ messages }) => {
+		for (const m of messages) if (!m.key.fromMe && textOf(m)) seen.add(textOf(m))
+	})
+}
+
+/**
+ * Messages sent while a device is away arrive after it comes back: once after the application
+ * closed its socket, once after `disconnect_all` while the server refuses connections (Baileys'
+ * reconnect loop gets in when the faults are cleared).
+ */
+export async function queuedDeliveryAfterReconnect(ctx) {
 	const alice = await ctx.newAccount('Alice')
 	const bob = await ctx.newAccount('Bob')
 	const a = await ctx.linkBaileys(alice, 'Alice')
 	const b = await ctx.linkBaileys(bob, 'Bob')
 
-	const upsert = nextEvent(b, 'groups.upsert', (groups) => groups.find((g) => g.subject === 'From Baileys'))
-	const meta = await a.groupCreate('From Baileys', [pn(bob)])
-	await upsert
-
-	const gotByB = incomingText(b, 'hello group')
-	await a.sendMessage(meta.id, { text: 'hello group' })
-	const m = await gotByB
-	assert(m.key.remoteJid === meta.id, 'group chat')
-	const gotByA = incomingText(a, 'hello back')
-	await b.sendMessage(meta.id, { text: 'hello back' })
-	await gotByA
-	await until(async () => (await phoneInbox(ctx, bob)).some((x) => x.chat === meta.id && x.text === 'hello group'), 'bob phone got the group message')
-
-	// A group the phone creates, and the phone writing to it.
-	const created = await ctx.api.post('/sim/groups', { creator: bob, subject: 'From the phone', participants: [alice] })
-	assert(created.status === 201, `POST groups ${created.status}`)
-	const gotFromPhone = incomingText(a, 'phone in group')
-	const sent = await ctx.api.post(`/sim/accounts/${bob}/messages`, { to: created.body.jid, text: 'phone in group' })
-	assert(sent.status === 200, `POST messages ${sent.status}`)
-	const pm = await gotFromPhone
-	assert(pm.key.remoteJid === created.body.jid, 'group chat of the phone message')
-	await a.sendMessage(created.body.jid, { text: 'answer to the phone' })
-	await until(async () => (await phoneInbox(ctx, bob)).some((x) => x.text === 'answer to the phone'), 'phone got the group answer')
-}
-
-/** Messages sent while a device is offline arrive after it reconnects. */
-export async function queuedDeliveryAfterReconnect(ctx) {
-	const alice = await ctx.newAccount('Alice')
-	const bob = await ctx.newAccount('Bob')
-	const a = await ctx.linkBaileys(alice, 'Alice')
-	let b = await ctx.linkBaileys(bob, 'Bob')
-
-	// Establish sessions first, then take Bob offline.
+	// Sessions first, then Bob's application closes its socket.
 	const first = incomingText(b, 'warm up')
 	await a.sendMessage(pn(bob), { text: 'warm up' })
 	await first
-	await ctx.close(b)
+	ctx.close(b)
+	await until(async () => !(await online(ctx, bob)), 'bob offline after close')
 
-	await a.sendMessage(pn(bob), { text: 'while offline 1' })
-	await ctx.api.post(`/sim/accounts/${alice}/messages`, { to: pn(bob), text: 'while offline 2' })
+	const closed = await a.sendMessage(pn(bob), { text: 'while closed 1' })
+	const r1 = await ctx.api.post(`/sim/accounts/${alice}/messages`, { to: pn(bob), text: 'while closed 2' })
+	assert(r1.status === 200, `POST messages ${r1.status}`)
 
 	const seen = new Set()
-	b = await ctx.reconnect(b, (sock) => {
-		sock.ev.on('messages.upsert', ({ messages }) => {
-			for (const m of messages) if (textOf(m)) seen.add(textOf(m))
-		})
-	})
-	await until(() => seen.has('while offline 1') && seen.has('while offline 2'), 'queued messages after reconnect')
-		.catch((e) => {
-			throw new Error(`${e.message}; got ${[...seen].join(', ')}`)
-		})
+	await ctx.reconnect(b, (c) => collectTexts(c, seen))
+	await until(() => seen.has('while closed 1') && seen.has('while closed 2'), 'queued messages after reconnect')
+		.catch((e) => { throw new Error(`${e.message}; got ${[...seen].join(', ')}`) })
+	await statusAtLeast(a, closed.key.id, 3)
+
+	// disconnect_all while new connections are refused: both clients stay away until the faults clear.
+	let r = await ctx.api.post('/sim/faults', { action: 'refuse', seconds: 60 })
+	assert(r.status === 200, `refuse ${r.status}`)
+	const opensA = a.opens
+	const opensB = b.opens
+	r = await ctx.api.post('/sim/faults', { action: 'disconnect_all' })
+	assert(r.status === 200, `disconnect_all ${r.status}`)
+	await until(async () => !(await online(ctx, bob)) && !(await online(ctx, alice)), 'both offline after disconnect_all')
+
+	seen.clear()
+	const r2 = await ctx.api.post(`/sim/accounts/${alice}/messages`, { to: pn(bob), text: 'while refused' })
+	assert(r2.status === 200, `POST messages ${r2.status}`)
+	r = await ctx.api.delete('/sim/faults')
+	assert(r.status === 200, `DELETE faults ${r.status}`)
+	await Promise.all([a.waitOpen(opensA), b.waitOpen(opensB)])
+	await until(() => seen.has('while refused'), 'queued message after disconnect_all')
+		.catch((e) => { throw new Error(`${e.message}; got ${[...seen].join(', ')}`) })
+
+	// And the reconnected clients talk again.
+	const again = incomingText(b, 'after the faults')
+	await a.sendMessage(pn(bob), { text: 'after the faults' })
+	await again
 }
 
 export const scenarios = {

@@ -18,6 +18,12 @@
 //                                                     sendMessage; answers `sent` {req,id} or `error`
 //   {"cmd":"presence","client":"alice","type":"available"}
 //   {"cmd":"stop","client":"alice"}                   end the socket, no reconnect (`stopped`)
+//   {"cmd":"scenarios"}                               the scenario names (`scenarios` {names}),
+//                                                     all or those in ZAPIN_SCENARIOS (a,b,…)
+//   {"cmd":"scenario","name":"dmsBothWays","req":"s1"} run one scenario of baileys-messaging.mjs
+//                                                     with its own clients (needs ZAPIN_SIM_HTTP);
+//                                                     answers `scenario` {name, req, ok, ms} or
+//                                                     `error` {req, message}
 //   {"cmd":"exit"}                                    stop everything and exit 0
 // Events:
 //   ready                                             the runner reads commands
@@ -38,12 +44,16 @@ import readline from 'node:readline'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { EventEmitter } from 'node:events'
 import baileys, { WA_CERT_DETAILS, useMultiFileAuthState, Browsers, DisconnectReason } from 'baileys'
+import { scenarios } from './baileys-messaging.mjs'
 
 const makeWASocket = baileys.default ?? baileys.makeWASocket ?? baileys
 
 const root = process.env.ZAPIN_SIM_ROOT
 const wsUrl = process.env.ZAPIN_SIM_WS
+// The control API (http://…), needed by the `scenario` command only.
+const httpUrl = process.env.ZAPIN_SIM_HTTP
 if (!root || root.length !== 64 || !wsUrl) {
 	console.log(JSON.stringify({ event: 'error', message: 'set ZAPIN_SIM_ROOT (64 hex) and ZAPIN_SIM_WS' }))
 	process.exit(1)
@@ -64,7 +74,10 @@ const logger = {
 }
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'zapin-baileys-'))
-const emit = (obj) => console.log(JSON.stringify(obj))
+const emit = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
+// stdout is the event channel: libsignal (inside Baileys) logs with console.log/info.
+console.log = console.error
+console.info = console.error
 /** name → { sock, stopped, pairPhone } */
 const clients = new Map()
 
@@ -74,7 +87,13 @@ async function open(name, opts = {}) {
 	const state = clients.get(name) ?? { stopped: false, pairPhone: opts.pairPhone, codeRequested: false, history: !!opts.history }
 	clients.set(name, state)
 	const { state: auth, saveCreds } = await useMultiFileAuthState(path.join(tmp, name))
-	const sock = makeWASocket({
+	const sock = makeWASocket(socketOptions(auth, state.history))
+	state.sock = sock
+	attach(name, state, sock, saveCreds)
+}
+
+function socketOptions(auth, history) {
+	return {
 		auth,
 		waWebSocketUrl: wsUrl,
 		logger,
@@ -87,10 +106,8 @@ async function open(name, opts = {}) {
 		// The mock phones send no history sync; with Baileys' default it buffers every event for
 		// 20 s after the first login waiting for one (and the warning Baileys prints about LID
 		// mappings is moot: they come from usync here). `"history": true` restores the default.
-		...(state.history ? {} : { shouldSyncHistoryMessage: () => false })
-	})
-	state.sock = sock
-	attach(name, state, sock, saveCreds)
+		...(history ? {} : { shouldSyncHistoryMessage: () => false })
+	}
 }
 
 function attach(name, state, sock, saveCreds) {
@@ -162,6 +179,186 @@ function client(name) {
 	return c
 }
 
+
+// ---- Scenario context (the `scenario` command; scenarios live in baileys-messaging.mjs) ----
+
+const api = {
+	async request(method, p, body) {
+		if (!httpUrl) throw new Error('set ZAPIN_SIM_HTTP to run scenarios')
+		const r = await fetch(httpUrl + p, {
+			method,
+			headers: body === undefined ? {} : { 'content-type': 'application/json' },
+			body: body === undefined ? undefined : JSON.stringify(body)
+		})
+		const text = await r.text()
+		let parsed = null
+		try { parsed = text ? JSON.parse(text) : null } catch { parsed = text }
+		return { status: r.status, body: parsed }
+	},
+	get(p) { return this.request('GET', p) },
+	post(p, body) { return this.request('POST', p, body ?? {}) },
+	delete(p) { return this.request('DELETE', p) }
+}
+
+/** Baileys events a scenario can listen to on `Linked.ev`, whichever socket is current. */
+const FORWARDED = ['messages.upsert', 'messages.update', 'message-receipt.update', 'groups.upsert', 'groups.update', 'connection.update']
+
+/**
+ * One linked Baileys client of a scenario. It outlives its sockets: like an application, it opens
+ * a new socket with the same creds after every close except 401/403/440 (515 at once, otherwise
+ * after 250 ms so a refusing server is not hammered), and `ev` re-emits the current socket's events.
+ */
+class Linked {
+	constructor(phone, pushName) {
+		this.phone = phone
+		this.pushName = pushName
+		this.dir = path.join(tmp, `scenario-${phone}`)
+		this.ev = new EventEmitter()
+		this.ev.setMaxListeners(0)
+		this.stopped = false
+		this.scanned = false
+		this.sock = null
+		this.opens = 0
+		/** message id → highest status seen (3 delivered, 4 read); each rise emits `status` {id, status} */
+		this.statuses = new Map()
+		/** message id → receipts seen in message-receipt.update (groups) */
+		this.receipts = new Map()
+		const seen = (id, st) => {
+			if (typeof st === 'number' && st > (this.statuses.get(id) ?? 0)) {
+				this.statuses.set(id, st)
+				this.ev.emit('status', { id, status: st })
+			}
+		}
+		this.ev.on('messages.update', (updates) => {
+			if (debug) console.error(`[scenario] ${phone} messages.update`, JSON.stringify(updates))
+			for (const u of updates) seen(u.key.id, u.update?.status)
+		})
+		// Baileys' event buffer folds a receipt that arrives while our own sent message is still
+		// buffered into that message's upsert (`status`) instead of a messages.update.
+		this.ev.on('messages.upsert', ({ messages }) => {
+			for (const m of messages) if (m.key.fromMe) seen(m.key.id, m.status)
+		})
+		this.ev.on('message-receipt.update', (updates) => {
+			for (const u of updates) {
+				const list = this.receipts.get(u.key.id) ?? []
+				list.push(u.receipt)
+				this.receipts.set(u.key.id, list)
+			}
+		})
+	}
+
+	async connect() {
+		if (this.stopped) return
+		const { state: auth, saveCreds } = await useMultiFileAuthState(this.dir)
+		const sock = makeWASocket(socketOptions(auth, false))
+		this.sock = sock
+		sock.ev.on('creds.update', saveCreds)
+		for (const name of FORWARDED) {
+			sock.ev.on(name, (payload) => { if (this.sock === sock) this.ev.emit(name, payload) })
+		}
+		sock.ev.on('connection.update', (u) => {
+			if (this.sock !== sock) return
+			if (u.qr && !this.scanned && !sock.authState.creds.registered) {
+				this.scanned = true
+				api.post(`/sim/accounts/${this.phone}/scan`, { qr: u.qr }).then((r) => {
+					if (r.status !== 200) this.ev.emit('failure', new Error(`scan ${r.status}: ${JSON.stringify(r.body)}`))
+				}, (e) => this.ev.emit('failure', e))
+			}
+			if (u.connection === 'open') this.opens++
+			if (u.connection === 'close') {
+				const status = u.lastDisconnect?.error?.output?.statusCode
+				if (this.stopped || NO_RECONNECT.has(status)) return
+				setTimeout(() => this.connect().catch((e) => this.ev.emit('failure', e)), status === DisconnectReason.restartRequired ? 0 : 250)
+			}
+		})
+	}
+
+	/** Resolves at the next `open` (counting from `after` opens), rejects on failure or timeout. */
+	waitOpen(after = this.opens, ms = 30_000) {
+		return new Promise((resolve, reject) => {
+			if (this.opens > after) return resolve(this)
+			const timer = setTimeout(() => { cleanup(); reject(new Error(`${this.phone}: not open after ${ms} ms`)) }, ms)
+			const onUpdate = (u) => { if (u.connection === 'open') { cleanup(); resolve(this) } }
+			const onFail = (e) => { cleanup(); reject(e) }
+			const cleanup = () => { clearTimeout(timer); this.ev.off('connection.update', onUpdate); this.ev.off('failure', onFail) }
+			this.ev.on('connection.update', onUpdate)
+			this.ev.on('failure', onFail)
+		})
+	}
+
+	sendMessage(...a) { return this.sock.sendMessage(...a) }
+	readMessages(...a) { return this.sock.readMessages(...a) }
+	groupCreate(...a) { return this.sock.groupCreate(...a) }
+	sendPresenceUpdate(...a) { return this.sock.sendPresenceUpdate(...a) }
+	get user() { return this.sock.user }
+
+	/** Ends the socket for good (creds kept; `reconnect` opens a new one). */
+	close() {
+		this.stopped = true
+		this.sock?.end(undefined)
+	}
+}
+
+/** Every client opened by scenarios, closed after each scenario. */
+const linked = new Set()
+
+const ctx = {
+	api,
+	async newAccount(pushName) {
+		const r = await api.post('/sim/accounts', { push_name: pushName })
+		if (r.status !== 201) throw new Error(`POST /sim/accounts: ${r.status} ${JSON.stringify(r.body)}`)
+		return r.body.phone
+	},
+	/**
+	 * Pairs a new Baileys client to `phone` by QR (its phone scans through the control API), waits
+	 * for the login after the 515, then gives it its push name: `creds.me.name` (Baileys announces
+	 * it with `<presence name>`) and `available` presence, without which Baileys sends only
+	 * `inactive` delivery receipts (wa-protocol.md §12.3 point 13).
+	 */
+	async linkBaileys(phone, pushName) {
+		const c = new Linked(phone, pushName)
+		linked.add(c)
+		const opened = c.waitOpen(0)
+		await c.connect()
+		await opened
+		const me = c.sock.authState.creds.me
+		c.sock.ev.emit('creds.update', { me: { ...me, name: pushName } })
+		await c.sock.sendPresenceUpdate('available')
+		return c
+	},
+	/** A new socket with the same creds; `attach(client)` runs before it connects. */
+	async reconnect(c, attach) {
+		c.close()
+		c.stopped = false
+		attach?.(c)
+		const opened = c.waitOpen()
+		await c.connect()
+		await opened
+		await c.sock.sendPresenceUpdate('available')
+		return c
+	},
+	close(c) {
+		c.close()
+	}
+}
+
+/** Scenario names to run from ZAPIN_SCENARIOS (comma-separated), or all. */
+function scenarioNames() {
+	const only = process.env.ZAPIN_SCENARIOS?.split(',').map((x) => x.trim()).filter(Boolean)
+	return only?.length ? Object.keys(scenarios).filter((n) => only.includes(n)) : Object.keys(scenarios)
+}
+
+async function runScenario(name) {
+	const f = scenarios[name]
+	if (!f) throw new Error(`unknown scenario ${name}`)
+	try {
+		await f(ctx)
+	} finally {
+		for (const c of linked) c.close()
+		linked.clear()
+	}
+}
+
 const commands = {
 	async start({ client: name, history }) {
 		await open(name, { history })
@@ -175,6 +372,14 @@ const commands = {
 	},
 	async presence({ client: name, type }) {
 		await client(name).sock.sendPresenceUpdate(type ?? 'available')
+	},
+	async scenarios() {
+		emit({ event: 'scenarios', names: scenarioNames() })
+	},
+	async scenario({ name, req }) {
+		const started = Date.now()
+		await runScenario(name)
+		emit({ event: 'scenario', name, req, ok: true, ms: Date.now() - started })
 	},
 	async stop({ client: name }) {
 		const c = client(name)
