@@ -288,45 +288,30 @@ fn key_fetch(sim: &Sim, iq: &Node, key: &Node) -> Node {
     iq_result_with(iq, vec![Node::new("list").children(users)])
 }
 
-/// One device's key bundle, consuming one of its one-time prekeys if it has any left.
+/// One device's key bundle, consuming one of its one-time prekeys if it has any left. The keys come
+/// from `phone::fetch_bundle`, the same function the mock phones use to reach a device, so what a
+/// companion is handed for a phone (device 0) is what that phone decrypts with.
 fn bundle(sim: &Sim, jid: &Jid) -> Option<Node> {
     let state = sim.state();
     let phone = state.read(|s| phone_of(s, jid))?;
-    let mut fields = Vec::with_capacity(6);
-    if jid.device == 0 {
-        let (reg, identity, skey) = state.read(|s| {
-            let a = s.accounts.get(&phone)?;
-            let spk = &a.phone_device.signed_prekey;
-            Some((
-                a.phone_device.registration_id,
-                *a.identity.public(),
-                (spk.id, *spk.key.public(), spk.signature),
-            ))
-        })?;
-        fields.push(Node::new("registration").bytes(be_bytes(reg, 4)));
-        fields.push(Node::new("type").bytes(vec![5u8]));
-        fields.push(Node::new("identity").bytes(identity.0.to_vec()));
-        fields.push(skey_node(skey.0, &skey.1, &skey.2));
-        if let Some((id, k)) = state.take_phone_prekey(&phone) {
-            fields.push(prekey_node(id, k.public()));
-        }
-    } else {
-        let (reg, identity, skey, adv) = state.read(|s| {
-            let d = companion(s, &phone, jid.device)?;
-            Some((
-                d.registration_id,
-                d.identity,
-                d.signed_prekey.clone(),
-                d.adv_signed_identity.clone(),
-            ))
-        })?;
-        fields.push(Node::new("registration").bytes(be_bytes(reg, 4)));
-        fields.push(Node::new("type").bytes(vec![5u8]));
-        fields.push(Node::new("identity").bytes(identity.0.to_vec()));
-        fields.push(skey_node(skey.id, &skey.public, &skey.signature));
-        if let Ok(Some(k)) = state.take_device_prekey(&phone, jid.device) {
-            fields.push(prekey_node(k.id, &k.public));
-        }
+    let b = crate::phone::fetch_bundle(state, &phone, jid.device)?;
+    let mut fields = vec![
+        Node::new("registration").bytes(be_bytes(b.registration_id, 4)),
+        Node::new("type").bytes(vec![5u8]),
+        Node::new("identity").bytes(b.identity_key.0.to_vec()),
+        skey_node(
+            b.signed_pre_key_id,
+            &b.signed_pre_key,
+            &b.signed_pre_key_signature,
+        ),
+    ];
+    if let Some((id, k)) = &b.pre_key {
+        fields.push(prekey_node(*id, k));
+    }
+    if jid.device != 0 {
+        let adv = state
+            .read(|s| companion(s, &phone, jid.device).map(|d| d.adv_signed_identity.clone()))
+            .unwrap_or_default();
         if !adv.is_empty() {
             fields.push(Node::new("device-identity").bytes(adv));
         }
