@@ -67,11 +67,14 @@ function statusAtLeast(client, id, status, ms = WAIT_MS) {
 		.catch(() => { throw new Error(`message ${id} never reached status ${status} (has ${client.statuses.get(id)})`) })
 }
 
-/** Resolves once a group receipt (message-receipt.update) for `id` has `field` set. */
+/**
+ * Resolves once a group receipt for `id` has `field` set: Baileys' message-receipt.update, or the
+ * `userReceipt` of its own upsert (`client.receipts`, event `receipt`).
+ */
 function groupReceipt(client, id, field = 'receiptTimestamp', ms = WAIT_MS) {
 	const has = () => (client.receipts.get(id) ?? []).some((r) => r?.[field]) ? true : undefined
 	if (has()) return Promise.resolve()
-	return nextEvent(client, 'message-receipt.update', has, ms)
+	return nextEvent(client, 'receipt', has, ms)
 		.catch(() => { throw new Error(`no group receipt with ${field} for ${id}: ${JSON.stringify(client.receipts.get(id))}`) })
 }
 

@@ -221,7 +221,7 @@ class Linked {
 		this.opens = 0
 		/** message id → highest status seen (3 delivered, 4 read); each rise emits `status` {id, status} */
 		this.statuses = new Map()
-		/** message id → receipts seen in message-receipt.update (groups) */
+		/** message id → group receipts seen (message-receipt.update); each emits `receipt` {id, receipt} */
 		this.receipts = new Map()
 		const seen = (id, st) => {
 			if (typeof st === 'number' && st > (this.statuses.get(id) ?? 0)) {
@@ -233,16 +233,22 @@ class Linked {
 			if (debug) console.error(`[scenario] ${phone} messages.update`, JSON.stringify(updates))
 			for (const u of updates) seen(u.key.id, u.update?.status)
 		})
-		// Baileys' event buffer folds a receipt that arrives while our own sent message is still
-		// buffered into that message's upsert (`status`) instead of a messages.update.
-		this.ev.on('messages.upsert', ({ messages }) => {
-			for (const m of messages) if (m.key.fromMe) seen(m.key.id, m.status)
-		})
+		const receipt = (id, r) => {
+			const list = this.receipts.get(id) ?? []
+			list.push(r)
+			this.receipts.set(id, list)
+			this.ev.emit('receipt', { id, receipt: r })
+		}
 		this.ev.on('message-receipt.update', (updates) => {
-			for (const u of updates) {
-				const list = this.receipts.get(u.key.id) ?? []
-				list.push(u.receipt)
-				this.receipts.set(u.key.id, list)
+			for (const u of updates) receipt(u.key.id, u.receipt)
+		})
+		// Baileys' event buffer folds a receipt that arrives while our own sent message is still
+		// buffered into that message's upsert (`status`, `userReceipt`) instead of an update event.
+		this.ev.on('messages.upsert', ({ messages }) => {
+			for (const m of messages) {
+				if (!m.key.fromMe) continue
+				seen(m.key.id, m.status)
+				for (const r of m.userReceipt ?? []) receipt(m.key.id, r)
 			}
 		})
 	}

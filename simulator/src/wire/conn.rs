@@ -671,6 +671,11 @@ impl ConnectionHandler for WireConn {
             }
             ConnCommand::Deliver { node } => {
                 if matches!(self.phase, Phase::LoggedIn { .. }) {
+                    if tracing::enabled!(tracing::Level::TRACE)
+                        && let Ok(n) = binary::decode(&node)
+                    {
+                        tracing::trace!(conn = %self.ctx.id, "→ (routed) {n:?}");
+                    }
                     let mut plain = Vec::with_capacity(node.len() + 1);
                     plain.push(0);
                     plain.extend_from_slice(&node);
