@@ -1,7 +1,9 @@
 //! Acceptance against unmodified Baileys (baileys@7.0.0-rc14 in tests/interop/node_modules):
 //! QR pairing of two clients through the control API, 515 and login, prekey upload, pairing by
-//! phone code, and reconnection after `disconnect_all`. Driven through the JSON-lines scenario
-//! runner `tests/interop/baileys-sim.mjs`; assertions are on Baileys' own events.
+//! phone code, and reconnection after `disconnect_all`; then the messaging scenarios of
+//! `tests/interop/baileys-messaging.mjs` (DMs, mock phone, groups, queued delivery). Driven through
+//! the JSON-lines scenario runner `tests/interop/baileys-sim.mjs`; assertions are on Baileys' own
+//! events.
 //!
 //! Without node or node_modules the test prints why and passes, except under `CI=true`, where it
 //! fails.

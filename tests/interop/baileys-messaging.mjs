@@ -109,6 +109,7 @@ export async function dmsBothWaysWithReceipts(ctx) {
 	const sent = await a.sendMessage(pn(bob), { text: 'hello bob' })
 	const delivered = statusAtLeast(a, sent.key.id, 3)
 	const msg = await gotByB
+	assert(msg.pushName === 'Alice', `notify = push name from <presence name>, got ${msg.pushName}`)
 	await delivered
 	const read = statusAtLeast(a, sent.key.id, 4)
 	await b.readMessages([msg.key])
@@ -135,6 +136,8 @@ export async function mockPhoneAndBaileys(ctx) {
 	assert(status === 200, `POST messages ${status}`)
 	const msg = await got
 	assert(msg.key.id === body.id, 'same id')
+	assert(msg.key.remoteJid === pn(bob), `chat ${msg.key.remoteJid}`)
+	assert(msg.pushName === 'Bob', `notify = the account's push name, got ${msg.pushName}`)
 
 	// Alice's delivery receipt reaches Bob's phone; a read receipt too.
 	await until(async () => {
@@ -195,6 +198,7 @@ export async function groupsBothWays(ctx) {
 	for (const got of [await phoneToA, await phoneToB]) {
 		assert(got.key.remoteJid === meta.id, `group chat of the phone message: ${got.key.remoteJid}`)
 		assert(got.key.participant?.startsWith(carol), `participant ${got.key.participant}`)
+		assert(got.pushName === 'Carol', `notify ${got.pushName}`)
 	}
 	await until(async () => {
 		const r = await ctx.api.get(`/sim/accounts/${carol}/receipts?id=${sent.body.id}`)
