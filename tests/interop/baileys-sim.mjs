@@ -218,6 +218,8 @@ class Linked {
 		this.stopped = false
 		this.scanned = false
 		this.sock = null
+		/** bumped by every connect; stale sockets and reconnect timers check it */
+		this.generation = 0
 		this.opens = 0
 		/** message id → highest status seen (3 delivered, 4 read); each rise emits `status` {id, status} */
 		this.statuses = new Map()
@@ -255,7 +257,9 @@ class Linked {
 
 	async connect() {
 		if (this.stopped) return
+		const generation = ++this.generation
 		const { state: auth, saveCreds } = await useMultiFileAuthState(this.dir)
+		if (this.stopped || generation !== this.generation) return
 		const sock = makeWASocket(socketOptions(auth, false))
 		this.sock = sock
 		sock.ev.on('creds.update', saveCreds)
@@ -274,7 +278,11 @@ class Linked {
 			if (u.connection === 'close') {
 				const status = u.lastDisconnect?.error?.output?.statusCode
 				if (this.stopped || NO_RECONNECT.has(status)) return
-				setTimeout(() => this.connect().catch((e) => this.ev.emit('failure', e)), status === DisconnectReason.restartRequired ? 0 : 250)
+				const generation = this.generation
+				setTimeout(() => {
+					// Not if the client was closed or reconnected meanwhile.
+					if (generation === this.generation) this.connect().catch((e) => this.ev.emit('failure', e))
+				}, status === DisconnectReason.restartRequired ? 0 : 250)
 			}
 		})
 	}
@@ -301,7 +309,11 @@ class Linked {
 	/** Ends the socket for good (creds kept; `reconnect` opens a new one). */
 	close() {
 		this.stopped = true
-		this.sock?.end(undefined)
+		this.generation++
+		const sock = this.sock
+		// Detached first: its close event must not look like the current socket's.
+		this.sock = null
+		sock?.end(undefined)
 	}
 }
 
