@@ -68,11 +68,11 @@ function statusAtLeast(client, id, status, ms = WAIT_MS) {
 }
 
 /**
- * Resolves once a group receipt for `id` has `field` set: Baileys' message-receipt.update, or the
+ * Resolves once `count` group receipts for `id` have `field` set: Baileys' message-receipt.update, or the
  * `userReceipt` of its own upsert (`client.receipts`, event `receipt`).
  */
-function groupReceipt(client, id, field = 'receiptTimestamp', ms = WAIT_MS) {
-	const has = () => (client.receipts.get(id) ?? []).some((r) => r?.[field]) ? true : undefined
+function groupReceipt(client, id, field = 'receiptTimestamp', count = 1, ms = WAIT_MS) {
+	const has = () => (client.receipts.get(id) ?? []).filter((r) => r?.[field]).length >= count ? true : undefined
 	if (has()) return Promise.resolve()
 	return nextEvent(client, 'receipt', has, ms)
 		.catch(() => { throw new Error(`no group receipt with ${field} for ${id}: ${JSON.stringify(client.receipts.get(id))}`) })
@@ -183,6 +183,11 @@ export async function groupsBothWays(ctx) {
 	await until(async () => (await phoneInbox(ctx, carol)).some((x) => x.chat === meta.id && x.text === 'hello group'), 'carol phone got the group message')
 	await until(async () => (await phoneInbox(ctx, bob)).some((x) => x.chat === meta.id && x.text === 'hello group'), 'bob phone got the group message')
 	await groupReceipt(a, first.key.id)
+	// Read receipts in a group: Bob's client, then Carol's phone.
+	await b.readMessages([m.key])
+	const rd = await ctx.api.post(`/sim/accounts/${carol}/read`, { chat: meta.id, ids: [first.key.id] })
+	assert(rd.status === 200, `POST read ${rd.status}`)
+	await groupReceipt(a, first.key.id, 'readTimestamp', 2)
 
 	// Bob → group: Alice's client and Carol's phone decrypt it.
 	const gotByA = incomingText(a, 'hello back')
@@ -287,9 +292,36 @@ export async function queuedDeliveryAfterReconnect(ctx) {
 	await again
 }
 
+/**
+ * An account's own devices see each other's sends: the phone's message to Bob shows up on Alice's
+ * Baileys as her own (fromMe, in the chat with Bob: `recipient` on the copy), and Alice's Baileys
+ * message to Bob reaches her phone as an own copy (deviceSentMessage) in that chat.
+ */
+export async function ownDeviceCopies(ctx) {
+	const alice = await ctx.newAccount('Alice')
+	const bob = await ctx.newAccount('Bob')
+	const a = await ctx.linkBaileys(alice, 'Alice')
+	const b = await ctx.linkBaileys(bob, 'Bob')
+
+	const mine = nextEvent(a, 'messages.upsert', ({ messages }) =>
+		messages.find((m) => m.key.fromMe && textOf(m) === 'sent from my phone'))
+	const theirs = incomingText(b, 'sent from my phone')
+	const r = await ctx.api.post(`/sim/accounts/${alice}/messages`, { to: pn(bob), text: 'sent from my phone' })
+	assert(r.status === 200, `POST messages ${r.status}`)
+	const copy = await mine
+	assert(copy.key.remoteJid === pn(bob), `own copy chat ${copy.key.remoteJid}`)
+	assert(copy.key.id === r.body.id, 'own copy id')
+	assert((await theirs).key.id === r.body.id, 'same id at bob')
+
+	const sent = await a.sendMessage(pn(bob), { text: 'sent from my laptop' })
+	await until(async () => (await phoneInbox(ctx, alice)).some((m) =>
+		m.id === sent.key.id && m.chat === pn(bob) && m.text === 'sent from my laptop'), 'own copy at the phone')
+}
+
 export const scenarios = {
 	dmsBothWaysWithReceipts,
 	mockPhoneAndBaileys,
 	groupsBothWays,
 	queuedDeliveryAfterReconnect,
+	ownDeviceCopies,
 }
