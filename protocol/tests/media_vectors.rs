@@ -2,6 +2,8 @@
 //! samples with Baileys' `encryptedStream` and records its `getMediaKeys` split. Every blob must
 //! decrypt here, re-encrypt to the same bytes, and hash to the same fileSha256/fileEncSha256.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap
+
 use zapin_protocol::media::{self, MediaKeys, MediaKind};
 
 fn unhex(v: &serde_json::Value) -> Vec<u8> {
