@@ -41,7 +41,7 @@ impl Sim {
                 state,
                 connections: Connections::default(),
                 faults: Faults::default(),
-                media: MediaStore::new(config.media.clone()),
+                media: MediaStore::open(config.media.clone(), config.state_dir.as_deref()),
                 config,
             }),
         }

@@ -269,3 +269,45 @@ async fn media_host_flag_is_handed_out_with_https_urls() {
             .starts_with("https://media.sim.test/v/")
     );
 }
+
+#[tokio::test]
+async fn blobs_survive_a_restart_with_the_state_dir() {
+    let dir = temp_dir("media-state");
+    let config = || SimConfig {
+        seed: Some(16),
+        state_dir: Some(dir.clone()),
+        ..SimConfig::default()
+    };
+    let sim = start(config()).await;
+    let mc = media_conn(&sim, "m1");
+    let (key, plain, enc) = encrypted(300, 4);
+    let token = upload_token(&enc.file_enc_sha256);
+    let (status, v) = post(
+        &upload_url(&mc.hostname, "audio", &token, &mc.auth),
+        enc.blob.clone(),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    let direct_path = v["direct_path"].as_str().unwrap().to_string();
+    sim.shutdown().await.unwrap();
+
+    // A stray file and a partial upload are ignored.
+    std::fs::write(dir.join("media").join("junk"), b"x").unwrap();
+    std::fs::write(
+        dir.join("media")
+            .join(format!("{}.upload.tmp", "cd".repeat(32))),
+        b"x",
+    )
+    .unwrap();
+
+    let sim = start(config()).await;
+    assert_eq!(sim.sim().media().total_bytes(), enc.blob.len());
+    let (status, blob) = get_bytes(&format!("{}{direct_path}", sim.http_url())).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        media::decrypt(&key, MediaKind::Image, &blob).unwrap(),
+        plain
+    );
+    sim.shutdown().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -38,13 +38,14 @@ impl From<UploadError> for ApiError {
             UploadError::TooLarge { .. } | UploadError::StoreFull { .. } => {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
+            UploadError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError::new(status, e.to_string())
     }
 }
 
 /// Media path types are short lowercase words with dashes (`image`, `md-msg-hist`, …).
-fn valid_media_type(t: &str) -> bool {
+pub(super) fn valid_media_type(t: &str) -> bool {
     !t.is_empty() && t.len() <= 32 && t.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
 }
 

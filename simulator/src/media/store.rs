@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
@@ -45,6 +46,8 @@ pub enum UploadError {
         max: usize,
         size: usize,
     },
+    #[error("cannot write the blob under the state dir: {0}")]
+    Storage(String),
 }
 
 #[derive(Debug, Default)]
@@ -62,16 +65,79 @@ pub struct MediaStore {
     config: MediaConfig,
     /// The simulator's bound address, known only after `run` binds.
     bound: OnceLock<SocketAddr>,
+    /// `STATE_DIR/media` when `--state-dir` is set: one file per blob, `<hex sha256>.<type>`.
+    dir: Option<PathBuf>,
     inner: Mutex<Inner>,
 }
 
 impl MediaStore {
+    /// An in-memory store.
     pub fn new(config: MediaConfig) -> Self {
         Self {
             config,
             bound: OnceLock::new(),
+            dir: None,
             inner: Mutex::default(),
         }
+    }
+
+    /// A store that also keeps its blobs under `state_dir/media` and starts with the ones already
+    /// there (up to `max_total_bytes`; files that are not a blob of this store are skipped).
+    pub fn open(config: MediaConfig, state_dir: Option<&Path>) -> Self {
+        let mut store = Self::new(config);
+        let Some(dir) = state_dir.map(|d| d.join("media")) else {
+            return store;
+        };
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            tracing::warn!(
+                "media blobs stay in memory: cannot create {}: {e}",
+                dir.display()
+            );
+            return store;
+        }
+        store.load(&dir);
+        store.dir = Some(dir);
+        store
+    }
+
+    fn load(&self, dir: &Path) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let mut inner = self.lock();
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some((id, media_type)) = name.to_str().and_then(|n| n.split_once('.')) else {
+                continue;
+            };
+            if !super::routes::valid_media_type(media_type) {
+                continue;
+            }
+            let Ok(bytes) = std::fs::read(entry.path()) else {
+                continue;
+            };
+            let fits = bytes.len() <= self.config.max_blob_bytes
+                && inner.total_bytes + bytes.len() <= self.config.max_total_bytes;
+            if !fits || hex::encode(Sha256::digest(&bytes)) != id {
+                continue;
+            }
+            inner.total_bytes += bytes.len();
+            inner.blobs.insert(
+                id.to_string(),
+                StoredBlob {
+                    media_type: media_type.to_string(),
+                    bytes: Bytes::from(bytes),
+                },
+            );
+        }
+    }
+
+    /// Temp file + rename, so a crash never leaves a partial blob under its final name (the temp
+    /// name has no valid type, so `load` skips leftovers).
+    fn write_file(dir: &Path, id: &str, media_type: &str, bytes: &[u8]) -> std::io::Result<()> {
+        let tmp = dir.join(format!("{id}.upload.tmp"));
+        std::fs::write(&tmp, bytes)?;
+        std::fs::rename(&tmp, dir.join(format!("{id}.{media_type}")))
     }
 
     pub fn config(&self) -> &MediaConfig {
@@ -166,6 +232,10 @@ impl MediaStore {
                 max,
                 size: body.len(),
             });
+        }
+        if let Some(dir) = &self.dir {
+            Self::write_file(dir, &id, media_type, &body)
+                .map_err(|e| UploadError::Storage(e.to_string()))?;
         }
         inner.total_bytes += body.len();
         inner.blobs.insert(
