@@ -311,3 +311,91 @@ async fn blobs_survive_a_restart_with_the_state_dir() {
     sim.shutdown().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn interop_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/interop")
+}
+
+/// `Some(reason)` if the Baileys media script cannot run here (node, node_modules, openssl).
+fn missing_prerequisite() -> Option<String> {
+    if !interop_dir()
+        .join("node_modules/baileys/package.json")
+        .exists()
+    {
+        return Some("tests/interop has no node_modules/baileys".to_string());
+    }
+    for (tool, arg) in [("node", "--version"), ("openssl", "version")] {
+        match std::process::Command::new(tool).arg(arg).output() {
+            Ok(o) if o.status.success() => {}
+            _ => return Some(format!("{tool} is not on PATH")),
+        }
+    }
+    None
+}
+
+/// Unmodified Baileys uploads with `getWAUploadToServer` and downloads with
+/// `downloadContentFromMessage` through an HTTPS front onto the simulator
+/// (tests/interop/baileys-media.mjs); its blob decrypts here, and zapin's blob decrypts there.
+#[tokio::test]
+async fn baileys_media_through_an_https_front() {
+    if let Some(reason) = missing_prerequisite() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "Baileys media test cannot run under CI: {reason}"
+        );
+        eprintln!("skipping the Baileys media test: {reason}");
+        return;
+    }
+    let sim = start(seeded(17)).await;
+    let mc = media_conn(&sim, "m1");
+    let zapin_key = [9u8; 32];
+    let zapin_plain = b"a document zapin encrypted for Baileys to read".repeat(10);
+    let enc = media::encrypt(&zapin_key, MediaKind::Document, &zapin_plain);
+    let token = upload_token(&enc.file_enc_sha256);
+    let (status, v) = post(
+        &upload_url(&mc.hostname, "document", &token, &mc.auth),
+        enc.blob,
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    let zapin_path = v["direct_path"].as_str().unwrap();
+
+    let run = tokio::process::Command::new("node")
+        .current_dir(interop_dir())
+        .env("NODE_TLS_REJECT_UNAUTHORIZED", "0")
+        .env("NODE_NO_WARNINGS", "1")
+        .args(["baileys-media.mjs", &mc.hostname, &mc.auth])
+        .arg(hex::encode(zapin_key))
+        .args([zapin_path, "document"])
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(120), run)
+        .await
+        .expect("baileys-media.mjs timed out")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "baileys-media.mjs failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(r["baileys_roundtrip"], true, "{r}");
+    assert_eq!(
+        r["zapin_plaintext"].as_str().unwrap(),
+        hex::encode(&zapin_plain)
+    );
+
+    // Baileys' blob, fetched straight from the simulator, decrypts with zapin's helper.
+    let key: [u8; 32] = hex::decode(r["media_key"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let path = r["direct_path"].as_str().unwrap();
+    let (status, blob) = get_bytes(&format!("{}{path}", sim.http_url())).await;
+    assert_eq!(status, 200);
+    let plain = media::decrypt(&key, MediaKind::Image, &blob).unwrap();
+    assert_eq!(hex::encode(plain), r["plaintext"].as_str().unwrap());
+    let id = path.split('/').nth(3).unwrap().split('?').next().unwrap();
+    assert_eq!(sim.sim().media().get(id).unwrap().media_type, "image");
+}
