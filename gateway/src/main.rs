@@ -58,6 +58,13 @@ struct SimArgs {
     /// Close connections silent for this long, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     idle_timeout: u64,
+    /// Hostname handed out in media_conn (host or host:port of an HTTPS front onto this port;
+    /// Baileys only speaks https to media hosts). Default: this port, plain http.
+    #[arg(long, value_name = "HOST")]
+    media_host: Option<String>,
+    /// Cap on the total bytes of stored media blobs, in MiB (uploads beyond it get 413).
+    #[arg(long, value_name = "MIB", default_value_t = 256)]
+    media_max_total_mib: usize,
 }
 
 fn main() -> ExitCode {
@@ -103,6 +110,11 @@ async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
         qr_first_ttl: Duration::from_secs(args.qr_first_ttl),
         qr_ttl: Duration::from_secs(args.qr_ttl),
         idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
+        media: zapin_sim::media::MediaConfig {
+            host: args.media_host,
+            max_total_bytes: args.media_max_total_mib.saturating_mul(1024 * 1024),
+            ..zapin_sim::media::MediaConfig::default()
+        },
         ..zapin_sim::SimConfig::default()
     };
     let sim = zapin_sim::run(config)

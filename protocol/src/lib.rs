@@ -13,6 +13,7 @@ pub mod binary;
 pub mod crypto;
 pub mod frame;
 pub mod jid;
+pub mod media;
 pub mod noise;
 pub mod proto;
 pub mod signal;

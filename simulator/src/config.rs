@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::conn::handler::HandlerFactory;
+use crate::media::MediaConfig;
 use crate::phone::{PhoneActions, SignalPhone};
 use crate::state::{StateConfig, StateLimits};
 use crate::wire::WiredHandlers;
@@ -35,6 +36,8 @@ pub struct SimConfig {
     pub handlers: Arc<dyn HandlerFactory>,
     /// The mock phones' actions (Signal sends); `phone::SignalPhone` by default.
     pub phone: Arc<dyn PhoneActions>,
+    /// `media_conn` and the media upload/download endpoints (`--media-host`, size caps).
+    pub media: MediaConfig,
 }
 
 impl Default for SimConfig {
@@ -52,6 +55,7 @@ impl Default for SimConfig {
             limits: StateLimits::default(),
             handlers: Arc::new(WiredHandlers::default()),
             phone: Arc::new(SignalPhone),
+            media: MediaConfig::default(),
         }
     }
 }

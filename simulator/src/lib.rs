@@ -16,6 +16,7 @@ pub mod conn;
 pub mod faults;
 pub mod intro;
 pub mod keys;
+pub mod media;
 pub mod phone;
 pub mod qr;
 pub mod router;

@@ -53,6 +53,7 @@ pub async fn run(config: SimConfig) -> Result<RunningSim, SimError> {
     })?;
     let state_dir = config.state_dir.clone();
     let sim = Sim::new(state.clone(), config);
+    sim.media().set_bound_addr(addr);
     let (shutdown, shutdown_rx) = watch::channel(false);
 
     let persister = state_dir.map(|dir| {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::config::SimConfig;
 use crate::conn::{ConnCommand, ConnId, Connections};
 use crate::faults::Faults;
+use crate::media::MediaStore;
 use crate::state::SimState;
 
 #[derive(Debug)]
@@ -13,6 +14,7 @@ struct Inner {
     connections: Connections,
     faults: Faults,
     config: SimConfig,
+    media: MediaStore,
 }
 
 /// Cheap to clone; all clones share one simulator.
@@ -39,6 +41,7 @@ impl Sim {
                 state,
                 connections: Connections::default(),
                 faults: Faults::default(),
+                media: MediaStore::open(config.media.clone(), config.state_dir.as_deref()),
                 config,
             }),
         }
@@ -58,6 +61,11 @@ impl Sim {
 
     pub fn config(&self) -> &SimConfig {
         &self.inner.config
+    }
+
+    /// Uploaded media blobs and `media_conn` auth tokens (`media`).
+    pub fn media(&self) -> &MediaStore {
+        &self.inner.media
     }
 
     /// A connection finished a login as companion `device` of `phone` (the protocol layer calls

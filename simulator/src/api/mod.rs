@@ -53,6 +53,7 @@ pub fn router(app: AppState) -> Router {
         .route("/sim/groups", post(groups::create))
         .route("/sim/groups/{jid}", get(groups::get_group))
         .route("/sim/faults", post(faults::set).delete(faults::clear))
+        .merge(crate::media::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

@@ -77,6 +77,7 @@ pub fn answer(sim: &Sim, asker: &Asker<'_>, iq: &Node) -> IqOutcome {
                 ),
             ],
         ),
+        ("w:m", "set") if first == Some("media_conn") => crate::media::media_conn(sim, iq),
         ("md", "set") if first == Some("remove-companion-device") => {
             remove_companion(sim, asker, iq)
         }
