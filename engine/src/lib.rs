@@ -5,5 +5,12 @@
 //! and never depends on the simulator.
 
 pub mod backoff;
+pub mod config;
 pub mod disconnect;
+pub mod events;
+pub mod keepalive;
+pub mod keys;
+pub mod link_code;
+pub mod pairing;
+pub mod payload;
 pub mod signal_session;
