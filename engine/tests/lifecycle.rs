@@ -145,6 +145,22 @@ async fn wait_state(
     wait_event(rx, instance, |k| is_state(k, want)).await
 }
 
+/// Polls a condition that has no event (store contents) until it holds, within `WAIT`.
+async fn eventually<F, Fut>(mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + WAIT;
+    while !f().await {
+        assert!(
+            Instant::now() < deadline,
+            "condition not reached in {WAIT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn memory_store() -> Store {
     Store::memory(&MasterKey::from_bytes([7; 32]))
 }
@@ -210,14 +226,9 @@ async fn pairs_by_qr_stores_credentials_and_opens() {
     assert!(account.device_jid.starts_with(&format!("{phone}:")));
     assert!(account.lid.is_some());
     assert_eq!(creds.platform.as_deref(), Some("android"));
-    // Prekeys were generated and uploaded after login.
-    assert!(
-        store
-            .count_prekeys(&DeviceId::new("qr").unwrap())
-            .await
-            .unwrap()
-            >= 30
-    );
+    // Prekeys are generated, stored and uploaded right after login (the count IQ comes first).
+    let device = DeviceId::new("qr").unwrap();
+    eventually(|| async { store.count_prekeys(&device).await.unwrap() >= 30 }).await;
     let view = api.get(&format!("/sim/accounts/{phone}")).await;
     let online = view["devices"]
         .as_array()
