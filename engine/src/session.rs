@@ -364,9 +364,7 @@ impl Session {
                 let _ = reply.send(result);
             }
             Command::RequestPairingCode { phone, reply } => {
-                if let Some(reply) = self.queue_pairing_code(phone, reply) {
-                    let _ = reply.send(Err(EngineError::NotConnected));
-                } else {
+                if self.queue_pairing_code(phone, reply) {
                     self.set_running(true);
                 }
             }
@@ -376,25 +374,26 @@ impl Session {
         None
     }
 
-    /// Validates and queues a pairing-code request; hands the reply back if it was answered here.
+    /// Validates and queues a pairing-code request (answered here when invalid). Returns whether
+    /// it was queued.
     fn queue_pairing_code(
         &mut self,
         phone: String,
         reply: oneshot::Sender<Result<String, EngineError>>,
-    ) -> Option<oneshot::Sender<Result<String, EngineError>>> {
+    ) -> bool {
         if self.paired() {
             let _ = reply.send(Err(EngineError::AlreadyPaired));
-            return None;
+            return false;
         }
         if !valid_phone(&phone) {
             let _ = reply.send(Err(EngineError::InvalidPhone(phone)));
-            return None;
+            return false;
         }
         if let Some((_, old)) = self.pending_code.take() {
             let _ = old.send(Err(EngineError::SessionGone));
         }
         self.pending_code = Some((phone, reply));
-        None
+        true
     }
 
     /// Messaging commands: stubbed until the messaging pipeline is wired in.
@@ -424,6 +423,28 @@ impl Session {
         }
     }
 
+    /// A command while no connection is up (backoff wait, handshake). `Some` ends the wait;
+    /// `Connect` answers `ReconnectNow`, which the handshake wait ignores.
+    fn offline_command(&mut self, cmd: Command) -> Option<Outcome> {
+        match cmd {
+            Command::Connect { reply } => {
+                let _ = reply.send(Ok(()));
+                Some(Outcome::ReconnectNow)
+            }
+            Command::Stop { reply } => Some(Outcome::UserStop(reply)),
+            Command::Logout { reply } => Some(Outcome::UserLogout(reply)),
+            Command::Shutdown { reply } => Some(Outcome::Exit(Some(reply))),
+            Command::RequestPairingCode { phone, reply } => {
+                self.queue_pairing_code(phone, reply);
+                None
+            }
+            other => {
+                self.messaging_command(other);
+                None
+            }
+        }
+    }
+
     /// Waits `delay` before a reconnect while still obeying commands.
     async fn wait(&mut self, commands: &mut mpsc::Receiver<Command>, delay: Duration) -> Outcome {
         let until = Instant::now() + delay;
@@ -432,20 +453,8 @@ impl Session {
                 _ = sleep_until(until) => return Outcome::ReconnectNow,
                 cmd = commands.recv() => {
                     let Some(cmd) = cmd else { return Outcome::Exit(None) };
-                    match cmd {
-                        Command::Connect { reply } => {
-                            let _ = reply.send(Ok(()));
-                            return Outcome::ReconnectNow;
-                        }
-                        Command::Stop { reply } => return Outcome::UserStop(reply),
-                        Command::Logout { reply } => return Outcome::UserLogout(reply),
-                        Command::Shutdown { reply } => return Outcome::Exit(Some(reply)),
-                        Command::RequestPairingCode { phone, reply } => {
-                            if let Some(r) = self.queue_pairing_code(phone, reply) {
-                                let _ = r.send(Err(EngineError::NotConnected));
-                            }
-                        }
-                        other => self.messaging_command(other),
+                    if let Some(outcome) = self.offline_command(cmd) {
+                        return outcome;
                     }
                 }
             }
@@ -468,18 +477,41 @@ impl Session {
             }
         };
         let noise = keys::key_pair(&self.creds.noise_key);
+        let ephemeral = KeyPair::generate(&mut self.rng);
         let routing = self.creds.routing_info.clone();
-        let opening = Connection::open(
-            &config,
-            noise,
-            routing.as_deref(),
-            &client_payload,
-            now_unix(),
-            &mut self.rng,
+        let opening = timeout(
+            config.connect_timeout,
+            Connection::open(
+                &config,
+                noise,
+                ephemeral,
+                routing.as_deref(),
+                &client_payload,
+                now_unix(),
+            ),
         );
-        // Commands are not read while the handshake runs; it is bounded by connect_timeout.
-        let mut conn = match timeout(config.connect_timeout, opening).await {
+        tokio::pin!(opening);
+        // Commands still work while the handshake runs (a stop must not wait for it).
+        let opened = loop {
+            tokio::select! {
+                r = &mut opening => break r,
+                cmd = commands.recv() => {
+                    let Some(cmd) = cmd else { return Outcome::Exit(None) };
+                    match self.offline_command(cmd) {
+                        None | Some(Outcome::ReconnectNow) => {}
+                        Some(outcome) => return outcome,
+                    }
+                }
+            }
+        };
+        let mut conn = match opened {
             Ok(Ok(conn)) => conn,
+            Ok(Err(ConnError::TlsUnsupported)) => {
+                return Outcome::Stop {
+                    status: 500,
+                    reason: ConnError::TlsUnsupported.to_string(),
+                };
+            }
             Ok(Err(e)) => {
                 return Outcome::Retry {
                     status: 408,
@@ -648,10 +680,7 @@ impl Session {
                 Step::End(Outcome::UserLogout(reply))
             }
             Command::RequestPairingCode { phone, reply } => {
-                if let Some(r) = self.queue_pairing_code(phone, reply) {
-                    let _ = r.send(Err(EngineError::NotConnected));
-                }
-                if cx.registration && cx.pair_device_seen {
+                if self.queue_pairing_code(phone, reply) && cx.registration && cx.pair_device_seen {
                     return self.start_link_code(conn, cx).await;
                 }
                 Step::Continue

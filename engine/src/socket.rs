@@ -9,7 +9,6 @@
 use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
 use prost::Message as _;
-use rand_core::CryptoRng;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -31,6 +30,9 @@ pub const ORIGIN: &str = "https://web.whatsapp.com";
 pub enum ConnError {
     #[error("websocket: {0}")]
     WebSocket(String),
+    /// `wss://` needs tokio-tungstenite's rustls feature, which this build leaves out.
+    #[error("wss:// URLs need TLS support, which this build does not include")]
+    TlsUnsupported,
     #[error("connection closed by the server{}", .0.as_ref().map(|r| format!(": {r}")).unwrap_or_default())]
     Closed(Option<String>),
     #[error("noise: {0}")]
@@ -69,21 +71,24 @@ impl std::fmt::Debug for Connection {
 
 impl Connection {
     /// Connects, runs the handshake and sends `payload`. The caller bounds it with a timeout.
-    pub async fn open<R: CryptoRng + ?Sized>(
+    /// `ephemeral` must be fresh for every connection.
+    pub async fn open(
         config: &EngineConfig,
         noise_static: KeyPair,
+        ephemeral: KeyPair,
         routing_info: Option<&[u8]>,
         payload: &ClientPayload,
         now_unix: u64,
-        rng: &mut R,
     ) -> Result<Self, ConnError> {
+        if config.ws_url.starts_with("wss:") {
+            return Err(ConnError::TlsUnsupported);
+        }
         let mut request = config.ws_url.as_str().into_client_request()?;
         request
             .headers_mut()
             .insert("Origin", HeaderValue::from_static(ORIGIN));
         let (mut ws, _response) = tokio_tungstenite::connect_async(request).await?;
 
-        let ephemeral = KeyPair::generate(rng);
         let (hello, awaiting) =
             ClientHandshake::new(noise_static, ephemeral, config.trust_root).client_hello();
         let mut first = BytesMut::from(connection_header(routing_info)?.as_ref());
