@@ -3,6 +3,23 @@
 //! Owns connection lifecycle (pairing, login, keepalive, reconnection), messaging and receipts, and
 //! the typed event stream the gateway consumes. It knows nothing of HTTP or of Evolution's shapes,
 //! and never depends on the simulator.
+//!
+//! # Using it
+//!
+//! * [`SessionManager::new`]`(store, config)`; [`SessionManager::subscribe`] for the
+//!   [`Event`] stream (one broadcast for all sessions, filter on [`Event::instance`]).
+//! * [`SessionManager::create`] registers a device (fresh keys in the store) and, with
+//!   `start: true`, connects: an unpaired session emits [`EventKind::QrCode`] until scanned,
+//!   [`EventKind::QrLimitReached`] + `Connection{Refused, 428}` after `qrcode_limit` codes.
+//!   [`SessionHandle::request_pairing_code`] pairs by phone number instead.
+//! * [`SessionManager::load_all`] at startup: every paired device in the store logs in again
+//!   (no QR); unpaired devices are registered but wait for [`SessionManager::start`].
+//! * `start` / `stop` / `logout` / `delete`, [`SessionManager::state`], [`SessionManager::get`].
+//!
+//! Not yet: messaging. [`Command`]'s messaging variants (and the `SessionHandle::send_*`
+//! methods) answer [`EngineError::Unsupported`] until `engine/src/messaging` is wired into the
+//! session actor; the messaging [`EventKind`]s are defined but not produced yet. `wss://` URLs
+//! need a TLS feature that is not built in yet (the simulator speaks `ws://`).
 
 pub mod backoff;
 pub mod command;
