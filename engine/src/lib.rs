@@ -33,6 +33,7 @@ pub mod link_code;
 pub mod manager;
 pub mod pairing;
 pub mod payload;
+pub mod messaging;
 mod session;
 pub mod signal_session;
 pub mod socket;

@@ -1,0 +1,214 @@
+//! Message content: building text messages, naming content types, and the plaintext layers
+//! around a `wa::Message` (padding, own-device `DeviceSentMessage`, the SKDM carrier).
+
+use prost::Message as _;
+use rand_core::CryptoRng;
+use zapin_protocol::jid::Jid;
+use zapin_protocol::proto::wa::{self, ContextInfo, message};
+use zapin_protocol::signal::padding;
+
+use super::MessagingError;
+
+/// The message a reply quotes (Evolution's `quoted`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Quoted {
+    /// The quoted message's id.
+    pub id: String,
+    /// The chat it was sent in.
+    pub chat: Jid,
+    /// Who wrote it (our own user JID when it was ours).
+    pub author: Jid,
+    /// Its content, copied into `contextInfo.quotedMessage`.
+    pub message: wa::Message,
+}
+
+/// A text message: a bare `conversation` when nothing else is attached (what every client sends
+/// for plain text), else an `extendedTextMessage` whose `contextInfo` carries the quote and the
+/// mentions. `to` is the chat the message goes to.
+pub fn prepare_text(
+    to: &Jid,
+    text: &str,
+    quoted: Option<&Quoted>,
+    mentions: &[Jid],
+) -> wa::Message {
+    if quoted.is_none() && mentions.is_empty() {
+        return wa::Message {
+            conversation: Some(text.to_owned()),
+            ..Default::default()
+        };
+    }
+    let mut context = ContextInfo {
+        mentioned_jid: mentions.iter().map(|j| j.to_non_ad().to_string()).collect(),
+        ..Default::default()
+    };
+    if let Some(q) = quoted {
+        context.stanza_id = Some(q.id.clone());
+        context.participant = Some(q.author.to_non_ad().to_string());
+        context.quoted_message = Some(Box::new(q.message.clone()));
+        if q.chat.to_non_ad() != to.to_non_ad() {
+            context.remote_jid = Some(q.chat.to_non_ad().to_string());
+        }
+    }
+    wa::Message {
+        extended_text_message: Some(Box::new(message::ExtendedTextMessage {
+            text: Some(text.to_owned()),
+            context_info: Some(Box::new(context)),
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}
+
+/// The content key of a message as Baileys/Evolution name it (`messageType`), looking through
+/// the ephemeral/view-once/document-with-caption wrappers. `"unknown"` when none is set.
+pub fn content_type(m: &wa::Message) -> &'static str {
+    for wrapper in [
+        &m.ephemeral_message,
+        &m.view_once_message,
+        &m.view_once_message_v2,
+        &m.document_with_caption_message,
+    ] {
+        if let Some(inner) = wrapper.as_ref().and_then(|w| w.message.as_deref()) {
+            return content_type(inner);
+        }
+    }
+    match m {
+        m if m.conversation.is_some() => "conversation",
+        m if m.extended_text_message.is_some() => "extendedTextMessage",
+        m if m.image_message.is_some() => "imageMessage",
+        m if m.video_message.is_some() => "videoMessage",
+        m if m.audio_message.is_some() => "audioMessage",
+        m if m.document_message.is_some() => "documentMessage",
+        m if m.sticker_message.is_some() => "stickerMessage",
+        m if m.contact_message.is_some() => "contactMessage",
+        m if m.location_message.is_some() => "locationMessage",
+        m if m.reaction_message.is_some() => "reactionMessage",
+        m if m.poll_creation_message.is_some()
+            || m.poll_creation_message_v2.is_some()
+            || m.poll_creation_message_v3.is_some() =>
+        {
+            "pollCreationMessage"
+        }
+        m if m.protocol_message.is_some() => "protocolMessage",
+        m if m.edited_message.is_some() => "editedMessage",
+        m if m.sender_key_distribution_message.is_some() => "senderKeyDistributionMessage",
+        _ => "unknown",
+    }
+}
+
+/// The stanza `type` attribute for a message's content (§7.2).
+pub fn stanza_type(m: &wa::Message) -> &'static str {
+    match content_type(m) {
+        "conversation" | "extendedTextMessage" | "protocolMessage" | "editedMessage" => "text",
+        "reactionMessage" => "reaction",
+        "pollCreationMessage" => "poll",
+        "unknown" | "senderKeyDistributionMessage" => "text",
+        _ => "media",
+    }
+}
+
+/// Whether the message carries content worth an event, beyond protocol plumbing (an SKDM alone
+/// is not).
+pub fn has_content(m: &wa::Message) -> bool {
+    !matches!(content_type(m), "unknown" | "senderKeyDistributionMessage")
+}
+
+/// `protobuf(message) ‖ padding` (§7.7), ready for a Signal encrypt.
+pub fn encode_padded<R: CryptoRng + ?Sized>(m: &wa::Message, rng: &mut R) -> Vec<u8> {
+    padding::pad(&m.encode_to_vec(), rng)
+}
+
+/// Unpads and parses a decrypted `enc v=2` plaintext.
+pub fn decode_padded(plaintext: &[u8]) -> Result<wa::Message, MessagingError> {
+    let body = padding::unpad(plaintext).map_err(|_| MessagingError::BadPadding)?;
+    wa::Message::decode(body).map_err(|_| MessagingError::BadProtobuf)
+}
+
+/// What the sender's own other devices receive instead of `m` sent to `chat` (§7.2).
+pub fn wrap_device_sent(m: &wa::Message, chat: &Jid, phash: Option<String>) -> wa::Message {
+    wa::Message {
+        device_sent_message: Some(Box::new(message::DeviceSentMessage {
+            destination_jid: Some(chat.to_non_ad().to_string()),
+            message: Some(Box::new(m.clone())),
+            phash,
+        })),
+        message_context_info: m.message_context_info.clone(),
+        ..Default::default()
+    }
+}
+
+/// Unwraps a `DeviceSentMessage`: the original message and the chat it went to, if `m` is one.
+pub fn unwrap_device_sent(m: &wa::Message) -> Option<(wa::Message, Option<Jid>)> {
+    let dsm = m.device_sent_message.as_ref()?;
+    let inner = dsm.message.as_deref()?.clone();
+    let chat = dsm.destination_jid.as_deref().and_then(|s| s.parse().ok());
+    Some((inner, chat))
+}
+
+/// The pairwise message that hands our sender key for `group` to a member device.
+pub fn skdm_message(group: &Jid, skdm: &[u8]) -> wa::Message {
+    wa::Message {
+        sender_key_distribution_message: Some(message::SenderKeyDistributionMessage {
+            group_id: Some(group.to_string()),
+            axolotl_sender_key_distribution_message: Some(skdm.to_vec()),
+        }),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chacha20::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    #[test]
+    fn plain_text_is_a_conversation() {
+        let m = prepare_text(&Jid::pn("1"), "hi", None, &[]);
+        assert_eq!(m.conversation.as_deref(), Some("hi"));
+        assert_eq!(content_type(&m), "conversation");
+        assert_eq!(stanza_type(&m), "text");
+    }
+
+    #[test]
+    fn quote_and_mentions_make_an_extended_text() {
+        let q = Quoted {
+            id: "3EB0AA".into(),
+            chat: Jid::pn("1"),
+            author: Jid::with_device("1", 3, zapin_protocol::jid::Server::Pn),
+            message: prepare_text(&Jid::pn("1"), "orig", None, &[]),
+        };
+        let m = prepare_text(&Jid::pn("1"), "reply @2", Some(&q), &[Jid::pn("2")]);
+        let ext = m.extended_text_message.as_ref().unwrap();
+        assert_eq!(ext.text.as_deref(), Some("reply @2"));
+        let ctx = ext.context_info.as_ref().unwrap();
+        assert_eq!(ctx.stanza_id.as_deref(), Some("3EB0AA"));
+        assert_eq!(ctx.participant.as_deref(), Some("1@s.whatsapp.net"));
+        assert_eq!(ctx.remote_jid, None);
+        assert_eq!(ctx.mentioned_jid, vec!["2@s.whatsapp.net".to_owned()]);
+        assert_eq!(
+            ctx.quoted_message.as_ref().unwrap().conversation.as_deref(),
+            Some("orig")
+        );
+        assert_eq!(content_type(&m), "extendedTextMessage");
+    }
+
+    #[test]
+    fn padded_round_trip_and_device_sent_unwrap() {
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        let m = prepare_text(&Jid::pn("1"), "x", None, &[]);
+        let dsm = wrap_device_sent(&m, &Jid::pn("1"), None);
+        let back = decode_padded(&encode_padded(&dsm, &mut rng)).unwrap();
+        let (inner, chat) = unwrap_device_sent(&back).unwrap();
+        assert_eq!(inner, m);
+        assert_eq!(chat, Some(Jid::pn("1")));
+        assert!(matches!(
+            decode_padded(&[]),
+            Err(MessagingError::BadPadding)
+        ));
+        assert!(matches!(
+            decode_padded(&[0xff, 0x01, 0x01]),
+            Err(MessagingError::BadProtobuf)
+        ));
+    }
+}

@@ -1,0 +1,450 @@
+//! Sending: 1:1 fan-out with own-device `DeviceSentMessage`s, group sends with sender keys, and
+//! resends answering retry receipts (wa-protocol.md §7.2, §7.5).
+
+use std::collections::HashSet;
+
+use rand_core::CryptoRng;
+use zapin_protocol::binary::Node;
+use zapin_protocol::jid::Jid;
+use zapin_protocol::proto::wa;
+use zapin_protocol::signal::{CiphertextMessage, SessionRecord};
+use zapin_signal_store::SenderKeyName;
+
+use super::content::{encode_padded, skdm_message, stanza_type, wrap_device_sent};
+use super::prekeys::{key_fetch_query, parse_bundle_fields, parse_key_fetch_result};
+use super::usync::{UserDevices, device_query, parse_device_result};
+use super::{
+    Exchange, MAX_RETRY_COUNT, MessagingError, Messenger, SenderKeyShare, SentMessage, ids,
+    signal_address,
+};
+use crate::signal_session::{
+    encrypt_for, group_encrypt_for, initiate_with, sender_key_distribution_for,
+};
+
+/// A group's addressing mode (`addressing_mode` attribute).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressingMode {
+    Pn,
+    Lid,
+}
+
+impl AddressingMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AddressingMode::Pn => "pn",
+            AddressingMode::Lid => "lid",
+        }
+    }
+}
+
+/// A built outgoing stanza. Its Signal state is already durable: write `stanza` to the socket.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub stanza: Node,
+    /// The participant hash we put in the stanza; compare with the server ack's `phash` and call
+    /// [`Messenger::invalidate_devices`] for the members on a mismatch.
+    pub phash: Option<String>,
+    /// The device JIDs that got an `<enc>`.
+    pub devices: Vec<Jid>,
+}
+
+fn enc_node(ct: &CiphertextMessage) -> Node {
+    Node::new("enc")
+        .attr("v", "2")
+        .attr("type", ct.enc_type())
+        .bytes(ct.serialized().to_vec())
+}
+
+impl Messenger {
+    /// Device lists of `users` (non-AD), from the cache, asking the server for the missing ones
+    /// in one usync.
+    pub async fn devices_of<E: Exchange>(
+        &mut self,
+        exchange: &mut E,
+        users: &[Jid],
+    ) -> Result<Vec<UserDevices>, MessagingError> {
+        let mut out = Vec::new();
+        let mut missing = Vec::new();
+        for u in users {
+            let u = u.to_non_ad();
+            match self.device_lists.get(&u) {
+                Some(d) => out.push(d.clone()),
+                None => missing.push(u),
+            }
+        }
+        if !missing.is_empty() {
+            let sid = format!("usync-{}", self.device_lists.len());
+            let answer = exchange.query(device_query(&missing, &sid)).await?;
+            for d in parse_device_result(&answer)? {
+                if let Some(lid) = &d.lid {
+                    self.learn_lid(&d.user, lid);
+                    // Own devices must be recognised in LID form too, or we would encrypt to
+                    // ourselves.
+                    if self.me.lid.is_none() && d.user == self.me.pn.to_non_ad() {
+                        self.me.lid = Some(Jid {
+                            device: self.me.pn.device,
+                            ..lid.to_non_ad()
+                        });
+                    }
+                }
+                self.device_lists.insert(d.user.clone(), d.clone());
+                out.push(d);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn has_session(&self, device: &Jid) -> Result<bool, MessagingError> {
+        let bytes = self
+            .store
+            .load_session(&self.me.store_id, &signal_address(device))
+            .await?;
+        Ok(match bytes {
+            Some(b) => SessionRecord::from_bytes(&b)
+                .map(|r| r.has_current_session())
+                .unwrap_or(false),
+            None => false,
+        })
+    }
+
+    /// Makes sure every device has a session, fetching bundles (one IQ) for those without.
+    /// Returns the devices that can be encrypted to; the others (server error, bad bundle) are
+    /// left out rather than failing the send.
+    async fn ensure_sessions<E: Exchange, R: rand_core::CryptoRng + Send + ?Sized>(
+        &mut self,
+        exchange: &mut E,
+        devices: &[Jid],
+        rng: &mut R,
+    ) -> Result<Vec<Jid>, MessagingError> {
+        let mut ready = Vec::new();
+        let mut missing = Vec::new();
+        for d in devices {
+            if self.has_session(d).await? {
+                ready.push(d.clone());
+            } else {
+                missing.push(d.clone());
+            }
+        }
+        if missing.is_empty() {
+            return Ok(ready);
+        }
+        let answer = exchange.query(key_fetch_query(&missing)).await?;
+        for (jid, bundle) in parse_key_fetch_result(&answer)? {
+            let jid = self.session_jid(&jid);
+            let Ok(fetched) = bundle else { continue };
+            if !missing.contains(&jid) {
+                continue;
+            }
+            initiate_with(
+                &self.store,
+                &self.me.store_id,
+                &self.me.identity,
+                &signal_address(&jid),
+                &fetched.bundle,
+                rng,
+            )
+            .await?;
+            ready.push(jid);
+        }
+        Ok(ready)
+    }
+
+    async fn encrypt_to(&self, device: &Jid, padded: &[u8]) -> Result<Node, MessagingError> {
+        let ct = encrypt_for(
+            &self.store,
+            &self.me.store_id,
+            &signal_address(device),
+            padded,
+        )
+        .await?;
+        Ok(enc_node(&ct))
+    }
+
+    fn device_identity_node(&self) -> Node {
+        Node::new("device-identity").bytes(self.me.device_identity.clone())
+    }
+
+    fn remember_sent(&mut self, id: &str, chat: &Jid, message: &wa::Message) {
+        self.sent.insert(
+            id.to_owned(),
+            SentMessage {
+                chat: chat.to_non_ad(),
+                message: message.clone(),
+            },
+        );
+    }
+
+    /// Encrypts `message` for every device of `to` (a user, PN or LID) and every other device of
+    /// our own (as a `DeviceSentMessage`), and builds the `<message>` stanza of §7.2. Devices
+    /// without a session get one from a fetched bundle first.
+    pub async fn send_direct<E: Exchange, R: CryptoRng + Send + ?Sized>(
+        &mut self,
+        exchange: &mut E,
+        to: &Jid,
+        message: &wa::Message,
+        id: &str,
+        rng: &mut R,
+    ) -> Result<Sent, MessagingError> {
+        let chat = to.to_non_ad();
+        let own_user = self.me.pn.to_non_ad();
+        let mut users = vec![chat.clone()];
+        if !self.me.is_own_user(&chat) {
+            users.push(own_user);
+        }
+        let lists = self.devices_of(exchange, &users).await?;
+        let mut targets: Vec<Jid> = Vec::new();
+        for list in &lists {
+            for d in list.device_jids() {
+                if !self.me.is_this_device(&d) && !targets.contains(&d) {
+                    targets.push(d);
+                }
+            }
+        }
+        let targets = self.ensure_sessions(exchange, &targets, rng).await?;
+        if !targets.iter().any(|d| !self.me.is_own_user(d)) && !self.me.is_own_user(&chat) {
+            return Err(MessagingError::NoDevices(chat));
+        }
+        let dsm = wrap_device_sent(message, &chat, None);
+        let mut participants = Vec::with_capacity(targets.len());
+        let mut any_pkmsg = false;
+        for d in &targets {
+            let plain = if self.me.is_own_user(d) {
+                &dsm
+            } else {
+                message
+            };
+            let enc = self.encrypt_to(d, &encode_padded(plain, rng)).await?;
+            any_pkmsg |= enc.attr_str("type") == Some("pkmsg");
+            participants.push(Node::new("to").attr("jid", d.clone()).children(vec![enc]));
+        }
+        let mut children = vec![Node::new("participants").children(participants)];
+        if any_pkmsg {
+            children.push(self.device_identity_node());
+        }
+        let stanza = Node::new("message")
+            .attr("id", id.to_owned())
+            .attr("to", chat.clone())
+            .attr("type", stanza_type(message))
+            .children(children);
+        self.remember_sent(id, &chat, message);
+        Ok(Sent {
+            stanza,
+            phash: None,
+            devices: targets,
+        })
+    }
+
+    /// Our sender-key name in `group`: our own address in the group's namespace.
+    fn own_sender_key_name(&self, group: &Jid, mode: AddressingMode) -> SenderKeyName {
+        let me = match (mode, &self.me.lid) {
+            (AddressingMode::Lid, Some(lid)) => lid,
+            _ => &self.me.pn,
+        };
+        SenderKeyName::new(group.to_non_ad().to_string(), signal_address(me))
+    }
+
+    /// Sends `message` to `group` (members as user JIDs, from group metadata): one `skmsg` for
+    /// everyone, plus our sender key distributed pairwise to each member device that does not
+    /// hold it yet (§7.2, §12.5).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn send_group<E: Exchange, R: CryptoRng + Send + ?Sized>(
+        &mut self,
+        exchange: &mut E,
+        group: &Jid,
+        members: &[Jid],
+        mode: AddressingMode,
+        message: &wa::Message,
+        id: &str,
+        rng: &mut R,
+    ) -> Result<Sent, MessagingError> {
+        let group = group.to_non_ad();
+        let mut users: Vec<Jid> = members.iter().map(Jid::to_non_ad).collect();
+        if !users.iter().any(|u| self.me.is_own_user(u)) {
+            users.push(self.me.pn.to_non_ad());
+        }
+        let lists = self.devices_of(exchange, &users).await?;
+        let mut all: Vec<Jid> = Vec::new();
+        for list in &lists {
+            for d in list.device_jids() {
+                if !self.me.is_this_device(&d) && !all.contains(&d) {
+                    all.push(d);
+                }
+            }
+        }
+        let mut hashed = all.clone();
+        hashed.push(self.me.lid.clone().unwrap_or_else(|| self.me.pn.clone()));
+        let phash = ids::phash(&hashed);
+
+        let name = self.own_sender_key_name(&group, mode);
+        let skdm = sender_key_distribution_for(&self.store, &self.me.store_id, &name, rng).await?;
+        let mut share = self.sender_key_shares.remove(&group).unwrap_or_default();
+        if share.key_id != skdm.key_id {
+            share = SenderKeyShare {
+                key_id: skdm.key_id,
+                devices: HashSet::new(),
+            };
+        }
+        let lacking: Vec<Jid> = all
+            .iter()
+            .filter(|d| !share.devices.contains(*d))
+            .cloned()
+            .collect();
+        let mut participants = Vec::new();
+        let mut any_pkmsg = false;
+        if !lacking.is_empty() {
+            let ready = self.ensure_sessions(exchange, &lacking, rng).await?;
+            let carrier = skdm_message(&group, skdm.serialized());
+            for d in ready {
+                let enc = self.encrypt_to(&d, &encode_padded(&carrier, rng)).await?;
+                any_pkmsg |= enc.attr_str("type") == Some("pkmsg");
+                participants.push(Node::new("to").attr("jid", d.clone()).children(vec![enc]));
+                share.devices.insert(d);
+            }
+        }
+        self.sender_key_shares.insert(group.clone(), share);
+
+        let skmsg = group_encrypt_for(
+            &self.store,
+            &self.me.store_id,
+            &name,
+            &encode_padded(message, rng),
+            rng,
+        )
+        .await?;
+        let mut children = Vec::new();
+        if !participants.is_empty() {
+            children.push(Node::new("participants").children(participants));
+        }
+        children.push(
+            Node::new("enc")
+                .attr("v", "2")
+                .attr("type", "skmsg")
+                .bytes(skmsg.serialized().to_vec()),
+        );
+        if any_pkmsg {
+            children.push(self.device_identity_node());
+        }
+        let stanza = Node::new("message")
+            .attr("id", id.to_owned())
+            .attr("to", group.clone())
+            .attr("type", stanza_type(message))
+            .attr("addressing_mode", mode.as_str())
+            .attr("phash", phash.clone())
+            .children(children);
+        self.remember_sent(id, &group, message);
+        Ok(Sent {
+            stanza,
+            phash: Some(phash),
+            devices: all,
+        })
+    }
+
+    /// Answers a peer's retry receipt (§7.5): re-encrypts the stored message for the one device
+    /// that asked, from a new session when the receipt carries `<keys>` (or when we have none),
+    /// and returns the resend stanza. `None` when the message is no longer stored or the count
+    /// is past [`MAX_RETRY_COUNT`].
+    pub async fn answer_retry<E: Exchange, R: CryptoRng + Send + ?Sized>(
+        &mut self,
+        exchange: &mut E,
+        receipt: &Node,
+        rng: &mut R,
+    ) -> Result<Option<Node>, MessagingError> {
+        let id = receipt
+            .attr_str("id")
+            .ok_or(MessagingError::Malformed("retry receipt", "no id"))?
+            .to_owned();
+        let from = receipt
+            .attr_jid("from")
+            .ok_or(MessagingError::Malformed("retry receipt", "no from"))?;
+        let retry = receipt
+            .child("retry")
+            .ok_or(MessagingError::Malformed("retry receipt", "no <retry>"))?;
+        let count: u32 = retry
+            .attr_str("count")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(1);
+        if count > MAX_RETRY_COUNT {
+            return Ok(None);
+        }
+        let Some(sent) = self.sent.get(&id).cloned() else {
+            return Ok(None);
+        };
+        let is_group = from.is_group();
+        let target = if is_group {
+            receipt
+                .attr_jid("participant")
+                .ok_or(MessagingError::Malformed("retry receipt", "no participant"))?
+        } else {
+            from.clone()
+        };
+        let device = self.session_jid(&target);
+
+        if let Some(keys) = receipt.child("keys") {
+            let registration = receipt
+                .child("registration")
+                .and_then(Node::content_bytes)
+                .filter(|b| !b.is_empty() && b.len() <= 4)
+                .map(|b| b.iter().fold(0u32, |a, &x| (a << 8) | u32::from(x)))
+                .ok_or(MessagingError::Malformed(
+                    "retry receipt",
+                    "no registration",
+                ))?;
+            let fetched = parse_bundle_fields(keys, registration)
+                .map_err(|_| MessagingError::Malformed("retry receipt", "bad <keys>"))?;
+            initiate_with(
+                &self.store,
+                &self.me.store_id,
+                &self.me.identity,
+                &signal_address(&device),
+                &fetched.bundle,
+                rng,
+            )
+            .await?;
+        } else if self
+            .ensure_sessions(exchange, std::slice::from_ref(&device), rng)
+            .await?
+            .is_empty()
+        {
+            return Err(MessagingError::NoDevices(device));
+        }
+
+        let mut message = sent.message.clone();
+        if is_group {
+            let mode = match receipt.attr_str("addressing_mode") {
+                Some("lid") => AddressingMode::Lid,
+                _ if target.is_lid() => AddressingMode::Lid,
+                _ => AddressingMode::Pn,
+            };
+            let name = self.own_sender_key_name(&from, mode);
+            let skdm =
+                sender_key_distribution_for(&self.store, &self.me.store_id, &name, rng).await?;
+            message.sender_key_distribution_message =
+                skdm_message(&from, skdm.serialized()).sender_key_distribution_message;
+        } else if self.me.is_own_user(&target) {
+            message = wrap_device_sent(&message, &sent.chat, None);
+        }
+        let enc = self
+            .encrypt_to(&device, &encode_padded(&message, rng))
+            .await?
+            .attr("count", count.to_string());
+        let pkmsg = enc.attr_str("type") == Some("pkmsg");
+        let mut stanza = Node::new("message")
+            .attr("id", id)
+            .attr("type", stanza_type(&sent.message));
+        if is_group {
+            stanza = stanza.attr("to", from).attr("participant", target);
+        } else {
+            stanza = stanza
+                .attr("to", target.clone())
+                .attr("device_fanout", "false");
+            if self.me.is_own_user(&target) {
+                stanza = stanza.attr("recipient", sent.chat.clone());
+            }
+        }
+        let mut children = vec![enc];
+        if pkmsg {
+            children.push(self.device_identity_node());
+        }
+        Ok(Some(stanza.children(children)))
+    }
+}
