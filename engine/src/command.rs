@@ -13,9 +13,9 @@ pub enum OutgoingMessage {
     Text { text: String },
 }
 
-/// What a session actor can be asked to do. Lifecycle variants are implemented; the messaging
-/// variants answer [`EngineError::Unsupported`] until `engine/src/messaging` is merged into the
-/// actor (its producers will also fill the messaging `EventKind`s).
+/// What a session actor can be asked to do. Messaging variants need an open connection
+/// ([`EngineError::NotConnected`] otherwise); group sends answer [`EngineError::Unsupported`]
+/// until group metadata is wired in.
 #[derive(Debug)]
 pub enum Command {
     /// Connect (and keep reconnecting) until stopped. Unpaired sessions start showing QR codes.
@@ -50,8 +50,10 @@ pub enum Command {
         available: bool,
         reply: Reply<()>,
     },
+    /// Read receipts for `ids`, all sent by `participant` (groups) or the chat's peer.
     MarkRead {
         chat: String,
+        participant: Option<String>,
         ids: Vec<String>,
         reply: Reply<()>,
     },
@@ -132,7 +134,8 @@ impl SessionHandle {
         self.ask(|reply| Command::Shutdown { reply }).await
     }
 
-    /// Not implemented yet: returns [`EngineError::Unsupported`].
+    /// Sends a text to a user (`digits` or a JID); answers the message id once the stanza is
+    /// written. Status updates follow as [`crate::EventKind::MessageUpdate`].
     pub async fn send_text(&self, to: &str, text: &str) -> Result<String, EngineError> {
         let (to, message) = (
             to.to_owned(),
@@ -144,17 +147,28 @@ impl SessionHandle {
             .await
     }
 
-    /// Not implemented yet: returns [`EngineError::Unsupported`].
+    /// `<presence type=available|unavailable>` (available uses the push name).
     pub async fn send_presence(&self, available: bool) -> Result<(), EngineError> {
         self.ask(|reply| Command::SendPresence { available, reply })
             .await
     }
 
-    /// Not implemented yet: returns [`EngineError::Unsupported`].
-    pub async fn mark_read(&self, chat: &str, ids: Vec<String>) -> Result<(), EngineError> {
+    /// Marks messages as read (`participant`: their sender in a group).
+    pub async fn mark_read(
+        &self,
+        chat: &str,
+        participant: Option<&str>,
+        ids: Vec<String>,
+    ) -> Result<(), EngineError> {
         let chat = chat.to_owned();
-        self.ask(|reply| Command::MarkRead { chat, ids, reply })
-            .await
+        let participant = participant.map(str::to_owned);
+        self.ask(|reply| Command::MarkRead {
+            chat,
+            participant,
+            ids,
+            reply,
+        })
+        .await
     }
 
     /// Test hook: makes the actor panic (the manager restarts it with backoff).

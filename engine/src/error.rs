@@ -3,6 +3,7 @@
 use zapin_signal_store::StoreError;
 
 use crate::events::InstanceId;
+use crate::messaging::MessagingError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -31,4 +32,8 @@ pub enum EngineError {
     InvalidPhone(String),
     #[error("operating-system randomness unavailable")]
     Random,
+    #[error("invalid JID {0:?}")]
+    InvalidJid(String),
+    #[error("messaging: {0}")]
+    Messaging(#[from] MessagingError),
 }

@@ -9,6 +9,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use crate::messaging::{ReceivedMessage, StatusUpdate};
+
 /// The gateway's name for a session (Evolution's instance name or id). Cheap to clone.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct InstanceId(Arc<str>);
@@ -79,50 +81,6 @@ pub enum LogoutReason {
     Revoked { code: u16 },
 }
 
-/// Delivery status of an outgoing message (Baileys' numeric statuses).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MessageStatus {
-    Error,
-    Pending,
-    ServerAck,
-    DeliveryAck,
-    Read,
-    Played,
-}
-
-/// A message's identity: chat, id and whether we sent it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MessageKey {
-    pub chat: String,
-    pub id: String,
-    pub from_me: bool,
-    /// Sender in a group.
-    pub participant: Option<String>,
-}
-
-/// A received (or own, synced) message. Filled by the messaging pipeline.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MessageUpsert {
-    pub key: MessageKey,
-    pub push_name: Option<String>,
-    /// Unix seconds.
-    pub timestamp: u64,
-    /// Serialized `waE2E.Message` protobuf (after unpadding); `None` if it could not be decrypted.
-    pub message: Option<Vec<u8>>,
-    /// Delivered from the offline queue.
-    pub offline: bool,
-}
-
-/// A receipt from a peer (delivered/read/played) for one or more of our messages.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Receipt {
-    pub chat: String,
-    pub ids: Vec<String>,
-    pub from: String,
-    pub status: MessageStatus,
-    pub timestamp: u64,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Presence {
     pub jid: String,
@@ -153,7 +111,7 @@ pub struct Chat {
 }
 
 /// What happened.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum EventKind {
     /// A QR code to show. `index` counts every code of this session since it last gave up or
     /// was created (Evolution's `count`), across reconnects.
@@ -189,13 +147,12 @@ pub enum EventKind {
     LoggedOut {
         reason: LogoutReason,
     },
-    // ---- produced by the messaging pipeline (`engine/src/messaging`) ----
-    MessageUpsert(MessageUpsert),
-    MessageUpdate {
-        key: MessageKey,
-        status: MessageStatus,
-    },
-    Receipt(Receipt),
+    // ---- messaging (`engine/src/messaging`, driven by the session actor) ----
+    /// A decrypted incoming message (or one of our own from another device).
+    MessageUpsert(Box<ReceivedMessage>),
+    /// A status change of a message: server ack, delivery/read/played receipts, errors.
+    MessageUpdate(StatusUpdate),
+    // Defined for the gateway's mapping; not produced yet.
     Presence(Presence),
     GroupUpdate(GroupUpdate),
     Contacts(Vec<Contact>),
@@ -203,7 +160,7 @@ pub enum EventKind {
 }
 
 /// One event of one session.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     pub instance: InstanceId,
     pub kind: EventKind,

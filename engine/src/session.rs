@@ -19,12 +19,13 @@ use tokio::time::{Instant, sleep_until, timeout};
 use zapin_protocol::binary::Node;
 use zapin_protocol::crypto::{KeyPair, PublicKey};
 use zapin_protocol::jid::{Jid, Server};
+use zapin_protocol::signal::LocalIdentity;
 use zapin_signal_store::{
     Account, Address, DeviceCredentials, DeviceId, IdentityRecord, Secret32, Store, Trust,
 };
 
 use crate::backoff::Backoff;
-use crate::command::{Command, SessionStatus};
+use crate::command::{Command, OutgoingMessage, SessionStatus};
 use crate::config::EngineConfig;
 use crate::disconnect::{DisconnectReason, NextStep};
 use crate::error::EngineError;
@@ -32,6 +33,9 @@ use crate::events::{ConnectionState, Event, EventKind, InstanceId, LogoutReason}
 use crate::keepalive::{Keepalive, KeepaliveAction};
 use crate::keys;
 use crate::link_code;
+use crate::messaging::{
+    Exchange, ExchangeError, Limits, Me, Messenger, content, ids, presence, receipts,
+};
 use crate::pairing;
 use crate::payload;
 use crate::socket::{ConnError, Connection};
@@ -117,6 +121,8 @@ struct Conn {
     pair_device_seen: bool,
     active_sent: bool,
     digest_reupload_done: bool,
+    /// Nodes that arrived while a messaging call waited for an IQ answer; handled next.
+    deferred: VecDeque<Node>,
 }
 
 enum Step {
@@ -135,6 +141,8 @@ pub(crate) struct Session {
     iq_prefix: u32,
     pending_code: Option<(String, oneshot::Sender<Result<String, EngineError>>)>,
     link: Option<LinkCode>,
+    /// Messaging state of a paired device (caches survive reconnects).
+    messenger: Option<Messenger>,
 }
 
 fn now_unix() -> u64 {
@@ -169,7 +177,7 @@ impl Session {
         let running = ctx.status.borrow().running;
         let jid = own_jid(&creds);
         ctx.status.send_modify(|s| s.jid = jid);
-        Ok(Self {
+        Ok(Session {
             ctx,
             creds,
             rng,
@@ -180,7 +188,15 @@ impl Session {
             iq_prefix,
             pending_code: None,
             link: None,
-        })
+            messenger: None,
+        }
+        .with_messenger())
+    }
+
+    /// (Re)creates the messenger from the stored account; `None` while unpaired.
+    fn with_messenger(mut self) -> Self {
+        self.messenger = make_messenger(&self.ctx, &self.creds);
+        self
     }
 
     fn paired(&self) -> bool {
@@ -335,6 +351,7 @@ impl Session {
         self.creds = fresh;
         self.qr_count = 0;
         self.link = None;
+        self.messenger = None;
         self.ctx.status.send_modify(|s| s.jid = None);
         Ok(())
     }
@@ -396,16 +413,14 @@ impl Session {
         true
     }
 
-    /// Messaging commands: stubbed until the messaging pipeline is wired in.
+    /// Messaging commands while no connection is open.
     fn messaging_command(&mut self, cmd: Command) {
-        const WHY: &str =
-            "messaging pipeline (engine/src/messaging) is not wired into the session yet";
         match cmd {
             Command::SendMessage { reply, .. } => {
-                let _ = reply.send(Err(EngineError::Unsupported(WHY)));
+                let _ = reply.send(Err(EngineError::NotConnected));
             }
             Command::SendPresence { reply, .. } | Command::MarkRead { reply, .. } => {
-                let _ = reply.send(Err(EngineError::Unsupported(WHY)));
+                let _ = reply.send(Err(EngineError::NotConnected));
             }
             Command::InjectPanic => {
                 panic!("injected panic (test hook)");
@@ -537,6 +552,7 @@ impl Session {
             pair_device_seen: false,
             active_sent: false,
             digest_reupload_done: false,
+            deferred: VecDeque::new(),
         };
         let outcome = self.serve(&mut conn, &mut cx, commands).await;
         let uptime = cx.opened_at.map_or(Duration::ZERO, |t| t.elapsed());
@@ -561,6 +577,11 @@ impl Session {
         commands: &mut mpsc::Receiver<Command>,
     ) -> Outcome {
         loop {
+            while let Some(node) = cx.deferred.pop_front() {
+                if let Step::End(outcome) = self.handle_node(conn, cx, node).await {
+                    return outcome;
+                }
+            }
             let keepalive_at = cx.keepalive.deadline();
             let qr_at = cx.qr.as_ref().map(|q| q.deadline);
             let iq_at = cx.pending.values().map(|(t, _)| *t).min();
@@ -685,8 +706,164 @@ impl Session {
                 }
                 Step::Continue
             }
+            Command::SendMessage { to, message, reply } => {
+                let (result, step) = self.send_message(conn, cx, &to, message).await;
+                let _ = reply.send(result);
+                step
+            }
+            Command::SendPresence { available, reply } if cx.opened_at.is_some() => {
+                let node = if available {
+                    let name = self.creds.push_name.clone().unwrap_or_default();
+                    presence::available(&name)
+                } else {
+                    presence::unavailable()
+                };
+                let step = self.send(conn, &node).await;
+                let _ = reply.send(step_result(&step));
+                step
+            }
+            Command::MarkRead {
+                chat,
+                participant,
+                ids,
+                reply,
+            } if cx.opened_at.is_some() => {
+                let chat = match parse_jid(&chat) {
+                    Ok(j) => j,
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                        return Step::Continue;
+                    }
+                };
+                let participant = match participant.as_deref().map(parse_jid).transpose() {
+                    Ok(p) => p,
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                        return Step::Continue;
+                    }
+                };
+                let Some(node) =
+                    receipts::read_receipt(&chat, participant.as_ref(), &ids, now_unix(), "read")
+                else {
+                    let _ = reply.send(Ok(()));
+                    return Step::Continue;
+                };
+                let step = self.send(conn, &node).await;
+                let _ = reply.send(step_result(&step));
+                step
+            }
             other => {
                 self.messaging_command(other);
+                Step::Continue
+            }
+        }
+    }
+
+    /// Encrypts and writes a message to a user; answers its id.
+    async fn send_message(
+        &mut self,
+        conn: &mut Connection,
+        cx: &mut Conn,
+        to: &str,
+        message: OutgoingMessage,
+    ) -> (Result<String, EngineError>, Step) {
+        if cx.opened_at.is_none() {
+            return (Err(EngineError::NotConnected), Step::Continue);
+        }
+        let to = match parse_jid(to) {
+            Ok(j) => j,
+            Err(e) => return (Err(e), Step::Continue),
+        };
+        if to.is_group() || to.is_broadcast() {
+            return (
+                Err(EngineError::Unsupported(
+                    "group sends need group metadata, which the session does not fetch yet",
+                )),
+                Step::Continue,
+            );
+        }
+        let Some(messenger) = self.messenger.as_mut() else {
+            return (Err(EngineError::NotConnected), Step::Continue);
+        };
+        let OutgoingMessage::Text { text } = message;
+        let content = content::prepare_text(&to, &text, None, &[]);
+        let id = ids::message_id(now_unix(), &messenger.me().pn.user, &mut self.rng);
+        let mut exchange = ConnExchange {
+            conn: &mut *conn,
+            deferred: &mut cx.deferred,
+            keepalive: &mut cx.keepalive,
+            counter: &mut self.iq_counter,
+            prefix: self.iq_prefix,
+            timeout: self.ctx.config.iq_timeout,
+        };
+        let sent = messenger
+            .send_direct(&mut exchange, &to, &content, &id, &mut self.rng)
+            .await;
+        match sent {
+            Ok(sent) => {
+                let step = self.send(conn, &sent.stanza).await;
+                (step_result(&step).map(|()| id), step)
+            }
+            Err(e) => (Err(e.into()), Step::Continue),
+        }
+    }
+
+    async fn on_message(&mut self, conn: &mut Connection, node: &Node) -> Step {
+        let Some(messenger) = self.messenger.as_mut() else {
+            return self.send(conn, &receipts::ack_for(node, None)).await;
+        };
+        match messenger.receive(node, &mut self.rng).await {
+            Ok(received) => {
+                for reply in &received.replies {
+                    if let Step::End(o) = self.send(conn, reply).await {
+                        return Step::End(o);
+                    }
+                }
+                if let Some(message) = received.message {
+                    self.emit(EventKind::MessageUpsert(Box::new(message)));
+                }
+                Step::Continue
+            }
+            Err(e) => {
+                // Nothing acked: the server redelivers.
+                tracing::error!(instance = %self.ctx.instance, "receiving a message failed: {e}");
+                Step::Continue
+            }
+        }
+    }
+
+    async fn on_receipt(&mut self, conn: &mut Connection, cx: &mut Conn, node: &Node) -> Step {
+        let Some(messenger) = self.messenger.as_mut() else {
+            return self.send(conn, &receipts::ack_for(node, None)).await;
+        };
+        let mut exchange = ConnExchange {
+            conn: &mut *conn,
+            deferred: &mut cx.deferred,
+            keepalive: &mut cx.keepalive,
+            counter: &mut self.iq_counter,
+            prefix: self.iq_prefix,
+            timeout: self.ctx.config.iq_timeout,
+        };
+        match messenger
+            .handle_receipt(&mut exchange, node, &mut self.rng)
+            .await
+        {
+            Ok(outcome) => {
+                for reply in &outcome.replies {
+                    if let Step::End(o) = self.send(conn, reply).await {
+                        return Step::End(o);
+                    }
+                }
+                if let Some(e) = outcome.retry_error {
+                    tracing::warn!(instance = %self.ctx.instance, "retry receipt not answered: {e}");
+                }
+                for status in outcome.statuses {
+                    self.emit(EventKind::MessageUpdate(status));
+                }
+                Step::Continue
+            }
+            Err(e) => {
+                tracing::error!(instance = %self.ctx.instance, "handling a receipt failed: {e}");
                 Step::Continue
             }
         }
@@ -736,7 +913,15 @@ impl Session {
                 }
                 Step::Continue
             }
-            // message, receipt, presence, chatstate, call, ack: the messaging pipeline's (not wired).
+            "message" => self.on_message(conn, &node).await,
+            "receipt" => self.on_receipt(conn, cx, &node).await,
+            "ack" => {
+                if let Some(ack) = receipts::ServerAck::parse(&node) {
+                    self.emit(EventKind::MessageUpdate(ack.status_update()));
+                }
+                Step::Continue
+            }
+            // presence, chatstate, call: not surfaced yet.
             _ => Step::Continue,
         }
     }
@@ -893,6 +1078,7 @@ impl Session {
                 .await;
         }
         self.creds = creds;
+        self.messenger = make_messenger(&self.ctx, &self.creds);
         cx.qr = None;
         self.link = None;
         self.ctx
@@ -993,6 +1179,12 @@ impl Session {
                     && reg.attr_str("stage") == Some("primary_hello")
                 {
                     return self.on_primary_hello(conn, cx, reg).await;
+                }
+                Step::Continue
+            }
+            "devices" => {
+                if let (Some(from), Some(m)) = (node.attr_jid("from"), self.messenger.as_mut()) {
+                    m.invalidate_devices(&from);
                 }
                 Step::Continue
             }
@@ -1099,6 +1291,9 @@ impl Session {
             return Step::Continue;
         }
         cx.opened_at = Some(Instant::now());
+        if let (Some(lid), Some(m)) = (node.attr_jid("lid"), self.messenger.as_mut()) {
+            m.set_own_lid(lid);
+        }
         if let (Some(lid), Some(account)) = (node.attr_jid("lid"), self.creds.account.as_mut())
             && account.lid.is_none()
         {
@@ -1227,6 +1422,91 @@ impl Session {
         let node = keys::prekey_upload_iq(&id, &self.creds, &prekeys);
         self.track(cx, id, Pending::PreKeyUpload);
         self.send(conn, &node).await
+    }
+}
+
+/// The actor's connection lent to a messaging call for the IQs it needs (usync, key fetches).
+/// Nodes that arrive meanwhile are queued and handled after the call.
+struct ConnExchange<'a> {
+    conn: &'a mut Connection,
+    deferred: &'a mut VecDeque<Node>,
+    keepalive: &'a mut Keepalive,
+    counter: &'a mut u64,
+    prefix: u32,
+    timeout: Duration,
+}
+
+impl Exchange for ConnExchange<'_> {
+    async fn query(&mut self, iq: Node) -> Result<Node, ExchangeError> {
+        *self.counter += 1;
+        let id = format!("{:08x}.{}", self.prefix, self.counter);
+        let iq = iq.attr("id", id.clone());
+        self.conn
+            .send(&iq)
+            .await
+            .map_err(|e| ExchangeError(e.to_string()))?;
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            let message = tokio::time::timeout_at(deadline, self.conn.next_message())
+                .await
+                .map_err(|_| ExchangeError(format!("no answer to IQ {id}")))?;
+            let nodes = self
+                .conn
+                .decode(message)
+                .map_err(|e| ExchangeError(e.to_string()))?;
+            self.keepalive.on_inbound(Instant::now());
+            let mut answer = None;
+            for node in nodes {
+                let is_answer = answer.is_none()
+                    && node.tag == "iq"
+                    && node.attr_str("id") == Some(id.as_str())
+                    && matches!(node.attr_str("type"), Some("result") | Some("error"));
+                if is_answer {
+                    answer = Some(node);
+                } else {
+                    self.deferred.push_back(node);
+                }
+            }
+            if let Some(answer) = answer {
+                return Ok(answer);
+            }
+        }
+    }
+}
+
+fn make_messenger(ctx: &SessionContext, creds: &DeviceCredentials) -> Option<Messenger> {
+    let account = creds.account.as_ref()?;
+    let pn: Jid = account.device_jid.parse().ok()?;
+    let lid = account
+        .lid
+        .as_deref()
+        .and_then(|l| l.parse::<Jid>().ok())
+        .map(|l| Jid::with_device(l.user, pn.device, Server::Lid));
+    let me = Me {
+        store_id: ctx.device.clone(),
+        pn,
+        lid,
+        identity: LocalIdentity {
+            key_pair: keys::key_pair(&creds.identity_key),
+            registration_id: creds.registration_id,
+        },
+        device_identity: account.adv_signed_identity.clone(),
+    };
+    Some(Messenger::new(ctx.store.clone(), me, Limits::default()))
+}
+
+/// A user as digits (a phone number) or any JID.
+fn parse_jid(s: &str) -> Result<Jid, EngineError> {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(Jid::pn(s));
+    }
+    s.parse().map_err(|_| EngineError::InvalidJid(s.to_owned()))
+}
+
+fn step_result(step: &Step) -> Result<(), EngineError> {
+    match step {
+        Step::Continue => Ok(()),
+        Step::End(_) => Err(EngineError::NotConnected),
     }
 }
 

@@ -554,9 +554,37 @@ async fn a_panicking_session_is_restarted_and_others_keep_running() {
     let err = manager
         .get(&"p1".into())
         .unwrap()
-        .send_text("15550000009@s.whatsapp.net", "hi")
+        .send_text("120363000000000001@g.us", "hi")
         .await
         .unwrap_err();
-    assert!(matches!(err, zapin_engine::EngineError::Unsupported(_)));
+    assert!(
+        matches!(err, zapin_engine::EngineError::Unsupported(_)),
+        "{err}"
+    );
+    manager.shutdown().await;
+}
+
+#[tokio::test]
+async fn sends_a_text_after_usync_and_key_fetch_and_refuses_when_offline() {
+    let sim = zapin_sim::run(sim_config()).await.unwrap();
+    let api = Api::new(&sim);
+    let manager = SessionManager::new(memory_store(), engine_config(&sim));
+    let mut rx = manager.subscribe();
+    pair_by_qr(&manager, &mut rx, &api, "s1").await;
+    let peer = pair_by_qr(&manager, &mut rx, &api, "s2").await;
+    let s1 = manager.get(&"s1".into()).unwrap();
+    // Encrypts to the peer's phone and companion (sessions from fetched bundles) and writes it.
+    let id = s1.send_text(&peer, "hello").await.unwrap();
+    assert!(!id.is_empty());
+    // A second send reuses the sessions and the cached device list.
+    let id2 = s1.send_text(&peer, "again").await.unwrap();
+    assert_ne!(id, id2);
+    s1.send_presence(true).await.unwrap();
+    manager.stop(&"s1".into()).await.unwrap();
+    let err = s1.send_text(&peer, "offline").await.unwrap_err();
+    assert!(
+        matches!(err, zapin_engine::EngineError::NotConnected),
+        "{err}"
+    );
     manager.shutdown().await;
 }
