@@ -588,3 +588,53 @@ async fn sends_a_text_after_usync_and_key_fetch_and_refuses_when_offline() {
     );
     manager.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_pair_success_with_a_wrong_hmac_is_refused_and_nothing_is_stored() {
+    let sim = zapin_sim::run(sim_config()).await.unwrap();
+    let api = Api::new(&sim);
+    let store = memory_store();
+    let manager = SessionManager::new(store.clone(), engine_config(&sim));
+    let mut rx = manager.subscribe();
+    let phone = api.account("Eve").await;
+    manager
+        .create(
+            "bad",
+            CreateOptions {
+                start: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let code = wait_event(&mut rx, "bad", |k| match k {
+        EventKind::QrCode { code, .. } => Some(code.clone()),
+        _ => None,
+    })
+    .await;
+    // The phone HMACs with the adv secret it read from the QR: give it another one.
+    let mut fields: Vec<&str> = code.split(',').collect();
+    let wrong = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    fields[3] = wrong;
+    let (status, _) = api
+        .post(
+            &format!("/sim/accounts/{phone}/scan"),
+            json!({ "qr": fields.join(",") }),
+        )
+        .await;
+    assert_ne!(status, 200, "the sim must see the pairing fail");
+    let reason = wait_event(&mut rx, "bad", |k| match k {
+        EventKind::PairingFailed { reason } => Some(reason.clone()),
+        EventKind::Paired { .. } => panic!("paired with a wrong HMAC"),
+        _ => None,
+    })
+    .await;
+    assert!(reason.contains("HMAC"), "{reason}");
+    let creds = store
+        .load_credentials(&DeviceId::new("bad").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(creds.account.is_none(), "nothing stored");
+    manager.shutdown().await;
+}
