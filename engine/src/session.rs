@@ -256,6 +256,12 @@ impl Session {
             }
             self.set_state(ConnectionState::Connecting, STATUS_OK, None);
             let outcome = self.connect_and_serve(commands).await;
+            if !matches!(outcome, Outcome::ReconnectNow)
+                && let Some((_, reply)) = self.pending_code.take()
+            {
+                // A phone-code request waits for a registration connection; this one failed.
+                let _ = reply.send(Err(EngineError::NotConnected));
+            }
             let outcome = match outcome {
                 Outcome::Retry {
                     status,

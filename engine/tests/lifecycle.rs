@@ -308,7 +308,10 @@ async fn pairs_by_phone_code() {
         .create("code", CreateOptions::default())
         .await
         .unwrap();
-    let code = handle.request_pairing_code(&phone).await.unwrap();
+    let code = tokio::time::timeout(WAIT, handle.request_pairing_code(&phone))
+        .await
+        .expect("pairing code in time")
+        .unwrap();
     assert_eq!(code.len(), 8);
     let event_code = wait_event(&mut rx, "code", |k| match k {
         EventKind::PairingCode { code } => Some(code.clone()),
