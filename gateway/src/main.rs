@@ -30,19 +30,41 @@ enum Command {
     /// Run the HTTP gateway on SERVER_PORT (default 8080). It answers GET / with Evolution's
     /// welcome document and GET /v1/health; the WhatsApp routes arrive with later issues.
     Serve,
-    /// Run the protocol-faithful WhatsApp server simulator with mock phones (not available yet,
-    /// issue #5).
-    Sim,
+    /// Run the protocol-faithful WhatsApp server simulator with mock phones: WebSocket
+    /// ws://LISTEN/ws/chat and the control API http://LISTEN/sim/.
+    Sim(SimArgs),
     /// Run the simulator and the gateway together so you can pair and chat locally without
     /// WhatsApp (not available yet, issue #8).
     Demo,
+}
+
+#[derive(Debug, clap::Args)]
+struct SimArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    listen: SocketAddr,
+    /// Derive every key and id from this seed (reproducible runs).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Keep accounts, devices, prekeys and groups in DIR/state.json across restarts.
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<std::path::PathBuf>,
+    /// Lifetime of the first QR ref of a pair-device, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    qr_first_ttl: u64,
+    /// Lifetime of each following QR ref, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 20)]
+    qr_ttl: u64,
+    /// Close connections silent for this long, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    idle_timeout: u64,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve => serve(),
-        Command::Sim => not_available("sim", 5),
+        Command::Sim(args) => sim(args),
         Command::Demo => not_available("demo", 8),
     }
 }
@@ -51,6 +73,63 @@ fn main() -> ExitCode {
 fn not_available(name: &str, issue: u32) -> ExitCode {
     eprintln!("zapin {name}: not available yet (issue #{issue})");
     ExitCode::FAILURE
+}
+
+fn sim(args: SimArgs) -> ExitCode {
+    init_sim_logging();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("zapin: cannot start the tokio runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run_sim(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("{err:#}");
+            eprintln!("zapin sim: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
+    use std::time::Duration;
+    let config = zapin_sim::SimConfig {
+        listen: args.listen,
+        seed: args.seed,
+        state_dir: args.state_dir,
+        qr_first_ttl: Duration::from_secs(args.qr_first_ttl),
+        qr_ttl: Duration::from_secs(args.qr_ttl),
+        idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
+        ..zapin_sim::SimConfig::default()
+    };
+    let sim = zapin_sim::run(config)
+        .await
+        .context("starting the simulator")?;
+    // One stable stdout line for scripts and tests; everything else goes to the log on stderr.
+    println!(
+        "zapin sim listening on {} ws={} root={}",
+        sim.http_url(),
+        sim.ws_url(),
+        hex::encode(sim.root_public_key().as_bytes())
+    );
+    shutdown_signal().await;
+    sim.shutdown().await.context("stopping the simulator")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The simulator logs at info unless `RUST_LOG` says otherwise.
+fn init_sim_logging() {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("warn,zapin=info,zapin_sim=info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
 }
 
 fn serve() -> ExitCode {
@@ -80,27 +159,47 @@ fn serve() -> ExitCode {
 }
 
 async fn run_server(config: Config) -> anyhow::Result<()> {
+    use zapin_gateway::db::Db;
+    use zapin_gateway::webhook::{Dispatcher, DispatcherConfig};
+
     if config.api_key_is_default {
         tracing::warn!(
             "AUTHENTICATION_API_KEY is not set: using Evolution's public default key; set it before exposing zapin"
         );
     }
+    if config.master_key.is_none() {
+        tracing::warn!(
+            "ZAPIN_MASTER_KEY is not set: instance tokens are stored in plain text in the database"
+        );
+    }
+    // The database first (migrations included), so a broken database fails before we announce.
+    let db = Db::open(&config).await.context("opening the database")?;
+    tracing::info!(backend = db.backend_name(), "database ready");
+
     let addr = SocketAddr::new(config.listen_host, config.server_port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr} (SERVER_PORT / ZAPIN_LISTEN_HOST)"))?;
     let local = listener.local_addr().context("reading the bound address")?;
 
+    let dispatcher = Dispatcher::new(db.clone(), DispatcherConfig::from_config(&config))
+        .context("starting the webhook dispatcher")?
+        .spawn();
+
     // One stable stdout line for scripts and tests; everything else goes to the log on stderr.
     println!("zapin listening on http://{local}");
     tracing::info!(url = %format!("http://{local}"), "serving");
 
-    axum::serve(listener, app(AppState::new(config)))
+    let served = axum::serve(listener, app(AppState::new(config, db.clone())))
         .with_graceful_shutdown(shutdown_signal())
         .await
-        .context("HTTP server failed")?;
+        .context("HTTP server failed");
+    // In-flight requests are done: stop delivering (what is left stays in the outbox for the
+    // next start), then close the pool.
+    dispatcher.shutdown().await;
+    db.close().await;
     tracing::info!("stopped");
-    Ok(())
+    served
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM so in-flight requests can finish.

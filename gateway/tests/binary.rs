@@ -43,17 +43,6 @@ fn help_explains_every_subcommand() {
 }
 
 #[test]
-fn sim_is_not_available_yet() {
-    let out = run(&["sim"], &[]);
-    assert!(!out.status.success());
-    assert_eq!(
-        text(&out.stderr),
-        "zapin sim: not available yet (issue #5)\n"
-    );
-    assert!(out.stdout.is_empty());
-}
-
-#[test]
 fn demo_is_not_available_yet() {
     let out = run(&["demo"], &[]);
     assert!(!out.status.success());
@@ -102,9 +91,12 @@ impl Drop for Running {
 
 #[tokio::test]
 async fn serve_answers_until_sigterm() {
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().join("data");
     let child = zapin(
         &["serve"],
         &[
+            ("ZAPIN_DATA_DIR", data_dir.to_str().unwrap()),
             ("SERVER_PORT", "0"),
             ("ZAPIN_LISTEN_HOST", "127.0.0.1"),
             ("AUTHENTICATION_API_KEY", "binary-test-key"),
@@ -144,6 +136,28 @@ async fn serve_answers_until_sigterm() {
     assert_eq!(body["status"], 200);
     assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
 
+    // The database is open: an instance can be created and listed.
+    let client = reqwest::Client::new();
+    let created = client
+        .post(format!("{url}/instance/create"))
+        .header("apikey", "binary-test-key")
+        .json(&serde_json::json!({"instanceName": "bin", "integration": "WHATSAPP-BAILEYS"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status().as_u16(), 201);
+    let listed: serde_json::Value = client
+        .get(format!("{url}/instance/fetchInstances"))
+        .header("apikey", "binary-test-key")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed[0]["name"], "bin");
+    assert!(data_dir.join("zapin.sqlite3").exists());
+
     #[cfg(unix)]
     {
         // Graceful shutdown on SIGTERM: the process exits by itself with success.
@@ -166,5 +180,74 @@ async fn serve_answers_until_sigterm() {
         std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
         assert!(stderr.contains("SIGTERM"), "{stderr}");
         assert!(!stderr.contains("binary-test-key"), "{stderr}");
+    }
+}
+
+#[tokio::test]
+async fn sim_serves_its_root_key_until_sigterm() {
+    let child = zapin(&["sim", "--listen", "127.0.0.1:0", "--seed", "7"], &[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut server = Running(Some(child));
+    let stdout = server.0.as_mut().unwrap().stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let line = rx
+        .recv_timeout(STARTUP_TIMEOUT)
+        .expect("zapin sim did not announce its address");
+    // `zapin sim listening on http://ADDR ws=ws://ADDR/ws/chat root=HEX`
+    let rest = line
+        .strip_prefix("zapin sim listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+    let mut parts = rest.split(' ');
+    let url = parts.next().unwrap().to_owned();
+    let ws = parts.next().unwrap().strip_prefix("ws=").unwrap();
+    let root = parts
+        .next()
+        .unwrap()
+        .strip_prefix("root=")
+        .unwrap()
+        .to_owned();
+    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+    assert_eq!(ws, format!("{}/ws/chat", url.replace("http://", "ws://")));
+    assert_eq!(root.len(), 64, "{line}");
+
+    let body: serde_json::Value = reqwest::get(format!("{url}/sim/root-key"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        body["public_key_hex"].as_str(),
+        Some(root.as_str()),
+        "{body}"
+    );
+
+    #[cfg(unix)]
+    {
+        let pid = server.0.as_ref().unwrap().id().to_string();
+        let kill = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(kill.success());
+        let mut child = server.0.take().unwrap();
+        let (done_tx, done_rx) = mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            let status = child.wait();
+            let _ = done_tx.send(());
+            status
+        });
+        done_rx
+            .recv_timeout(STARTUP_TIMEOUT)
+            .expect("zapin sim did not stop after SIGTERM");
+        assert!(waiter.join().unwrap().unwrap().success());
     }
 }

@@ -3,16 +3,27 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic: a panic is a failure
 
 use serde_json::{Value, json};
+use zapin_gateway::db::{Db, DbOptions};
+use zapin_gateway::webhook::Routing;
 use zapin_gateway::{AppState, Config, app};
 
 /// Starts the app on an ephemeral port and returns its base URL.
 async fn start(pairs: &[(&str, &str)]) -> String {
     let config =
         Config::from_env(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open_sqlite_file(
+        &dir.path().join("zapin.sqlite3"),
+        Routing::default(),
+        &DbOptions::default(),
+    )
+    .await
+    .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        axum::serve(listener, app(AppState::new(config)))
+        let _dir = dir;
+        axum::serve(listener, app(AppState::new(config, db)))
             .await
             .unwrap();
     });

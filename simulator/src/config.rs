@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::conn::handler::{HandlerFactory, UnwiredHandlers};
-use crate::phone::{PhoneActions, UnwiredPhone};
+use crate::conn::handler::HandlerFactory;
+use crate::phone::{PhoneActions, SignalPhone};
 use crate::state::{StateConfig, StateLimits};
+use crate::wire::WiredHandlers;
 
 #[derive(Debug, Clone)]
 pub struct SimConfig {
@@ -32,7 +33,7 @@ pub struct SimConfig {
     pub limits: StateLimits,
     /// The protocol layer's per-connection handlers.
     pub handlers: Arc<dyn HandlerFactory>,
-    /// The protocol layer's mock-phone actions (Signal sends).
+    /// The mock phones' actions (Signal sends); `phone::SignalPhone` by default.
     pub phone: Arc<dyn PhoneActions>,
 }
 
@@ -49,8 +50,8 @@ impl Default for SimConfig {
             idle_timeout: Duration::from_secs(60),
             pair_timeout: Duration::from_secs(30),
             limits: StateLimits::default(),
-            handlers: Arc::new(UnwiredHandlers),
-            phone: Arc::new(UnwiredPhone),
+            handlers: Arc::new(WiredHandlers::default()),
+            phone: Arc::new(SignalPhone),
         }
     }
 }

@@ -5,9 +5,9 @@
 //!
 //! This crate holds the server's state (§12.0 of wa-protocol.md), the control API
 //! (`/work/shared/sim-control-api.md`), the `/ws/chat` endpoint with its faults and idle timeout,
-//! and two seams the protocol layer fills in: `conn::handler::HandlerFactory` (one state machine
-//! per connection: Noise, codec, routing, pairing) and `phone::PhoneActions` (the mock phones'
-//! Signal sends). Entry point: `run(SimConfig)`.
+//! the seam the protocol layer fills in (`conn::handler::HandlerFactory`: one state machine per
+//! connection: Noise, codec, login, pairing), the messaging router it calls (`router`) and the mock
+//! phones' Signal (`phone`, behind the `PhoneActions` seam). Entry point: `run(SimConfig)`.
 
 pub mod addr;
 pub mod api;
@@ -18,10 +18,12 @@ pub mod intro;
 pub mod keys;
 pub mod phone;
 pub mod qr;
+pub mod router;
 mod serde_hex;
 pub mod server;
 pub mod sim;
 pub mod state;
+pub mod wire;
 
 pub use config::SimConfig;
 pub use server::{RunningSim, SimError, run};

@@ -99,6 +99,12 @@ impl ConnectionHandler for FakeConn {
                         PairSecret::LinkCode { code } => code.clone(),
                     };
                     out.write(format!("paired {} {secret}", ticket.device_jid).into_bytes());
+                    // As the protocol layer does: commit the device before answering.
+                    self.ctx
+                        .sim
+                        .state()
+                        .finish_pairing(&ticket, vec![9, 9, 9])
+                        .unwrap();
                     let _ = reply.send(Ok(PairAccepted {
                         adv_signed_identity: vec![9, 9, 9],
                     }));
@@ -286,8 +292,12 @@ async fn rejected_pairing_releases_the_ref() {
 
 #[tokio::test]
 async fn unwired_build_says_so() {
-    // The default handlers: the connection is registered but there is no protocol layer.
-    let sim = start(SimConfig::default()).await;
+    // The unwired handlers: the connection is registered but there is no protocol layer.
+    let sim = start(SimConfig {
+        handlers: Arc::new(zapin_sim::conn::handler::UnwiredHandlers),
+        ..SimConfig::default()
+    })
+    .await;
     let api = Api::new(&sim);
     api.post("/sim/accounts", json!({})).await;
     let _ws = connect(&sim).await;

@@ -37,14 +37,15 @@ async fn bad_header_closes_and_server_keeps_serving() {
     ));
 
     // A good header split over three messages (and one with a routing pre-intro) passes the
-    // check and reaches the (not yet wired) protocol layer.
+    // check and reaches the protocol layer, which refuses a frame that is no ClientHello.
     let mut good = connect(&sim).await;
     send(&mut good, &WA_HEADER[..1]).await;
     send(&mut good, &WA_HEADER[1..2]).await;
     send(&mut good, &WA_HEADER[2..]).await;
+    send(&mut good, &[0, 0, 1, 0xAA]).await;
     let (_, end) = read_until_end(&mut good).await;
     assert!(
-        matches!(end, End::Closed(1011, ref r) if r.contains("not wired")),
+        matches!(end, End::Closed(1002, ref r) if r.contains("ClientHello")),
         "{end:?}"
     );
 
@@ -55,7 +56,7 @@ async fn bad_header_closes_and_server_keeps_serving() {
     send(&mut routed, &intro).await;
     assert!(matches!(
         read_until_end(&mut routed).await.1,
-        End::Closed(1011, _)
+        End::Closed(1002, _)
     ));
 
     assert_eq!(api.get("/sim/root-key").await.0, 200);

@@ -26,7 +26,8 @@ use crate::config::{Config, Database};
 use crate::webhook::Routing;
 
 pub use models::{
-    Chat, Contact, Instance, Message, MessagePage, NewInstance, Settings, WebhookConfig, WebhookSet,
+    Chat, Contact, Instance, Message, MessagePage, MessageQuery, NewInstance, Settings,
+    WebhookConfig, WebhookSet,
 };
 
 /// The embedded SQLite file under `ZAPIN_DATA_DIR`.

@@ -79,6 +79,15 @@ pub struct Message {
     pub status: Option<String>,
 }
 
+/// Filters of [`crate::db::Tx::query_messages`]; `None` matches anything.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MessageQuery {
+    pub remote_jid: Option<String>,
+    pub key_id: Option<String>,
+    pub from_me: Option<bool>,
+    pub message_type: Option<String>,
+}
+
 /// One page of messages, newest first.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MessagePage {

@@ -2,10 +2,11 @@
 //! transaction. Functions that report an event take the envelope builder as a closure over the
 //! stored row: there is no way to make the change without also enqueueing its event.
 
-use serde_json::Value;
+use serde::Serialize;
 
 use super::models::{
-    Chat, Contact, Instance, Message, MessagePage, NewInstance, Settings, WebhookConfig, WebhookSet,
+    Chat, Contact, Instance, Message, MessagePage, MessageQuery, NewInstance, Settings,
+    WebhookConfig, WebhookSet,
 };
 use super::{DbError, Tx, new_uuid, now_ms, with_conn};
 use crate::webhook::{EVENT_INSTANCE_CREATE, EVENT_INSTANCE_DELETE, EVENT_MESSAGES_UPSERT};
@@ -123,14 +124,42 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
+impl super::Db {
+    /// Reads an instance by name outside any transaction: the guard's lookup on every request,
+    /// which must not take SQLite's write lock as [`super::Db::begin`] does.
+    pub async fn instance_by_name(&self, name: &str) -> Result<Option<Instance>, DbError> {
+        let row: Option<InstanceRow> = with_conn!(pool & self.pool, |c| {
+            sqlx::query_as(
+                "SELECT id, name, token, owner_jid, profile_name, connection_status, integration, \
+                 number, created_at, updated_at FROM instances WHERE name = $1",
+            )
+            .bind(name)
+            .fetch_optional(c)
+            .await?
+        });
+        Ok(row.map(instance))
+    }
+}
+
 impl Tx {
     /// Creates the instance row and enqueues `INSTANCE_CREATE` with the body `envelope` builds
     /// from the stored row. [`DbError::NameTaken`] if the name is in use.
-    pub async fn create_instance(
+    pub async fn create_instance<B: Serialize>(
         &mut self,
         new: &NewInstance,
-        envelope: impl FnOnce(&Instance) -> Value,
+        envelope: impl FnOnce(&Instance) -> B,
     ) -> Result<Instance, DbError> {
+        let row = self.insert_instance(new).await?;
+        let body = envelope(&row);
+        self.enqueue_event(&row.id, EVENT_INSTANCE_CREATE, &body)
+            .await?;
+        Ok(row)
+    }
+
+    /// Creates the instance row without reporting it. For callers that must store more (its
+    /// webhook, settings) before enqueueing `INSTANCE_CREATE` in the same transaction, so that
+    /// the event is routed to the webhook created with it.
+    pub async fn insert_instance(&mut self, new: &NewInstance) -> Result<Instance, DbError> {
         let now = now_ms();
         let row = Instance {
             id: new_uuid(),
@@ -166,10 +195,22 @@ impl Tx {
             Err(e) if is_unique_violation(&e) => return Err(DbError::NameTaken(new.name.clone())),
             Err(e) => return Err(e.into()),
         }
-        let body = envelope(&row);
-        self.enqueue_event(&row.id, EVENT_INSTANCE_CREATE, &body)
-            .await?;
         Ok(row)
+    }
+
+    /// How many messages, contacts and chats an instance owns (fetchInstances' `_count`).
+    pub async fn instance_counts(&mut self, id: &str) -> Result<(i64, i64, i64), DbError> {
+        let counts: (i64, i64, i64) = with_conn!(tx &mut self.inner, |c| {
+            sqlx::query_as(
+                "SELECT (SELECT COUNT(*) FROM messages WHERE instance_id = $1), \
+                 (SELECT COUNT(*) FROM contacts WHERE instance_id = $1), \
+                 (SELECT COUNT(*) FROM chats WHERE instance_id = $1)",
+            )
+            .bind(id)
+            .fetch_one(c)
+            .await?
+        });
+        Ok(counts)
     }
 
     pub async fn get_instance(&mut self, id: &str) -> Result<Option<Instance>, DbError> {
@@ -241,10 +282,10 @@ impl Tx {
 
     /// Enqueues `INSTANCE_DELETE` (routed while the instance's webhook still exists), then deletes
     /// the instance and, by cascade, everything it owns. False if there was no such instance.
-    pub async fn delete_instance(
+    pub async fn delete_instance<B: Serialize>(
         &mut self,
         id: &str,
-        envelope: impl FnOnce(&Instance) -> Value,
+        envelope: impl FnOnce(&Instance) -> B,
     ) -> Result<bool, DbError> {
         let Some(row) = self.get_instance(id).await? else {
             return Ok(false);
@@ -385,10 +426,10 @@ impl Tx {
     /// Stores a message (replacing the stored copy of the same key id). Only a message not seen
     /// before enqueues `MESSAGES_UPSERT`, so a redelivered message is not reported twice.
     /// Returns whether it was new.
-    pub async fn upsert_message(
+    pub async fn upsert_message<B: Serialize>(
         &mut self,
         m: &Message,
-        envelope: impl FnOnce(&Message) -> Value,
+        envelope: impl FnOnce(&Message) -> B,
     ) -> Result<bool, DbError> {
         let content =
             serde_json::to_string(&m.message).map_err(|_| DbError::Corrupt("message json"))?;
@@ -460,30 +501,54 @@ impl Tx {
         page: u32,
         page_size: u32,
     ) -> Result<MessagePage, DbError> {
+        let query = MessageQuery {
+            remote_jid: remote_jid.map(str::to_owned),
+            ..MessageQuery::default()
+        };
+        self.query_messages(instance_id, &query, page, page_size)
+            .await
+    }
+
+    /// Messages of an instance matching every `Some` field of `query`, newest first; `page`
+    /// counts from 1 and `page_size` is clamped to 1..=1000.
+    pub async fn query_messages(
+        &mut self,
+        instance_id: &str,
+        query: &MessageQuery,
+        page: u32,
+        page_size: u32,
+    ) -> Result<MessagePage, DbError> {
+        const FILTER: &str = "instance_id = $1 AND ($2 IS NULL OR remote_jid = $2) \
+             AND ($3 IS NULL OR key_id = $3) AND ($4 IS NULL OR from_me = $4) \
+             AND ($5 IS NULL OR message_type = $5)";
         let page = page.max(1);
         let page_size = page_size.clamp(1, 1000);
         let offset = i64::from(page - 1) * i64::from(page_size);
+        let count_sql = format!("SELECT COUNT(*) FROM messages WHERE {FILTER}");
+        let rows_sql = format!(
+            "SELECT instance_id, key_id, remote_jid, from_me, participant, push_name, message, \
+             message_type, timestamp, status FROM messages WHERE {FILTER} \
+             ORDER BY timestamp DESC, id DESC LIMIT $6 OFFSET $7"
+        );
         let (total, rows): (i64, Vec<MessageRow>) = with_conn!(tx &mut self.inner, |c| {
-            let total: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM messages WHERE instance_id = $1 \
-                 AND ($2 IS NULL OR remote_jid = $2)",
-            )
-            .bind(instance_id)
-            .bind(remote_jid)
-            .fetch_one(&mut *c)
-            .await?;
-            let rows = sqlx::query_as(
-                "SELECT instance_id, key_id, remote_jid, from_me, participant, push_name, message, \
-                 message_type, timestamp, status FROM messages \
-                 WHERE instance_id = $1 AND ($2 IS NULL OR remote_jid = $2) \
-                 ORDER BY timestamp DESC, id DESC LIMIT $3 OFFSET $4",
-            )
-            .bind(instance_id)
-            .bind(remote_jid)
-            .bind(i64::from(page_size))
-            .bind(offset)
-            .fetch_all(c)
-            .await?;
+            let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql.as_str()))
+                .bind(instance_id)
+                .bind(&query.remote_jid)
+                .bind(&query.key_id)
+                .bind(query.from_me)
+                .bind(&query.message_type)
+                .fetch_one(&mut *c)
+                .await?;
+            let rows = sqlx::query_as(sqlx::AssertSqlSafe(rows_sql.as_str()))
+                .bind(instance_id)
+                .bind(&query.remote_jid)
+                .bind(&query.key_id)
+                .bind(query.from_me)
+                .bind(&query.message_type)
+                .bind(i64::from(page_size))
+                .bind(offset)
+                .fetch_all(c)
+                .await?;
             (total, rows)
         });
         Ok(MessagePage {

@@ -1,18 +1,49 @@
 //! The axum application: shared state and the route table.
+//!
+//! Evolution routes follow the guard chain of contract §1.3 (see [`guard`]): 404 for an unknown
+//! instance, 403 for a taken name on create, 401 for a bad `apikey`, then 400 for the body, then
+//! the handler's own errors. The path's `{instance}` is authoritative: query parameters never
+//! replace it (§1.5).
 
+mod body;
+mod chat;
 mod envelope;
+pub mod guard;
+mod instance;
 mod meta;
+mod settings;
+pub mod token;
+mod webhook;
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::routing::get;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn_with_state;
+use axum::routing::{delete, get, post};
 
 use crate::Config;
+use crate::db::{Db, DbError};
 
 pub use envelope::ApiError;
+pub use token::TokenCipher;
 pub use zapin_compat_evolution::ErrorEnvelope;
+
+/// Largest request body. Evolution accepts 136 MB of JSON; nothing on the routes zapin serves
+/// needs more than a few, so a larger body is refused early with Evolution's 413 shape.
+pub const BODY_LIMIT_BYTES: usize = 16 * 1024 * 1024;
+
+/// What the gateway needs from the WhatsApp engine. The engine's session manager implements it
+/// when it lands; until then [`AppState::engine`] is `None`, instances stay in their stored state
+/// (`close` for Baileys) and the routes that need a live session are not mounted.
+pub trait InstanceRuntime: Send + Sync + std::fmt::Debug {
+    /// Called after an instance was created and committed. `qrcode` and `number` are the create
+    /// request's: with `qrcode` the engine starts connecting (pairing code for `number`).
+    fn instance_created(&self, instance: &crate::db::Instance, qrcode: bool, number: Option<&str>);
+    /// Called after an instance was deleted and committed: log out and drop the session.
+    fn instance_deleted(&self, instance: &crate::db::Instance);
+}
 
 /// State shared by every handler. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -20,14 +51,44 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// When the process started serving, for the health document's uptime.
     pub started: Instant,
+    pub db: Db,
+    /// How instance tokens are stored (see [`token`]).
+    pub tokens: TokenCipher,
+    /// The session engine, once it is wired in (see [`InstanceRuntime`]).
+    pub engine: Option<Arc<dyn InstanceRuntime>>,
 }
 
 impl AppState {
-    pub fn new(config: Config) -> Self {
+    pub fn new(config: Config, db: Db) -> Self {
+        let tokens = TokenCipher::new(config.master_key.clone());
         Self {
             config: Arc::new(config),
             started: Instant::now(),
+            db,
+            tokens,
+            engine: None,
         }
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(err: DbError) -> Self {
+        match err {
+            DbError::NameTaken(name) => ErrorEnvelope::name_in_use(&name).into(),
+            DbError::NoInstance(name) => ErrorEnvelope::instance_not_found(&name).into(),
+            other => {
+                // The cause goes to the log, not to the client.
+                tracing::error!("request failed: {other}");
+                ErrorEnvelope::internal(["Internal Server Error"]).into()
+            }
+        }
+    }
+}
+
+impl From<token::TokenError> for ApiError {
+    fn from(err: token::TokenError) -> Self {
+        tracing::error!("request failed: {err}");
+        ErrorEnvelope::internal(["Internal Server Error"]).into()
     }
 }
 
@@ -36,10 +97,25 @@ impl AppState {
 /// Unknown paths, and known paths with another method, answer with Evolution's 404 envelope
 /// (`Cannot GET /path`) because that is what Express does and clients may match on it.
 pub fn app(state: AppState) -> Router {
+    // Routes about one existing instance: the guard loads it (404) and checks the key (401)
+    // before the handler reads the body (400).
+    let guarded = Router::new()
+        .route("/instance/delete/{instance}", delete(instance::delete))
+        .route("/webhook/set/{instance}", post(webhook::set))
+        .route("/webhook/find/{instance}", get(webhook::find))
+        .route("/settings/set/{instance}", post(settings::set))
+        .route("/settings/find/{instance}", get(settings::find))
+        .route("/chat/findMessages/{instance}", post(chat::find_messages))
+        .route_layer(from_fn_with_state(state.clone(), guard::instance_guard));
     Router::new()
         .route("/", get(meta::welcome))
         .route("/v1/health", get(meta::health))
+        // create and fetchInstances have no `{instance}`: they run their own guard steps.
+        .route("/instance/create", post(instance::create))
+        .route("/instance/fetchInstances", get(instance::fetch_instances))
+        .merge(guarded)
         .fallback(envelope::not_found)
         .method_not_allowed_fallback(envelope::not_found)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .with_state(state)
 }

@@ -1,7 +1,7 @@
 //! The `outbox` and `dead_letter` tables: enqueueing inside a transaction, and the claim /
 //! complete / reschedule / bury steps the dispatcher takes.
 
-use serde_json::Value;
+use serde::Serialize;
 
 use zapin_compat_evolution::{EventName, EventSubscription};
 
@@ -165,7 +165,7 @@ impl Tx {
         &mut self,
         instance_id: &str,
         event: &str,
-        body: &Value,
+        body: &(impl Serialize + ?Sized),
     ) -> Result<Option<String>, DbError> {
         let mut targets = Vec::new();
         if let Some(w) = self.get_webhook(instance_id).await?
@@ -195,7 +195,9 @@ impl Tx {
         if targets.is_empty() {
             return Ok(None);
         }
-        let body = body.to_string();
+        // Serialised from the caller's type, not a `serde_json::Value` (whose map sorts keys), so
+        // a struct such as compat-evolution's `WebhookEnvelope` keeps its wire key order.
+        let body = serde_json::to_string(body).map_err(|_| DbError::Corrupt("event body"))?;
         let id = new_uuid();
         let now = now_ms();
         for t in targets {

@@ -117,9 +117,9 @@ async fn pair(sim: &Sim, ticket: PairTicket) -> Result<Json<serde_json::Value>, 
         },
     };
     match outcome {
-        Ok(accepted) => {
-            sim.state()
-                .finish_pairing(&ticket, accepted.adv_signed_identity)?;
+        Ok(_accepted) => {
+            // The protocol layer committed the device (`SimState::finish_pairing`) before
+            // answering, so that the companion's reconnect after 515 already finds it.
             tracing::info!(device = %ticket.device_jid, "companion paired");
             Ok(Json(
                 json!({"device_jid": ticket.device_jid, "lid": ticket.lid_jid}),

@@ -996,6 +996,7 @@ fn new_account(
                 first: 1,
                 end: 1 + limits.phone_prekeys,
             },
+            signal: PhoneSignal::default(),
         },
         companions: BTreeMap::new(),
         next_device: 1,
@@ -1094,6 +1095,7 @@ mod tests {
                     sender: "s".into(),
                     chat: "c".into(),
                     t: 0,
+                    text: None,
                 },
             );
         }

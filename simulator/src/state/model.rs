@@ -73,6 +73,25 @@ pub struct PhoneDevice {
     pub registration_id: u32,
     pub signed_prekey: OwnSignedPreKey,
     pub prekeys: PhonePreKeys,
+    /// The phone's Signal sessions and sender keys (absent in snapshots from before they existed).
+    #[serde(default)]
+    pub signal: PhoneSignal,
+}
+
+/// What the mock phone's Signal keeps between messages. Records are the protocol crate's own
+/// serialisation (`SessionRecord::to_bytes`, `SenderKeyRecord::to_bytes`), hex in the snapshot.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PhoneSignal {
+    /// Peer device `phone.device` (always the PN form: the phone keys its own store) → session.
+    #[serde(default)]
+    pub sessions: BTreeMap<String, String>,
+    /// `group id|phone.device` of the sender (the phone's own key too) → sender-key record.
+    #[serde(default)]
+    pub sender_keys: BTreeMap<String, String>,
+    /// Counter for the phone's derived RNG seeds, so every Signal operation draws fresh,
+    /// reproducible randomness (`KeySource` label `account/{phone}/signal-rng/{n}`).
+    #[serde(default)]
+    pub rng_counter: u64,
 }
 
 /// A linked companion device (a zapin session, Baileys, …).
@@ -227,9 +246,14 @@ pub struct LinkCodeRequest {
 /// Message id → who sent it where, to route receipts and retries (§12.4 step 18).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoggedMessage {
+    /// The sending device, `phone:device@s.whatsapp.net` (`phone@s.whatsapp.net` for the phone).
     pub sender: String,
+    /// The chat JID (user without device, or group).
     pub chat: String,
     pub t: u64,
+    /// The text, for messages a mock phone sent: what it re-encrypts when a device asks for a
+    /// retry (§7.5). `None` for companions' messages (the server never sees their plaintext).
+    pub text: Option<String>,
 }
 
 /// Process-lifetime data: not in the snapshot.

@@ -10,6 +10,8 @@ use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 use zapin_sim::{RunningSim, SimConfig};
 
+pub mod wa;
+
 pub const WAIT: Duration = Duration::from_secs(10);
 pub const WA_HEADER: [u8; 4] = [0x57, 0x41, 0x06, 0x03];
 

@@ -1,7 +1,17 @@
-//! The seam for what the mock phone does through Signal: sending texts, read receipts, and the
-//! group-creation notifications. The protocol layer implements `PhoneActions` (Signal sessions with
-//! every device of the recipient, fan-out through the router); the control API validates requests
-//! and calls it. Until then `UnwiredPhone` refuses, so nothing pretends to have been sent.
+//! What the mock phone (device 0 of every account) does through Signal: sending texts, read
+//! receipts, group-creation notifications (`PhoneActions`, called by the control API after it
+//! validated the request), and receiving what the router delivers to device 0 (`receive`).
+//! `SignalPhone` is the real implementation and the default; `UnwiredPhone` refuses everything
+//! (for tests that want the control API without Signal).
+
+mod receive;
+mod retry;
+mod send;
+pub mod signal;
+
+pub use receive::receive;
+pub use send::SignalPhone;
+pub use signal::fetch_bundle;
 
 use crate::addr::ChatAddr;
 use crate::sim::Sim;

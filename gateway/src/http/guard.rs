@@ -1,0 +1,70 @@
+//! The guard chain (contract §1.3, §2), in one place.
+//!
+//! Order, and so error precedence: instance exists (404) → name free on create (403) → `apikey`
+//! (401) → body (400) → handler. Routes with an `{instance}` path parameter run
+//! [`instance_guard`] as a route layer; `/instance/create` and `/instance/fetchInstances` have
+//! none and call the steps below themselves.
+//!
+//! Keys: the `apikey` header (any case). The global key (`AUTHENTICATION_API_KEY`, compared in
+//! constant time) unlocks everything. An instance token unlocks only the instance it belongs to,
+//! on every route, and `fetchInstances` filtered to the instances holding it; it never unlocks
+//! `/instance/create`. There is no other way in: no query-string key, no `Authorization` header.
+
+use axum::extract::{Path, Request, State};
+use axum::http::HeaderMap;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use zapin_compat_evolution::ErrorEnvelope;
+
+use super::{ApiError, AppState};
+use crate::db::Instance;
+
+/// The instance a guarded request is about, after its key was accepted. Handlers take it as
+/// `Extension<Authorized>` and never look at the query string for the instance name.
+#[derive(Debug, Clone)]
+pub struct Authorized(pub Instance);
+
+/// The `apikey` header's bytes, if present (header names are case-insensitive).
+pub fn api_key(headers: &HeaderMap) -> Option<&[u8]> {
+    headers.get("apikey").map(|v| v.as_bytes())
+}
+
+/// Whether `key` is the global key.
+pub fn is_global(state: &AppState, key: &[u8]) -> bool {
+    state.config.api_key.matches(key)
+}
+
+/// Whether `key` unlocks `instance`: the global key or the instance's own token.
+pub fn unlocks(state: &AppState, key: Option<&[u8]>, instance: &Instance) -> bool {
+    let Some(key) = key else {
+        return false;
+    };
+    is_global(state, key) || state.tokens.matches(&instance.token, key)
+}
+
+/// Loads an instance by name (step 1 of the chain).
+pub async fn find_instance(state: &AppState, name: &str) -> Result<Option<Instance>, ApiError> {
+    Ok(state.db.instance_by_name(name).await?)
+}
+
+/// Instance-exists then apikey, for every route with `{instance}`.
+pub async fn instance_guard(
+    State(state): State<AppState>,
+    path: Result<Path<String>, axum::extract::rejection::PathRejection>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let Ok(Path(name)) = path else {
+        return ApiError(ErrorEnvelope::instance_name_not_provided()).into_response();
+    };
+    let instance = match find_instance(&state, &name).await {
+        Ok(Some(instance)) => instance,
+        Ok(None) => return ApiError(ErrorEnvelope::instance_not_found(&name)).into_response(),
+        Err(err) => return err.into_response(),
+    };
+    if !unlocks(&state, api_key(req.headers()), &instance) {
+        return ApiError(ErrorEnvelope::unauthorized()).into_response();
+    }
+    req.extensions_mut().insert(Authorized(instance));
+    next.run(req).await
+}

@@ -1,0 +1,155 @@
+//! Instance tokens at rest.
+//!
+//! An instance token is a credential: it unlocks every route of its instance. Evolution must be
+//! able to show it again (`fetchInstances` returns `token`), so it cannot be stored as a one-way
+//! hash. When `ZAPIN_MASTER_KEY` is set, tokens are stored encrypted with AES-256-GCM under that
+//! key (`enc1:` + base64 of nonce ‖ ciphertext), so a leaked database alone does not leak them.
+//! Without a master key they are stored as given, and the server logs a warning at startup.
+//! Rows stored in plain text before a key was configured stay readable. A plain-text token that
+//! itself starts with `enc1:` or `raw:` is stored as `raw:<token>` so it cannot be mistaken for
+//! a sealed one.
+//!
+//! Authenticating with an instance token therefore decrypts the stored token and compares it in
+//! constant time; `fetchInstances` with an instance token does this for every instance (a few
+//! microseconds each).
+
+use aes_gcm::Aes256Gcm;
+use aes_gcm::aead::{Aead, KeyInit};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use subtle::ConstantTimeEq as _;
+use zeroize::Zeroizing;
+
+use crate::config::MasterKey;
+
+const PREFIX: &str = "enc1:";
+const RAW_PREFIX: &str = "raw:";
+const NONCE_LEN: usize = 12;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("the operating system RNG failed")]
+    Rng,
+    #[error("encrypting an instance token failed")]
+    Encrypt,
+    /// Wrong master key, or a damaged row.
+    #[error("a stored instance token cannot be decrypted (was ZAPIN_MASTER_KEY changed?)")]
+    Decrypt,
+}
+
+/// Seals and opens stored tokens. `None` key: plain text.
+#[derive(Clone, Debug, Default)]
+pub struct TokenCipher {
+    key: Option<MasterKey>,
+}
+
+impl TokenCipher {
+    pub fn new(key: Option<MasterKey>) -> Self {
+        Self { key }
+    }
+
+    pub fn encrypts(&self) -> bool {
+        self.key.is_some()
+    }
+
+    /// The form to store.
+    pub fn seal(&self, token: &str) -> Result<String, TokenError> {
+        let Some(key) = &self.key else {
+            if token.starts_with(PREFIX) || token.starts_with(RAW_PREFIX) {
+                return Ok(format!("{RAW_PREFIX}{token}"));
+            }
+            return Ok(token.to_owned());
+        };
+        let mut nonce = [0u8; NONCE_LEN];
+        getrandom::fill(&mut nonce).map_err(|_| TokenError::Rng)?;
+        let ct = Aes256Gcm::new(key.expose().into())
+            .encrypt(&nonce.into(), token.as_bytes())
+            .map_err(|_| TokenError::Encrypt)?;
+        let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ct);
+        Ok(format!("{PREFIX}{}", STANDARD.encode(out)))
+    }
+
+    /// The token itself from its stored form.
+    pub fn open(&self, stored: &str) -> Result<Zeroizing<String>, TokenError> {
+        if let Some(raw) = stored.strip_prefix(RAW_PREFIX) {
+            return Ok(Zeroizing::new(raw.to_owned()));
+        }
+        let Some(sealed) = stored.strip_prefix(PREFIX) else {
+            return Ok(Zeroizing::new(stored.to_owned()));
+        };
+        let key = self.key.as_ref().ok_or(TokenError::Decrypt)?;
+        let raw = STANDARD.decode(sealed).map_err(|_| TokenError::Decrypt)?;
+        if raw.len() < NONCE_LEN {
+            return Err(TokenError::Decrypt);
+        }
+        let (nonce, ct) = raw.split_at(NONCE_LEN);
+        let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| TokenError::Decrypt)?;
+        let pt = Aes256Gcm::new(key.expose().into())
+            .decrypt(&nonce.into(), ct)
+            .map_err(|_| TokenError::Decrypt)?;
+        String::from_utf8(pt)
+            .map(Zeroizing::new)
+            .map_err(|_| TokenError::Decrypt)
+    }
+
+    /// Whether `candidate` is the token stored as `stored`, in constant time for equal lengths.
+    /// A row that cannot be opened matches nothing.
+    pub fn matches(&self, stored: &str, candidate: &[u8]) -> bool {
+        match self.open(stored) {
+            Ok(token) => !token.is_empty() && bool::from(token.as_bytes().ct_eq(candidate)),
+            Err(_) => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::Config;
+
+    fn keyed(hex_key: &str) -> TokenCipher {
+        let config =
+            Config::from_env([("ZAPIN_MASTER_KEY".to_owned(), hex_key.to_owned())]).unwrap();
+        TokenCipher::new(config.master_key)
+    }
+
+    const K1: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+    const K2: &str = "ff0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+    #[test]
+    fn sealed_tokens_open_only_under_their_key() {
+        let c = keyed(K1);
+        let sealed = c.seal("TOKEN-1").unwrap();
+        assert!(sealed.starts_with(PREFIX));
+        assert!(!sealed.contains("TOKEN-1"));
+        assert_ne!(sealed, c.seal("TOKEN-1").unwrap(), "fresh nonce each time");
+        assert_eq!(c.open(&sealed).unwrap().as_str(), "TOKEN-1");
+        assert!(c.matches(&sealed, b"TOKEN-1"));
+        assert!(!c.matches(&sealed, b"TOKEN-2"));
+        assert!(!c.matches(&sealed, sealed.as_bytes()));
+        assert!(keyed(K2).open(&sealed).is_err());
+        assert!(TokenCipher::new(None).open(&sealed).is_err());
+        assert!(!TokenCipher::new(None).matches(&sealed, sealed.as_bytes()));
+        // Damaged rows are errors, not panics.
+        for bad in ["enc1:", "enc1:!!", "enc1:AAAA", &sealed[..sealed.len() - 2]] {
+            assert!(c.open(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn plain_storage_round_trips_every_token() {
+        let plain = TokenCipher::new(None);
+        for token in ["ABC", "enc1:looks-sealed", "raw:x", ""] {
+            let stored = plain.seal(token).unwrap();
+            assert_eq!(plain.open(&stored).unwrap().as_str(), token);
+            // A key added later still reads rows stored without one.
+            assert_eq!(keyed(K1).open(&stored).unwrap().as_str(), token);
+        }
+        assert_eq!(plain.seal("ABC").unwrap(), "ABC");
+        assert!(!plain.matches("", b""), "an empty token unlocks nothing");
+    }
+}
