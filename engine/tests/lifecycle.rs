@@ -641,3 +641,58 @@ async fn a_pair_success_with_a_wrong_hmac_is_refused_and_nothing_is_stored() {
     assert!(creds.account.is_none(), "nothing stored");
     manager.shutdown().await;
 }
+
+#[tokio::test]
+async fn messages_flow_both_ways_with_a_mock_phone() {
+    let sim = zapin_sim::run(sim_config()).await.unwrap();
+    let api = Api::new(&sim);
+    let manager = SessionManager::new(memory_store(), engine_config(&sim));
+    let mut rx = manager.subscribe();
+    let own_phone = pair_by_qr(&manager, &mut rx, &api, "m").await;
+    let peer = api.account("Carol").await;
+    let handle = manager.get(&"m".into()).unwrap();
+
+    // Out: the peer's phone decrypts it; we see the server ack and the delivery receipt.
+    let id = handle.send_text(&peer, "hello carol").await.unwrap();
+    let mut acked = false;
+    let mut delivered = false;
+    while !(acked && delivered) {
+        let status = wait_event(&mut rx, "m", |k| match k {
+            EventKind::MessageUpdate(u) if u.key.id == id => Some(u.status),
+            _ => None,
+        })
+        .await;
+        acked |= status == zapin_engine::messaging::MessageStatus::ServerAck;
+        delivered |= status >= zapin_engine::messaging::MessageStatus::DeliveryAck;
+    }
+    let inbox = api.get(&format!("/sim/accounts/{peer}/messages")).await;
+    assert!(
+        inbox
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["id"] == id.as_str() && m["text"] == "hello carol"),
+        "{inbox}"
+    );
+
+    // In: the peer's phone writes to our account; our companion decrypts it.
+    let (status, body) = api
+        .post(
+            &format!("/sim/accounts/{peer}/messages"),
+            json!({ "to": format!("{own_phone}@s.whatsapp.net"), "text": "hi from carol" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let received = wait_event(&mut rx, "m", |k| match k {
+        EventKind::MessageUpsert(m) => Some(m.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        received.message.conversation.as_deref(),
+        Some("hi from carol")
+    );
+    assert_eq!(received.key.id, body["id"].as_str().unwrap());
+    assert!(!received.key.from_me);
+    manager.shutdown().await;
+}
