@@ -16,10 +16,13 @@
 //!   (no QR); unpaired devices are registered but wait for [`SessionManager::start`].
 //! * `start` / `stop` / `logout` / `delete`, [`SessionManager::state`], [`SessionManager::get`].
 //!
-//! Not yet: messaging. [`Command`]'s messaging variants (and the `SessionHandle::send_*`
-//! methods) answer [`EngineError::Unsupported`] until `engine/src/messaging` is wired into the
-//! session actor; the messaging [`EventKind`]s are defined but not produced yet. `wss://` URLs
-//! need a TLS feature that is not built in yet (the simulator speaks `ws://`).
+//! Messaging ([`messaging`], driven by the session actor): incoming messages are decrypted,
+//! acked and surfaced as [`EventKind::MessageUpsert`]; receipts and server acks become
+//! [`EventKind::MessageUpdate`]; [`SessionHandle::send_text`] sends to users (usync and key
+//! fetches go over the session's own connection). Not yet: group sends (need group metadata:
+//! [`EngineError::Unsupported`]), and the presence/group/contacts/chats events (defined, not
+//! produced). `wss://` URLs need a TLS feature that is not built in yet (the simulator speaks
+//! `ws://`).
 
 pub mod backoff;
 pub mod command;

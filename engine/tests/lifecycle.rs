@@ -1,8 +1,8 @@
 //! Connection lifecycle against the simulator over real sockets: QR and phone-code pairing, QR
 //! rotation and limit, restart without re-scan, faults, keepalive, logout, panic recovery.
 //!
-//! Needs the simulator's protocol handler (branch h/simwire, merged into main). Every wait is on
-//! an event or a state with a deadline; there are no fixed sleeps.
+//! Every wait is on an event, a state or a polled store condition with a deadline; there are no
+//! fixed sleeps.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
