@@ -1,0 +1,39 @@
+//! Errors returned to callers of the manager and of session handles.
+
+use zapin_signal_store::StoreError;
+
+use crate::events::InstanceId;
+use crate::messaging::MessagingError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("no session {0}")]
+    NotFound(InstanceId),
+    #[error("session {0} already exists")]
+    AlreadyExists(InstanceId),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// The session's actor ended (deleted, shut down, or restarting after a panic).
+    #[error("the session is gone")]
+    SessionGone,
+    /// The operation belongs to a part of the engine that is not there yet. Honest by design:
+    /// messaging commands return this until `engine/src/messaging` is wired into the actor.
+    #[error("not supported yet: {0}")]
+    Unsupported(&'static str),
+    #[error("the device is already paired")]
+    AlreadyPaired,
+    #[error("not connected")]
+    NotConnected,
+    #[error("the server did not answer in time")]
+    Timeout,
+    #[error("the server refused: {code} {text}")]
+    Refused { code: u16, text: String },
+    #[error("invalid phone number (digits only, 7 to 15): {0:?}")]
+    InvalidPhone(String),
+    #[error("operating-system randomness unavailable")]
+    Random,
+    #[error("invalid JID {0:?}")]
+    InvalidJid(String),
+    #[error("messaging: {0}")]
+    Messaging(#[from] MessagingError),
+}

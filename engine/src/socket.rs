@@ -1,0 +1,163 @@
+//! One WebSocket connection to the server: connection header, Noise XX as initiator, then
+//! encrypted frames carrying binary nodes (wa-protocol.md §1, §2).
+//!
+//! Owned by the session actor, which polls [`Connection::next_message`] inside its `select!`:
+//! reading is cancel-safe (a WebSocket message is either taken whole or left in the stream) and
+//! frame reassembly plus decryption happen synchronously in [`Connection::decode`]. No extra task
+//! per socket, so an idle session costs one task and its buffers.
+
+use bytes::BytesMut;
+use futures_util::{SinkExt, StreamExt};
+use prost::Message as _;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use zapin_protocol::binary::{DecodeError, EncodeError, Node, pack, unpack};
+use zapin_protocol::crypto::KeyPair;
+use zapin_protocol::frame::{FrameDecoder, FrameError, connection_header, encode_frame};
+use zapin_protocol::noise::{ClientHandshake, NoiseError, Transport};
+use zapin_protocol::proto::wa::ClientPayload;
+
+use crate::config::EngineConfig;
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+pub const ORIGIN: &str = "https://web.whatsapp.com";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnError {
+    #[error("websocket: {0}")]
+    WebSocket(String),
+    /// `wss://` needs tokio-tungstenite's rustls feature, which this build leaves out.
+    #[error("wss:// URLs need TLS support, which this build does not include")]
+    TlsUnsupported,
+    #[error("connection closed by the server{}", .0.as_ref().map(|r| format!(": {r}")).unwrap_or_default())]
+    Closed(Option<String>),
+    #[error("noise: {0}")]
+    Noise(#[from] NoiseError),
+    #[error("frame: {0}")]
+    Frame(#[from] FrameError),
+    #[error("node encode: {0}")]
+    Encode(#[from] EncodeError),
+    #[error("node decode: {0}")]
+    Decode(#[from] DecodeError),
+}
+
+impl From<tungstenite::Error> for ConnError {
+    fn from(e: tungstenite::Error) -> Self {
+        match e {
+            tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
+                ConnError::Closed(None)
+            }
+            e => ConnError::WebSocket(e.to_string()),
+        }
+    }
+}
+
+/// A connection after the handshake: every frame in both directions is a Noise transport message.
+pub struct Connection {
+    ws: Ws,
+    frames: FrameDecoder,
+    noise: Transport,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection").finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// Connects, runs the handshake and sends `payload`. The caller bounds it with a timeout.
+    /// `ephemeral` must be fresh for every connection.
+    pub async fn open(
+        config: &EngineConfig,
+        noise_static: KeyPair,
+        ephemeral: KeyPair,
+        routing_info: Option<&[u8]>,
+        payload: &ClientPayload,
+        now_unix: u64,
+    ) -> Result<Self, ConnError> {
+        if config.ws_url.starts_with("wss:") {
+            return Err(ConnError::TlsUnsupported);
+        }
+        let mut request = config.ws_url.as_str().into_client_request()?;
+        request
+            .headers_mut()
+            .insert("Origin", HeaderValue::from_static(ORIGIN));
+        let (mut ws, _response) = tokio_tungstenite::connect_async(request).await?;
+
+        let (hello, awaiting) =
+            ClientHandshake::new(noise_static, ephemeral, config.trust_root).client_hello();
+        let mut first = BytesMut::from(connection_header(routing_info)?.as_ref());
+        encode_frame(&hello, &mut first)?;
+        ws.send(Message::Binary(first.freeze())).await?;
+
+        let mut frames = FrameDecoder::new();
+        let server_hello = loop {
+            if let Some(frame) = frames.next_frame()? {
+                break frame;
+            }
+            match ws.next().await {
+                Some(Ok(Message::Binary(b))) => frames.push(&b),
+                Some(Ok(Message::Close(c))) => {
+                    return Err(ConnError::Closed(c.map(|c| c.reason.to_string())));
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e.into()),
+                None => return Err(ConnError::Closed(None)),
+            }
+        };
+        let ready = awaiting.read_server_hello(&server_hello, now_unix)?;
+        let (finish, noise) = ready.client_finish(&payload.encode_to_vec())?;
+        let mut out = BytesMut::new();
+        encode_frame(&finish, &mut out)?;
+        ws.send(Message::Binary(out.freeze())).await?;
+        Ok(Self { ws, frames, noise })
+    }
+
+    pub async fn send(&mut self, node: &Node) -> Result<(), ConnError> {
+        tracing::trace!(%node, "send");
+        let ciphertext = self.noise.encrypt(&pack(node)?)?;
+        let mut out = BytesMut::with_capacity(ciphertext.len() + 3);
+        encode_frame(&ciphertext, &mut out)?;
+        self.ws.send(Message::Binary(out.freeze())).await?;
+        Ok(())
+    }
+
+    /// The next WebSocket message. Cancel-safe.
+    pub async fn next_message(&mut self) -> Option<Result<Message, tungstenite::Error>> {
+        self.ws.next().await
+    }
+
+    /// Turns one WebSocket message into the nodes it completes (none, one or several).
+    pub fn decode(
+        &mut self,
+        message: Option<Result<Message, tungstenite::Error>>,
+    ) -> Result<Vec<Node>, ConnError> {
+        match message {
+            Some(Ok(Message::Binary(b))) => {
+                self.frames.push(&b);
+                let mut nodes = Vec::new();
+                while let Some(frame) = self.frames.next_frame()? {
+                    let plaintext = self.noise.decrypt(&frame)?;
+                    let node = unpack(&plaintext)?;
+                    tracing::trace!(%node, "recv");
+                    nodes.push(node);
+                }
+                Ok(nodes)
+            }
+            Some(Ok(Message::Close(c))) => Err(ConnError::Closed(c.map(|c| c.reason.to_string()))),
+            Some(Ok(_)) => Ok(Vec::new()),
+            Some(Err(e)) => Err(e.into()),
+            None => Err(ConnError::Closed(None)),
+        }
+    }
+
+    /// Best-effort close frame; errors are irrelevant, the socket is dropped right after.
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+    }
+}
