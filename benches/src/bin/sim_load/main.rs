@@ -462,6 +462,8 @@ async fn run(args: Args) -> Result<(), Error> {
     let rss_n = proc::rss_kib(sim.pid)?;
     let threads_n = proc::threads(sim.pid)?;
     let per_conn_kib = (rss_n.saturating_sub(rss0)) as f64 / logged_in.max(1) as f64;
+    let load_rss = proc::rss_kib(std::process::id())?;
+    println!("load generator: RSS {:.1} MiB", mib(load_rss));
     println!(
         "at {logged_in} connections: RSS {:.1} MiB (+{:.1} MiB) = {:.1} KiB per connection; threads {threads0} -> {threads_n}",
         mib(rss_n),
@@ -538,6 +540,7 @@ async fn run(args: Args) -> Result<(), Error> {
         "rss_at_n_kib": rss_n,
         "rss_per_connection_kib": per_conn_kib,
         "sim_threads": threads_n,
+        "load_generator_rss_kib": load_rss,
         "idle_secs": idle_wall,
         "idle_cpu_secs": idle_cpu_secs,
         "idle_cpu_percent_of_core": 100.0 * idle_cpu_secs / idle_wall,
