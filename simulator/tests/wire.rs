@@ -686,3 +686,55 @@ async fn deliveries_go_to_the_socket_or_the_offline_queue() {
     assert_eq!(account["devices"].as_array().unwrap().len(), 1);
     sim.shutdown().await.unwrap();
 }
+
+/// The WebSocket read buffer is 4 KiB (`conn::ws::WS_READ_BUFFER`): frames far larger than it —
+/// Baileys' 812-key prekey upload (≈ 36 KiB) and a 1 MiB stanza — are still read whole.
+#[tokio::test]
+async fn frames_larger_than_the_read_buffer_are_read_whole() {
+    let (sim, api) = sim_with_accounts().await;
+    let c = Companion::new(7);
+    let device = pair_by_qr(&sim, &api, &c, ALICE).await;
+    let (mut client, _) = login(&sim, &c, ALICE, device).await;
+    let keys: Vec<Node> = (1u32..=812)
+        .map(|id| {
+            let k = KeyPair::from_private([(id % 200) as u8 + 20; 32]);
+            Node::new("key").children(vec![
+                Node::new("id").bytes(id.to_be_bytes()[1..].to_vec()),
+                Node::new("value").bytes(k.public().0.to_vec()),
+            ])
+        })
+        .collect();
+    let upload = client
+        .iq(
+            "big1",
+            "encrypt",
+            "set",
+            vec![
+                Node::new("registration").bytes(c.registration_id.to_be_bytes().to_vec()),
+                Node::new("type").bytes(vec![5u8]),
+                Node::new("identity").bytes(c.identity.public().0.to_vec()),
+                Node::new("list").children(keys),
+                Node::new("skey").children(vec![
+                    Node::new("id").bytes(vec![0, 0, 1]),
+                    Node::new("value").bytes(c.signed_prekey.public().0.to_vec()),
+                    Node::new("signature").bytes(c.signed_prekey_sig.to_vec()),
+                ]),
+            ],
+        )
+        .await;
+    assert_eq!(upload.attr_str("type"), Some("result"), "{upload:?}");
+    let count = client
+        .iq("big2", "encrypt", "get", vec![Node::new("count")])
+        .await;
+    assert_eq!(count.child("count").unwrap().attr_str("value"), Some("812"));
+    let ping = client
+        .iq(
+            "big3",
+            "w:p",
+            "get",
+            vec![Node::new("ping").bytes(vec![0x5a; 1 << 20])],
+        )
+        .await;
+    assert_eq!(ping.attr_str("type"), Some("result"));
+    sim.shutdown().await.unwrap();
+}

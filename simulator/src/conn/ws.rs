@@ -22,6 +22,12 @@ use crate::sim::Sim;
 /// (several frames, or the intro and a frame).
 pub const MAX_WS_MESSAGE: usize = (1 << 24) + (1 << 16);
 
+/// tungstenite's read buffer is allocated per connection and zero-filled to its full capacity
+/// on every read, so its size is resident per connection: the 128 KiB default made 133 KiB of
+/// the ≈ 134 KiB each idle logged-in connection cost (benches/RESULTS.md, "simulator
+/// connections"). Stanzas are small; a larger frame still gets its exact length reserved.
+pub const WS_READ_BUFFER: usize = 4 * 1024;
+
 pub async fn upgrade(
     State(app): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -39,6 +45,7 @@ pub async fn upgrade(
     let shutdown = app.shutdown.clone();
     ws.max_message_size(MAX_WS_MESSAGE)
         .max_frame_size(MAX_WS_MESSAGE)
+        .read_buffer_size(WS_READ_BUFFER)
         .on_upgrade(move |socket| run_connection(sim, socket, peer, shutdown))
 }
 
