@@ -6,6 +6,7 @@ use crate::config::SimConfig;
 use crate::conn::{ConnCommand, ConnId, Connections};
 use crate::faults::Faults;
 use crate::media::MediaStore;
+use crate::router::PresenceSubscriptions;
 use crate::state::SimState;
 
 #[derive(Debug)]
@@ -15,6 +16,7 @@ struct Inner {
     faults: Faults,
     config: SimConfig,
     media: MediaStore,
+    presence: PresenceSubscriptions,
 }
 
 /// Cheap to clone; all clones share one simulator.
@@ -42,6 +44,7 @@ impl Sim {
                 connections: Connections::default(),
                 faults: Faults::default(),
                 media: MediaStore::open(config.media.clone(), config.state_dir.as_deref()),
+                presence: PresenceSubscriptions::default(),
                 config,
             }),
         }
@@ -61,6 +64,12 @@ impl Sim {
 
     pub fn config(&self) -> &SimConfig {
         &self.inner.config
+    }
+
+    /// Who asked to hear whose availability (`<presence type=subscribe>`); not persisted, as on
+    /// WhatsApp a client subscribes again after every login.
+    pub fn presence(&self) -> &PresenceSubscriptions {
+        &self.inner.presence
     }
 
     /// Uploaded media blobs and `media_conn` auth tokens (`media`).

@@ -1178,6 +1178,19 @@ async fn presence_and_chatstate_reach_online_peers() {
     let c = b1.one("chatstate");
     assert_eq!(attr(&c, "from"), format!("{A}@s.whatsapp.net"));
     assert!(c.child("composing").is_some());
+    // B subscribes to A: A's later availability changes reach B's online device.
+    b1.send(
+        Node::new("presence")
+            .attr("type", "subscribe")
+            .attr("to", Jid::pn(A)),
+    );
+    a1.send(Node::new("presence").attr("type", "unavailable"));
+    let p = b1.one("presence");
+    assert_eq!(attr(&p, "from"), format!("{A}@s.whatsapp.net"));
+    assert_eq!(attr(&p, "type"), "unavailable");
+    a1.send(Node::new("presence").attr("type", "available"));
+    let p = b1.one("presence");
+    assert!(p.get_attr("type").is_none(), "available carries no type");
     let (_, node) = a1.dm(B, "x");
     a1.send(node);
     assert_eq!(attr(&b1.one("message"), "notify"), "Alicia");

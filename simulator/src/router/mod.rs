@@ -9,6 +9,8 @@
 mod groups;
 mod message;
 mod presence;
+
+pub use presence::PresenceSubscriptions;
 mod receipt;
 
 use zapin_protocol::binary::{self, Node};

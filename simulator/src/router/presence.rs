@@ -1,12 +1,49 @@
 //! `<presence>` and `<chatstate>` (§6.5), minimally: no reply is expected for either, a subscribe
-//! is answered with the contact's current availability, and typing goes to the peers' online
+//! is answered with the contact's current availability and remembered, so that later
+//! `available`/`unavailable` changes reach the subscriber; typing goes to the peers' online
 //! companions only (never queued: a stale "typing…" is worse than none).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 
 use zapin_protocol::binary::Node;
 use zapin_protocol::jid::Jid;
 
 use super::{Sender, deliver_if_online, devices_of, resolve_device};
 use crate::sim::Sim;
+
+/// Subscriptions per watched account: the subscriber devices, bounded per account so a client
+/// cannot grow the simulator without limit.
+#[derive(Debug, Default)]
+pub struct PresenceSubscriptions {
+    by_target: Mutex<HashMap<String, HashSet<(String, u16)>>>,
+}
+
+/// Subscribers kept per watched account.
+const MAX_SUBSCRIBERS: usize = 1024;
+
+impl PresenceSubscriptions {
+    fn subscribe(&self, target: &str, subscriber: (String, u16)) {
+        let Ok(mut map) = self.by_target.lock() else {
+            return;
+        };
+        let set = map.entry(target.to_string()).or_default();
+        if set.len() < MAX_SUBSCRIBERS {
+            set.insert(subscriber);
+        }
+    }
+
+    fn subscribers(&self, target: &str) -> Vec<(String, u16)> {
+        self.by_target
+            .lock()
+            .map(|map| {
+                map.get(target)
+                    .map(|s| s.iter().cloned().collect())
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default()
+    }
+}
 
 pub(super) fn handle_presence(sim: &Sim, sender: &Sender, node: &Node) -> Vec<Node> {
     match node.attr_str("type") {
@@ -17,6 +54,8 @@ pub(super) fn handle_presence(sim: &Sim, sender: &Sender, node: &Node) -> Vec<No
             let Some((phone, _)) = resolve_device(sim, &to) else {
                 return Vec::new();
             };
+            sim.presence()
+                .subscribe(&phone, (sender.phone.clone(), sender.device));
             let online = devices_of(sim, &phone)
                 .into_iter()
                 .any(|d| d != 0 && sim.connections().connection_of(&phone, d).is_some());
@@ -26,7 +65,8 @@ pub(super) fn handle_presence(sim: &Sim, sender: &Sender, node: &Node) -> Vec<No
             }
             vec![p]
         }
-        _ => {
+        kind @ (None | Some("available") | Some("unavailable")) => {
+            relay_availability(sim, sender, kind == Some("unavailable"));
             // `<presence type=available name=…>` carries the account's push name (§6.5), which
             // the router puts in `notify` of the messages this account sends.
             if let Some(name) = node.attr_str("name").filter(|n| !n.is_empty()) {
@@ -44,6 +84,20 @@ pub(super) fn handle_presence(sim: &Sim, sender: &Sender, node: &Node) -> Vec<No
                 }
             }
             Vec::new()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Tells every subscriber of the sender's account that it is now (un)available.
+fn relay_availability(sim: &Sim, sender: &Sender, unavailable: bool) {
+    let mut p = Node::new("presence").attr("from", Jid::pn(sender.phone.clone()));
+    if unavailable {
+        p = p.attr("type", "unavailable");
+    }
+    for (phone, device) in sim.presence().subscribers(&sender.phone) {
+        if phone != sender.phone || device != sender.device {
+            deliver_if_online(sim, &phone, device, &p);
         }
     }
 }
