@@ -202,12 +202,19 @@ async fn run_server(config: Config) -> anyhow::Result<()> {
     println!("zapin listening on http://{local}");
     tracing::info!(url = %format!("http://{local}"), "serving");
 
-    let served = axum::serve(listener, app(AppState::new(config, db.clone())))
+    let state = AppState::new(config, db.clone());
+    let engine = zapin_gateway::runtime::start(&state.config, &db, state.tokens.clone())
+        .await
+        .context("starting the WhatsApp engine")?;
+    let state = state.with_engine(engine.clone());
+
+    let served = axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("HTTP server failed");
-    // In-flight requests are done: stop delivering (what is left stays in the outbox for the
-    // next start), then close the pool.
+    // In-flight requests are done: stop the sessions (credentials stay for the next start),
+    // stop delivering (what is left stays in the outbox), then close the pool.
+    engine.manager().shutdown().await;
     dispatcher.shutdown().await;
     db.close().await;
     tracing::info!("stopped");

@@ -474,6 +474,25 @@ impl Tx {
         Ok(inserted)
     }
 
+    /// Records a message's new delivery status. False when the message is not stored.
+    pub async fn set_message_status(
+        &mut self,
+        instance_id: &str,
+        key_id: &str,
+        status: &str,
+    ) -> Result<bool, DbError> {
+        let done = with_conn!(tx &mut self.inner, |c| {
+            sqlx::query("UPDATE messages SET status = $3 WHERE instance_id = $1 AND key_id = $2")
+                .bind(instance_id)
+                .bind(key_id)
+                .bind(status)
+                .execute(c)
+                .await?
+                .rows_affected()
+        });
+        Ok(done > 0)
+    }
+
     pub async fn get_message(
         &mut self,
         instance_id: &str,
