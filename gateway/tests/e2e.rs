@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Receiver, TIMEOUT, eventually};
+use common::{Receiver, eventually};
 use serde_json::{Value, json};
 use zapin_gateway::db::Db;
 use zapin_gateway::runtime::{self, EngineRuntime};
@@ -279,19 +279,26 @@ async fn pair_send_receive_and_restart_over_http() {
         .await;
     assert_eq!(status, 200, "{found}");
     assert_eq!(found["messages"]["total"], 1);
+    // Every delivery is a full envelope; the send is reported as send.message only.
+    for body in receiver.seen().iter().map(|s| s.json()) {
+        assert!(body["event"].is_string(), "{body}");
+        assert!(
+            !(body["event"] == "messages.upsert" && body["data"]["key"]["fromMe"] == true),
+            "{body}"
+        );
+    }
 
     // Restart: the linked instance comes back open without a QR.
     gw.stop().await;
     let before = receiver.seen().len();
     let gw = Gateway::start(config(&sim, dir.path())).await;
-    let reopened = eventually("the instance to reopen after restart", || async {
+    eventually("the instance to reopen after restart", || async {
         let (_, state) = gw
             .call(reqwest::Method::GET, "/instance/connectionState/e2e", None)
             .await;
         (state["instance"]["state"] == "open").then_some(())
     })
     .await;
-    let _ = reopened;
     let (_, body) = gw
         .call(reqwest::Method::GET, "/instance/connect/e2e", None)
         .await;
@@ -315,7 +322,6 @@ async fn pair_send_receive_and_restart_over_http() {
         .call(reqwest::Method::DELETE, "/instance/logout/e2e", None)
         .await;
     assert_eq!(status, 400);
-    let _ = TIMEOUT;
     gw.stop().await;
     sim.shutdown().await.unwrap();
 }

@@ -266,9 +266,7 @@ pub async fn send_text(
     // Current row: the owner JID may have been learnt since the guard loaded it.
     let current = tx.get_instance(&instance.id).await?.unwrap_or(instance);
     // An own-device echo may already have stored it: keep one row, report the send once.
-    let _ = tx
-        .upsert_message(&stored, |_| serde_json::Value::Null)
-        .await;
+    tx.write_message(&stored).await?;
     bridge
         .enqueue(&mut tx, &current, EventName::SendMessage, &out)
         .await?;

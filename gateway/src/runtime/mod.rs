@@ -55,6 +55,9 @@ pub struct EngineRuntime {
     live: Mutex<HashMap<String, Live>>,
     /// Signalled whenever any session's QR object changes (connect waits on it).
     qr_changed: Notify,
+    /// Serialises session creation: create's background start and a quick connect must not
+    /// both register the same device.
+    creating: tokio::sync::Mutex<()>,
 }
 
 /// Opens the signal store the configuration names: PostgreSQL when `DATABASE_CONNECTION_URI` is
@@ -108,6 +111,7 @@ impl EngineRuntime {
             manager,
             live: Mutex::new(HashMap::new()),
             qr_changed: Notify::new(),
+            creating: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -148,6 +152,10 @@ impl EngineRuntime {
 
     /// The registered session, creating it (fresh keys) if needed.
     pub async fn ensure_session(&self, instance: &Instance) -> Result<SessionHandle, EngineError> {
+        if let Some(h) = self.session(&instance.id) {
+            return Ok(h);
+        }
+        let _creating = self.creating.lock().await;
         if let Some(h) = self.session(&instance.id) {
             return Ok(h);
         }
