@@ -34,7 +34,7 @@ enum Command {
     /// ws://LISTEN/ws/chat and the control API http://LISTEN/sim/.
     Sim(SimArgs),
     /// Run the simulator and the gateway together so you can pair and chat locally without
-    /// WhatsApp (not available yet, issue #8).
+    /// WhatsApp: prints the API URL, the key and a curl walkthrough.
     Demo,
 }
 
@@ -72,14 +72,178 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve => serve(),
         Command::Sim(args) => sim(args),
-        Command::Demo => not_available("demo", 8),
+        Command::Demo => demo(),
     }
 }
 
-/// Subcommands whose issue has not landed say so instead of pretending to work.
-fn not_available(name: &str, issue: u32) -> ExitCode {
-    eprintln!("zapin {name}: not available yet (issue #{issue})");
-    ExitCode::FAILURE
+fn demo() -> ExitCode {
+    init_sim_logging();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("zapin: cannot start the tokio runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run_demo()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("{err:#}");
+            eprintln!("zapin demo: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The simulator, the gateway wired to it (fresh data directory, embedded SQLite), two phones
+/// on the simulator and a webhook receiver that prints what it gets.
+async fn run_demo() -> anyhow::Result<()> {
+    use zapin_gateway::db::Db;
+    use zapin_gateway::webhook::{Dispatcher, DispatcherConfig};
+
+    let sim = zapin_sim::run(zapin_sim::SimConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        ..zapin_sim::SimConfig::default()
+    })
+    .await
+    .context("starting the simulator")?;
+    // A fresh directory each run: the simulator's accounts live in memory, so devices linked in
+    // an earlier run could not log in again.
+    let data_dir = std::env::temp_dir().join(format!("zapin-demo-{}", std::process::id()));
+    let overrides = [
+        ("ZAPIN_WA_WS_URL".to_owned(), sim.ws_url()),
+        (
+            "ZAPIN_WA_ROOT_PUBKEY".to_owned(),
+            hex::encode(sim.root_public_key().0),
+        ),
+        ("ZAPIN_DATA_DIR".to_owned(), data_dir.display().to_string()),
+    ];
+    let replaced = [
+        "ZAPIN_WA_WS_URL",
+        "ZAPIN_WA_ROOT_PUBKEY",
+        "ZAPIN_DATA_DIR",
+        "DATABASE_CONNECTION_URI",
+        "DATABASE_PROVIDER",
+    ];
+    let vars = std::env::vars()
+        .filter(|(k, _)| !replaced.contains(&k.as_str()))
+        .chain(overrides);
+    let config = Config::from_env(vars).context("configuration")?;
+
+    let hooks = demo_webhook_receiver().await?;
+    let client = reqwest::Client::new();
+    let account = |name: &'static str| {
+        let client = client.clone();
+        let url = format!("{}/sim/accounts", sim.http_url());
+        async move {
+            let body: serde_json::Value = client
+                .post(url)
+                .json(&serde_json::json!({ "push_name": name }))
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            anyhow::Ok(
+                body["phone"]
+                    .as_str()
+                    .context("the simulator returned no phone")?
+                    .to_owned(),
+            )
+        }
+    };
+    let owner = account("Demo Owner")
+        .await
+        .context("creating the demo owner phone")?;
+    let friend = account("Demo Friend")
+        .await
+        .context("creating the demo friend phone")?;
+
+    let db = Db::open(&config).await.context("opening the database")?;
+    let addr = SocketAddr::new(config.listen_host, config.server_port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} (SERVER_PORT / ZAPIN_LISTEN_HOST)"))?;
+    let local = listener.local_addr().context("reading the bound address")?;
+    let dispatcher = Dispatcher::new(db.clone(), DispatcherConfig::from_config(&config))
+        .context("starting the webhook dispatcher")?
+        .spawn();
+    let key = config.api_key.expose().to_owned();
+    let state = AppState::new(config, db.clone());
+    let engine = zapin_gateway::runtime::start(&state.config, &db, state.tokens.clone())
+        .await
+        .context("starting the WhatsApp engine")?;
+    let state = state.with_engine(engine.clone());
+
+    let shown = if local.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], local.port()))
+    } else {
+        local
+    };
+    let api = format!("http://{shown}");
+    let simu = sim.http_url();
+    println!(
+        r#"zapin demo
+  API:       {api}
+  apikey:    {key}
+  simulator: {simu}
+  phones:    owner {owner} (scans the QR), friend {friend}
+  webhooks:  {hooks} (printed below as they arrive)
+  data:      {data}
+
+1. Create an instance with a webhook, then connect to get the QR code:
+   curl -s -X POST {api}/instance/create -H 'apikey: {key}' -H 'content-type: application/json' -d '{{"instanceName":"demo","integration":"WHATSAPP-BAILEYS","webhook":{{"url":"{hooks}","events":["QRCODE_UPDATED","CONNECTION_UPDATE","MESSAGES_UPSERT","MESSAGES_UPDATE","SEND_MESSAGE"]}}}}'
+   curl -s {api}/instance/connect/demo -H 'apikey: {key}'
+
+2. Scan it with the owner phone (paste the "code" field), then check the state:
+   curl -s -X POST {simu}/sim/accounts/{owner}/scan -H 'content-type: application/json' -d '{{"qr":"<code>"}}'
+   curl -s {api}/instance/connectionState/demo -H 'apikey: {key}'
+
+3. Send a text to the friend, read it on the friend's phone, and let the friend reply:
+   curl -s -X POST {api}/message/sendText/demo -H 'apikey: {key}' -H 'content-type: application/json' -d '{{"number":"{friend}","text":"hello from zapin"}}'
+   curl -s {simu}/sim/accounts/{friend}/messages
+   curl -s -X POST {simu}/sim/accounts/{friend}/messages -H 'content-type: application/json' -d '{{"to":"{owner}@s.whatsapp.net","text":"hi back"}}'
+"#,
+        data = data_dir.display(),
+    );
+
+    let served = axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("HTTP server failed");
+    engine.manager().shutdown().await;
+    dispatcher.shutdown().await;
+    db.close().await;
+    sim.shutdown().await.context("stopping the simulator")?;
+    if let Err(err) = std::fs::remove_dir_all(&data_dir) {
+        tracing::warn!("removing {}: {err}", data_dir.display());
+    }
+    served
+}
+
+/// A local HTTP endpoint that prints each webhook it receives (event and data) on stdout.
+async fn demo_webhook_receiver() -> anyhow::Result<String> {
+    use axum::body::Bytes;
+    async fn hook(body: Bytes) -> axum::http::StatusCode {
+        let value: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        println!(
+            "webhook {} {}",
+            value["event"].as_str().unwrap_or("?"),
+            value["data"]
+        );
+        axum::http::StatusCode::OK
+    }
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .context("binding the demo webhook receiver")?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    let router = axum::Router::new()
+        .route("/", axum::routing::post(hook))
+        .route("/{*rest}", axum::routing::post(hook));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    Ok(format!("http://{addr}/webhook"))
 }
 
 fn sim(args: SimArgs) -> ExitCode {
@@ -202,12 +366,19 @@ async fn run_server(config: Config) -> anyhow::Result<()> {
     println!("zapin listening on http://{local}");
     tracing::info!(url = %format!("http://{local}"), "serving");
 
-    let served = axum::serve(listener, app(AppState::new(config, db.clone())))
+    let state = AppState::new(config, db.clone());
+    let engine = zapin_gateway::runtime::start(&state.config, &db, state.tokens.clone())
+        .await
+        .context("starting the WhatsApp engine")?;
+    let state = state.with_engine(engine.clone());
+
+    let served = axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("HTTP server failed");
-    // In-flight requests are done: stop delivering (what is left stays in the outbox for the
-    // next start), then close the pool.
+    // In-flight requests are done: stop the sessions (credentials stay for the next start),
+    // stop delivering (what is left stays in the outbox), then close the pool.
+    engine.manager().shutdown().await;
     dispatcher.shutdown().await;
     db.close().await;
     tracing::info!("stopped");

@@ -43,14 +43,45 @@ fn help_explains_every_subcommand() {
 }
 
 #[test]
-fn demo_is_not_available_yet() {
-    let out = run(&["demo"], &[]);
-    assert!(!out.status.success());
-    assert_eq!(
-        text(&out.stderr),
-        "zapin demo: not available yet (issue #8)\n"
-    );
-    assert!(out.stdout.is_empty());
+fn demo_starts_the_sim_and_the_gateway_and_prints_a_walkthrough() {
+    let mut child = zapin(
+        &["demo"],
+        &[("SERVER_PORT", "0"), ("AUTHENTICATION_API_KEY", "demo-key")],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + STARTUP_TIMEOUT;
+    while !seen
+        .iter()
+        .any(|l: &String| l.contains("/sim/accounts/") && l.contains("hi back"))
+    {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => break,
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let out = seen.join("\n");
+    assert!(out.contains("API:       http://"), "{out}");
+    assert!(out.contains("apikey:    demo-key"), "{out}");
+    assert!(out.contains("/instance/connect/demo"), "{out}");
+    assert!(out.contains("/message/sendText/demo"), "{out}");
+    assert!(out.contains("hi back"), "{out}");
 }
 
 #[test]

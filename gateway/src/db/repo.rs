@@ -431,6 +431,18 @@ impl Tx {
         m: &Message,
         envelope: impl FnOnce(&Message) -> B,
     ) -> Result<bool, DbError> {
+        let inserted = self.write_message(m).await?;
+        if inserted {
+            let body = envelope(m);
+            self.enqueue_event(&m.instance_id, EVENT_MESSAGES_UPSERT, &body)
+                .await?;
+        }
+        Ok(inserted)
+    }
+
+    /// Stores a message without reporting it (a send reports `SEND_MESSAGE` itself). Returns
+    /// whether it was new.
+    pub async fn write_message(&mut self, m: &Message) -> Result<bool, DbError> {
         let content =
             serde_json::to_string(&m.message).map_err(|_| DbError::Corrupt("message json"))?;
         let existed: Option<i64> = with_conn!(tx &mut self.inner, |c| {
@@ -465,13 +477,26 @@ impl Tx {
             .await?
             .rows_affected()
         });
-        let inserted = existed.is_none();
-        if inserted {
-            let body = envelope(m);
-            self.enqueue_event(&m.instance_id, EVENT_MESSAGES_UPSERT, &body)
-                .await?;
-        }
-        Ok(inserted)
+        Ok(existed.is_none())
+    }
+
+    /// Records a message's new delivery status. False when the message is not stored.
+    pub async fn set_message_status(
+        &mut self,
+        instance_id: &str,
+        key_id: &str,
+        status: &str,
+    ) -> Result<bool, DbError> {
+        let done = with_conn!(tx &mut self.inner, |c| {
+            sqlx::query("UPDATE messages SET status = $3 WHERE instance_id = $1 AND key_id = $2")
+                .bind(instance_id)
+                .bind(key_id)
+                .bind(status)
+                .execute(c)
+                .await?
+                .rows_affected()
+        });
+        Ok(done > 0)
     }
 
     pub async fn get_message(

@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+use super::InstanceRuntime as _;
+
 use axum::Extension;
 use axum::Json;
 use axum::extract::{Query, State};

@@ -11,6 +11,7 @@ mod envelope;
 pub mod guard;
 mod instance;
 mod meta;
+mod session;
 mod settings;
 pub mod token;
 mod webhook;
@@ -21,7 +22,7 @@ use std::time::Instant;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 
 use crate::Config;
 use crate::db::{Db, DbError};
@@ -54,8 +55,9 @@ pub struct AppState {
     pub db: Db,
     /// How instance tokens are stored (see [`token`]).
     pub tokens: TokenCipher,
-    /// The session engine, once it is wired in (see [`InstanceRuntime`]).
-    pub engine: Option<Arc<dyn InstanceRuntime>>,
+    /// The session engine (`None` in DB-only tests: instances stay in their stored state and
+    /// the routes that need a live session answer as for an instance not in memory).
+    pub engine: Option<Arc<crate::runtime::EngineRuntime>>,
 }
 
 impl AppState {
@@ -68,6 +70,12 @@ impl AppState {
             tokens,
             engine: None,
         }
+    }
+
+    /// With the engine wired in (see [`crate::runtime::start`]).
+    pub fn with_engine(mut self, engine: Arc<crate::runtime::EngineRuntime>) -> Self {
+        self.engine = Some(engine);
+        self
     }
 }
 
@@ -106,6 +114,25 @@ pub fn app(state: AppState) -> Router {
         .route("/settings/set/{instance}", post(settings::set))
         .route("/settings/find/{instance}", get(settings::find))
         .route("/chat/findMessages/{instance}", post(chat::find_messages))
+        .route("/instance/connect/{instance}", get(session::connect))
+        .route(
+            "/instance/connectionState/{instance}",
+            get(session::connection_state),
+        )
+        .route("/instance/logout/{instance}", delete(session::logout))
+        .route(
+            "/instance/restart/{instance}",
+            post(session::restart).merge(put(session::restart)),
+        )
+        .route(
+            "/instance/setPresence/{instance}",
+            post(session::set_presence),
+        )
+        .route("/message/sendText/{instance}", post(session::send_text))
+        .route(
+            "/chat/markMessageAsRead/{instance}",
+            post(session::mark_as_read),
+        )
         .route_layer(from_fn_with_state(state.clone(), guard::instance_guard));
     Router::new()
         .route("/", get(meta::welcome))

@@ -1,0 +1,296 @@
+//! Routes that need a live session (contract §3.1, §4): connect, connectionState, logout,
+//! restart, setPresence, sendText, markMessageAsRead.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Extension;
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use zapin_compat_evolution::ConnectErrorBody;
+use zapin_compat_evolution::ErrorEnvelope;
+use zapin_compat_evolution::events::EventName;
+use zapin_compat_evolution::request::{
+    Presence, validate_connect_query, validate_mark_message_as_read, validate_send_text,
+    validate_set_presence,
+};
+use zapin_compat_evolution::response::{
+    ConnectResponse, ConnectionState as EvoState, ConnectionStateBody, InstanceStatusView,
+    MarkAsReadResponse, PresenceResponse, QrCode, StatusResponse,
+};
+use zapin_engine::{ConnectionState, EngineError};
+
+use super::body::JsonBody;
+use super::guard::Authorized;
+use super::{ApiError, AppState};
+use crate::db::{Instance, Message};
+use crate::runtime::EngineRuntime;
+use crate::runtime::bridge::{Bridge, now_ms, record};
+
+/// How long connect waits for the first QR of a fresh connection (Evolution sleeps 2 s).
+const FIRST_QR_WAIT: Duration = Duration::from_secs(2);
+
+fn evo_state(state: ConnectionState) -> EvoState {
+    match state {
+        ConnectionState::Open => EvoState::Open,
+        ConnectionState::Connecting => EvoState::Connecting,
+        ConnectionState::Close | ConnectionState::Refused => EvoState::Close,
+    }
+}
+
+fn engine(state: &AppState) -> Result<&Arc<EngineRuntime>, ApiError> {
+    state
+        .engine
+        .as_ref()
+        .ok_or_else(|| ErrorEnvelope::internal(["the WhatsApp engine is not running"]).into())
+}
+
+fn qr_object(runtime: &EngineRuntime, instance_id: &str) -> QrCode {
+    let live = runtime.live(instance_id);
+    QrCode {
+        image: live.qr,
+        count: live.count,
+    }
+}
+
+/// Engine failures of routes that report `{error:true,message}` with HTTP 200 (§1.4).
+fn connect_error(err: &EngineError) -> Response {
+    (StatusCode::OK, Json(ConnectErrorBody::new(err.to_string()))).into_response()
+}
+
+/// `GET /instance/connect/{instance}[?number=]` (§4.2).
+pub async fn connect(
+    State(state): State<AppState>,
+    Extension(Authorized(instance)): Extension<Authorized>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(runtime) = state.engine.as_ref() else {
+        return (
+            StatusCode::OK,
+            Json(ConnectErrorBody::new("the WhatsApp engine is not running")),
+        )
+            .into_response();
+    };
+    let query = validate_connect_query(query.get("number").map(String::as_str));
+    let current = runtime
+        .state(&instance.id)
+        .unwrap_or(ConnectionState::Close);
+    let body = match current {
+        ConnectionState::Open => ConnectResponse::State(ConnectionStateBody::new(
+            &instance.name,
+            Some(EvoState::Open),
+        )),
+        ConnectionState::Connecting => ConnectResponse::Qr(qr_object(runtime, &instance.id)),
+        ConnectionState::Close | ConnectionState::Refused => {
+            if let Err(err) = runtime.connect(&instance, query.number.as_deref()).await {
+                return connect_error(&err);
+            }
+            runtime.wait_for_qr(&instance.id, FIRST_QR_WAIT).await;
+            if runtime.state(&instance.id) == Some(ConnectionState::Open) {
+                ConnectResponse::State(ConnectionStateBody::new(
+                    &instance.name,
+                    Some(EvoState::Open),
+                ))
+            } else {
+                ConnectResponse::Qr(qr_object(runtime, &instance.id))
+            }
+        }
+    };
+    (StatusCode::OK, Json(body)).into_response()
+}
+
+/// `GET /instance/connectionState/{instance}`: the in-memory state, omitted when the instance
+/// has no session in memory.
+pub async fn connection_state(
+    State(state): State<AppState>,
+    Extension(Authorized(instance)): Extension<Authorized>,
+) -> Json<ConnectionStateBody> {
+    let current = state
+        .engine
+        .as_ref()
+        .and_then(|r| r.state(&instance.id))
+        .map(evo_state);
+    Json(ConnectionStateBody::new(&instance.name, current))
+}
+
+/// `DELETE /instance/logout/{instance}`: 400 when closed, else unlink and answer.
+pub async fn logout(
+    State(state): State<AppState>,
+    Extension(Authorized(instance)): Extension<Authorized>,
+) -> Result<Json<StatusResponse>, ApiError> {
+    let runtime = engine(&state)?;
+    let current = runtime
+        .state(&instance.id)
+        .unwrap_or(ConnectionState::Close);
+    if matches!(current, ConnectionState::Close | ConnectionState::Refused) {
+        return Err(ErrorEnvelope::instance_not_connected(&instance.name).into());
+    }
+    runtime.logout(&instance.id).await.map_err(internal)?;
+    Ok(Json(StatusResponse::logged_out()))
+}
+
+/// `POST|PUT /instance/restart/{instance}`: closed → `{error:true}` (200); else reconnect and
+/// answer as connect.
+pub async fn restart(
+    State(state): State<AppState>,
+    Extension(Authorized(instance)): Extension<Authorized>,
+) -> Response {
+    let Some(runtime) = state.engine.as_ref() else {
+        return (StatusCode::OK, Json(ConnectErrorBody::object_object())).into_response();
+    };
+    let current = runtime
+        .state(&instance.id)
+        .unwrap_or(ConnectionState::Close);
+    if matches!(current, ConnectionState::Close | ConnectionState::Refused) {
+        return (StatusCode::OK, Json(ConnectErrorBody::object_object())).into_response();
+    }
+    if let Err(err) = runtime.restart(&instance).await {
+        return connect_error(&err);
+    }
+    runtime.wait_for_qr(&instance.id, FIRST_QR_WAIT).await;
+    let body = match runtime.state(&instance.id) {
+        Some(ConnectionState::Open) => ConnectResponse::State(ConnectionStateBody::new(
+            &instance.name,
+            Some(EvoState::Open),
+        )),
+        Some(ConnectionState::Connecting) => ConnectResponse::Qr(qr_object(runtime, &instance.id)),
+        other => ConnectResponse::Other {
+            instance: InstanceStatusView {
+                instance_name: instance.name.clone(),
+                status: other.map_or(EvoState::Close, evo_state),
+            },
+            qrcode: qr_object(runtime, &instance.id),
+        },
+    };
+    (StatusCode::OK, Json(body)).into_response()
+}
+
+fn internal(err: EngineError) -> ApiError {
+    match err {
+        EngineError::NotConnected | EngineError::NotFound(_) | EngineError::SessionGone => {
+            ErrorEnvelope::bad_request([err.to_string()]).into()
+        }
+        other => {
+            tracing::error!("engine request failed: {other}");
+            ErrorEnvelope::internal([other.to_string()]).into()
+        }
+    }
+}
+
+/// A live, open session or Evolution's "not connected" 400.
+fn open_session(
+    state: &AppState,
+    instance: &Instance,
+) -> Result<zapin_engine::SessionHandle, ApiError> {
+    let runtime = engine(state)?;
+    match runtime.session(&instance.id) {
+        Some(h) if h.state() == ConnectionState::Open => Ok(h),
+        _ => Err(ErrorEnvelope::instance_not_connected(&instance.name).into()),
+    }
+}
+
+/// `POST /instance/setPresence/{instance}` → 201 `{presence}`. The engine sends the global
+/// `available`/`unavailable`; the chat states (composing, …) need a JID and are answered
+/// without being sent.
+pub async fn set_presence(
+    State(state): State<AppState>,
+    Extension(Authorized(instance)): Extension<Authorized>,
+    JsonBody(body): JsonBody,
+) -> Result<(StatusCode, Json<PresenceResponse>), ApiError> {
+    let req = validate_set_presence(&body?)?;
+    let session = open_session(&state, &instance)?;
+    match req.presence {
+        Presence::Available => session.send_presence(true).await.map_err(internal)?,
+        Presence::Unavailable => session.send_presence(false).await.map_err(internal)?,
+        _ => {}
+    }
+    Ok((
+        StatusCode::CREATED,
+        Json(PresenceResponse {
+            presence: req.presence,
+        }),
+    ))
+}
+
+/// `5511…` → `5511…@s.whatsapp.net`; JIDs pass through.
+pub fn to_jid(number: &str) -> String {
+    if number.contains('@') {
+        number.to_owned()
+    } else {
+        let digits: String = number.chars().filter(char::is_ascii_digit).collect();
+        format!("{digits}@s.whatsapp.net")
+    }
+}
+
+/// `POST /message/sendText/{instance}` → 201 message record (status `PENDING`), stored with
+/// `SEND_MESSAGE` in one transaction.
+pub async fn send_text(
+    State(state): State<AppState>,
+    Extension(Authorized(instance)): Extension<Authorized>,
+    JsonBody(body): JsonBody,
+) -> Result<
+    (
+        StatusCode,
+        Json<zapin_compat_evolution::response::MessageRecord>,
+    ),
+    ApiError,
+> {
+    let req = validate_send_text(&body?)?;
+    let session = open_session(&state, &instance)?;
+    let runtime = engine(&state)?.clone();
+    let jid = to_jid(&req.number);
+    let id = session.send_text(&jid, &req.text).await.map_err(internal)?;
+    let stored = Message {
+        instance_id: instance.id.clone(),
+        key_id: id,
+        remote_jid: jid,
+        from_me: true,
+        participant: None,
+        push_name: None,
+        message: serde_json::json!({ "conversation": req.text }),
+        message_type: "conversation".to_owned(),
+        timestamp: now_ms() / 1000,
+        status: Some("PENDING".to_owned()),
+    };
+    let out = record(&stored, "web");
+    let bridge = Bridge {
+        runtime,
+        db: state.db.clone(),
+        config: state.config.clone(),
+        tokens: state.tokens.clone(),
+    };
+    let mut tx = state.db.begin().await?;
+    // Current row: the owner JID may have been learnt since the guard loaded it.
+    let current = tx.get_instance(&instance.id).await?.unwrap_or(instance);
+    // An own-device echo may already have stored it: keep one row, report the send once.
+    tx.write_message(&stored).await?;
+    bridge
+        .enqueue(&mut tx, &current, EventName::SendMessage, &out)
+        .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+/// `POST /chat/markMessageAsRead/{instance}` → 201 `{"message":"Read messages","read":"success"}`.
+pub async fn mark_as_read(
+    State(state): State<AppState>,
+    Extension(Authorized(instance)): Extension<Authorized>,
+    JsonBody(body): JsonBody,
+) -> Result<(StatusCode, Json<MarkAsReadResponse>), ApiError> {
+    let items = validate_mark_message_as_read(&body?)?;
+    let session = open_session(&state, &instance)?;
+    let mut by_chat: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for item in items.into_iter().filter(|m| !m.from_me) {
+        by_chat.entry(item.remote_jid).or_default().push(item.id);
+    }
+    for (chat, ids) in by_chat {
+        session
+            .mark_read(&chat, None, ids)
+            .await
+            .map_err(internal)?;
+    }
+    Ok((StatusCode::CREATED, Json(MarkAsReadResponse::default())))
+}

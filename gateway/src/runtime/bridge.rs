@@ -1,0 +1,423 @@
+//! Engine events → the gateway's memory, the database and the webhook outbox.
+//!
+//! One task reads the engine's broadcast. Each event that changes stored state or is reported
+//! to webhooks is written in ONE transaction together with its outbox rows (ARCHITECTURE
+//! principle 4), so a crash keeps both or neither.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+use zapin_compat_evolution::envelope::WebhookEnvelope;
+use zapin_compat_evolution::envelope::{envelope_apikey, format_date_time};
+use zapin_compat_evolution::events::EventName;
+use zapin_compat_evolution::payload::{
+    ConnectionUpdate, MessagesUpdate, QrcodeUpdated, is_terminal_close,
+};
+use zapin_compat_evolution::response::{
+    MessageKey, MessageRecord, MessageStatus as EvoStatus, QrImage,
+};
+use zapin_engine::messaging::ReceivedMessage;
+use zapin_engine::messaging::StatusUpdate;
+use zapin_engine::{ConnectionState, Event, EventKind};
+use zapin_protocol::proto::wa;
+
+use super::{EngineRuntime, qr, user_jid};
+use crate::Config;
+use crate::db::{Db, DbError, Instance, Message, Tx};
+use crate::http::TokenCipher;
+
+/// What the bridge needs; built by [`crate::runtime::start`].
+#[derive(Debug, Clone)]
+pub struct Bridge {
+    pub runtime: Arc<EngineRuntime>,
+    pub db: Db,
+    pub config: Arc<Config>,
+    pub tokens: TokenCipher,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// `{conversation: text}` for texts; other kinds carry only their type until their content
+/// mapping lands.
+pub fn message_json(m: &wa::Message, message_type: &str) -> Value {
+    if let Some(text) = &m.conversation {
+        return json!({ "conversation": text });
+    }
+    if let Some(ext) = &m.extended_text_message
+        && let Some(text) = &ext.text
+    {
+        return json!({ "extendedTextMessage": { "text": text } });
+    }
+    json!({ message_type: {} })
+}
+
+fn evo_status(s: &str) -> Option<EvoStatus> {
+    Some(match s {
+        "ERROR" => EvoStatus::Error,
+        "PENDING" => EvoStatus::Pending,
+        "SERVER_ACK" => EvoStatus::ServerAck,
+        "DELIVERY_ACK" => EvoStatus::DeliveryAck,
+        "READ" => EvoStatus::Read,
+        "PLAYED" => EvoStatus::Played,
+        "DELETED" => EvoStatus::Deleted,
+        _ => return None,
+    })
+}
+
+/// The record of a stored message, as sendText answers and `messages.upsert` reports it.
+pub fn record(m: &Message, source: &str) -> MessageRecord {
+    let push_name = match (&m.push_name, m.from_me) {
+        (Some(n), _) => n.clone(),
+        (None, true) => zapin_compat_evolution::response::OWN_PUSH_NAME.to_owned(),
+        (None, false) => String::new(),
+    };
+    MessageRecord {
+        key: MessageKey {
+            remote_jid: m.remote_jid.clone(),
+            from_me: m.from_me,
+            id: m.key_id.clone(),
+            participant: m.participant.clone(),
+            remote_jid_alt: None,
+            participant_alt: None,
+            addressing_mode: None,
+        },
+        push_name,
+        status: m.status.as_deref().and_then(evo_status),
+        message: m.message.clone(),
+        context_info: None,
+        message_type: m.message_type.clone(),
+        message_timestamp: m.timestamp,
+        instance_id: m.instance_id.clone(),
+        source: source.to_owned(),
+    }
+}
+
+impl Bridge {
+    /// Runs until the engine's event stream closes.
+    pub async fn run(self, mut events: broadcast::Receiver<Event>) {
+        loop {
+            match events.recv().await {
+                Ok(event) => {
+                    if let Err(err) = self.handle(event).await {
+                        tracing::error!("storing an engine event: {err}");
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(lost = n, "event bridge lagged behind the engine");
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    }
+
+    /// Where the envelope says it goes: the instance webhook URL, else the global webhook's
+    /// (contract §5.2).
+    async fn destination(
+        &self,
+        tx: &mut Tx,
+        instance: &Instance,
+        event: EventName,
+    ) -> Result<String, DbError> {
+        Ok(match tx.get_webhook(&instance.id).await? {
+            Some(w) => w.url,
+            None => self
+                .config
+                .webhook_global_url
+                .as_deref()
+                .map(|url| format!("{url}/{}", event.by_events_suffix()))
+                .unwrap_or_default(),
+        })
+    }
+
+    fn envelope<'a, T: Serialize>(
+        &'a self,
+        instance: &'a Instance,
+        event: EventName,
+        data: T,
+        destination: &'a str,
+        token: &'a str,
+    ) -> WebhookEnvelope<'a, T> {
+        WebhookEnvelope {
+            event,
+            instance: &instance.name,
+            data,
+            destination,
+            date_time: format_date_time(now_ms(), 0),
+            sender: instance.owner_jid.as_deref(),
+            server_url: self.config.server_url.as_deref().unwrap_or(""),
+            apikey: envelope_apikey(self.config.expose_api_key_in_events, token),
+        }
+    }
+
+    /// Enqueues `event` for `instance` in `tx`.
+    pub async fn enqueue<T: Serialize>(
+        &self,
+        tx: &mut Tx,
+        instance: &Instance,
+        event: EventName,
+        data: T,
+    ) -> Result<(), DbError> {
+        let destination = self.destination(tx, instance, event).await?;
+        let token = self.tokens.open(&instance.token).unwrap_or_default();
+        let envelope = self.envelope(instance, event, data, &destination, &token);
+        tx.enqueue_event(&instance.id, event.config_key(), &envelope)
+            .await?;
+        Ok(())
+    }
+
+    /// Stores a message and, when it is new, enqueues `MESSAGES_UPSERT` (same transaction).
+    pub async fn store_message(
+        &self,
+        tx: &mut Tx,
+        instance: &Instance,
+        stored: &Message,
+        source: &str,
+    ) -> Result<bool, DbError> {
+        let destination = self
+            .destination(tx, instance, EventName::MessagesUpsert)
+            .await?;
+        let token = self.tokens.open(&instance.token).unwrap_or_default();
+        tx.upsert_message(stored, |m| {
+            self.envelope(
+                instance,
+                EventName::MessagesUpsert,
+                record(m, source),
+                &destination,
+                &token,
+            )
+        })
+        .await
+    }
+
+    async fn handle(&self, event: Event) -> Result<(), DbError> {
+        let id = event.instance.as_str().to_owned();
+        // Memory first: connect may be waiting on the QR.
+        match &event.kind {
+            EventKind::QrCode { code, index, .. } => {
+                let base64 = qr::qr_data_url(code).unwrap_or_default();
+                self.runtime.update_live(&id, |l| {
+                    l.count = *index;
+                    l.qr = Some(QrImage {
+                        pairing_code: l.pairing_code.clone(),
+                        code: code.clone(),
+                        base64,
+                    });
+                });
+                self.runtime.notify_qr();
+            }
+            EventKind::QrLimitReached => {
+                self.runtime.update_live(&id, |l| {
+                    l.qr = None;
+                    l.count = 0;
+                });
+                self.runtime.notify_qr();
+            }
+            EventKind::PairingCode { code } => {
+                self.runtime
+                    .update_live(&id, |l| l.pairing_code = Some(code.clone()));
+                self.runtime.notify_qr();
+            }
+            EventKind::Paired { jid, push_name, .. } => {
+                self.runtime.update_live(&id, |l| {
+                    l.wuid = Some(user_jid(jid));
+                    l.profile_name = push_name.clone();
+                    l.qr = None;
+                });
+            }
+            EventKind::Connection { state, .. } => {
+                if *state == ConnectionState::Open {
+                    self.runtime.update_live(&id, |l| l.qr = None);
+                }
+                self.runtime.notify_qr();
+            }
+            EventKind::LoggedOut { .. } => {
+                self.runtime
+                    .update_live(&id, |l| *l = super::Live::default());
+            }
+            _ => {}
+        }
+
+        let mut tx = self.db.begin().await?;
+        let Some(mut instance) = tx.get_instance(&id).await? else {
+            // Deleted meanwhile (or a device the gateway does not know): nothing to report.
+            return Ok(());
+        };
+        match event.kind {
+            EventKind::QrCode { code, .. } => {
+                let live = self.runtime.live(&id);
+                let base64 = live.qr.map(|q| q.base64).unwrap_or_default();
+                self.set_status(&mut tx, &mut instance, "connecting")
+                    .await?;
+                let data = QrcodeUpdated::qr(&instance.name, live.pairing_code, code, base64);
+                self.enqueue(&mut tx, &instance, EventName::QrcodeUpdated, data)
+                    .await?;
+            }
+            EventKind::QrLimitReached => {
+                self.enqueue(
+                    &mut tx,
+                    &instance,
+                    EventName::QrcodeUpdated,
+                    QrcodeUpdated::limit_reached(),
+                )
+                .await?;
+            }
+            EventKind::Paired { jid, push_name, .. } => {
+                instance.owner_jid = Some(user_jid(&jid));
+                if push_name.is_some() {
+                    instance.profile_name = push_name;
+                }
+                let status = instance.connection_status.clone();
+                self.set_status(&mut tx, &mut instance, &status).await?;
+            }
+            EventKind::Connection { state, status, .. } => {
+                self.connection(&mut tx, &mut instance, state, status)
+                    .await?;
+            }
+            EventKind::LoggedOut { .. } => {
+                self.set_status(&mut tx, &mut instance, "close").await?;
+            }
+            EventKind::MessageUpsert(m) => self.upsert(&mut tx, &instance, &m).await?,
+            EventKind::MessageUpdate(u) => self.update(&mut tx, &instance, &u).await?,
+            _ => {}
+        }
+        tx.commit().await
+    }
+
+    async fn set_status(
+        &self,
+        tx: &mut Tx,
+        instance: &mut Instance,
+        status: &str,
+    ) -> Result<(), DbError> {
+        instance.connection_status = status.to_owned();
+        tx.update_instance_connection(
+            &instance.id,
+            status,
+            instance.owner_jid.as_deref(),
+            instance.profile_name.as_deref(),
+        )
+        .await
+    }
+
+    async fn connection(
+        &self,
+        tx: &mut Tx,
+        instance: &mut Instance,
+        state: ConnectionState,
+        status: u16,
+    ) -> Result<(), DbError> {
+        let name = instance.name.clone();
+        match state {
+            ConnectionState::Connecting => {
+                self.enqueue(
+                    tx,
+                    instance,
+                    EventName::ConnectionUpdate,
+                    ConnectionUpdate::connecting(&name),
+                )
+                .await
+            }
+            ConnectionState::Open => {
+                if let Some(jid) = self
+                    .runtime
+                    .session(&instance.id)
+                    .and_then(|h| h.status().jid)
+                {
+                    instance.owner_jid = Some(user_jid(&jid));
+                }
+                let live = self.runtime.live(&instance.id);
+                if live.profile_name.is_some() {
+                    instance.profile_name = live.profile_name;
+                }
+                self.set_status(tx, instance, "open").await?;
+                let data = ConnectionUpdate::open(
+                    &name,
+                    instance.owner_jid.clone().unwrap_or_default(),
+                    instance.profile_name.clone(),
+                    None,
+                );
+                self.enqueue(tx, instance, EventName::ConnectionUpdate, data)
+                    .await
+            }
+            ConnectionState::Refused => {
+                self.set_status(tx, instance, "close").await?;
+                let data = ConnectionUpdate::refused(
+                    &name,
+                    instance.owner_jid.clone(),
+                    instance.profile_name.clone(),
+                    None,
+                );
+                self.enqueue(tx, instance, EventName::ConnectionUpdate, data)
+                    .await
+            }
+            ConnectionState::Close => {
+                // Other closes reconnect on their own and are not reported (§4.5).
+                if is_terminal_close(status) {
+                    self.set_status(tx, instance, "close").await?;
+                    self.enqueue(
+                        tx,
+                        instance,
+                        EventName::ConnectionUpdate,
+                        ConnectionUpdate::close(&name, status),
+                    )
+                    .await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn upsert(
+        &self,
+        tx: &mut Tx,
+        instance: &Instance,
+        m: &ReceivedMessage,
+    ) -> Result<(), DbError> {
+        let stored = Message {
+            instance_id: instance.id.clone(),
+            key_id: m.key.id.clone(),
+            remote_jid: m.key.remote_jid.to_string(),
+            from_me: m.key.from_me,
+            participant: m.key.participant.as_ref().map(ToString::to_string),
+            push_name: m.push_name.clone(),
+            message: message_json(&m.message, m.message_type),
+            message_type: m.message_type.to_owned(),
+            timestamp: i64::try_from(m.timestamp).unwrap_or(0),
+            // Inbound messages without a status are reported as delivered (§3.3).
+            status: Some("DELIVERY_ACK".to_owned()),
+        };
+        self.store_message(tx, instance, &stored, "unknown").await?;
+        Ok(())
+    }
+
+    async fn update(
+        &self,
+        tx: &mut Tx,
+        instance: &Instance,
+        u: &StatusUpdate,
+    ) -> Result<(), DbError> {
+        let status = u.status.as_evolution();
+        let found = tx
+            .set_message_status(&instance.id, &u.key.id, status)
+            .await?;
+        let data = MessagesUpdate {
+            key_id: u.key.id.clone(),
+            remote_jid: u.key.remote_jid.to_string(),
+            from_me: u.key.from_me,
+            participant: u.key.participant.as_ref().map(ToString::to_string),
+            status: evo_status(status).unwrap_or(EvoStatus::ServerAck),
+            poll_updates: None,
+            instance_id: instance.id.clone(),
+            message_id: found.then(|| u.key.id.clone()),
+        };
+        self.enqueue(tx, instance, EventName::MessagesUpdate, data)
+            .await
+    }
+}

@@ -1,0 +1,313 @@
+//! The WhatsApp engine behind the gateway: the signal store, the `SessionManager`, what the
+//! routes need to know about live sessions, and the bridge from engine events to the database
+//! and the webhook outbox ([`bridge`]).
+//!
+//! Engine sessions are keyed by the instance's database id (stable, unlike a name chosen by the
+//! client), so the signal store's device id is that id too.
+
+pub mod bridge;
+pub mod qr;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use zapin_compat_evolution::response::QrImage;
+use zapin_engine::{
+    BrowserInfo, ConnectionState, CreateOptions, EngineConfig, EngineError, InstanceId,
+    SessionHandle, SessionManager,
+};
+use zapin_signal_store::{MasterKey, PostgresOptions, SqliteOptions, Store, StoreError};
+
+use crate::config::{Config, Database};
+use crate::db::Instance;
+
+/// Why the engine could not be brought up.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("signal store: {0}")]
+    Store(#[from] StoreError),
+    #[error("master key: {0}")]
+    MasterKey(#[from] zapin_signal_store::MasterKeyError),
+    #[error("engine: {0}")]
+    Engine(#[from] EngineError),
+}
+
+/// What the gateway remembers about a live session besides the engine's own state: Evolution
+/// reports the latest QR object and its count, which the engine only emits as events.
+#[derive(Debug, Clone, Default)]
+pub struct Live {
+    pub qr: Option<QrImage>,
+    pub count: u32,
+    /// The phone number of a pairing-code connect; its code goes into every QR object.
+    pub number: Option<String>,
+    pub pairing_code: Option<String>,
+    /// Own JID (no device suffix) once paired, and the push name learnt at pairing.
+    pub wuid: Option<String>,
+    pub profile_name: Option<String>,
+}
+
+/// The engine and the gateway's per-session memory. One per process.
+#[derive(Debug)]
+pub struct EngineRuntime {
+    manager: SessionManager,
+    live: Mutex<HashMap<String, Live>>,
+    /// Signalled whenever any session's QR object changes (connect waits on it).
+    qr_changed: Notify,
+    /// Serialises session creation: create's background start and a quick connect must not
+    /// both register the same device.
+    creating: tokio::sync::Mutex<()>,
+}
+
+/// Opens the signal store the configuration names: PostgreSQL when `DATABASE_CONNECTION_URI` is
+/// postgres (the migrations are shared, so it is the gateway's own database), else
+/// `signal-store.sqlite3` under `ZAPIN_DATA_DIR`. The master key is `ZAPIN_MASTER_KEY`, else the
+/// key file in the data directory (created on first start).
+pub async fn open_store(config: &Config) -> Result<Store, RuntimeError> {
+    let key = match &config.master_key {
+        Some(k) => MasterKey::from_bytes(*k.expose()),
+        None => MasterKey::resolve(None, &config.data_dir)?,
+    };
+    Ok(match &config.database {
+        Database::Postgres(uri) => {
+            Store::open_postgres(&PostgresOptions::new(uri.expose().to_owned()), &key).await?
+        }
+        Database::EmbeddedSqlite | Database::Sqlite(_) => {
+            Store::open_sqlite(&SqliteOptions::new(&config.data_dir), &key).await?
+        }
+    })
+}
+
+/// The engine settings taken from the gateway configuration.
+pub fn engine_config(config: &Config) -> EngineConfig {
+    EngineConfig {
+        ws_url: config.wa_ws_url.clone(),
+        trust_root: zapin_protocol::crypto::PublicKey(config.wa_root_pubkey),
+        version: config.wa_version,
+        qrcode_limit: config.qrcode_limit.max(1),
+        browser: BrowserInfo {
+            os: config.phone_client.clone(),
+            browser: config.phone_name.clone(),
+        },
+        ..EngineConfig::default()
+    }
+}
+
+/// `5511999999999:3@s.whatsapp.net` → `5511999999999@s.whatsapp.net`.
+pub fn user_jid(device_jid: &str) -> String {
+    match device_jid.split_once('@') {
+        Some((user, server)) => {
+            let user = user.split_once(':').map_or(user, |(u, _)| u);
+            format!("{user}@{server}")
+        }
+        None => device_jid.to_owned(),
+    }
+}
+
+impl EngineRuntime {
+    pub fn new(manager: SessionManager) -> Arc<Self> {
+        Arc::new(Self {
+            manager,
+            live: Mutex::new(HashMap::new()),
+            qr_changed: Notify::new(),
+            creating: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    pub fn manager(&self) -> &SessionManager {
+        &self.manager
+    }
+
+    fn live_map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Live>> {
+        self.live
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A copy of what the gateway remembers about `instance_id`.
+    pub fn live(&self, instance_id: &str) -> Live {
+        self.live_map()
+            .get(instance_id)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn update_live(&self, instance_id: &str, f: impl FnOnce(&mut Live)) {
+        f(self.live_map().entry(instance_id.to_owned()).or_default());
+    }
+
+    pub(crate) fn notify_qr(&self) {
+        self.qr_changed.notify_waiters();
+    }
+
+    pub fn session(&self, instance_id: &str) -> Option<SessionHandle> {
+        self.manager.get(&InstanceId::new(instance_id))
+    }
+
+    /// The in-memory state Evolution reports: `None` when the session is not registered.
+    pub fn state(&self, instance_id: &str) -> Option<ConnectionState> {
+        self.session(instance_id).map(|h| h.state())
+    }
+
+    /// The registered session, creating it (fresh keys) if needed.
+    pub async fn ensure_session(&self, instance: &Instance) -> Result<SessionHandle, EngineError> {
+        if let Some(h) = self.session(&instance.id) {
+            return Ok(h);
+        }
+        let _creating = self.creating.lock().await;
+        if let Some(h) = self.session(&instance.id) {
+            return Ok(h);
+        }
+        match self
+            .manager
+            .create(
+                instance.id.as_str(),
+                CreateOptions {
+                    push_name: None,
+                    start: false,
+                },
+            )
+            .await
+        {
+            Err(EngineError::AlreadyExists(id)) => {
+                self.manager.get(&id).ok_or(EngineError::NotFound(id))
+            }
+            other => other,
+        }
+    }
+
+    /// Starts connecting (QR codes, or a pairing code for `number`). Resets the QR count, as a
+    /// fresh Baileys socket does.
+    pub async fn connect(
+        &self,
+        instance: &Instance,
+        number: Option<&str>,
+    ) -> Result<(), EngineError> {
+        let handle = self.ensure_session(instance).await?;
+        self.update_live(&instance.id, |l| {
+            l.qr = None;
+            l.count = 0;
+            l.number = number.map(str::to_owned);
+            l.pairing_code = None;
+        });
+        handle.connect().await?;
+        if let Some(number) = number {
+            let code = handle.request_pairing_code(number).await?;
+            self.update_live(&instance.id, |l| {
+                l.pairing_code = Some(code.clone());
+                if let Some(qr) = &mut l.qr {
+                    qr.pairing_code = Some(code);
+                }
+            });
+            self.notify_qr();
+        }
+        Ok(())
+    }
+
+    /// Waits (at most `limit`) until `instance_id` has a QR object, and returns the latest.
+    pub async fn wait_for_qr(&self, instance_id: &str, limit: Duration) -> Live {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let changed = self.qr_changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let live = self.live(instance_id);
+            let has_code =
+                live.qr.is_some() && (live.number.is_none() || live.pairing_code.is_some());
+            let open = self.state(instance_id) == Some(ConnectionState::Open);
+            if has_code || open {
+                return live;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return self.live(instance_id);
+            }
+        }
+    }
+
+    /// Logs out (the session stays registered, unpaired) and forgets the QR state.
+    pub async fn logout(&self, instance_id: &str) -> Result<(), EngineError> {
+        let result = self.manager.logout(&InstanceId::new(instance_id)).await;
+        self.update_live(instance_id, |l| *l = Live::default());
+        result
+    }
+
+    /// Stops and starts the session again (Evolution's restart).
+    pub async fn restart(&self, instance: &Instance) -> Result<(), EngineError> {
+        let handle = self.ensure_session(instance).await?;
+        handle.stop().await?;
+        handle.connect().await
+    }
+
+    /// Removes the session and its stored keys.
+    pub async fn delete(&self, instance_id: &str) {
+        let id = InstanceId::new(instance_id);
+        if self.manager.get(&id).is_some() {
+            let _ = self.manager.logout(&id).await;
+            if let Err(err) = self.manager.delete(&id).await {
+                tracing::warn!(instance = instance_id, "deleting the session: {err}");
+            }
+        }
+        self.live_map().remove(instance_id);
+    }
+}
+
+impl crate::http::InstanceRuntime for Arc<EngineRuntime> {
+    fn instance_created(&self, instance: &Instance, qrcode: bool, number: Option<&str>) {
+        let this = self.clone();
+        let instance = instance.clone();
+        let number = number.map(str::to_owned);
+        tokio::spawn(async move {
+            let result = if qrcode {
+                this.connect(&instance, number.as_deref()).await
+            } else {
+                this.ensure_session(&instance).await.map(|_| ())
+            };
+            if let Err(err) = result {
+                tracing::warn!(instance = %instance.name, "starting the session: {err}");
+            }
+        });
+    }
+
+    fn instance_deleted(&self, instance: &Instance) {
+        let this = self.clone();
+        let id = instance.id.clone();
+        tokio::spawn(async move { this.delete(&id).await });
+    }
+}
+
+/// Brings the engine up for `serve`/`demo`: opens the signal store, starts the event bridge,
+/// then loads every stored device (linked ones reconnect without a QR). Returns the runtime to
+/// put into [`crate::AppState`].
+pub async fn start(
+    config: &Config,
+    db: &crate::db::Db,
+    tokens: crate::http::TokenCipher,
+) -> Result<Arc<EngineRuntime>, RuntimeError> {
+    let store = open_store(config).await?;
+    start_with(store, engine_config(config), config, db, tokens).await
+}
+
+/// [`start`] with an explicit store and engine configuration (tests shrink the timers).
+pub async fn start_with(
+    store: Store,
+    engine: EngineConfig,
+    config: &Config,
+    db: &crate::db::Db,
+    tokens: crate::http::TokenCipher,
+) -> Result<Arc<EngineRuntime>, RuntimeError> {
+    let manager = SessionManager::new(store, engine);
+    let runtime = EngineRuntime::new(manager.clone());
+    // Subscribe before loading so the first events of restored sessions are seen.
+    let events = manager.subscribe();
+    let bridge = bridge::Bridge {
+        runtime: runtime.clone(),
+        db: db.clone(),
+        config: Arc::new(config.clone()),
+        tokens,
+    };
+    tokio::spawn(bridge.run(events));
+    let loaded = manager.load_all().await?;
+    tracing::info!(sessions = loaded.len(), "engine sessions loaded");
+    Ok(runtime)
+}

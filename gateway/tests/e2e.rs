@@ -1,0 +1,327 @@
+//! End to end over HTTP: the gateway wired to an in-process simulator, with a real webhook
+//! receiver. create → connect (QR) → scan on the sim → `connection.update` open → sendText →
+//! the sim phone decrypts it → the phone replies → `messages.upsert` reaches the webhook.
+//! Then a restart of the gateway: the linked instance comes back open without a QR.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Receiver, eventually};
+use serde_json::{Value, json};
+use zapin_gateway::db::Db;
+use zapin_gateway::runtime::{self, EngineRuntime};
+use zapin_gateway::webhook::{Dispatcher, DispatcherConfig, DispatcherHandle};
+use zapin_gateway::{AppState, Config, app};
+use zapin_sim::{RunningSim, SimConfig};
+
+const GLOBAL: &str = "e2e-global-key";
+
+struct Gateway {
+    base: String,
+    client: reqwest::Client,
+    engine: std::sync::Arc<EngineRuntime>,
+    dispatcher: Option<DispatcherHandle>,
+    server: tokio::task::JoinHandle<()>,
+    db: Db,
+}
+
+fn config(sim: &RunningSim, dir: &std::path::Path) -> Config {
+    Config::from_env([
+        ("AUTHENTICATION_API_KEY".to_owned(), GLOBAL.to_owned()),
+        ("ZAPIN_DATA_DIR".to_owned(), dir.display().to_string()),
+        ("ZAPIN_WA_WS_URL".to_owned(), sim.ws_url()),
+        (
+            "ZAPIN_WA_ROOT_PUBKEY".to_owned(),
+            hex::encode(sim.root_public_key().0),
+        ),
+    ])
+    .unwrap()
+}
+
+impl Gateway {
+    async fn start(config: Config) -> Self {
+        let db = Db::open(&config).await.unwrap();
+        let dispatcher = Dispatcher::new(db.clone(), DispatcherConfig::from_config(&config))
+            .unwrap()
+            .spawn();
+        let state = AppState::new(config, db.clone());
+        let store = runtime::open_store(&state.config).await.unwrap();
+        let mut engine_config = runtime::engine_config(&state.config);
+        engine_config.prekey_initial_batch = 30;
+        engine_config.prekey_refill_batch = 10;
+        engine_config.connect_timeout = Duration::from_secs(5);
+        engine_config.iq_timeout = Duration::from_secs(5);
+        let engine = runtime::start_with(
+            store,
+            engine_config,
+            &state.config,
+            &db,
+            state.tokens.clone(),
+        )
+        .await
+        .unwrap();
+        let router = app(state.with_engine(engine.clone()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router).await.unwrap();
+        });
+        Self {
+            base: format!("http://{addr}"),
+            client: reqwest::Client::new(),
+            engine,
+            dispatcher: Some(dispatcher),
+            server,
+            db,
+        }
+    }
+
+    async fn stop(mut self) {
+        self.server.abort();
+        self.engine.manager().shutdown().await;
+        if let Some(d) = self.dispatcher.take() {
+            d.shutdown().await;
+        }
+        self.db.close().await;
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .header("apikey", GLOBAL);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+}
+
+async fn sim_post(sim: &RunningSim, path: &str, body: Value) -> (u16, Value) {
+    let resp = reqwest::Client::new()
+        .post(format!("{}{path}", sim.http_url()))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+async fn sim_get(sim: &RunningSim, path: &str) -> Value {
+    reqwest::get(format!("{}{path}", sim.http_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The first webhook body (from `from` on) that `f` accepts, waiting for new deliveries.
+async fn webhook(receiver: &Receiver, f: impl Fn(&Value) -> bool) -> Value {
+    let mut n = 1;
+    loop {
+        let seen = receiver.wait_for(n).await;
+        if let Some(body) = seen.iter().map(|s| s.json()).find(|b| f(b)) {
+            return body;
+        }
+        n = seen.len() + 1;
+    }
+}
+
+#[tokio::test]
+async fn pair_send_receive_and_restart_over_http() {
+    let sim = zapin_sim::run(SimConfig {
+        seed: Some(11),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let receiver = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(config(&sim, dir.path())).await;
+
+    let (status, body) = sim_post(&sim, "/sim/accounts", json!({"push_name": "Maria"})).await;
+    assert_eq!(status, 201, "{body}");
+    let owner = body["phone"].as_str().unwrap().to_owned();
+    // The contact the instance chats with: another account on the sim.
+    let (status, body) = sim_post(&sim, "/sim/accounts", json!({"push_name": "Joao"})).await;
+    assert_eq!(status, 201, "{body}");
+    let phone = body["phone"].as_str().unwrap().to_owned();
+    let contact = format!("{phone}@s.whatsapp.net");
+
+    let (status, created) = gw
+        .call(
+            reqwest::Method::POST,
+            "/instance/create",
+            Some(json!({
+                "instanceName": "e2e",
+                "integration": "WHATSAPP-BAILEYS",
+                "webhook": {"url": format!("{}/hook", receiver.base), "events": [
+                    "QRCODE_UPDATED", "CONNECTION_UPDATE", "MESSAGES_UPSERT",
+                    "MESSAGES_UPDATE", "SEND_MESSAGE"
+                ]}
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let (status, state) = gw
+        .call(reqwest::Method::GET, "/instance/connectionState/e2e", None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(state["instance"]["instanceName"], "e2e");
+
+    // connect waits (bounded) for the first QR; poll again if the sim was slower than that.
+    let qr = eventually("a QR from connect", || async {
+        let (status, body) = gw
+            .call(reqwest::Method::GET, "/instance/connect/e2e", None)
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body.get("code").is_some().then_some(body)
+    })
+    .await;
+    let code = qr["code"].as_str().unwrap().to_owned();
+    assert!(
+        qr["base64"]
+            .as_str()
+            .unwrap()
+            .starts_with("data:image/png;base64,")
+    );
+    assert!(qr["count"].as_u64().unwrap() >= 1);
+    assert_eq!(qr["pairingCode"], Value::Null);
+    let qr_event = webhook(&receiver, |b| b["event"] == "qrcode.updated").await;
+    assert_eq!(qr_event["instance"], "e2e");
+    assert!(qr_event["data"]["qrcode"]["code"].is_string());
+
+    let (status, body) = sim_post(
+        &sim,
+        &format!("/sim/accounts/{owner}/scan"),
+        json!({"qr": code}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    let open = webhook(&receiver, |b| {
+        b["event"] == "connection.update" && b["data"]["state"] == "open"
+    })
+    .await;
+    let wuid = open["data"]["wuid"].as_str().unwrap().to_owned();
+    assert_eq!(wuid, format!("{owner}@s.whatsapp.net"));
+    assert_eq!(open["data"]["statusReason"], 200);
+    let (_, state) = gw
+        .call(reqwest::Method::GET, "/instance/connectionState/e2e", None)
+        .await;
+    assert_eq!(state["instance"]["state"], "open");
+    let (_, rows) = gw
+        .call(
+            reqwest::Method::GET,
+            "/instance/fetchInstances?instanceName=e2e",
+            None,
+        )
+        .await;
+    assert_eq!(rows[0]["connectionStatus"], "open");
+    assert_eq!(rows[0]["ownerJid"], wuid.as_str());
+
+    // Send to the phone; the phone decrypts it.
+    let (status, sent) = gw
+        .call(
+            reqwest::Method::POST,
+            "/message/sendText/e2e",
+            Some(json!({"number": phone, "text": "hello from zapin"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{sent}");
+    assert_eq!(sent["status"], "PENDING");
+    assert_eq!(sent["key"]["fromMe"], true);
+    assert_eq!(sent["key"]["remoteJid"], contact.as_str());
+    assert_eq!(sent["message"]["conversation"], "hello from zapin");
+    let sent_id = sent["key"]["id"].as_str().unwrap().to_owned();
+    let send_event = webhook(&receiver, |b| b["event"] == "send.message").await;
+    assert_eq!(send_event["data"]["key"]["id"], sent_id.as_str());
+    assert_eq!(send_event["sender"], wuid.as_str());
+    eventually("the phone to decrypt the text", || async {
+        let got = sim_get(&sim, &format!("/sim/accounts/{phone}/messages")).await;
+        got.as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["text"] == "hello from zapin" && m["id"] == sent_id.as_str())
+            .then_some(())
+    })
+    .await;
+
+    // The phone replies; messages.upsert reaches the webhook and the row is stored.
+    let (status, body) = sim_post(
+        &sim,
+        &format!("/sim/accounts/{phone}/messages"),
+        json!({"to": wuid, "text": "hi back"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let upsert = webhook(&receiver, |b| {
+        b["event"] == "messages.upsert" && b["data"]["message"]["conversation"] == "hi back"
+    })
+    .await;
+    assert_eq!(upsert["data"]["key"]["fromMe"], false);
+    assert_eq!(upsert["data"]["status"], "DELIVERY_ACK");
+    assert_eq!(upsert["data"]["key"]["remoteJid"], contact.as_str());
+    assert_eq!(upsert["data"]["pushName"], "Joao");
+    let (status, found) = gw
+        .call(
+            reqwest::Method::POST,
+            "/chat/findMessages/e2e",
+            Some(json!({"where": {"key": {"fromMe": false}}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["messages"]["total"], 1);
+    // Every delivery is a full envelope; the send is reported as send.message only.
+    for body in receiver.seen().iter().map(|s| s.json()) {
+        assert!(body["event"].is_string(), "{body}");
+        assert!(
+            !(body["event"] == "messages.upsert" && body["data"]["key"]["fromMe"] == true),
+            "{body}"
+        );
+    }
+
+    // Restart: the linked instance comes back open without a QR.
+    gw.stop().await;
+    let before = receiver.seen().len();
+    let gw = Gateway::start(config(&sim, dir.path())).await;
+    eventually("the instance to reopen after restart", || async {
+        let (_, state) = gw
+            .call(reqwest::Method::GET, "/instance/connectionState/e2e", None)
+            .await;
+        (state["instance"]["state"] == "open").then_some(())
+    })
+    .await;
+    let (_, body) = gw
+        .call(reqwest::Method::GET, "/instance/connect/e2e", None)
+        .await;
+    assert_eq!(
+        body,
+        json!({"instance": {"instanceName": "e2e", "state": "open"}})
+    );
+    let after: Vec<Value> = receiver.seen()[before..].iter().map(|s| s.json()).collect();
+    assert!(
+        after.iter().all(|b| b["event"] != "qrcode.updated"),
+        "no QR after a restart of a linked instance"
+    );
+
+    // Logout unlinks; a second logout is refused as not connected.
+    let (status, body) = gw
+        .call(reqwest::Method::DELETE, "/instance/logout/e2e", None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["response"]["message"], "Instance logged out");
+    let (status, _) = gw
+        .call(reqwest::Method::DELETE, "/instance/logout/e2e", None)
+        .await;
+    assert_eq!(status, 400);
+    gw.stop().await;
+    sim.shutdown().await.unwrap();
+}
