@@ -142,7 +142,7 @@ async fn pair_by_qr(
     rx: &mut broadcast::Receiver<Event>,
     api: &Api,
     instance: &str,
-) -> String {
+) -> (String, String) {
     let phone = api.account("Alice").await;
     manager
         .create(
@@ -173,7 +173,7 @@ async fn pair_by_qr(
     .await;
     assert_eq!(body["device_jid"].as_str(), Some(jid.as_str()));
     wait_state(rx, instance, ConnectionState::Open).await;
-    phone
+    (phone, jid)
 }
 
 async fn wait_status(
@@ -219,7 +219,7 @@ async fn group_messages_flow_both_ways_with_a_mock_phone() {
     let api = Api::new(&sim);
     let manager = SessionManager::new(memory_store(), engine_config(&sim));
     let mut rx = manager.subscribe();
-    let own_phone = pair_by_qr(&manager, &mut rx, &api, "g").await;
+    let (own_phone, _) = pair_by_qr(&manager, &mut rx, &api, "g").await;
     let carol = api.account("Carol").await;
     let (status, body) = api
         .post(
@@ -295,7 +295,7 @@ async fn direct_messages_get_delivered_and_read_updates() {
     let api = Api::new(&sim);
     let manager = SessionManager::new(memory_store(), engine_config(&sim));
     let mut rx = manager.subscribe();
-    let own_phone = pair_by_qr(&manager, &mut rx, &api, "r").await;
+    let (own_phone, _) = pair_by_qr(&manager, &mut rx, &api, "r").await;
     let carol = api.account("Carol").await;
     let handle = manager.get(&"r".into()).unwrap();
     let id = handle.send_text(&carol, "read me").await.unwrap();
@@ -309,5 +309,79 @@ async fn direct_messages_get_delivered_and_read_updates() {
         .await;
     assert_eq!(status, 200, "{body}");
     wait_status(&mut rx, "r", &id, MessageStatus::Read).await;
+    manager.shutdown().await;
+}
+
+/// The `corrupt_next_message` fault spoils one delivery; the receiver's retry receipt gets it
+/// re-sent, in both directions (the phone asks us; we ask the phone).
+#[tokio::test]
+async fn retry_receipts_recover_a_corrupted_delivery_both_ways() {
+    let sim = zapin_sim::run(sim_config()).await.unwrap();
+    let api = Api::new(&sim);
+    let manager = SessionManager::new(memory_store(), engine_config(&sim));
+    let mut rx = manager.subscribe();
+    let (own_phone, device) = pair_by_qr(&manager, &mut rx, &api, "x").await;
+    let carol = api.account("Carol").await;
+    let handle = manager.get(&"x".into()).unwrap();
+    // A first message sets the session up.
+    let first = handle.send_text(&carol, "setup").await.unwrap();
+    inbox_message(&api, &carol, &first).await;
+
+    // Out: the phone cannot decrypt, asks for a retry, decrypts our resend.
+    let (status, body) = api
+        .post(
+            "/sim/faults",
+            json!({ "action": "corrupt_next_message", "device": format!("{carol}@s.whatsapp.net") }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let id = handle.send_text(&carol, "second try").await.unwrap();
+    let deadline = Instant::now() + WAIT;
+    let (undecryptable, text) = loop {
+        let inbox = api.get(&format!("/sim/accounts/{carol}/messages")).await;
+        let of_id: Vec<&Value> = inbox
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["id"] == id.as_str())
+            .collect();
+        if let Some(m) = of_id.iter().find(|m| m["type"] == "text") {
+            break (
+                of_id.iter().any(|m| m["type"] == "undecryptable"),
+                m["text"].clone(),
+            );
+        }
+        assert!(Instant::now() < deadline, "no resend decrypted: {inbox}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(undecryptable, "the first delivery was corrupted");
+    assert_eq!(text, "second try");
+    wait_status(&mut rx, "x", &id, MessageStatus::DeliveryAck).await;
+
+    // In: we cannot decrypt, send a retry receipt, the phone resends; one upsert, no garbage.
+    let (status, body) = api
+        .post(
+            "/sim/faults",
+            json!({ "action": "corrupt_next_message", "device": device }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = api
+        .post(
+            &format!("/sim/accounts/{carol}/messages"),
+            json!({ "to": format!("{own_phone}@s.whatsapp.net"), "text": "resent to you" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let received = wait_event(&mut rx, "x", |k| match k {
+        EventKind::MessageUpsert(m) => Some(m.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(received.key.id, body["id"].as_str().unwrap());
+    assert_eq!(
+        received.message.conversation.as_deref(),
+        Some("resent to you")
+    );
     manager.shutdown().await;
 }
