@@ -1,6 +1,7 @@
 //! Group messaging, receipts and group notifications against the simulator over real sockets:
 //! the engine's session in a sim group with a mock phone, messages both ways, delivery and read
-//! receipts as `MessageUpdate`s, metadata cache invalidation on `w:gp2`.
+//! receipts as `MessageUpdate`s, the `w:gp2` create notification as a `GroupUpdate`, and
+//! retry-receipt recovery of a delivery the sim's `corrupt_next_message` fault spoiled.
 //!
 //! Every wait is on an event or a polled HTTP condition with a deadline; no fixed sleeps.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
