@@ -1,6 +1,7 @@
 //! Group messaging, receipts and group notifications against the simulator over real sockets:
 //! the engine's session in a sim group with a mock phone, messages both ways, delivery and read
-//! receipts as `MessageUpdate`s, the `w:gp2` create notification as a `GroupUpdate`, and
+//! receipts as `MessageUpdate`s, `w:gp2` notifications as `GroupUpdate`s (and an `add` one
+//! refreshing the cached members before the next send), and
 //! retry-receipt recovery of a delivery the sim's `corrupt_next_message` fault spoiled.
 //!
 //! Every wait is on an event or a polled HTTP condition with a deadline; no fixed sleeps.
@@ -15,6 +16,8 @@ use zapin_engine::messaging::MessageStatus;
 use zapin_engine::{
     ConnectionState, CreateOptions, EngineConfig, Event, EventKind, SessionManager,
 };
+use zapin_protocol::binary::Node;
+use zapin_protocol::jid::Jid;
 use zapin_signal_store::{MasterKey, Store};
 use zapin_sim::{RunningSim, SimConfig};
 
@@ -384,5 +387,73 @@ async fn retry_receipts_recover_a_corrupted_delivery_both_ways() {
         received.message.conversation.as_deref(),
         Some("resent to you")
     );
+    manager.shutdown().await;
+}
+
+/// A member added after our first send: the `w:gp2` add notification drops the cached metadata,
+/// so the next send re-queries it and hands the newcomer our sender key with the message (it
+/// decrypts at once, no retry). The membership change is made in the sim's state and announced
+/// with the sim's own `notify_group`, as its `w:g2 add` handler does.
+#[tokio::test]
+async fn a_gp2_add_notification_refreshes_members_before_the_next_send() {
+    let sim = zapin_sim::run(sim_config()).await.unwrap();
+    let api = Api::new(&sim);
+    let manager = SessionManager::new(memory_store(), engine_config(&sim));
+    let mut rx = manager.subscribe();
+    let (own_phone, _) = pair_by_qr(&manager, &mut rx, &api, "n").await;
+    let carol = api.account("Carol").await;
+    let dave = api.account("Dave").await;
+    let (status, body) = api
+        .post(
+            "/sim/groups",
+            json!({ "creator": carol, "subject": "Grow", "participants": [own_phone] }),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let group = body["jid"].as_str().unwrap().to_owned();
+    let group_id = group.split('@').next().unwrap().to_owned();
+    let handle = manager.get(&"n".into()).unwrap();
+    let first = handle.send_text(&group, "before").await.unwrap();
+    inbox_message(&api, &carol, &first).await;
+
+    let state = sim.sim().state();
+    state.write(|st| {
+        st.groups.get_mut(&group_id).unwrap().participants.push(
+            zapin_sim::state::GroupParticipant {
+                phone: dave.clone(),
+                admin: None,
+            },
+        );
+    });
+    let g = state.group(&group_id).unwrap();
+    let body = Node::new("add").children(vec![
+        Node::new("participant").attr("jid", Jid::pn(dave.clone())),
+    ]);
+    zapin_sim::router::notify_group(sim.sim(), &g, &carol, body, None);
+    let update = wait_event(&mut rx, "n", |k| match k {
+        EventKind::GroupUpdate(u) if u.action == "add" => Some(u.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(update.group, group);
+    assert_eq!(update.participants, vec![format!("{dave}@s.whatsapp.net")]);
+
+    let id = handle.send_text(&group, "after").await.unwrap();
+    let m = inbox_message(&api, &dave, &id).await;
+    assert_eq!(m["type"], "text", "{m}");
+    assert_eq!(m["text"], "after", "{m}");
+    let inbox = api.get(&format!("/sim/accounts/{dave}/messages")).await;
+    assert_eq!(
+        inbox
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["id"] == id.as_str())
+            .count(),
+        1,
+        "decrypted at the first delivery: {inbox}"
+    );
+    let m = inbox_message(&api, &carol, &id).await;
+    assert_eq!(m["text"], "after", "{m}");
     manager.shutdown().await;
 }
