@@ -19,8 +19,10 @@
 //! Messaging ([`messaging`], driven by the session actor): incoming messages are decrypted,
 //! acked and surfaced as [`EventKind::MessageUpsert`]; receipts and server acks become
 //! [`EventKind::MessageUpdate`]; [`SessionHandle::send_text`] sends to users (usync and key
-//! fetches go over the session's own connection). Not yet: group sends (need group metadata:
-//! [`EngineError::Unsupported`]), and the presence/group/contacts/chats events (defined, not
+//! fetches go over the session's own connection); to a group JID it first fetches the group's
+//! metadata (`w:g2` query, cached per session, dropped on `w:gp2` notifications, which also
+//! surface as [`EventKind::GroupUpdate`]). Not yet: broadcast/status sends
+//! ([`EngineError::Unsupported`]), and the presence/contacts/chats events (defined, not
 //! produced). `wss://` URLs need a TLS feature that is not built in yet (the simulator speaks
 //! `ws://`).
 

@@ -34,7 +34,7 @@ use crate::keepalive::{Keepalive, KeepaliveAction};
 use crate::keys;
 use crate::link_code;
 use crate::messaging::{
-    Exchange, ExchangeError, Limits, Me, Messenger, content, ids, presence, receipts,
+    Exchange, ExchangeError, Limits, Me, Messenger, content, groups, ids, presence, receipts,
 };
 use crate::pairing;
 use crate::payload;
@@ -780,11 +780,9 @@ impl Session {
             Ok(j) => j,
             Err(e) => return (Err(e), Step::Continue),
         };
-        if to.is_group() || to.is_broadcast() {
+        if to.is_broadcast() {
             return (
-                Err(EngineError::Unsupported(
-                    "group sends need group metadata, which the session does not fetch yet",
-                )),
+                Err(EngineError::Unsupported("broadcast and status sends")),
                 Step::Continue,
             );
         }
@@ -802,12 +800,35 @@ impl Session {
             prefix: self.iq_prefix,
             timeout: self.ctx.config.iq_timeout,
         };
-        let sent = messenger
-            .send_direct(&mut exchange, &to, &content, &id, &mut self.rng)
-            .await;
+        let sent = if to.is_group() {
+            match messenger.group_metadata(&mut exchange, &to).await {
+                Ok(meta) => {
+                    messenger
+                        .send_group(
+                            &mut exchange,
+                            &to,
+                            &meta.members,
+                            meta.mode,
+                            &content,
+                            &id,
+                            &mut self.rng,
+                        )
+                        .await
+                }
+                Err(e) => Err(e),
+            }
+        } else {
+            messenger
+                .send_direct(&mut exchange, &to, &content, &id, &mut self.rng)
+                .await
+        };
         match sent {
             Ok(sent) => {
                 let step = self.send(conn, &sent.stanza).await;
+                if step_result(&step).is_err() && to.is_group() {
+                    // Never delivered: the next send must distribute the sender key again.
+                    messenger_forget_shares(self.messenger.as_mut(), &to);
+                }
                 (step_result(&step).map(|()| id), step)
             }
             Err(e) => (Err(e.into()), Step::Continue),
@@ -1194,6 +1215,15 @@ impl Session {
                 }
                 Step::Continue
             }
+            "w:gp2" => {
+                if let (Some(from), Some(m)) = (node.attr_jid("from"), self.messenger.as_mut()) {
+                    m.forget_group(&from);
+                }
+                if let Some(update) = groups::parse_notification(node) {
+                    self.emit(EventKind::GroupUpdate(update));
+                }
+                Step::Continue
+            }
             "encrypt" => {
                 if let Some(count) = node
                     .child("count")
@@ -1477,6 +1507,12 @@ impl Exchange for ConnExchange<'_> {
                 return Ok(answer);
             }
         }
+    }
+}
+
+fn messenger_forget_shares(messenger: Option<&mut Messenger>, group: &Jid) {
+    if let Some(m) = messenger {
+        m.forget_sender_key_devices(group);
     }
 }
 

@@ -560,8 +560,15 @@ async fn a_panicking_session_is_restarted_and_others_keep_running() {
         .send_text("120363000000000001@g.us", "hi")
         .await
         .unwrap_err();
+    // The group does not exist: the metadata query's 404 comes back as the send's error.
     assert!(
-        matches!(err, zapin_engine::EngineError::Unsupported(_)),
+        matches!(
+            err,
+            zapin_engine::EngineError::Messaging(zapin_engine::messaging::MessagingError::Iq {
+                code: 404,
+                ..
+            })
+        ),
         "{err}"
     );
     manager.shutdown().await;

@@ -9,6 +9,8 @@ pub struct Faults {
     refuse_until: Mutex<Option<Instant>>,
     latency_ms: AtomicU64,
     drop_acks: AtomicBool,
+    /// Devices (phone, device) whose next delivered `<message>` gets its ciphertexts corrupted.
+    corrupt_next: Mutex<Vec<(String, u16)>>,
 }
 
 impl Faults {
@@ -41,7 +43,31 @@ impl Faults {
         self.drop_acks.load(Ordering::Relaxed)
     }
 
+    /// Arms a one-shot corruption of the next `<message>` delivered to `phone:device`.
+    pub fn corrupt_next_message(&self, phone: String, device: u16) {
+        let mut armed = self.corrupt_next.lock().unwrap_or_else(|e| e.into_inner());
+        if !armed.contains(&(phone.clone(), device)) {
+            armed.push((phone, device));
+        }
+    }
+
+    /// Whether the message about to go to `phone:device` must be corrupted (disarms it).
+    pub fn take_corrupt(&self, phone: &str, device: u16) -> bool {
+        let mut armed = self.corrupt_next.lock().unwrap_or_else(|e| e.into_inner());
+        match armed.iter().position(|(p, d)| p == phone && *d == device) {
+            Some(i) => {
+                armed.swap_remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
     pub fn clear(&self) {
+        self.corrupt_next
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         self.refuse_for(Duration::ZERO);
         self.set_latency(0);
         self.set_drop_acks(false);

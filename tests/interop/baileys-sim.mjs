@@ -24,6 +24,13 @@
 //                                                     with its own clients (needs ZAPIN_SIM_HTTP);
 //                                                     answers `scenario` {name, req, ok, ms} or
 //                                                     `error` {req, message}
+//   {"cmd":"link","client":"bob","phone":"155…","name":"Bob","req":"l1"}
+//                                                     a client paired to account `phone` as the
+//                                                     scenarios pair them (QR scanned through the
+//                                                     control API, push name, `available`);
+//                                                     answers `linked` {req, jid}; then `message`
+//                                                     and `message_update` events as for `start`,
+//                                                     and `send_text` works with its name
 //   {"cmd":"exit"}                                    stop everything and exit 0
 // Events:
 //   ready                                             the runner reads commands
@@ -150,19 +157,7 @@ function attach(name, state, sock, saveCreds) {
 		}
 	})
 	sock.ev.on('messages.upsert', ({ messages }) => {
-		for (const m of messages) {
-			const text = m.message?.conversation ?? m.message?.extendedTextMessage?.text
-			emit({
-				event: 'message',
-				client: name,
-				id: m.key.id,
-				from: m.key.remoteJid,
-				participant: m.key.participant ?? undefined,
-				fromMe: !!m.key.fromMe,
-				text: text ?? undefined,
-				type: m.message ? Object.keys(m.message)[0] : (m.messageStubType ?? 'none')
-			})
-		}
+		for (const m of messages) emit(messageEvent(name, m))
 	})
 	sock.ev.on('messages.update', (updates) => {
 		for (const u of updates) {
@@ -171,6 +166,21 @@ function attach(name, state, sock, saveCreds) {
 			}
 		}
 	})
+}
+
+/** The `message` event of one messages.upsert entry. */
+function messageEvent(name, m) {
+	const text = m.message?.conversation ?? m.message?.extendedTextMessage?.text
+	return {
+		event: 'message',
+		client: name,
+		id: m.key.id,
+		from: m.key.remoteJid,
+		participant: m.key.participant ?? undefined,
+		fromMe: !!m.key.fromMe,
+		text: text ?? undefined,
+		type: m.message ? Object.keys(m.message)[0] : (m.messageStubType ?? 'none')
+	}
 }
 
 function client(name) {
@@ -390,6 +400,20 @@ const commands = {
 	},
 	async presence({ client: name, type }) {
 		await client(name).sock.sendPresenceUpdate(type ?? 'available')
+	},
+	async link({ client: name, phone, name: pushName, req }) {
+		if (clients.has(name)) throw new Error(`client ${name} exists`)
+		const c = await ctx.linkBaileys(phone, pushName ?? name)
+		// Not a scenario client: it lives until `exit`.
+		linked.delete(c)
+		clients.set(name, c)
+		c.ev.on('messages.upsert', ({ messages }) => {
+			for (const m of messages) emit(messageEvent(name, m))
+		})
+		c.ev.on('status', ({ id, status }) => {
+			emit({ event: 'message_update', client: name, id, status })
+		})
+		emit({ event: 'linked', client: name, req, jid: c.user?.id })
 	},
 	async scenarios() {
 		emit({ event: 'scenarios', names: scenarioNames() })

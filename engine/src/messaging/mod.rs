@@ -26,7 +26,7 @@
 //!   `<success lid>` ([`Messenger::set_own_lid`]).
 //! * Send: [`content::prepare_text`] (or any `wa::Message`), an id from [`ids::message_id`],
 //!   then [`Messenger::send_direct`] (users) or [`Messenger::send_group`] (groups; members
-//!   and addressing mode from group metadata). Write [`Sent::stanza`]; report `PENDING`.
+//!   and addressing mode from [`Messenger::group_metadata`]). Write [`Sent::stanza`]; report `PENDING`.
 //! * `<message>` in: [`Messenger::receive`]; write every node of [`Received::replies`], emit
 //!   [`Received::message`] as `messages.upsert`. On `Err` (store failure) write nothing: the
 //!   server redelivers.
@@ -34,11 +34,12 @@
 //!   `messages.update`.
 //! * `<ack class=message>` in: [`receipts::ServerAck::parse`] → `SERVER_ACK`/`ERROR`; on a
 //!   `phash` different from [`Sent::phash`], [`Messenger::invalidate_devices`] for the members.
-//! * `<notification type=devices>`: [`Messenger::invalidate_devices`]; group participant
-//!   changes: [`Messenger::forget_sender_key_devices`].
+//! * `<notification type=devices>`: [`Messenger::invalidate_devices`]; `w:gp2` (group
+//!   changes): [`Messenger::forget_group`], [`groups::parse_notification`] for the event.
 //! * Marking read: [`receipts::read_receipt`]; typing for `delay`: [`presence::chatstate`].
 
 pub mod content;
+pub mod groups;
 pub mod ids;
 mod lru;
 pub mod prekeys;
@@ -57,6 +58,7 @@ use zapin_protocol::signal::LocalIdentity;
 use zapin_signal_store::{Address, DeviceId, Store, StoreError};
 
 use crate::signal_session::SessionError;
+pub use groups::GroupMetadata;
 use lru::Lru;
 pub use receipts::{MessageKey, MessageStatus, StatusUpdate};
 pub use receive::{NACK_INVALID_PROTOBUF, NACK_PARSING, ReceiptOutcome, Received, ReceivedMessage};
@@ -204,6 +206,8 @@ pub struct Messenger {
     pub(crate) sent: Lru<String, SentMessage>,
     pub(crate) sender_key_shares: Lru<Jid, SenderKeyShare>,
     pub(crate) retry_counts: Lru<String, u32>,
+    /// Group metadata for sends, dropped on `w:gp2` notifications.
+    pub(crate) groups: Lru<Jid, groups::GroupMetadata>,
 }
 
 impl Messenger {
@@ -216,6 +220,7 @@ impl Messenger {
             sent: Lru::new(limits.sent_messages),
             sender_key_shares: Lru::new(limits.groups),
             retry_counts: Lru::new(limits.retry_counts),
+            groups: Lru::new(limits.groups),
         }
     }
 

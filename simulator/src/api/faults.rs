@@ -33,6 +33,11 @@ pub enum Fault {
     DropAcks {
         on: bool,
     },
+    /// Corrupts the ciphertexts of the next `<message>` delivered to one device, so it cannot
+    /// be decrypted there (exercises retry receipts).
+    CorruptNextMessage {
+        device: String,
+    },
 }
 
 pub async fn set(
@@ -102,6 +107,19 @@ pub async fn set(
             }
             tracing::info!("fault: latency {ms} ms");
             sim.faults().set_latency(ms);
+        }
+        Fault::CorruptNextMessage { device } => {
+            let addr =
+                DeviceAddr::parse(&device).map_err(|e| ApiError::bad_request(e.to_string()))?;
+            let phone = if addr.lid {
+                sim.state()
+                    .resolve_user(&crate::addr::ChatAddr::Lid(addr.user.clone()))
+                    .ok_or_else(|| ApiError::not_found(format!("no account for {device}")))?
+            } else {
+                addr.user.clone()
+            };
+            tracing::info!("fault: corrupt the next message to {phone}:{}", addr.device);
+            sim.faults().corrupt_next_message(phone, addr.device);
         }
         Fault::DropAcks { on } => {
             tracing::info!("fault: drop_acks {on}");

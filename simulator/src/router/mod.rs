@@ -13,7 +13,7 @@ mod presence;
 pub use presence::PresenceSubscriptions;
 mod receipt;
 
-use zapin_protocol::binary::{self, Node};
+use zapin_protocol::binary::{self, Content, Node};
 use zapin_protocol::jid::{Jid, Server};
 
 use crate::conn::{ConnCommand, ConnId};
@@ -80,10 +80,13 @@ fn handle_iq(sim: &Sim, sender: &Sender, iq: &Node) -> Vec<Node> {
 /// (`SimState::queue_offline`), which the handler drains after the next `<success>`.
 /// Device 0 (the mock phone) consumes messages itself (decrypts with its Signal state and records
 /// them for `GET /sim/accounts/{phone}/messages`).
-pub fn deliver(sim: &Sim, phone: &str, device: u32, node: Node) {
+pub fn deliver(sim: &Sim, phone: &str, device: u32, mut node: Node) {
     let Ok(device) = u16::try_from(device) else {
         return;
     };
+    if node.tag == "message" && sim.faults().take_corrupt(phone, device) {
+        corrupt_ciphertexts(&mut node);
+    }
     if device == 0 {
         crate::phone::receive(sim, phone, &node);
         return;
@@ -218,5 +221,22 @@ impl AttrReplace for Node {
             }
         }
         self
+    }
+}
+
+/// Flips one byte in the middle of every `<enc>` (the `corrupt_next_message` fault): the
+/// envelope still parses, its MAC or AEAD check fails.
+fn corrupt_ciphertexts(node: &mut Node) {
+    match &mut node.content {
+        Content::Bytes(b) if node.tag == "enc" && !b.is_empty() => {
+            let mut v = b.to_vec();
+            let mid = v.len() / 2;
+            if let Some(x) = v.get_mut(mid) {
+                *x ^= 0x5a;
+            }
+            *b = v.into();
+        }
+        Content::Nodes(children) => children.iter_mut().for_each(corrupt_ciphertexts),
+        _ => {}
     }
 }
