@@ -22,7 +22,9 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::sync::{Notify, Semaphore, broadcast};
 use zapin_engine::messaging::MessageStatus;
-use zapin_engine::{ConnectionState, CreateOptions, EngineConfig, Event, EventKind, SessionManager};
+use zapin_engine::{
+    ConnectionState, CreateOptions, EngineConfig, Event, EventKind, SessionManager,
+};
 use zapin_signal_store::{MasterKey, SqliteOptions, Store};
 
 /// The phone that talks to every session in the message rounds (never paired itself).
@@ -59,9 +61,7 @@ fn parse_args(raw: &[String]) -> Result<Args> {
             a.skip_disconnect = true;
             continue;
         }
-        let value = it
-            .next()
-            .ok_or_else(|| anyhow!("{flag} needs a value"))?;
+        let value = it.next().ok_or_else(|| anyhow!("{flag} needs a value"))?;
         match flag.as_str() {
             "--n" => a.n = value.parse()?,
             "--state-dir" => a.state_dir = PathBuf::from(value),
@@ -280,7 +280,11 @@ async fn dispatch(mut rx: broadcast::Receiver<Event>, shared: Arc<Shared>) {
 }
 
 /// Waits until `f` holds over the tracker, or the deadline passes (returns false).
-async fn wait_until(shared: &Shared, deadline: Instant, mut f: impl FnMut(&Tracker) -> bool) -> bool {
+async fn wait_until(
+    shared: &Shared,
+    deadline: Instant,
+    mut f: impl FnMut(&Tracker) -> bool,
+) -> bool {
     loop {
         let notified = shared.changed.notified();
         if f(&shared.lock()) {
@@ -356,7 +360,10 @@ impl Api {
 
     async fn ensure_account(&self, phone: &str) -> Result<()> {
         let (status, body) = self
-            .post("/sim/accounts", json!({ "phone": phone, "push_name": "Bench" }))
+            .post(
+                "/sim/accounts",
+                json!({ "phone": phone, "push_name": "Bench" }),
+            )
             .await?;
         if status != 201 && status != 409 {
             bail!("creating account {phone}: {status} {body}");
@@ -394,7 +401,10 @@ async fn bench(args: Args) -> Result<()> {
         .spawn()
         .context("spawning the sim child")?;
     let child_pid = child.id().map(|p| p.to_string()).unwrap_or_default();
-    let stdout = child.stdout.take().ok_or_else(|| anyhow!("no child stdout"))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow!("no child stdout"))?;
     let mut lines = BufReader::new(stdout).lines();
     let ready = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
         .await
@@ -423,6 +433,7 @@ async fn bench(args: Args) -> Result<()> {
         trust_root: root,
         event_buffer: 1 << 16,
         prekey_initial_batch: 30,
+        max_concurrent_handshakes: args.handshake_limit,
         ..EngineConfig::default()
     };
     let manager = SessionManager::new(store, config);
