@@ -9,7 +9,9 @@
 //! directions. Progress goes to stderr; one JSON summary goes to stdout at the end.
 //!
 //! Usage: `sessions-bench --n 1000 [--state-dir DIR] [--pair-concurrency 32] [--idle-secs 60]
-//! [--rounds 2] [--msg-concurrency 64] [--handshake-limit 0] [--skip-disconnect]`
+//! [--rounds 2] [--msg-concurrency 64] [--handshake-limit 0] [--skip-disconnect]
+//! [--sim http://127.0.0.1:PORT --sim-pid PID]`; `sessions-bench --sim-child DIR` runs only the
+//! simulator (prints `READY <http> <ws> <root>`, stops when stdin closes).
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -41,6 +43,10 @@ struct Args {
     handshake_limit: usize,
     skip_disconnect: bool,
     recover_timeout_secs: u64,
+    /// Use this running simulator (`http://…`) instead of spawning one.
+    sim: Option<String>,
+    /// Its pid, for its RSS/CPU columns.
+    sim_pid: Option<String>,
 }
 
 fn parse_args(raw: &[String]) -> Result<Args> {
@@ -54,6 +60,8 @@ fn parse_args(raw: &[String]) -> Result<Args> {
         handshake_limit: 0,
         skip_disconnect: false,
         recover_timeout_secs: 300,
+        sim: None,
+        sim_pid: None,
     };
     let mut it = raw.iter();
     while let Some(flag) = it.next() {
@@ -71,6 +79,8 @@ fn parse_args(raw: &[String]) -> Result<Args> {
             "--msg-concurrency" => a.msg_concurrency = value.parse()?,
             "--handshake-limit" => a.handshake_limit = value.parse()?,
             "--recover-timeout-secs" => a.recover_timeout_secs = value.parse()?,
+            "--sim" => a.sim = Some(value.clone()),
+            "--sim-pid" => a.sim_pid = Some(value.clone()),
             other => bail!("unknown flag {other}"),
         }
     }
@@ -390,37 +400,58 @@ async fn bench(args: Args) -> Result<()> {
     let load_start = loadavg();
     std::fs::create_dir_all(args.state_dir.join("sim"))?;
 
-    // Simulator child.
-    let exe = std::env::current_exe()?;
-    let mut child = tokio::process::Command::new(exe)
-        .arg("--sim-child")
-        .arg(args.state_dir.join("sim"))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .context("spawning the sim child")?;
-    let child_pid = child.id().map(|p| p.to_string()).unwrap_or_default();
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| anyhow!("no child stdout"))?;
-    let mut lines = BufReader::new(stdout).lines();
-    let ready = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-        .await
-        .context("sim child did not start")??
-        .ok_or_else(|| anyhow!("sim child exited"))?;
-    let parts: Vec<&str> = ready.split_whitespace().collect();
-    let [_, http, ws, root] = parts.as_slice() else {
-        bail!("unexpected sim line {ready:?}");
+    // Simulator: a child process of this binary, or one given with `--sim`.
+    let mut child = None;
+    let (http, ws, root, child_pid) = match &args.sim {
+        Some(url) => {
+            let body: Value = reqwest::get(format!("{url}/sim/root-key"))
+                .await?
+                .json()
+                .await?;
+            let root = body["public_key_hex"]
+                .as_str()
+                .ok_or_else(|| anyhow!("no root key from {url}"))?
+                .to_owned();
+            let ws = format!("{}/ws/chat", url.replacen("http", "ws", 1));
+            (
+                url.clone(),
+                ws,
+                root,
+                args.sim_pid.clone().unwrap_or_default(),
+            )
+        }
+        None => {
+            let exe = std::env::current_exe()?;
+            let mut c = tokio::process::Command::new(exe)
+                .arg("--sim-child")
+                .arg(args.state_dir.join("sim"))
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+                .context("spawning the sim child")?;
+            let pid = c.id().map(|p| p.to_string()).unwrap_or_default();
+            let stdout = c.stdout.take().ok_or_else(|| anyhow!("no child stdout"))?;
+            let mut lines = BufReader::new(stdout).lines();
+            let ready = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+                .await
+                .context("sim child did not start")??
+                .ok_or_else(|| anyhow!("sim child exited"))?;
+            child = Some(c);
+            let parts: Vec<&str> = ready.split_whitespace().collect();
+            let [_, http, ws, root] = parts.as_slice() else {
+                bail!("unexpected sim line {ready:?}");
+            };
+            (http.to_string(), ws.to_string(), root.to_string(), pid)
+        }
     };
     let api = Api {
         client: reqwest::Client::builder()
             .pool_max_idle_per_host(256)
             .build()?,
-        base: http.to_string(),
+        base: http,
     };
-    let root = zapin_protocol::crypto::PublicKey::from_slice(&hex_decode32(root)?)?;
+    let root = zapin_protocol::crypto::PublicKey::from_slice(&hex_decode32(&root)?)?;
 
     // Engine.
     let store = Store::open_sqlite(
@@ -429,7 +460,7 @@ async fn bench(args: Args) -> Result<()> {
     )
     .await?;
     let config = EngineConfig {
-        ws_url: ws.to_string(),
+        ws_url: ws,
         trust_root: root,
         event_buffer: 1 << 16,
         prekey_initial_batch: 30,
@@ -590,8 +621,10 @@ async fn bench(args: Args) -> Result<()> {
     });
     println!("{summary}");
     manager.shutdown().await;
-    drop(child.stdin.take());
-    let _ = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
+    if let Some(mut child) = child {
+        drop(child.stdin.take());
+        let _ = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
+    }
     Ok(())
 }
 
