@@ -13,7 +13,13 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import baileys, { WA_CERT_DETAILS, useMultiFileAuthState, Browsers } from 'baileys'
+import { createRequire } from 'node:module'
+import { pathToFileURL } from 'node:url'
+
+// Resolve Baileys from the working directory (tests/interop/node_modules), not from benches/.
+const baileysPath = createRequire(path.join(process.cwd(), 'noop.js')).resolve('baileys')
+const baileys = await import(pathToFileURL(baileysPath).href)
+const { WA_CERT_DETAILS, useMultiFileAuthState, Browsers } = baileys
 
 const makeWASocket = baileys.default ?? baileys.makeWASocket ?? baileys
 const http = process.env.ZAPIN_SIM_HTTP
@@ -105,11 +111,11 @@ const pairErrors = await pool(K, PAIR_CONCURRENCY, async (i) => {
 				for (const u of ups) if ((u.update?.status ?? 0) >= 3 && !delivered.has(u.key.id)) delivered.set(u.key.id, Date.now())
 			})
 			sock.ev.on('connection.update', async (u) => {
-				if (u.qr && !state.creds.registered) {
+				if (u.qr && !state.creds.me) {
 					const r = await api('POST', `/sim/accounts/${phone}/scan`, { qr: u.qr })
 					if (r.status !== 200) reject(new Error(`scan ${i}: ${r.status} ${JSON.stringify(r.body)}`))
 				}
-				if (u.connection === 'open' && state.creds.registered) { clearTimeout(timer); resolve() }
+				if (u.connection === 'open') { clearTimeout(timer); resolve() }
 				// After pairing Baileys closes with 515 and must reconnect (as its example does).
 				if (u.connection === 'close' && u.lastDisconnect?.error?.output?.statusCode === 515) start()
 			})
