@@ -102,6 +102,10 @@ pub struct EngineConfig {
     pub command_buffer: usize,
     /// Capacity of the shared event broadcast; a subscriber that lags further loses events.
     pub event_buffer: usize,
+    /// At most this many sessions run the WebSocket connect + Noise handshake at once across the
+    /// manager (0 = no limit). Bounds the CPU spike when thousands reconnect together (after a
+    /// server-wide disconnect); waiting for a slot does not count against `connect_timeout`.
+    pub max_concurrent_handshakes: usize,
 }
 
 impl Default for EngineConfig {
@@ -124,6 +128,7 @@ impl Default for EngineConfig {
             prekey_min: 5,
             command_buffer: 32,
             event_buffer: 4096,
+            max_concurrent_handshakes: 0,
         }
     }
 }

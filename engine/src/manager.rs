@@ -41,6 +41,8 @@ struct Inner {
     config: Arc<EngineConfig>,
     events: broadcast::Sender<Event>,
     sessions: Mutex<HashMap<InstanceId, SessionHandle>>,
+    /// `EngineConfig::max_concurrent_handshakes` as a semaphore shared by every session.
+    handshakes: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 /// Cheap to clone; all clones share the sessions.
@@ -56,12 +58,18 @@ fn device_id(id: &InstanceId) -> Result<DeviceId, EngineError> {
 impl SessionManager {
     pub fn new(store: Store, config: EngineConfig) -> Self {
         let (events, _) = broadcast::channel(config.event_buffer.max(1));
+        let handshakes = (config.max_concurrent_handshakes > 0).then(|| {
+            Arc::new(tokio::sync::Semaphore::new(
+                config.max_concurrent_handshakes,
+            ))
+        });
         Self {
             inner: Arc::new(Inner {
                 store,
                 config: Arc::new(config),
                 events,
                 sessions: Mutex::new(HashMap::new()),
+                handshakes,
             }),
         }
     }
@@ -164,6 +172,7 @@ impl SessionManager {
             config: self.inner.config.clone(),
             events: self.inner.events.clone(),
             status: status_tx,
+            handshakes: self.inner.handshakes.clone(),
         };
         // Load once here so that a missing or unreadable device fails `create` itself.
         let session = Session::load(ctx.clone()).await?;

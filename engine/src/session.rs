@@ -49,6 +49,8 @@ pub(crate) struct SessionContext {
     pub config: Arc<EngineConfig>,
     pub events: broadcast::Sender<Event>,
     pub status: watch::Sender<SessionStatus>,
+    /// Shared by every session of a manager: `EngineConfig::max_concurrent_handshakes` slots.
+    pub handshakes: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 /// Evolution's `statusReason` for a refused (QR limit) session.
@@ -500,17 +502,27 @@ impl Session {
         let noise = keys::key_pair(&self.creds.noise_key);
         let ephemeral = KeyPair::generate(&mut self.rng);
         let routing = self.creds.routing_info.clone();
-        let opening = timeout(
-            config.connect_timeout,
-            Connection::open(
-                &config,
-                noise,
-                ephemeral,
-                routing.as_deref(),
-                &client_payload,
-                now_unix(),
-            ),
-        );
+        let handshakes = self.ctx.handshakes.clone();
+        // Handshake concurrency limit: hold a slot for connect + handshake only; the wait for a
+        // slot is outside `connect_timeout` so a queue of reconnects does not time out.
+        let opening = async {
+            let _slot = match &handshakes {
+                Some(sem) => sem.acquire().await.ok(),
+                None => None,
+            };
+            timeout(
+                config.connect_timeout,
+                Connection::open(
+                    &config,
+                    noise,
+                    ephemeral,
+                    routing.as_deref(),
+                    &client_payload,
+                    now_unix(),
+                ),
+            )
+            .await
+        };
         tokio::pin!(opening);
         // Commands still work while the handshake runs (a stop must not wait for it).
         let opened = loop {

@@ -26,6 +26,12 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 pub const ORIGIN: &str = "https://web.whatsapp.com";
 
+/// tungstenite allocates its read buffer per connection and zero-fills it to full capacity, so
+/// the 128 KiB default is resident for every idle session (measured: ≈ 212 KiB per idle session
+/// at N = 100 with it, see benches/RESULTS.md "sessions-bench"). Stanzas are small; a larger
+/// WebSocket message is still read whole (the buffer only sets the read chunk).
+pub const WS_READ_BUFFER: usize = 4 * 1024;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConnError {
     #[error("websocket: {0}")]
@@ -87,7 +93,10 @@ impl Connection {
         request
             .headers_mut()
             .insert("Origin", HeaderValue::from_static(ORIGIN));
-        let (mut ws, _response) = tokio_tungstenite::connect_async(request).await?;
+        let ws_config =
+            tungstenite::protocol::WebSocketConfig::default().read_buffer_size(WS_READ_BUFFER);
+        let (mut ws, _response) =
+            tokio_tungstenite::connect_async_with_config(request, Some(ws_config), false).await?;
 
         let (hello, awaiting) =
             ClientHandshake::new(noise_static, ephemeral, config.trust_root).client_hello();
