@@ -7,203 +7,15 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
-use tokio::sync::broadcast;
-use zapin_engine::backoff::BackoffPolicy;
+use serde_json::json;
 use zapin_engine::{
-    ConnectionState, CreateOptions, EngineConfig, Event, EventKind, InstanceId, LogoutReason,
+    ConnectionState, CreateOptions, EngineConfig, EventKind, InstanceId, LogoutReason,
     SessionManager,
 };
 use zapin_signal_store::{DeviceId, MasterKey, SqliteOptions, Store};
-use zapin_sim::{RunningSim, SimConfig};
 
-const WAIT: Duration = Duration::from_secs(20);
-
-fn sim_config() -> SimConfig {
-    SimConfig {
-        seed: Some(7),
-        qr_first_ttl: Duration::from_millis(600),
-        qr_ttl: Duration::from_millis(300),
-        ..SimConfig::default()
-    }
-}
-
-fn engine_config(sim: &RunningSim) -> EngineConfig {
-    EngineConfig {
-        ws_url: sim.ws_url(),
-        trust_root: sim.root_public_key(),
-        qr_first_ttl: Duration::from_millis(600),
-        qr_ttl: Duration::from_millis(300),
-        keepalive_interval: Duration::from_secs(2),
-        keepalive_timeout: Duration::from_secs(2),
-        connect_timeout: Duration::from_secs(5),
-        iq_timeout: Duration::from_secs(5),
-        backoff: BackoffPolicy {
-            base: Duration::from_millis(50),
-            cap: Duration::from_millis(400),
-            stable_after: Duration::from_secs(30),
-        },
-        prekey_initial_batch: 30,
-        prekey_refill_batch: 10,
-        ..EngineConfig::default()
-    }
-}
-
-struct Api {
-    client: reqwest::Client,
-    base: String,
-}
-
-impl Api {
-    fn new(sim: &RunningSim) -> Self {
-        Self {
-            client: reqwest::Client::new(),
-            base: sim.http_url(),
-        }
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let resp = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        let resp = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap();
-        resp.json().await.unwrap()
-    }
-
-    async fn account(&self, push_name: &str) -> String {
-        let (status, body) = self
-            .post("/sim/accounts", json!({ "push_name": push_name }))
-            .await;
-        assert_eq!(status, 201, "{body}");
-        body["phone"].as_str().unwrap().to_owned()
-    }
-
-    async fn fault(&self, body: Value) {
-        let (status, resp) = self.post("/sim/faults", body).await;
-        assert_eq!(status, 200, "{resp}");
-    }
-
-    async fn clear_faults(&self) {
-        self.client
-            .delete(format!("{}/sim/faults", self.base))
-            .send()
-            .await
-            .unwrap();
-    }
-}
-
-/// The next event of `instance` that `f` accepts (others are skipped), within `WAIT`.
-async fn wait_event<T>(
-    rx: &mut broadcast::Receiver<Event>,
-    instance: &str,
-    mut f: impl FnMut(&EventKind) -> Option<T>,
-) -> T {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let ev = match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Err(_) => panic!("timed out waiting for an event of {instance}"),
-            Ok(Err(broadcast::error::RecvError::Lagged(_))) => continue,
-            Ok(Err(e)) => panic!("event stream ended: {e}"),
-            Ok(Ok(ev)) => ev,
-        };
-        if ev.instance.as_str() != instance {
-            continue;
-        }
-        if let Some(t) = f(&ev.kind) {
-            return t;
-        }
-    }
-}
-
-fn is_state(kind: &EventKind, want: ConnectionState) -> Option<u16> {
-    match kind {
-        EventKind::Connection { state, status, .. } if *state == want => Some(*status),
-        _ => None,
-    }
-}
-
-async fn wait_state(
-    rx: &mut broadcast::Receiver<Event>,
-    instance: &str,
-    want: ConnectionState,
-) -> u16 {
-    wait_event(rx, instance, |k| is_state(k, want)).await
-}
-
-/// Polls a condition that has no event (store contents) until it holds, within `WAIT`.
-async fn eventually<F, Fut>(mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + WAIT;
-    while !f().await {
-        assert!(
-            Instant::now() < deadline,
-            "condition not reached in {WAIT:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-fn memory_store() -> Store {
-    Store::memory(&MasterKey::from_bytes([7; 32]))
-}
-
-/// Pairs `instance` by QR with a new sim account and waits for `Open`.
-async fn pair_by_qr(
-    manager: &SessionManager,
-    rx: &mut broadcast::Receiver<Event>,
-    api: &Api,
-    instance: &str,
-) -> String {
-    let phone = api.account("Alice").await;
-    manager
-        .create(
-            instance,
-            CreateOptions {
-                push_name: Some("Zap".into()),
-                start: true,
-            },
-        )
-        .await
-        .unwrap();
-    let code = wait_event(rx, instance, |k| match k {
-        EventKind::QrCode { code, .. } => Some(code.clone()),
-        _ => None,
-    })
-    .await;
-    let (status, body) = api
-        .post(
-            &format!("/sim/accounts/{phone}/scan"),
-            json!({ "qr": code }),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let jid = wait_event(rx, instance, |k| match k {
-        EventKind::Paired { jid, .. } => Some(jid.clone()),
-        _ => None,
-    })
-    .await;
-    assert_eq!(body["device_jid"].as_str(), Some(jid.as_str()));
-    wait_state(rx, instance, ConnectionState::Open).await;
-    phone
-}
+mod common;
+use common::*;
 
 #[tokio::test]
 async fn pairs_by_qr_stores_credentials_and_opens() {
@@ -213,7 +25,7 @@ async fn pairs_by_qr_stores_credentials_and_opens() {
     let manager = SessionManager::new(store.clone(), engine_config(&sim));
     let mut rx = manager.subscribe();
 
-    let phone = pair_by_qr(&manager, &mut rx, &api, "qr").await;
+    let (phone, _) = pair_by_qr(&manager, &mut rx, &api, "qr").await;
     let id = InstanceId::new("qr");
     assert_eq!(manager.state(&id), Some(ConnectionState::Open));
 
@@ -441,7 +253,7 @@ async fn unlink_on_the_phone_logs_out_and_clears_credentials() {
     let store = memory_store();
     let manager = SessionManager::new(store.clone(), engine_config(&sim));
     let mut rx = manager.subscribe();
-    let phone = pair_by_qr(&manager, &mut rx, &api, "u").await;
+    let (phone, _) = pair_by_qr(&manager, &mut rx, &api, "u").await;
     let jid = manager.get(&"u".into()).unwrap().status().jid.unwrap();
     let device: u16 = jid.split(['.', ':', '@']).nth(1).unwrap().parse().unwrap();
     let (status, body) = api
@@ -581,7 +393,7 @@ async fn sends_a_text_after_usync_and_key_fetch_and_refuses_when_offline() {
     let manager = SessionManager::new(memory_store(), engine_config(&sim));
     let mut rx = manager.subscribe();
     pair_by_qr(&manager, &mut rx, &api, "s1").await;
-    let peer = pair_by_qr(&manager, &mut rx, &api, "s2").await;
+    let (peer, _) = pair_by_qr(&manager, &mut rx, &api, "s2").await;
     let s1 = manager.get(&"s1".into()).unwrap();
     // Encrypts to the peer's phone and companion (sessions from fetched bundles) and writes it.
     let id = s1.send_text(&peer, "hello").await.unwrap();
@@ -655,7 +467,7 @@ async fn messages_flow_both_ways_with_a_mock_phone() {
     let api = Api::new(&sim);
     let manager = SessionManager::new(memory_store(), engine_config(&sim));
     let mut rx = manager.subscribe();
-    let own_phone = pair_by_qr(&manager, &mut rx, &api, "m").await;
+    let (own_phone, _) = pair_by_qr(&manager, &mut rx, &api, "m").await;
     let peer = api.account("Carol").await;
     let handle = manager.get(&"m".into()).unwrap();
 
