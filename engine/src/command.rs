@@ -62,8 +62,8 @@ impl QuotedMessage {
 }
 
 /// What a session actor can be asked to do. Messaging variants need an open connection
-/// ([`EngineError::NotConnected`] otherwise); group sends answer [`EngineError::Unsupported`]
-/// until group metadata is wired in.
+/// ([`EngineError::NotConnected`] otherwise); broadcast/status sends answer
+/// [`EngineError::Unsupported`].
 #[derive(Debug)]
 pub enum Command {
     /// Connect (and keep reconnecting) until stopped. Unpaired sessions start showing QR codes.
@@ -88,7 +88,7 @@ pub enum Command {
     Shutdown {
         reply: Reply<()>,
     },
-    // ---- messaging (stubbed) ----
+    // ---- messaging ----
     SendMessage {
         to: String,
         /// Boxed: a quote carries a whole message, and every command pays the largest size.
