@@ -37,8 +37,13 @@
 //! * `<notification type=devices>`: [`Messenger::invalidate_devices`]; `w:gp2` (group
 //!   changes): [`Messenger::forget_group`], [`groups::parse_notification`] for the event.
 //! * Marking read: [`receipts::read_receipt`]; typing for `delay`: [`presence::chatstate`].
+//! * `<presence>` / `<chatstate>` in: [`presence::parse_presence`] / [`presence::parse_chatstate`].
+//! * Number lookups: [`usync::contact_query`] / [`usync::parse_contact_result`].
+//! * Contacts and chats events: a [`directory::Directory`] per session fed every received message
+//!   and every sent chat.
 
 pub mod content;
+pub mod directory;
 pub mod groups;
 pub mod ids;
 mod lru;
@@ -274,6 +279,11 @@ impl Messenger {
             };
         }
         device.clone()
+    }
+
+    /// The subject of `group` if its metadata is cached (no query).
+    pub fn cached_group_subject(&mut self, group: &Jid) -> Option<String> {
+        self.groups.get(&group.to_non_ad())?.subject.clone()
     }
 
     /// The message with this id, if it is among the recently sent ones.
