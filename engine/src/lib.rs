@@ -23,8 +23,10 @@
 //! metadata (`w:g2` query, cached per session, dropped on `w:gp2` notifications, which also
 //! surface as [`EventKind::GroupUpdate`]). Not yet: broadcast/status sends
 //! ([`EngineError::Unsupported`]), and the presence/contacts/chats events (defined, not
-//! produced). `wss://` URLs need a TLS feature that is not built in yet (the simulator speaks
-//! `ws://`).
+//! produced).
+//!
+//! Transport: `wss://` over rustls (ring provider, `webpki-roots` plus the CA certificates of
+//! [`EngineConfig::tls`]), or plain `ws://` for the simulator.
 
 pub mod backoff;
 pub mod command;
@@ -42,9 +44,11 @@ pub mod payload;
 mod session;
 pub mod signal_session;
 pub mod socket;
+pub mod tls;
 
 pub use command::{Command, OutgoingMessage, SessionHandle, SessionStatus};
 pub use config::{BrowserInfo, EngineConfig};
 pub use error::EngineError;
 pub use events::{ConnectionState, Event, EventKind, InstanceId, LogoutReason};
 pub use manager::{CreateOptions, SessionManager};
+pub use tls::{TlsConfigError, TlsTrust};

@@ -539,12 +539,6 @@ impl Session {
         };
         let mut conn = match opened {
             Ok(Ok(conn)) => conn,
-            Ok(Err(ConnError::TlsUnsupported)) => {
-                return Outcome::Stop {
-                    status: 500,
-                    reason: ConnError::TlsUnsupported.to_string(),
-                };
-            }
             Ok(Err(e)) => {
                 return Outcome::Retry {
                     status: 408,
