@@ -950,6 +950,9 @@ impl Session {
             "receipt" => self.on_receipt(conn, cx, &node).await,
             "ack" => {
                 if let Some(ack) = receipts::ServerAck::parse(&node) {
+                    if let Some(m) = self.messenger.as_mut() {
+                        m.check_ack_phash(&ack);
+                    }
                     self.emit(EventKind::MessageUpdate(ack.status_update()));
                 }
                 Step::Continue
