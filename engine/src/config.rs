@@ -7,9 +7,9 @@ use zapin_protocol::crypto::PublicKey;
 use zapin_protocol::noise::WHATSAPP_ROOT_PUBLIC_KEY;
 
 use crate::backoff::BackoffPolicy;
+use crate::tls::TlsTrust;
 
-/// WhatsApp's production endpoint. Needs TLS, which this build does not have yet (see
-/// [`EngineConfig::ws_url`]).
+/// WhatsApp's production endpoint.
 pub const WHATSAPP_WS_URL: &str = "wss://web.whatsapp.com/ws/chat";
 
 /// How the companion presents itself: shown on the phone's "linked devices" list.
@@ -69,9 +69,11 @@ impl BrowserInfo {
 /// Everything the engine needs besides the store. Cheap to clone; shared by every session.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
-    /// WebSocket URL. Only `ws://` works in this build: `wss://` needs a rustls feature on
-    /// tokio-tungstenite, which is left for when the engine talks to the real service.
+    /// WebSocket URL, `wss://` (rustls) or `ws://` (the simulator).
     pub ws_url: String,
+    /// Certificate authorities a `wss://` server may chain to: `webpki-roots` plus any extra CA
+    /// (`ZAPIN_WA_TLS_CA_FILE` in the gateway, for a TLS-terminating proxy or tests).
+    pub tls: TlsTrust,
     /// Root of the server certificate chain (the simulator has its own).
     pub trust_root: PublicKey,
     pub browser: BrowserInfo,
@@ -112,6 +114,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         Self {
             ws_url: WHATSAPP_WS_URL.into(),
+            tls: TlsTrust::default(),
             trust_root: WHATSAPP_ROOT_PUBLIC_KEY,
             browser: BrowserInfo::default(),
             version: [2, 3000, 1_029_030_078],

@@ -42,8 +42,10 @@
 //! name. Both remember a bounded number of entries per session
 //! ([`messaging::directory::DIRECTORY_CAPACITY`]).
 //!
-//! Not yet: broadcast/status sends ([`EngineError::Unsupported`]). `wss://` URLs need a TLS
-//! feature that is not built in yet (the simulator speaks `ws://`).
+//! Not yet: broadcast/status sends ([`EngineError::Unsupported`]).
+//!
+//! Transport: `wss://` over rustls (ring provider, `webpki-roots` plus the CA certificates of
+//! [`EngineConfig::tls`]), or plain `ws://` for the simulator.
 
 pub mod backoff;
 pub mod command;
@@ -61,6 +63,7 @@ pub mod payload;
 mod session;
 pub mod signal_session;
 pub mod socket;
+pub mod tls;
 
 pub use command::{
     Command, NumberCheck, OutgoingMessage, QuotedMessage, SendOptions, SessionHandle, SessionStatus,
@@ -73,3 +76,4 @@ pub use events::{
 };
 pub use manager::{CreateOptions, SessionManager};
 pub use messaging::presence::ChatState;
+pub use tls::{TlsConfigError, TlsTrust};

@@ -551,12 +551,6 @@ impl Session {
         };
         let mut conn = match opened {
             Ok(Ok(conn)) => conn,
-            Ok(Err(ConnError::TlsUnsupported)) => {
-                return Outcome::Stop {
-                    status: 500,
-                    reason: ConnError::TlsUnsupported.to_string(),
-                };
-            }
             Ok(Err(e)) => {
                 return Outcome::Retry {
                     status: 408,
@@ -1070,6 +1064,9 @@ impl Session {
             "receipt" => self.on_receipt(conn, cx, &node).await,
             "ack" => {
                 if let Some(ack) = receipts::ServerAck::parse(&node) {
+                    if let Some(m) = self.messenger.as_mut() {
+                        m.check_ack_phash(&ack);
+                    }
                     self.emit(EventKind::MessageUpdate(ack.status_update()));
                 }
                 Step::Continue

@@ -13,7 +13,7 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 use zapin_protocol::binary::{DecodeError, EncodeError, Node, pack, unpack};
 use zapin_protocol::crypto::KeyPair;
 use zapin_protocol::frame::{FrameDecoder, FrameError, connection_header, encode_frame};
@@ -36,9 +36,10 @@ pub const WS_READ_BUFFER: usize = 4 * 1024;
 pub enum ConnError {
     #[error("websocket: {0}")]
     WebSocket(String),
-    /// `wss://` needs tokio-tungstenite's rustls feature, which this build leaves out.
-    #[error("wss:// URLs need TLS support, which this build does not include")]
-    TlsUnsupported,
+    /// The TLS handshake of a `wss://` URL failed: an untrusted or mismatched certificate,
+    /// a protocol error. The reason is rustls's.
+    #[error("tls: {0}")]
+    Tls(String),
     #[error("connection closed by the server{}", .0.as_ref().map(|r| format!(": {r}")).unwrap_or_default())]
     Closed(Option<String>),
     #[error("noise: {0}")]
@@ -57,6 +58,17 @@ impl From<tungstenite::Error> for ConnError {
             tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
                 ConnError::Closed(None)
             }
+            // tokio-rustls reports handshake failures as an io::Error wrapping rustls's error.
+            tungstenite::Error::Io(io) => {
+                match io
+                    .get_ref()
+                    .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+                {
+                    Some(tls) => ConnError::Tls(tls.to_string()),
+                    None => ConnError::WebSocket(tungstenite::Error::Io(io).to_string()),
+                }
+            }
+            tungstenite::Error::Tls(tls) => ConnError::Tls(tls.to_string()),
             e => ConnError::WebSocket(e.to_string()),
         }
     }
@@ -86,17 +98,23 @@ impl Connection {
         payload: &ClientPayload,
         now_unix: u64,
     ) -> Result<Self, ConnError> {
-        if config.ws_url.starts_with("wss:") {
-            return Err(ConnError::TlsUnsupported);
-        }
         let mut request = config.ws_url.as_str().into_client_request()?;
         request
             .headers_mut()
             .insert("Origin", HeaderValue::from_static(ORIGIN));
         let ws_config =
             tungstenite::protocol::WebSocketConfig::default().read_buffer_size(WS_READ_BUFFER);
-        let (mut ws, _response) =
-            tokio_tungstenite::connect_async_with_config(request, Some(ws_config), false).await?;
+        // Used only for `wss://`; `ws://` stays plain TCP.
+        let connector = Connector::Rustls(config.tls.client_config().map_err(|reason| {
+            ConnError::Tls(format!("client configuration unusable: {reason}"))
+        })?);
+        let (mut ws, _response) = tokio_tungstenite::connect_async_tls_with_config(
+            request,
+            Some(ws_config),
+            false,
+            Some(connector),
+        )
+        .await?;
 
         let (hello, awaiting) =
             ClientHandshake::new(noise_static, ephemeral, config.trust_root).client_hello();

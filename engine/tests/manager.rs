@@ -1,5 +1,5 @@
 //! SessionManager behaviour that needs no server: registry, store effects, commands while
-//! offline, connect failures with backoff, the wss guard, and panic recovery.
+//! offline, connect failures with backoff, and panic recovery (wss:// is covered by tls.rs).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
@@ -167,26 +167,6 @@ async fn connect_failures_back_off_and_stop_ends_them() {
     handle.stop().await.unwrap();
     wait_connection(&mut rx, ConnectionState::Close).await;
     assert!(!handle.status().running);
-    manager.shutdown().await;
-}
-
-#[tokio::test]
-async fn wss_urls_stop_with_a_clear_reason() {
-    let manager = SessionManager::new(store(), config("wss://web.whatsapp.com/ws/chat".into()));
-    let mut rx = manager.subscribe();
-    manager
-        .create(
-            "tls",
-            CreateOptions {
-                start: true,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    let (status, reason) = wait_connection(&mut rx, ConnectionState::Close).await;
-    assert_eq!(status, 500);
-    assert!(reason.unwrap().contains("wss"));
     manager.shutdown().await;
 }
 

@@ -89,6 +89,9 @@ pub enum ConfigError {
     },
     #[error("{var} is not valid UTF-8")]
     NotUnicode { var: String },
+    /// A variable naming a file whose contents are unusable; `reason` says what failed.
+    #[error("{var}: {reason}")]
+    BadFile { var: &'static str, reason: String },
 }
 
 /// A secret string (API key). Its `Debug` never shows the value and it is wiped on drop.
@@ -304,6 +307,10 @@ pub struct Config {
     pub wa_ws_url: String,
     /// `ZAPIN_WA_ROOT_PUBKEY` (default WhatsApp's): trusted root of the server certificate chain.
     pub wa_root_pubkey: [u8; 32],
+    /// `ZAPIN_WA_TLS_CA_FILE` (default none): PEM CA certificates a `wss://` endpoint may chain
+    /// to besides the public roots (a TLS-terminating proxy with a private CA). Read and checked
+    /// here so a bad file stops startup.
+    pub wa_tls: zapin_engine::TlsTrust,
     /// `ZAPIN_WA_VERSION` (default a recent WhatsApp Web version): announced client version.
     pub wa_version: [u32; 3],
     /// `ZAPIN_MASTER_KEY`: 32 bytes as 64 hex characters, protects secrets at rest.
@@ -570,6 +577,14 @@ impl Config {
                 )
             })?,
         };
+        let wa_tls = match env.get("ZAPIN_WA_TLS_CA_FILE")? {
+            None => zapin_engine::TlsTrust::default(),
+            Some(path) => zapin_engine::TlsTrust::with_ca_file(std::path::Path::new(path))
+                .map_err(|e| ConfigError::BadFile {
+                    var: "ZAPIN_WA_TLS_CA_FILE",
+                    reason: e.to_string(),
+                })?,
+        };
         let wa_version = wa_version(env.get("ZAPIN_WA_VERSION")?.unwrap_or(DEFAULT_WA_VERSION))?;
         let master_key = match env.get("ZAPIN_MASTER_KEY")? {
             None => None,
@@ -613,6 +628,7 @@ impl Config {
             data_dir,
             wa_ws_url,
             wa_root_pubkey,
+            wa_tls,
             wa_version,
             master_key,
         })

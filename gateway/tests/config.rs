@@ -21,6 +21,7 @@ fn blamed(err: &ConfigError) -> String {
         | ConfigError::Unsupported { var, .. }
         | ConfigError::Missing { var, .. } => var.to_string(),
         ConfigError::NotUnicode { var } => var.clone(),
+        ConfigError::BadFile { var, .. } => var.to_string(),
     }
 }
 
@@ -300,6 +301,10 @@ fn every_bad_value_is_rejected_naming_its_variable() {
             &[("ZAPIN_WA_ROOT_PUBKEY", &"zz".repeat(32))],
             "ZAPIN_WA_ROOT_PUBKEY",
         ),
+        (
+            &[("ZAPIN_WA_TLS_CA_FILE", "/nonexistent/zapin-ca.pem")],
+            "ZAPIN_WA_TLS_CA_FILE",
+        ),
         (&[("ZAPIN_WA_VERSION", "2.3000")], "ZAPIN_WA_VERSION"),
         (&[("ZAPIN_WA_VERSION", "2.3000.1.4")], "ZAPIN_WA_VERSION"),
         (&[("ZAPIN_WA_VERSION", "2.x.1")], "ZAPIN_WA_VERSION"),
@@ -380,4 +385,43 @@ fn api_key_comparison() {
     assert!(!key.matches(b"abc124"));
     assert!(!key.matches(b"abc12"));
     assert!(!key.matches(b""));
+}
+
+#[test]
+fn tls_ca_file_adds_trust_anchors_and_a_bad_one_names_the_variable() {
+    assert!(parse(&[]).unwrap().wa_tls.extra_roots().is_empty());
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    let ok = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-nodes", "-days", "1", "-newkey", "ec"])
+        .args([
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-subj",
+            "/CN=proxy CA",
+        ])
+        .arg("-keyout")
+        .arg(dir.path().join("ca.key"))
+        .arg("-out")
+        .arg(&ca)
+        .status()
+        .expect("the openssl CLI is needed for this test");
+    assert!(ok.success());
+    let c = parse(&[("ZAPIN_WA_TLS_CA_FILE", ca.to_str().unwrap())]).unwrap();
+    assert_eq!(c.wa_tls.extra_roots().len(), 1);
+
+    let junk = dir.path().join("junk.pem");
+    std::fs::write(&junk, "no certificates here\n").unwrap();
+    let err = parse(&[("ZAPIN_WA_TLS_CA_FILE", junk.to_str().unwrap())]).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ConfigError::BadFile {
+                var: "ZAPIN_WA_TLS_CA_FILE",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("no PEM certificate"), "{err}");
 }

@@ -34,6 +34,8 @@ pub struct Stats {
     pub messages_routed: u64,
     pub receipts_routed: u64,
     pub pairings: u64,
+    /// Group sends acked with a `phash` different from the sender's.
+    pub phash_mismatches: u64,
 }
 
 impl Sim {
@@ -98,6 +100,7 @@ impl Sim {
             messages_routed: c.messages_routed.load(Relaxed),
             receipts_routed: c.receipts_routed.load(Relaxed),
             pairings: c.pairings.load(Relaxed),
+            phash_mismatches: c.phash_mismatches.load(Relaxed),
         }
     }
 }

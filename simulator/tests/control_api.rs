@@ -25,6 +25,7 @@ async fn root_key_and_stats() {
         "messages_routed",
         "receipts_routed",
         "pairings",
+        "phash_mismatches",
     ] {
         assert_eq!(stats[k], 0, "{k}");
     }

@@ -32,8 +32,9 @@
 //!   server redelivers.
 //! * `<receipt>` in: [`Messenger::handle_receipt`]; write the replies, emit the statuses as
 //!   `messages.update`.
-//! * `<ack class=message>` in: [`receipts::ServerAck::parse`] → `SERVER_ACK`/`ERROR`; on a
-//!   `phash` different from [`Sent::phash`], [`Messenger::invalidate_devices`] for the members.
+//! * `<ack class=message>` in: [`receipts::ServerAck::parse`] → `SERVER_ACK`/`ERROR`, and
+//!   [`Messenger::check_ack_phash`], which drops stale device lists when the server's `phash`
+//!   differs from [`Sent::phash`].
 //! * `<notification type=devices>`: [`Messenger::invalidate_devices`]; `w:gp2` (group
 //!   changes): [`Messenger::forget_group`], [`groups::parse_notification`] for the event.
 //! * Marking read: [`receipts::read_receipt`]; typing for `delay`: [`presence::chatstate`].
@@ -191,6 +192,8 @@ pub const MAX_RETRY_COUNT: u32 = 5;
 pub(crate) struct SentMessage {
     pub chat: Jid,
     pub message: wa::Message,
+    /// The participant hash the stanza carried (group sends), checked against the server's ack.
+    pub phash: Option<String>,
 }
 
 /// Which devices hold our current sender key in one group.

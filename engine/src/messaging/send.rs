@@ -12,6 +12,7 @@ use zapin_signal_store::SenderKeyName;
 
 use super::content::{encode_padded, skdm_message, stanza_type, wrap_device_sent};
 use super::prekeys::{key_fetch_query, parse_bundle_fields, parse_key_fetch_result};
+use super::receipts::ServerAck;
 use super::usync::{UserDevices, device_query, parse_device_result};
 use super::{
     Exchange, MAX_RETRY_COUNT, MessagingError, Messenger, SenderKeyShare, SentMessage, ids,
@@ -41,8 +42,8 @@ impl AddressingMode {
 #[derive(Debug, Clone)]
 pub struct Sent {
     pub stanza: Node,
-    /// The participant hash we put in the stanza; compare with the server ack's `phash` and call
-    /// [`Messenger::invalidate_devices`] for the members on a mismatch.
+    /// The participant hash we put in the stanza (group sends); [`Messenger::check_ack_phash`]
+    /// compares it with the server ack's.
     pub phash: Option<String>,
     /// The device JIDs that got an `<enc>`.
     pub devices: Vec<Jid>,
@@ -164,14 +165,58 @@ impl Messenger {
         Node::new("device-identity").bytes(self.me.device_identity.clone())
     }
 
-    fn remember_sent(&mut self, id: &str, chat: &Jid, message: &wa::Message) {
+    fn remember_sent(
+        &mut self,
+        id: &str,
+        chat: &Jid,
+        message: &wa::Message,
+        phash: Option<String>,
+    ) {
         self.sent.insert(
             id.to_owned(),
             SentMessage {
                 chat: chat.to_non_ad(),
                 message: message.clone(),
+                phash,
             },
         );
+    }
+
+    /// Checks the server's ack of one of our sends (§7.3). A `phash` different from the one our
+    /// stanza carried means the server's device set for the chat is not ours: some member
+    /// gained or lost a device without us hearing of it, so that device did not get the
+    /// message. Drops what the next send would otherwise reuse — the group's metadata, the
+    /// members' (and our own) device lists, and the record of who holds our sender key — so it
+    /// asks usync again and distributes the sender key to the new devices. Returns whether it
+    /// did. (whatsmeow drops only its group cache here; its device-list drop is a TODO.)
+    pub fn check_ack_phash(&mut self, ack: &ServerAck) -> bool {
+        let Some(theirs) = ack.phash.as_deref() else {
+            return false;
+        };
+        let Some(ours) = self.sent.get(&ack.id).and_then(|s| s.phash.clone()) else {
+            // We sent none (a 1:1 send) or forgot the message: nothing to compare.
+            return false;
+        };
+        if ours == theirs {
+            return false;
+        }
+        let chat = ack.chat.to_non_ad();
+        tracing::info!(%chat, ours, theirs, "participant hash mismatch: refreshing device lists");
+        let mut users = Vec::new();
+        if let Some(meta) = self.groups.remove(&chat) {
+            users.extend(meta.members);
+        } else if !chat.is_group() {
+            users.push(chat.clone());
+        }
+        users.push(self.me.pn.to_non_ad());
+        if let Some(lid) = self.me.lid.as_ref() {
+            users.push(lid.to_non_ad());
+        }
+        for user in &users {
+            self.invalidate_devices(user);
+        }
+        self.forget_sender_key_devices(&chat);
+        true
     }
 
     /// Encrypts `message` for every device of `to` (a user, PN or LID) and every other device of
@@ -226,7 +271,7 @@ impl Messenger {
             .attr("to", chat.clone())
             .attr("type", stanza_type(message))
             .children(children);
-        self.remember_sent(id, &chat, message);
+        self.remember_sent(id, &chat, message, None);
         Ok(Sent {
             stanza,
             phash: None,
@@ -271,8 +316,18 @@ impl Messenger {
                 }
             }
         }
-        let mut hashed = all.clone();
-        hashed.push(self.me.lid.clone().unwrap_or_else(|| self.me.pn.clone()));
+        // The server hashes every member device in the group's namespace (the one members were
+        // asked in), this one included; `all` is keyed like Signal sessions (LID when known).
+        let this_device = match (mode, &self.me.lid) {
+            (AddressingMode::Lid, Some(lid)) => lid.clone(),
+            _ => self.me.pn.clone(),
+        };
+        let mut hashed = vec![this_device];
+        for d in lists.iter().flat_map(UserDevices::device_jids_as_asked) {
+            if !self.me.is_this_device(&d) && !hashed.contains(&d) {
+                hashed.push(d);
+            }
+        }
         let phash = ids::phash(&hashed);
 
         let name = self.own_sender_key_name(&group, mode);
@@ -331,7 +386,7 @@ impl Messenger {
             .attr("addressing_mode", mode.as_str())
             .attr("phash", phash.clone())
             .children(children);
-        self.remember_sent(id, &group, message);
+        self.remember_sent(id, &group, message, Some(phash.clone()));
         Ok(Sent {
             stanza,
             phash: Some(phash),

@@ -38,6 +38,18 @@ impl UserDevices {
             })
             .collect()
     }
+
+    /// Device JIDs in the namespace the user was asked in: what the server hashes for the
+    /// `phash` of a send addressed in that namespace (§7.10).
+    pub fn device_jids_as_asked(&self) -> Vec<Jid> {
+        self.devices
+            .iter()
+            .map(|d| Jid {
+                device: d.id,
+                ..self.user.to_non_ad()
+            })
+            .collect()
+    }
 }
 
 /// `<iq to=s.whatsapp.net type=get xmlns=usync>` asking devices (`version=2`) and LIDs for

@@ -83,6 +83,7 @@ pub async fn open_store(config: &Config) -> Result<Store, RuntimeError> {
 pub fn engine_config(config: &Config) -> EngineConfig {
     EngineConfig {
         ws_url: config.wa_ws_url.clone(),
+        tls: config.wa_tls.clone(),
         trust_root: zapin_protocol::crypto::PublicKey(config.wa_root_pubkey),
         version: config.wa_version,
         qrcode_limit: config.qrcode_limit.max(1),

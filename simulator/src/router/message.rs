@@ -7,7 +7,9 @@ use std::sync::atomic::Ordering;
 use zapin_protocol::binary::Node;
 use zapin_protocol::jid::Jid;
 
-use super::{Sender, deliver, device_jid, devices_of, identity_of, now_secs, resolve_device};
+use super::{
+    Sender, deliver, device_jid, devices_of, identity_of, now_secs, phash, resolve_device,
+};
 use crate::addr;
 use crate::sim::Sim;
 use crate::state::LoggedMessage;
@@ -23,13 +25,25 @@ pub(super) fn handle(sim: &Sim, sender: &Sender, node: &Node) -> Vec<Node> {
     let t = now_secs();
     let mut out = Vec::new();
     if !sim.faults().drop_acks() {
-        out.push(
-            Node::new("ack")
-                .attr("class", "message")
-                .attr("id", id.to_string())
-                .attr("from", to.clone())
-                .attr("t", t.to_string()),
-        );
+        let mut ack = Node::new("ack")
+            .attr("class", "message")
+            .attr("id", id.to_string())
+            .attr("from", to.clone())
+            .attr("t", t.to_string());
+        // Like WhatsApp: the server's participant hash, when the sender sent one (§7.3, §7.10).
+        if let Some(theirs) = node.attr_str("phash")
+            && let Some(ours) = phash::of_group(sim, &to, node.attr_str("addressing_mode"))
+        {
+            if ours != theirs {
+                tracing::debug!(%to, theirs, ours, "phash mismatch: the sender's device lists are stale");
+                sim.state()
+                    .counters()
+                    .phash_mismatches
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            ack = ack.attr("phash", ours);
+        }
+        out.push(ack);
     }
     let Some((lid, push_name)) = identity_of(sim, &sender.phone) else {
         return out;

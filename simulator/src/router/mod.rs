@@ -8,6 +8,7 @@
 
 mod groups;
 mod message;
+mod phash;
 mod presence;
 
 pub use presence::PresenceSubscriptions;

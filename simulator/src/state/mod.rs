@@ -100,6 +100,9 @@ pub struct Counters {
     pub messages_routed: AtomicU64,
     pub receipts_routed: AtomicU64,
     pub pairings: AtomicU64,
+    /// Group sends whose `phash` differed from the server's (the sender's device lists were
+    /// stale).
+    pub phash_mismatches: AtomicU64,
 }
 
 /// What a scan or link code reserved: everything the protocol layer needs to send `pair-success`
