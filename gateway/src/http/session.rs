@@ -242,6 +242,10 @@ pub async fn send_text(
     let session = open_session(&state, &instance)?;
     let runtime = engine(&state)?.clone();
     let jid = to_jid(&req.number);
+    // Held until the row is committed: a server ack that overtakes this commit waits for it
+    // (see `Bridge::handle`), so the stored status ends up acked and `SEND_MESSAGE` is
+    // enqueued before the `MESSAGES_UPDATE`.
+    let _sending = runtime.begin_send(&instance.id).await;
     let id = session.send_text(&jid, &req.text).await.map_err(internal)?;
     let stored = Message {
         instance_id: instance.id.clone(),
@@ -254,8 +258,10 @@ pub async fn send_text(
         message_type: "conversation".to_owned(),
         timestamp: now_ms() / 1000,
         status: Some("PENDING".to_owned()),
+        source: "web".to_owned(),
+        context_info: serde_json::Value::Null,
     };
-    let out = record(&stored, "web");
+    let out = record(&stored);
     let bridge = Bridge {
         runtime,
         db: state.db.clone(),

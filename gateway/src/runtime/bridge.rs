@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use serde::Serialize;
-use serde_json::{Value, json};
 use tokio::sync::broadcast;
+use zapin_compat_evolution::content::source_of;
 use zapin_compat_evolution::envelope::WebhookEnvelope;
 use zapin_compat_evolution::envelope::{envelope_apikey, format_date_time};
 use zapin_compat_evolution::events::EventName;
@@ -21,7 +21,6 @@ use zapin_compat_evolution::response::{
 use zapin_engine::messaging::ReceivedMessage;
 use zapin_engine::messaging::StatusUpdate;
 use zapin_engine::{ConnectionState, Event, EventKind};
-use zapin_protocol::proto::wa;
 
 use super::{EngineRuntime, qr, user_jid};
 use crate::Config;
@@ -44,20 +43,6 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// `{conversation: text}` for texts; other kinds carry only their type until their content
-/// mapping lands.
-pub fn message_json(m: &wa::Message, message_type: &str) -> Value {
-    if let Some(text) = &m.conversation {
-        return json!({ "conversation": text });
-    }
-    if let Some(ext) = &m.extended_text_message
-        && let Some(text) = &ext.text
-    {
-        return json!({ "extendedTextMessage": { "text": text } });
-    }
-    json!({ message_type: {} })
-}
-
 fn evo_status(s: &str) -> Option<EvoStatus> {
     Some(match s {
         "ERROR" => EvoStatus::Error,
@@ -72,7 +57,7 @@ fn evo_status(s: &str) -> Option<EvoStatus> {
 }
 
 /// The record of a stored message, as sendText answers and `messages.upsert` reports it.
-pub fn record(m: &Message, source: &str) -> MessageRecord {
+pub fn record(m: &Message) -> MessageRecord {
     let push_name = match (&m.push_name, m.from_me) {
         (Some(n), _) => n.clone(),
         (None, true) => zapin_compat_evolution::response::OWN_PUSH_NAME.to_owned(),
@@ -91,29 +76,59 @@ pub fn record(m: &Message, source: &str) -> MessageRecord {
         push_name,
         status: m.status.as_deref().and_then(evo_status),
         message: m.message.clone(),
-        context_info: None,
+        context_info: (!m.context_info.is_null()).then(|| m.context_info.clone()),
         message_type: m.message_type.clone(),
         message_timestamp: m.timestamp,
         instance_id: m.instance_id.clone(),
-        source: source.to_owned(),
+        source: m.source.clone(),
     }
 }
 
 impl Bridge {
-    /// Runs until the engine's event stream closes.
-    pub async fn run(self, mut events: broadcast::Receiver<Event>) {
+    /// Runs until the engine's event stream closes or `stopped` turns true; on stop, the events
+    /// already emitted are still stored (the sessions are shut down before the bridge).
+    pub async fn run(
+        self,
+        mut events: broadcast::Receiver<Event>,
+        mut stopped: tokio::sync::watch::Receiver<bool>,
+    ) {
         loop {
-            match events.recv().await {
-                Ok(event) => {
-                    if let Err(err) = self.handle(event).await {
-                        tracing::error!("storing an engine event: {err}");
-                    }
-                }
-                Err(broadcast::error::RecvError::Lagged(n)) => {
+            let received = tokio::select! {
+                biased;
+                received = events.recv() => received,
+                _ = stopped.wait_for(|s| *s) => break,
+            };
+            if !self.receive(received).await {
+                return;
+            }
+        }
+        // Drain what the sessions emitted before they stopped.
+        loop {
+            match events.try_recv() {
+                Ok(event) => self.handle_logged(event).await,
+                Err(broadcast::error::TryRecvError::Lagged(n)) => {
                     tracing::warn!(lost = n, "event bridge lagged behind the engine");
                 }
-                Err(broadcast::error::RecvError::Closed) => return,
+                Err(_) => return,
             }
+        }
+    }
+
+    /// False once the stream is closed.
+    async fn receive(&self, received: Result<Event, broadcast::error::RecvError>) -> bool {
+        match received {
+            Ok(event) => self.handle_logged(event).await,
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!(lost = n, "event bridge lagged behind the engine");
+            }
+            Err(broadcast::error::RecvError::Closed) => return false,
+        }
+        true
+    }
+
+    async fn handle_logged(&self, event: Event) {
+        if let Err(err) = self.handle(event).await {
+            tracing::error!("storing an engine event: {err}");
         }
     }
 
@@ -178,7 +193,6 @@ impl Bridge {
         tx: &mut Tx,
         instance: &Instance,
         stored: &Message,
-        source: &str,
     ) -> Result<bool, DbError> {
         let destination = self
             .destination(tx, instance, EventName::MessagesUpsert)
@@ -188,7 +202,7 @@ impl Bridge {
             self.envelope(
                 instance,
                 EventName::MessagesUpsert,
-                record(m, source),
+                record(m),
                 &destination,
                 &token,
             )
@@ -244,6 +258,14 @@ impl Bridge {
             _ => {}
         }
 
+        if let EventKind::MessageUpdate(u) = &event.kind
+            && u.key.from_me
+            && !self.db.message_exists(&id, &u.key.id).await?
+        {
+            // The ack may have overtaken the send's commit: let the send store its row first.
+            // Outside the transaction, which on SQLite would hold the write lock the send needs.
+            self.runtime.sends_settled(&id).await;
+        }
         let mut tx = self.db.begin().await?;
         let Some(mut instance) = tx.get_instance(&id).await? else {
             // Deleted meanwhile (or a device the gateway does not know): nothing to report.
@@ -380,6 +402,7 @@ impl Bridge {
         instance: &Instance,
         m: &ReceivedMessage,
     ) -> Result<(), DbError> {
+        let content = super::content::message_content(&m.message);
         let stored = Message {
             instance_id: instance.id.clone(),
             key_id: m.key.id.clone(),
@@ -387,13 +410,15 @@ impl Bridge {
             from_me: m.key.from_me,
             participant: m.key.participant.as_ref().map(ToString::to_string),
             push_name: m.push_name.clone(),
-            message: message_json(&m.message, m.message_type),
-            message_type: m.message_type.to_owned(),
+            message: content.message,
+            message_type: content.message_type,
             timestamp: i64::try_from(m.timestamp).unwrap_or(0),
             // Inbound messages without a status are reported as delivered (§3.3).
             status: Some("DELIVERY_ACK".to_owned()),
+            source: source_of(&m.key.id).to_owned(),
+            context_info: content.context_info,
         };
-        self.store_message(tx, instance, &stored, "unknown").await?;
+        self.store_message(tx, instance, &stored).await?;
         Ok(())
     }
 

@@ -19,22 +19,106 @@ use zapin_gateway::webhook::Routing;
 
 pub const TIMEOUT: Duration = Duration::from_secs(15);
 
-/// The PostgreSQL URL, or `None` (skipped, with the reason printed) on a machine without it.
-/// Under `CI=true` a missing database is a failure.
+/// Where the test PostgreSQL runs unless `ZAPIN_TEST_DATABASE_URL` says otherwise.
+pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// The PostgreSQL URL (`ZAPIN_TEST_DATABASE_URL`, else [`DEFAULT_POSTGRES_URL`]) when a server
+/// answers there, or `None` (skipped, with the reason printed). Under `CI=true` an unreachable
+/// database is a failure.
 pub fn postgres_url() -> Option<String> {
-    match std::env::var("ZAPIN_TEST_DATABASE_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("CI=true but ZAPIN_TEST_DATABASE_URL is not set: .ci/run must provide it")
+    let url = std::env::var("ZAPIN_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| DEFAULT_POSTGRES_URL.to_owned());
+    let reachable = host_port(&url).is_some_and(|addr| {
+        use std::net::ToSocketAddrs as _;
+        addr.to_socket_addrs()
+            .ok()
+            .into_iter()
+            .flatten()
+            .any(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok())
+    });
+    if reachable {
+        return Some(url);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("CI=true but PostgreSQL at {url} is unreachable (ZAPIN_TEST_DATABASE_URL)");
+    }
+    use std::io::Write as _;
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipping the PostgreSQL run: nothing answers at {url} (set ZAPIN_TEST_DATABASE_URL)"
+    );
+    None
+}
+
+/// `host:port` of a postgres URL (port 5432 when absent).
+fn host_port(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?']).next()?;
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if host.is_empty() {
+        return None;
+    }
+    Some(if host.contains(':') {
+        host.to_owned()
+    } else {
+        format!("{host}:5432")
+    })
+}
+
+/// A database of its own on the test server, for tests that run the whole gateway (which puts
+/// the signal store in the same database): parallel tests and CI's reused server never share
+/// tables. Dropped by [`PgDatabase::drop_database`].
+pub struct PgDatabase {
+    admin_url: String,
+    name: String,
+    pub url: String,
+}
+
+impl PgDatabase {
+    pub async fn create(admin_url: &str) -> Self {
+        let name = format!(
+            "zt_{}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis()
+        );
+        let pool = sqlx::PgPool::connect(admin_url).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        let (base, query) = match admin_url.split_once('?') {
+            Some((b, q)) => (b, Some(q)),
+            None => (admin_url, None),
+        };
+        let (server, _) = base.rsplit_once('/').unwrap();
+        let url = match query {
+            Some(q) => format!("{server}/{name}?{q}"),
+            None => format!("{server}/{name}"),
+        };
+        Self {
+            admin_url: admin_url.to_owned(),
+            name,
+            url,
         }
-        _ => {
-            use std::io::Write as _;
-            let _ = writeln!(
-                std::io::stderr(),
-                "skipping the PostgreSQL run: ZAPIN_TEST_DATABASE_URL is not set"
-            );
-            None
-        }
+    }
+
+    pub async fn drop_database(self) {
+        let pool = sqlx::PgPool::connect(&self.admin_url).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+            self.name
+        )))
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
     }
 }
 
