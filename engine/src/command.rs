@@ -2,15 +2,63 @@
 
 use tokio::sync::{mpsc, oneshot, watch};
 
+use zapin_protocol::jid::Jid;
+use zapin_protocol::proto::wa;
+
 use crate::error::EngineError;
 use crate::events::{ConnectionState, InstanceId};
+use crate::messaging::presence::ChatState;
+use crate::messaging::usync::{MAX_CONTACT_QUERY, normalize_number};
 
 pub type Reply<T> = oneshot::Sender<Result<T, EngineError>>;
 
-/// An outgoing message. Minimal until the messaging pipeline lands.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An outgoing message.
+#[derive(Debug, Clone, PartialEq)]
 pub enum OutgoingMessage {
-    Text { text: String },
+    Text { text: String, options: SendOptions },
+}
+
+/// What a text may carry besides its body (Evolution's `quoted`, `mentioned`,
+/// `mentionsEveryOne`). The default is a plain text.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SendOptions {
+    /// The message this one replies to.
+    pub quoted: Option<QuotedMessage>,
+    /// Users mentioned (`digits` or JIDs), listed in `contextInfo.mentionedJid`.
+    pub mentions: Vec<String>,
+    /// In a group: mention every current member (added to `mentions`).
+    pub mention_everyone: bool,
+}
+
+/// The message a reply quotes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuotedMessage {
+    /// Its message id (`contextInfo.stanzaId`).
+    pub id: String,
+    /// The chat it was sent in, when not the chat of the reply (`contextInfo.remoteJid`).
+    pub chat: Option<String>,
+    /// Who wrote it: required for group messages of others; otherwise the chat's peer, or our
+    /// own user when `from_me`.
+    pub participant: Option<String>,
+    pub from_me: bool,
+    /// Its content (`contextInfo.quotedMessage`); [`QuotedMessage::text`] makes a text one.
+    pub message: wa::Message,
+}
+
+impl QuotedMessage {
+    /// A quote of a plain text message.
+    pub fn text(id: impl Into<String>, text: impl Into<String>) -> Self {
+        QuotedMessage {
+            id: id.into(),
+            chat: None,
+            participant: None,
+            from_me: false,
+            message: wa::Message {
+                conversation: Some(text.into()),
+                ..Default::default()
+            },
+        }
+    }
 }
 
 /// What a session actor can be asked to do. Messaging variants need an open connection
@@ -43,12 +91,30 @@ pub enum Command {
     // ---- messaging (stubbed) ----
     SendMessage {
         to: String,
-        message: OutgoingMessage,
+        /// Boxed: a quote carries a whole message, and every command pays the largest size.
+        message: Box<OutgoingMessage>,
         reply: Reply<String>,
     },
     SendPresence {
         available: bool,
         reply: Reply<()>,
+    },
+    /// `<presence type=subscribe>` to a user: its presence updates follow as events.
+    SubscribePresence {
+        jid: String,
+        reply: Reply<()>,
+    },
+    /// Typing/recording/paused in a chat.
+    SendChatPresence {
+        to: String,
+        state: ChatState,
+        reply: Reply<()>,
+    },
+    /// Which of `numbers` (normalized, deduplicated, at most [`MAX_CONTACT_QUERY`]) are on
+    /// WhatsApp: one usync contact query.
+    CheckNumbers {
+        numbers: Vec<String>,
+        reply: Reply<Vec<NumberCheck>>,
     },
     /// Read receipts for `ids`, all sent by `participant` (groups) or the chat's peer.
     MarkRead {
@@ -60,6 +126,18 @@ pub enum Command {
     /// Fault injection for tests of the supervisor: the actor panics on receipt.
     #[doc(hidden)]
     InjectPanic,
+}
+
+/// Whether one phone number is on WhatsApp (Evolution's `POST /chat/whatsappNumbers` row).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NumberCheck {
+    /// The number as asked, normalized to digits.
+    pub number: String,
+    pub exists: bool,
+    /// `digits@s.whatsapp.net` (also when the number does not exist).
+    pub jid: Jid,
+    /// The account's LID, when the server told it.
+    pub lid: Option<Jid>,
 }
 
 /// What a session reports about itself, readable without asking the actor.
@@ -137,11 +215,24 @@ impl SessionHandle {
     /// Sends a text to a user (`digits` or a JID); answers the message id once the stanza is
     /// written. Status updates follow as [`crate::EventKind::MessageUpdate`].
     pub async fn send_text(&self, to: &str, text: &str) -> Result<String, EngineError> {
+        self.send_text_with(to, text, SendOptions::default()).await
+    }
+
+    /// [`SessionHandle::send_text`] with a quote and/or mentions: sent as an
+    /// `extendedTextMessage` whose `contextInfo` carries them. `mention_everyone` on a group
+    /// mentions its members as the (cached) group metadata lists them.
+    pub async fn send_text_with(
+        &self,
+        to: &str,
+        text: &str,
+        options: SendOptions,
+    ) -> Result<String, EngineError> {
         let (to, message) = (
             to.to_owned(),
-            OutgoingMessage::Text {
+            Box::new(OutgoingMessage::Text {
                 text: text.to_owned(),
-            },
+                options,
+            }),
         );
         self.ask(|reply| Command::SendMessage { to, message, reply })
             .await
@@ -151,6 +242,68 @@ impl SessionHandle {
     pub async fn send_presence(&self, available: bool) -> Result<(), EngineError> {
         self.ask(|reply| Command::SendPresence { available, reply })
             .await
+    }
+
+    /// Asks for `jid`'s presence: the server answers with its current availability and then
+    /// relays changes, all as [`crate::EventKind::Presence`]. Lasts for this connection.
+    pub async fn subscribe_presence(&self, jid: &str) -> Result<(), EngineError> {
+        let jid = jid.to_owned();
+        self.ask(|reply| Command::SubscribePresence { jid, reply })
+            .await
+    }
+
+    /// Shows us typing ([`ChatState::Composing`]), recording, or stopping ([`ChatState::Paused`])
+    /// in a chat (a user or a group). Evolution's `/chat/sendPresence`.
+    pub async fn send_chat_presence(&self, to: &str, state: ChatState) -> Result<(), EngineError> {
+        let to = to.to_owned();
+        self.ask(|reply| Command::SendChatPresence { to, state, reply })
+            .await
+    }
+
+    /// Which of `numbers` have a WhatsApp account, one answer per input in input order
+    /// (duplicates answered alike). Numbers may carry `+`, spaces, `-`, `(`, `)`, `.`; any other
+    /// character or a length outside 7..=15 digits is [`EngineError::InvalidPhone`], and more than
+    /// [`MAX_CONTACT_QUERY`] distinct numbers is [`EngineError::TooManyNumbers`], both before
+    /// anything is sent. Needs an open connection.
+    pub async fn on_whatsapp(&self, numbers: &[&str]) -> Result<Vec<NumberCheck>, EngineError> {
+        let mut normalized = Vec::with_capacity(numbers.len());
+        for n in numbers {
+            normalized.push(
+                normalize_number(n).ok_or_else(|| EngineError::InvalidPhone((*n).to_owned()))?,
+            );
+        }
+        let mut distinct = normalized.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if distinct.len() > MAX_CONTACT_QUERY {
+            return Err(EngineError::TooManyNumbers {
+                max: MAX_CONTACT_QUERY,
+            });
+        }
+        if distinct.is_empty() {
+            return Ok(Vec::new());
+        }
+        let found = self
+            .ask(|reply| Command::CheckNumbers {
+                numbers: distinct,
+                reply,
+            })
+            .await?;
+        Ok(normalized
+            .into_iter()
+            .map(|number| {
+                found
+                    .iter()
+                    .find(|c| c.number == number)
+                    .cloned()
+                    .unwrap_or_else(|| NumberCheck {
+                        jid: Jid::pn(number.clone()),
+                        number,
+                        exists: false,
+                        lid: None,
+                    })
+            })
+            .collect())
     }
 
     /// Marks messages as read (`participant`: their sender in a group).

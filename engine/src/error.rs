@@ -30,6 +30,8 @@ pub enum EngineError {
     Refused { code: u16, text: String },
     #[error("invalid phone number (digits only, 7 to 15): {0:?}")]
     InvalidPhone(String),
+    #[error("too many numbers in one lookup (at most {max})")]
+    TooManyNumbers { max: usize },
     #[error("operating-system randomness unavailable")]
     Random,
     #[error("invalid JID {0:?}")]

@@ -81,10 +81,39 @@ pub enum LogoutReason {
     Revoked { code: u16 },
 }
 
+/// A contact's presence as Evolution's `lastKnownPresence` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PresenceState {
+    Available,
+    Unavailable,
+    Composing,
+    Recording,
+    Paused,
+}
+
+impl PresenceState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Available => "available",
+            Self::Unavailable => "unavailable",
+            Self::Composing => "composing",
+            Self::Recording => "recording",
+            Self::Paused => "paused",
+        }
+    }
+}
+
+/// An incoming `<presence>` (after [`crate::SessionHandle::subscribe_presence`]) or
+/// `<chatstate>`: Evolution's `PRESENCE_UPDATE` `{id: chat, presences: {jid: {lastKnownPresence,
+/// lastSeen}}}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Presence {
+    /// The chat it concerns: the user, or the group a chat state was sent in.
+    pub chat: String,
+    /// Whose presence (the user; equal to `chat` outside groups).
     pub jid: String,
-    pub available: bool,
+    pub state: PresenceState,
+    /// `last` of an unavailable presence (Unix seconds), when the contact shares it.
     pub last_seen: Option<u64>,
 }
 
@@ -99,14 +128,18 @@ pub struct GroupUpdate {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Contact {
+    /// The user JID (PN form when known).
     pub jid: String,
+    /// The push name.
     pub name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chat {
     pub jid: String,
+    /// For a 1:1 chat opened by the peer, its push name; else unknown.
     pub name: Option<String>,
+    /// Not tracked by the engine (`None`).
     pub unread: Option<u32>,
 }
 
@@ -152,10 +185,13 @@ pub enum EventKind {
     MessageUpsert(Box<ReceivedMessage>),
     /// A status change of a message: server ack, delivery/read/played receipts, errors.
     MessageUpdate(StatusUpdate),
-    // Defined for the gateway's mapping; not produced yet.
+    /// A contact came online/went offline, or typed/recorded/paused in a chat.
     Presence(Presence),
     GroupUpdate(GroupUpdate),
+    /// Push names learned from incoming messages: new contacts or changed names (bounded memory
+    /// per session, so a long-forgotten contact may be reported again).
     Contacts(Vec<Contact>),
+    /// A chat seen for the first time in this session run (a message in or out).
     Chats(Vec<Chat>),
 }
 

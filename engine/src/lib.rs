@@ -21,10 +21,29 @@
 //! [`EventKind::MessageUpdate`]; [`SessionHandle::send_text`] sends to users (usync and key
 //! fetches go over the session's own connection); to a group JID it first fetches the group's
 //! metadata (`w:g2` query, cached per session, dropped on `w:gp2` notifications, which also
-//! surface as [`EventKind::GroupUpdate`]). Not yet: broadcast/status sends
-//! ([`EngineError::Unsupported`]), and the presence/contacts/chats events (defined, not
-//! produced). `wss://` URLs need a TLS feature that is not built in yet (the simulator speaks
-//! `ws://`).
+//! surface as [`EventKind::GroupUpdate`]).
+//!
+//! Chat-level API on [`SessionHandle`] (each needs an open connection, else
+//! [`EngineError::NotConnected`]):
+//!
+//! * [`SessionHandle::on_whatsapp`]: which phone numbers have an account (one usync `contact`
+//!   query of at most [`messaging::usync::MAX_CONTACT_QUERY`] numbers; malformed numbers are
+//!   [`EngineError::InvalidPhone`] before anything is sent). Answers [`NumberCheck`]s
+//!   `{number, exists, jid, lid}`, one per input.
+//! * [`SessionHandle::send_text_with`]: a text with [`SendOptions`] (a [`QuotedMessage`] reply,
+//!   mentions, "mention everyone" in groups), sent as an `extendedTextMessage`.
+//! * [`SessionHandle::subscribe_presence`], [`SessionHandle::send_chat_presence`] ([`ChatState`]),
+//!   [`SessionHandle::send_presence`], [`SessionHandle::mark_read`].
+//!
+//! Events besides messages: [`EventKind::Presence`] for incoming `<presence>` (available /
+//! unavailable with last seen) and `<chatstate>` (composing / recording / paused, in a group with
+//! the participant); [`EventKind::Chats`] the first time a chat is seen in this session run (a
+//! message in, or a send out); [`EventKind::Contacts`] when a message brings a new or changed push
+//! name. Both remember a bounded number of entries per session
+//! ([`messaging::directory::DIRECTORY_CAPACITY`]).
+//!
+//! Not yet: broadcast/status sends ([`EngineError::Unsupported`]). `wss://` URLs need a TLS
+//! feature that is not built in yet (the simulator speaks `ws://`).
 
 pub mod backoff;
 pub mod command;
@@ -43,8 +62,14 @@ mod session;
 pub mod signal_session;
 pub mod socket;
 
-pub use command::{Command, OutgoingMessage, SessionHandle, SessionStatus};
+pub use command::{
+    Command, NumberCheck, OutgoingMessage, QuotedMessage, SendOptions, SessionHandle, SessionStatus,
+};
 pub use config::{BrowserInfo, EngineConfig};
 pub use error::EngineError;
-pub use events::{ConnectionState, Event, EventKind, InstanceId, LogoutReason};
+pub use events::{
+    Chat, ConnectionState, Contact, Event, EventKind, InstanceId, LogoutReason, Presence,
+    PresenceState,
+};
 pub use manager::{CreateOptions, SessionManager};
+pub use messaging::presence::ChatState;

@@ -25,7 +25,7 @@ use zapin_signal_store::{
 };
 
 use crate::backoff::Backoff;
-use crate::command::{Command, OutgoingMessage, SessionStatus};
+use crate::command::{Command, NumberCheck, OutgoingMessage, SendOptions, SessionStatus};
 use crate::config::EngineConfig;
 use crate::disconnect::{DisconnectReason, NextStep};
 use crate::error::EngineError;
@@ -33,8 +33,10 @@ use crate::events::{ConnectionState, Event, EventKind, InstanceId, LogoutReason}
 use crate::keepalive::{Keepalive, KeepaliveAction};
 use crate::keys;
 use crate::link_code;
+use crate::messaging::directory::Directory;
 use crate::messaging::{
-    Exchange, ExchangeError, Limits, Me, Messenger, content, groups, ids, presence, receipts,
+    Exchange, ExchangeError, Limits, Me, MessagingError, Messenger, content, groups, ids, presence,
+    receipts, usync,
 };
 use crate::pairing;
 use crate::payload;
@@ -145,6 +147,8 @@ pub(crate) struct Session {
     link: Option<LinkCode>,
     /// Messaging state of a paired device (caches survive reconnects).
     messenger: Option<Messenger>,
+    /// Contacts and chats seen in this run (for their events).
+    directory: Directory,
 }
 
 fn now_unix() -> u64 {
@@ -191,6 +195,7 @@ impl Session {
             pending_code: None,
             link: None,
             messenger: None,
+            directory: Directory::default(),
         }
         .with_messenger())
     }
@@ -360,6 +365,7 @@ impl Session {
         self.qr_count = 0;
         self.link = None;
         self.messenger = None;
+        self.directory = Directory::default();
         self.ctx.status.send_modify(|s| s.jid = None);
         Ok(())
     }
@@ -428,6 +434,12 @@ impl Session {
                 let _ = reply.send(Err(EngineError::NotConnected));
             }
             Command::SendPresence { reply, .. } | Command::MarkRead { reply, .. } => {
+                let _ = reply.send(Err(EngineError::NotConnected));
+            }
+            Command::CheckNumbers { reply, .. } => {
+                let _ = reply.send(Err(EngineError::NotConnected));
+            }
+            Command::SubscribePresence { reply, .. } | Command::SendChatPresence { reply, .. } => {
                 let _ = reply.send(Err(EngineError::NotConnected));
             }
             Command::InjectPanic => {
@@ -740,6 +752,35 @@ impl Session {
                 let _ = reply.send(step_result(&step));
                 step
             }
+            Command::SubscribePresence { jid, reply } if cx.opened_at.is_some() => {
+                let node = match parse_jid(&jid) {
+                    Ok(j) if !j.is_group() && !j.is_broadcast() => presence::subscribe(&j),
+                    _ => {
+                        let _ = reply.send(Err(EngineError::InvalidJid(jid)));
+                        return Step::Continue;
+                    }
+                };
+                let step = self.send(conn, &node).await;
+                let _ = reply.send(step_result(&step));
+                step
+            }
+            Command::SendChatPresence { to, state, reply } if cx.opened_at.is_some() => {
+                let chat = match parse_jid(&to) {
+                    Ok(j) if !j.is_broadcast() => j,
+                    _ => {
+                        let _ = reply.send(Err(EngineError::InvalidJid(to)));
+                        return Step::Continue;
+                    }
+                };
+                let step = self.send(conn, &presence::chatstate(&chat, state)).await;
+                let _ = reply.send(step_result(&step));
+                step
+            }
+            Command::CheckNumbers { numbers, reply } if cx.opened_at.is_some() => {
+                let result = self.check_numbers(conn, cx, &numbers).await;
+                let _ = reply.send(result);
+                Step::Continue
+            }
             Command::MarkRead {
                 chat,
                 participant,
@@ -777,13 +818,53 @@ impl Session {
         }
     }
 
+    /// One usync contact query for `numbers` (already normalized and bounded by the handle).
+    /// LIDs it reveals feed the messenger's PN → LID map.
+    async fn check_numbers(
+        &mut self,
+        conn: &mut Connection,
+        cx: &mut Conn,
+        numbers: &[String],
+    ) -> Result<Vec<NumberCheck>, EngineError> {
+        let sid = self.next_iq_id();
+        let mut exchange = ConnExchange {
+            conn: &mut *conn,
+            deferred: &mut cx.deferred,
+            keepalive: &mut cx.keepalive,
+            counter: &mut self.iq_counter,
+            prefix: self.iq_prefix,
+            timeout: self.ctx.config.iq_timeout,
+        };
+        let answer = exchange
+            .query(usync::contact_query(numbers, &sid))
+            .await
+            .map_err(MessagingError::from)?;
+        let entries = usync::parse_contact_result(&answer)?;
+        if let Some(m) = self.messenger.as_mut() {
+            for e in &entries {
+                if let Some(lid) = &e.lid {
+                    m.learn_lid(&e.jid, lid);
+                }
+            }
+        }
+        Ok(entries
+            .into_iter()
+            .map(|e| NumberCheck {
+                number: e.number,
+                exists: e.exists,
+                jid: e.jid,
+                lid: e.lid,
+            })
+            .collect())
+    }
+
     /// Encrypts and writes a message to a user; answers its id.
     async fn send_message(
         &mut self,
         conn: &mut Connection,
         cx: &mut Conn,
         to: &str,
-        message: OutgoingMessage,
+        message: Box<OutgoingMessage>,
     ) -> (Result<String, EngineError>, Step) {
         if cx.opened_at.is_none() {
             return (Err(EngineError::NotConnected), Step::Continue);
@@ -801,8 +882,11 @@ impl Session {
         let Some(messenger) = self.messenger.as_mut() else {
             return (Err(EngineError::NotConnected), Step::Continue);
         };
-        let OutgoingMessage::Text { text } = message;
-        let content = content::prepare_text(&to, &text, None, &[]);
+        let OutgoingMessage::Text { text, options } = *message;
+        let (quoted, mut mentions) = match resolve_options(&to, &messenger.me().pn, &options) {
+            Ok(r) => r,
+            Err(e) => return (Err(e), Step::Continue),
+        };
         let id = ids::message_id(now_unix(), &messenger.me().pn.user, &mut self.rng);
         let mut exchange = ConnExchange {
             conn: &mut *conn,
@@ -815,6 +899,14 @@ impl Session {
         let sent = if to.is_group() {
             match messenger.group_metadata(&mut exchange, &to).await {
                 Ok(meta) => {
+                    if options.mention_everyone {
+                        for member in &meta.members {
+                            if !mentions.contains(member) {
+                                mentions.push(member.clone());
+                            }
+                        }
+                    }
+                    let content = content::prepare_text(&to, &text, quoted.as_ref(), &mentions);
                     messenger
                         .send_group(
                             &mut exchange,
@@ -830,6 +922,7 @@ impl Session {
                 Err(e) => Err(e),
             }
         } else {
+            let content = content::prepare_text(&to, &text, quoted.as_ref(), &mentions);
             messenger
                 .send_direct(&mut exchange, &to, &content, &id, &mut self.rng)
                 .await
@@ -840,6 +933,11 @@ impl Session {
                 if step_result(&step).is_err() && to.is_group() {
                     // Never delivered: the next send must distribute the sender key again.
                     messenger_forget_shares(self.messenger.as_mut(), &to);
+                }
+                if step_result(&step).is_ok()
+                    && let Some(chat) = self.directory.chat(&to, None)
+                {
+                    self.emit(EventKind::Chats(vec![chat]));
                 }
                 (step_result(&step).map(|()| id), step)
             }
@@ -859,6 +957,13 @@ impl Session {
                     }
                 }
                 if let Some(message) = received.message {
+                    let (chat, contact) = self.directory.observe(&message);
+                    if let Some(chat) = chat {
+                        self.emit(EventKind::Chats(vec![chat]));
+                    }
+                    if let Some(contact) = contact {
+                        self.emit(EventKind::Contacts(vec![contact]));
+                    }
                     self.emit(EventKind::MessageUpsert(Box::new(message)));
                 }
                 Step::Continue
@@ -960,7 +1065,19 @@ impl Session {
                 }
                 Step::Continue
             }
-            // presence, chatstate, call: not surfaced yet.
+            "presence" => {
+                if let Some(p) = presence::parse_presence(&node) {
+                    self.emit(EventKind::Presence(p));
+                }
+                Step::Continue
+            }
+            "chatstate" => {
+                if let Some(p) = presence::parse_chatstate(&node) {
+                    self.emit(EventKind::Presence(p));
+                }
+                Step::Continue
+            }
+            // call: not surfaced yet.
             _ => Step::Continue,
         }
     }
@@ -1555,6 +1672,48 @@ fn parse_jid(s: &str) -> Result<Jid, EngineError> {
         return Ok(Jid::pn(s));
     }
     s.parse().map_err(|_| EngineError::InvalidJid(s.to_owned()))
+}
+
+/// The quote and mention list of a text to `to`, from the caller's options. A quoted message
+/// of someone else in a group must name its author.
+fn resolve_options(
+    to: &Jid,
+    me: &Jid,
+    options: &SendOptions,
+) -> Result<(Option<content::Quoted>, Vec<Jid>), EngineError> {
+    let mut mentions = Vec::with_capacity(options.mentions.len());
+    for m in &options.mentions {
+        let jid = parse_jid(m)?.to_non_ad();
+        if !mentions.contains(&jid) {
+            mentions.push(jid);
+        }
+    }
+    let quoted = match &options.quoted {
+        None => None,
+        Some(q) => {
+            let chat = match &q.chat {
+                Some(c) => parse_jid(c)?.to_non_ad(),
+                None => to.to_non_ad(),
+            };
+            let author = match (&q.participant, q.from_me) {
+                (Some(p), _) => parse_jid(p)?.to_non_ad(),
+                (None, true) => me.to_non_ad(),
+                (None, false) if chat.is_group() => {
+                    return Err(EngineError::InvalidJid(
+                        "quoted group message without participant".into(),
+                    ));
+                }
+                (None, false) => chat.clone(),
+            };
+            Some(content::Quoted {
+                id: q.id.clone(),
+                chat,
+                author,
+                message: q.message.clone(),
+            })
+        }
+    };
+    Ok((quoted, mentions))
 }
 
 fn step_result(step: &Step) -> Result<(), EngineError> {

@@ -160,6 +160,7 @@ async fn messages_receipts_and_read() {
                     participant: None,
                     kind: "text".into(),
                     text: Some("yo".into()),
+                    context: None,
                     t,
                 },
             )

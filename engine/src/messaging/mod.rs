@@ -37,8 +37,13 @@
 //! * `<notification type=devices>`: [`Messenger::invalidate_devices`]; `w:gp2` (group
 //!   changes): [`Messenger::forget_group`], [`groups::parse_notification`] for the event.
 //! * Marking read: [`receipts::read_receipt`]; typing for `delay`: [`presence::chatstate`].
+//! * `<presence>` / `<chatstate>` in: [`presence::parse_presence`] / [`presence::parse_chatstate`].
+//! * Number lookups: [`usync::contact_query`] / [`usync::parse_contact_result`].
+//! * Contacts and chats events: a [`directory::Directory`] per session fed every received message
+//!   and every sent chat.
 
 pub mod content;
+pub mod directory;
 pub mod groups;
 pub mod ids;
 mod lru;

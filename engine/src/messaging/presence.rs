@@ -1,8 +1,11 @@
-//! Presence and chat states (wa-protocol.md §6.5), used around sends with a `delay` (typing
-//! indicator) and after login. No reply is expected for any of them.
+//! Presence and chat states (wa-protocol.md §6.5): the nodes we send (after login, around sends
+//! with a `delay`, on request) and reading the ones contacts send. No reply is expected for any
+//! of them.
 
 use zapin_protocol::binary::Node;
 use zapin_protocol::jid::Jid;
+
+use crate::events::{Presence, PresenceState};
 
 /// `<presence type=available name=…/>`: marks us online; clients need a push name for it, and
 /// delivery receipts only count as "delivered" for peers once it was sent.
@@ -46,6 +49,50 @@ pub fn chatstate(chat: &Jid, state: ChatState) -> Node {
         .children(vec![child])
 }
 
+/// An incoming `<presence from [type=unavailable] [last]>` (no type = available). `last` is
+/// Unix seconds, or `deny`/`none` when the contact hides it.
+pub fn parse_presence(node: &Node) -> Option<Presence> {
+    let from = node.attr_jid("from")?.to_non_ad();
+    let state = match node.attr_str("type") {
+        None | Some("available") => PresenceState::Available,
+        Some("unavailable") => PresenceState::Unavailable,
+        Some(_) => return None,
+    };
+    let last_seen = node
+        .attr_str("last")
+        .and_then(|l| l.parse::<u64>().ok())
+        .filter(|&t| t > 0);
+    Some(Presence {
+        chat: from.to_string(),
+        jid: from.to_string(),
+        state,
+        last_seen,
+    })
+}
+
+/// An incoming `<chatstate from [participant]><composing [media=audio]/> | <paused/>`.
+pub fn parse_chatstate(node: &Node) -> Option<Presence> {
+    let from = node.attr_jid("from")?.to_non_ad();
+    let who = match node.attr_jid("participant") {
+        Some(p) => p.to_non_ad(),
+        None if from.is_group() => return None,
+        None => from.clone(),
+    };
+    let child = node.child_nodes().first()?;
+    let state = match (&*child.tag, child.attr_str("media")) {
+        ("composing", Some("audio")) => PresenceState::Recording,
+        ("composing", _) => PresenceState::Composing,
+        ("paused", _) => PresenceState::Paused,
+        _ => return None,
+    };
+    Some(Presence {
+        chat: from.to_string(),
+        jid: who.to_string(),
+        state,
+        last_seen: None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,5 +113,57 @@ mod tests {
         assert_eq!(available("Ana").attr_str("name"), Some("Ana"));
         assert_eq!(subscribe(&Jid::pn("1")).attr_str("type"), Some("subscribe"));
         assert_eq!(unavailable().attr_str("type"), Some("unavailable"));
+    }
+
+    #[test]
+    fn incoming_presence_and_chatstates() {
+        let p = parse_presence(&Node::new("presence").attr("from", Jid::pn("1"))).unwrap();
+        assert_eq!(p.state, PresenceState::Available);
+        assert_eq!(p.jid, "1@s.whatsapp.net");
+        let p = parse_presence(
+            &Node::new("presence")
+                .attr("from", Jid::pn("1"))
+                .attr("type", "unavailable")
+                .attr("last", "1700000000"),
+        )
+        .unwrap();
+        assert_eq!(p.state, PresenceState::Unavailable);
+        assert_eq!(p.last_seen, Some(1_700_000_000));
+        let hidden = Node::new("presence")
+            .attr("from", Jid::pn("1"))
+            .attr("type", "unavailable")
+            .attr("last", "deny");
+        assert_eq!(parse_presence(&hidden).unwrap().last_seen, None);
+        assert!(parse_presence(&Node::new("presence").attr("type", "unavailable")).is_none());
+
+        let rec = Node::new("chatstate")
+            .attr("from", Jid::pn("1"))
+            .children(vec![Node::new("composing").attr("media", "audio")]);
+        assert_eq!(
+            parse_chatstate(&rec).unwrap().state,
+            PresenceState::Recording
+        );
+        let group = Jid::new("123-456", zapin_protocol::jid::Server::Group);
+        let typing = Node::new("chatstate")
+            .attr("from", group.clone())
+            .attr("participant", Jid::pn("2"))
+            .children(vec![Node::new("composing")]);
+        let p = parse_chatstate(&typing).unwrap();
+        assert_eq!(
+            (p.chat.as_str(), p.jid.as_str()),
+            ("123-456@g.us", "2@s.whatsapp.net")
+        );
+        assert_eq!(p.state, PresenceState::Composing);
+        let paused = Node::new("chatstate")
+            .attr("from", Jid::pn("1"))
+            .children(vec![Node::new("paused")]);
+        assert_eq!(
+            parse_chatstate(&paused).unwrap().state,
+            PresenceState::Paused
+        );
+        let anonymous = Node::new("chatstate")
+            .attr("from", group)
+            .children(vec![Node::new("paused")]);
+        assert!(parse_chatstate(&anonymous).is_none());
     }
 }

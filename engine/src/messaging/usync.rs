@@ -1,5 +1,5 @@
-//! The usync device query (wa-protocol.md §6.4): building it and reading device lists and LID
-//! mappings out of the answer.
+//! usync queries (wa-protocol.md §6.4): the device query (device lists and LID mappings, before
+//! every send) and the contact query (which phone numbers are on WhatsApp).
 
 use zapin_protocol::binary::Node;
 use zapin_protocol::jid::{Jid, Server};
@@ -116,6 +116,96 @@ pub fn parse_device_result(iq: &Node) -> Result<Vec<UserDevices>, MessagingError
     Ok(out)
 }
 
+/// Most numbers one contact query may carry: one IQ per call keeps the answer time bounded, and
+/// WhatsApp rate-limits large lookups.
+pub const MAX_CONTACT_QUERY: usize = 50;
+
+/// A phone number as the contact query wants it: digits only, 7 to 15 of them (E.164 without
+/// `+`). Accepts the usual decorations (`+`, spaces, `-`, `(`, `)`, `.`) and a
+/// `@s.whatsapp.net` suffix; anything else makes it invalid.
+pub fn normalize_number(input: &str) -> Option<String> {
+    let raw = input.trim();
+    let raw = raw.strip_suffix("@s.whatsapp.net").unwrap_or(raw);
+    let mut digits = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        match c {
+            '0'..='9' => digits.push(c),
+            '+' | ' ' | '-' | '(' | ')' | '.' => {}
+            _ => return None,
+        }
+    }
+    (7..=15).contains(&digits.len()).then_some(digits)
+}
+
+/// One `<user>` of a contact-query answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactEntry {
+    /// The number as the server echoed it (digits).
+    pub number: String,
+    /// `<contact type=in>`: the number has a WhatsApp account.
+    pub exists: bool,
+    /// The account's user JID (`digits@s.whatsapp.net`).
+    pub jid: Jid,
+    /// The account's LID, when the server sent one.
+    pub lid: Option<Jid>,
+}
+
+/// `<iq xmlns=usync type=get>` with the `contact` and `lid` protocols for `numbers` (normalized
+/// digits, sent `+`-prefixed), in the `interactive` context as WhatsApp Web uses for lookups.
+pub fn contact_query(numbers: &[String], sid: &str) -> Node {
+    let list = numbers
+        .iter()
+        .map(|n| Node::new("user").children(vec![Node::new("contact").text(format!("+{n}"))]))
+        .collect();
+    Node::new("iq")
+        .attr("to", Jid::server_only(Server::Pn))
+        .attr("type", "get")
+        .attr("xmlns", "usync")
+        .children(vec![
+            Node::new("usync")
+                .attr("sid", sid.to_owned())
+                .attr("mode", "query")
+                .attr("last", "true")
+                .attr("index", "0")
+                .attr("context", "interactive")
+                .children(vec![
+                    Node::new("query").children(vec![Node::new("contact"), Node::new("lid")]),
+                    Node::new("list").children(list),
+                ]),
+        ])
+}
+
+/// Reads a contact-query answer. A `<user>` without a usable PN `jid` is skipped.
+pub fn parse_contact_result(iq: &Node) -> Result<Vec<ContactEntry>, MessagingError> {
+    check_iq_result(iq)?;
+    let list = iq
+        .child("usync")
+        .and_then(|u| u.child("list"))
+        .ok_or(MessagingError::Malformed("usync", "no <usync><list>"))?;
+    let mut out = Vec::new();
+    for user in list.children_by_tag("user") {
+        let Some(jid) = user.attr_jid("jid").filter(Jid::is_pn) else {
+            continue;
+        };
+        let jid = jid.to_non_ad();
+        let exists = user
+            .child("contact")
+            .is_some_and(|c| c.attr_str("type") == Some("in"));
+        let lid = user
+            .child("lid")
+            .and_then(|l| l.attr_jid("val"))
+            .filter(Jid::is_lid)
+            .map(|l| l.to_non_ad());
+        out.push(ContactEntry {
+            number: jid.user.clone(),
+            exists,
+            jid,
+            lid,
+        });
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,5 +294,57 @@ mod tests {
             Err(MessagingError::Iq { code: 500, .. })
         ));
         assert!(parse_device_result(&Node::new("iq").attr("type", "result")).is_err());
+    }
+
+    #[test]
+    fn numbers_are_normalized_or_refused() {
+        assert_eq!(
+            normalize_number("+55 (11) 99999-0000").as_deref(),
+            Some("5511999990000")
+        );
+        assert_eq!(
+            normalize_number("15550000001@s.whatsapp.net").as_deref(),
+            Some("15550000001")
+        );
+        assert_eq!(normalize_number("12345"), None);
+        assert_eq!(normalize_number("1555abc0001"), None);
+        assert_eq!(normalize_number("1234567890123456"), None);
+        assert_eq!(normalize_number("123@g.us"), None);
+    }
+
+    #[test]
+    fn contact_query_and_answer() {
+        let q = contact_query(&["15550000001".into()], "s");
+        let usync = q.child("usync").unwrap();
+        assert!(usync.child("query").unwrap().child("contact").is_some());
+        let user = usync.child("list").unwrap().child("user").unwrap();
+        assert_eq!(
+            user.child("contact").unwrap().content_str(),
+            Some("+15550000001")
+        );
+        let iq =
+            Node::new("iq")
+                .attr("type", "result")
+                .children(vec![Node::new("usync").children(vec![
+                    Node::new("list").children(vec![
+                Node::new("user")
+                    .attr("jid", Jid::pn("15550000001"))
+                    .children(vec![
+                        Node::new("contact").attr("type", "in"),
+                        Node::new("lid").attr("val", Jid::lid("77")),
+                    ]),
+                Node::new("user")
+                    .attr("jid", Jid::pn("15550000002"))
+                    .children(vec![Node::new("contact").attr("type", "out")]),
+                Node::new("user").attr("jid", Jid::lid("5")),
+            ]),
+                ])]);
+        let got = parse_contact_result(&iq).unwrap();
+        assert_eq!(got.len(), 2);
+        assert!(got[0].exists);
+        assert_eq!(got[0].number, "15550000001");
+        assert_eq!(got[0].lid, Some(Jid::lid("77")));
+        assert!(!got[1].exists);
+        assert_eq!(got[1].jid, Jid::pn("15550000002"));
     }
 }

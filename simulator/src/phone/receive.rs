@@ -11,7 +11,7 @@ use super::signal;
 use crate::addr;
 use crate::router;
 use crate::sim::Sim;
-use crate::state::{ReceiptRecord, ReceivedMessage};
+use crate::state::{MessageContext, ReceiptRecord, ReceivedMessage};
 
 /// Consumes a stanza delivered to `phone`'s device 0. Never fails: what it cannot use is logged
 /// (and, for messages, recorded as `undecryptable`).
@@ -137,6 +137,7 @@ fn receive_message(sim: &Sim, phone: &str, node: &Node) {
         participant: group.is_some().then(|| addr::pn_jid(&sender_phone)),
         kind: String::new(),
         text: None,
+        context: None,
         t: now_ms(),
     };
     if let Some(e) = failure {
@@ -156,6 +157,7 @@ fn receive_message(sim: &Sim, phone: &str, node: &Node) {
     if let Some((kind, text)) = decrypted.iter().find_map(describe) {
         record.kind = kind.to_string();
         record.text = text;
+        record.context = decrypted.iter().find_map(context_of);
         let _ = sim.state().record_phone_message(phone, record);
     }
     if own_copy || node.attr_str("category") == Some("peer") {
@@ -197,6 +199,50 @@ fn decrypt_enc(
     .map_err(|e| e.to_string())?;
     let plain = padding::unpad(&padded).map_err(|e| e.to_string())?;
     wa::Message::decode(plain).map_err(|e| e.to_string())
+}
+
+/// The message itself, through the own-device and ephemeral/view-once wrappers.
+fn unwrapped(m: &wa::Message) -> &wa::Message {
+    if let Some(inner) = m
+        .device_sent_message
+        .as_ref()
+        .and_then(|d| d.message.as_deref())
+    {
+        return unwrapped(inner);
+    }
+    for wrapper in [
+        &m.ephemeral_message,
+        &m.view_once_message,
+        &m.view_once_message_v2,
+    ] {
+        if let Some(inner) = wrapper.as_ref().and_then(|w| w.message.as_deref()) {
+            return unwrapped(inner);
+        }
+    }
+    m
+}
+
+/// The reply/mention context of an extended text, for the control API.
+fn context_of(m: &wa::Message) -> Option<MessageContext> {
+    let ctx = unwrapped(m)
+        .extended_text_message
+        .as_ref()?
+        .context_info
+        .as_ref()?;
+    let quoted_text = ctx.quoted_message.as_deref().and_then(|q| {
+        q.conversation.clone().or_else(|| {
+            q.extended_text_message
+                .as_ref()
+                .and_then(|x| x.text.clone())
+        })
+    });
+    Some(MessageContext {
+        stanza_id: ctx.stanza_id.clone(),
+        participant: ctx.participant.clone(),
+        remote_jid: ctx.remote_jid.clone(),
+        quoted_text,
+        mentioned_jid: ctx.mentioned_jid.clone(),
+    })
 }
 
 /// The control API's message type and text, for messages with user-visible content.

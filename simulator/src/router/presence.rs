@@ -89,11 +89,15 @@ pub(super) fn handle_presence(sim: &Sim, sender: &Sender, node: &Node) -> Vec<No
     }
 }
 
-/// Tells every subscriber of the sender's account that it is now (un)available.
+/// Tells every subscriber of the sender's account that it is now (un)available (with `last` =
+/// now when unavailable).
 fn relay_availability(sim: &Sim, sender: &Sender, unavailable: bool) {
     let mut p = Node::new("presence").attr("from", Jid::pn(sender.phone.clone()));
     if unavailable {
-        p = p.attr("type", "unavailable");
+        // Last seen, as WhatsApp tells contacts allowed to see it (the sim has no privacy).
+        p = p
+            .attr("type", "unavailable")
+            .attr("last", super::now_secs().to_string());
     }
     for (phone, device) in sim.presence().subscribers(&sender.phone) {
         if phone != sender.phone || device != sender.device {

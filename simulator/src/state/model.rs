@@ -175,8 +175,30 @@ pub struct ReceivedMessage {
     pub kind: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+    /// The reply/mention context of an `extendedTextMessage`, when it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<MessageContext>,
     /// Unix milliseconds.
     pub t: u64,
+}
+
+/// The parts of a received `contextInfo` tests check (control API `GET …/messages`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageContext {
+    /// The quoted message's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stanza_id: Option<String>,
+    /// The quoted message's author.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub participant: Option<String>,
+    /// The quoted message's chat, when another one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote_jid: Option<String>,
+    /// The quoted message's text (`conversation` or `extendedTextMessage.text`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quoted_text: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentioned_jid: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
