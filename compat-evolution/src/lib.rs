@@ -13,6 +13,7 @@ pub mod content;
 pub mod envelope;
 pub mod error;
 pub mod events;
+pub mod numbers;
 pub mod payload;
 pub mod request;
 pub mod response;

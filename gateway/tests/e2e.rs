@@ -247,6 +247,28 @@ async fn flow(database_url: Option<&str>) {
     assert_eq!(open["data"]["statusReason"], 200);
     assert_eq!(open["sender"], wuid.as_str());
 
+    // whatsappNumbers: one usync query; broadcasts first, then users in request order.
+    let (status, numbers) = gw
+        .call(
+            reqwest::Method::POST,
+            "/chat/whatsappNumbers/e2e",
+            Some(json!({"numbers": [format!("+{phone}"), "15559999999", "status@broadcast"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{numbers}");
+    assert_eq!(
+        numbers[0],
+        json!({"jid": "status@broadcast", "exists": false, "number": "status@broadcast"})
+    );
+    assert_eq!(numbers[1]["jid"], contact.as_str());
+    assert_eq!(numbers[1]["exists"], true);
+    assert_eq!(numbers[1]["number"], format!("+{phone}"));
+    assert_eq!(
+        numbers[2],
+        json!({"jid": "15559999999@s.whatsapp.net", "exists": false, "number": "15559999999"})
+    );
+    assert_eq!(numbers.as_array().unwrap().len(), 3);
+
     // setPresence reaches the engine (it answers only once the stanza is written).
     for presence in ["available", "unavailable", "composing"] {
         let (status, body) = gw
@@ -360,6 +382,45 @@ async fn flow(database_url: Option<&str>) {
         .await;
     assert_eq!(status, 200, "{found}");
     assert_eq!(found["messages"]["total"], 1);
+    // Reply to it: the quote is loaded from the database by key id and reaches the phone as
+    // contextInfo; the record reports that contextInfo.
+    let reply_to = upsert["data"]["key"]["id"].as_str().unwrap().to_owned();
+    let (status, reply) = gw
+        .call(
+            reqwest::Method::POST,
+            "/message/sendText/e2e",
+            Some(
+                json!({"number": phone, "text": "re: hi", "quoted": {"key": {"id": reply_to}},
+                        "mentioned": [phone]}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{reply}");
+    assert_eq!(reply["messageType"], "conversation");
+    assert_eq!(reply["contextInfo"]["stanzaId"], reply_to.as_str());
+    assert_eq!(reply["contextInfo"]["participant"], contact.as_str());
+    assert_eq!(
+        reply["contextInfo"]["quotedMessage"],
+        json!({"conversation": "hi back"})
+    );
+    assert!(
+        reply["contextInfo"].get("mentionedJid").is_none(),
+        "mentions only apply to groups: {reply}"
+    );
+    let reply_id = reply["key"]["id"].as_str().unwrap().to_owned();
+    let got = eventually("the phone to decrypt the reply", || async {
+        let got = sim_get(&sim, &format!("/sim/accounts/{phone}/messages")).await;
+        got.as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == reply_id.as_str())
+            .cloned()
+    })
+    .await;
+    assert_eq!(got["text"], "re: hi", "{got}");
+    assert_eq!(got["context"]["stanza_id"], reply_to.as_str(), "{got}");
+    assert_eq!(got["context"]["quoted_text"], "hi back", "{got}");
+
     // Every delivery is a full envelope; the send is reported as send.message only.
     for body in receiver.seen().iter().map(|s| s.json()) {
         assert!(body["event"].is_string(), "{body}");

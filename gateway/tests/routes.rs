@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use zapin_compat_evolution::request::{
     parse_json_body, validate_create_instance, validate_find_messages,
     validate_mark_message_as_read, validate_send_text, validate_set_presence,
-    validate_settings_set, validate_webhook_set,
+    validate_settings_set, validate_webhook_set, validate_whatsapp_numbers,
 };
 use zapin_gateway::db::{Db, Message};
 use zapin_gateway::webhook::{Dispatcher, DispatcherConfig, DispatcherHandle, Routing};
@@ -199,6 +199,11 @@ fn guarded_routes(name: &str) -> Vec<(Method, String, Option<Value>)> {
                 {"id": "ABC", "fromMe": false, "remoteJid": "5511999999999@s.whatsapp.net"}
             ]})),
         ),
+        (
+            Method::POST,
+            format!("/chat/whatsappNumbers/{name}"),
+            Some(json!({"numbers": ["5511999999999"]})),
+        ),
     ]
 }
 
@@ -239,7 +244,27 @@ fn bad_bodies(name: &str) -> Vec<(String, Value, Value)> {
     let bad_presence = json!({"presence": "sleeping"});
     let bad_send = json!({"number": 5511, "text": 7});
     let bad_read = json!({"readMessages": [{"id": "A", "fromMe": "no"}]});
+    let bad_numbers = json!({"numbers": ["1", "1"]});
     vec![
+        // whatsappNumbers answers its raw shape, without `response` (§1.4).
+        (
+            format!("/chat/whatsappNumbers/{name}"),
+            bad_numbers.clone(),
+            serde_json::to_value(validate_whatsapp_numbers(&bad_numbers).unwrap_err()).unwrap(),
+        ),
+        (
+            format!("/chat/whatsappNumbers/{name}"),
+            json!({"numbers": "5511"}),
+            serde_json::to_value(
+                validate_whatsapp_numbers(&json!({"numbers": "5511"})).unwrap_err(),
+            )
+            .unwrap(),
+        ),
+        (
+            format!("/chat/whatsappNumbers/{name}"),
+            json!({}),
+            serde_json::to_value(validate_whatsapp_numbers(&json!({})).unwrap_err()).unwrap(),
+        ),
         (
             format!("/instance/setPresence/{name}"),
             bad_presence.clone(),
@@ -1008,7 +1033,29 @@ async fn bad_bodies_get_evolutions_shapes_and_write_nothing() {
                                "response": {"message": "request entity too large"}})
         );
 
+        // Valid, but the instance has no open session: the raw 400 as well.
+        let (status, res) = gw
+            .call(
+                Method::POST,
+                "/chat/whatsappNumbers/clean",
+                Some(&token),
+                Some(json!({"numbers": ["5511999999999"]})),
+            )
+            .await;
+        assert_eq!(
+            (status, res),
+            (
+                400,
+                json!({"status": 400, "error": "Bad Request",
+                       "message": ["The \"clean\" instance is not connected"]})
+            )
+        );
+
         // Nothing was written.
+        let mut tx = gw.db.begin().await.unwrap();
+        let page = tx.find_messages(&id, None, 1, 50).await.unwrap();
+        tx.rollback().await.unwrap();
+        assert_eq!(page.total, 0, "no message row from a refused send");
         let (_, webhook) = gw
             .call(Method::GET, "/webhook/find/clean", Some(&token), None)
             .await;

@@ -155,6 +155,25 @@ impl super::Db {
         Ok(row.map(instance))
     }
 
+    /// A stored message by key id, outside any transaction (a send reads its quote with it
+    /// before the engine call, when it must not hold SQLite's write lock).
+    pub async fn message_by_key(
+        &self,
+        instance_id: &str,
+        key_id: &str,
+    ) -> Result<Option<Message>, DbError> {
+        let row: Option<MessageRow> = with_conn!(pool & self.pool, |c| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE instance_id = $1 AND key_id = $2"
+            )))
+            .bind(instance_id)
+            .bind(key_id)
+            .fetch_optional(c)
+            .await?
+        });
+        row.map(message).transpose()
+    }
+
     /// Whether a message is stored, outside any transaction (like [`Self::instance_by_name`]).
     pub async fn message_exists(&self, instance_id: &str, key_id: &str) -> Result<bool, DbError> {
         let found: Option<i64> = with_conn!(pool & self.pool, |c| {
