@@ -382,6 +382,17 @@ async fn flow(database_url: Option<&str>) {
         .await;
     assert_eq!(status, 200, "{found}");
     assert_eq!(found["messages"]["total"], 1);
+    // The sender's push name was stored with its message: whatsappNumbers names it.
+    let (status, numbers) = gw
+        .call(
+            reqwest::Method::POST,
+            "/chat/whatsappNumbers/e2e",
+            Some(json!({"numbers": [phone]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{numbers}");
+    assert_eq!(numbers[0]["name"], "Joao", "{numbers}");
+
     // Reply to it: the quote is loaded from the database by key id and reaches the phone as
     // contextInfo; the record reports that contextInfo.
     let reply_to = upsert["data"]["key"]["id"].as_str().unwrap().to_owned();
@@ -420,6 +431,36 @@ async fn flow(database_url: Option<&str>) {
     assert_eq!(got["text"], "re: hi", "{got}");
     assert_eq!(got["context"]["stanza_id"], reply_to.as_str(), "{got}");
     assert_eq!(got["context"]["quoted_text"], "hi back", "{got}");
+
+    // In a group, `mentioned` applies.
+    let (status, group) = sim_post(
+        &sim,
+        "/sim/groups",
+        json!({"creator": phone, "subject": "Team", "participants": [owner]}),
+    )
+    .await;
+    assert_eq!(status, 201, "{group}");
+    let group_jid = group["jid"].as_str().unwrap().to_owned();
+    let (status, sent) = gw
+        .call(
+            reqwest::Method::POST,
+            "/message/sendText/e2e",
+            Some(json!({"number": group_jid, "text": "hey @joao", "mentioned": [phone]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{sent}");
+    assert_eq!(sent["contextInfo"]["mentionedJid"], json!([contact]));
+    let group_id = sent["key"]["id"].as_str().unwrap().to_owned();
+    let got = eventually("the phone to decrypt the group text", || async {
+        let got = sim_get(&sim, &format!("/sim/accounts/{phone}/messages")).await;
+        got.as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == group_id.as_str())
+            .cloned()
+    })
+    .await;
+    assert_eq!(got["context"]["mentioned_jid"], json!([contact]), "{got}");
 
     // Every delivery is a full envelope; the send is reported as send.message only.
     for body in receiver.seen().iter().map(|s| s.json()) {

@@ -13,7 +13,8 @@ use zapin_compat_evolution::envelope::WebhookEnvelope;
 use zapin_compat_evolution::envelope::{envelope_apikey, format_date_time};
 use zapin_compat_evolution::events::EventName;
 use zapin_compat_evolution::payload::{
-    ConnectionUpdate, MessagesUpdate, QrcodeUpdated, is_terminal_close,
+    ConnectionUpdate, MessagesUpdate, PresenceEntry, PresenceUpdate, QrcodeUpdated,
+    is_terminal_close,
 };
 use zapin_compat_evolution::response::{
     MessageKey, MessageRecord, MessageStatus as EvoStatus, QrImage,
@@ -307,6 +308,30 @@ impl Bridge {
             }
             EventKind::MessageUpsert(m) => self.upsert(&mut tx, &instance, &m).await?,
             EventKind::MessageUpdate(u) => self.update(&mut tx, &instance, &u).await?,
+            EventKind::Presence(p) => {
+                let entry = PresenceEntry {
+                    last_known_presence: p.state.as_str().to_owned(),
+                    last_seen: p.last_seen.and_then(|s| i64::try_from(s).ok()),
+                };
+                let data = PresenceUpdate {
+                    id: p.chat,
+                    presences: std::iter::once((p.jid, entry)).collect(),
+                };
+                self.enqueue(&mut tx, &instance, EventName::PresenceUpdate, data)
+                    .await?;
+            }
+            EventKind::Contacts(contacts) => {
+                // Stored for whatsappNumbers' `name`; CONTACTS_UPSERT is not reported yet.
+                for c in contacts {
+                    tx.upsert_contact(&crate::db::Contact {
+                        instance_id: instance.id.clone(),
+                        remote_jid: c.jid,
+                        push_name: c.name,
+                        profile_pic_url: None,
+                    })
+                    .await?;
+                }
+            }
             _ => {}
         }
         tx.commit().await
