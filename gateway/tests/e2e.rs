@@ -269,8 +269,62 @@ async fn flow(database_url: Option<&str>) {
     );
     assert_eq!(numbers.as_array().unwrap().len(), 3);
 
-    // setPresence reaches the engine (it answers only once the stanza is written).
-    for presence in ["available", "unavailable", "composing"] {
+    // setPresence reaches the network: a second instance, linked to the contact's account,
+    // subscribes to our presence and sees each change as presence.update.
+    let (status, body) = gw
+        .call(
+            reqwest::Method::POST,
+            "/instance/create",
+            Some(json!({
+                "instanceName": "watch",
+                "integration": "WHATSAPP-BAILEYS",
+                "webhook": {"url": format!("{}/watch", receiver.base),
+                            "events": ["CONNECTION_UPDATE", "PRESENCE_UPDATE"]}
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let watch_qr = eventually("a QR for the watcher", || async {
+        let (_, body) = gw
+            .call(reqwest::Method::GET, "/instance/connect/watch", None)
+            .await;
+        body["code"].as_str().map(str::to_owned)
+    })
+    .await;
+    let (status, body) = sim_post(
+        &sim,
+        &format!("/sim/accounts/{phone}/scan"),
+        json!({"qr": watch_qr}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    webhook(&receiver, |b| {
+        b["instance"] == "watch"
+            && b["event"] == "connection.update"
+            && b["data"]["state"] == "open"
+    })
+    .await;
+    let (_, rows) = gw
+        .call(
+            reqwest::Method::GET,
+            "/instance/fetchInstances?instanceName=watch",
+            None,
+        )
+        .await;
+    let watch_id = rows[0]["id"].as_str().unwrap().to_owned();
+    gw.engine
+        .session(&watch_id)
+        .unwrap()
+        .subscribe_presence(&wuid)
+        .await
+        .unwrap();
+    // The subscription is answered with our current availability first.
+    webhook(&receiver, |b| {
+        b["instance"] == "watch" && b["event"] == "presence.update"
+    })
+    .await;
+    for presence in ["unavailable", "available"] {
+        let from = receiver.seen().len();
         let (status, body) = gw
             .call(
                 reqwest::Method::POST,
@@ -279,7 +333,27 @@ async fn flow(database_url: Option<&str>) {
             )
             .await;
         assert_eq!((status, body), (201, json!({ "presence": presence })));
+        let seen = webhook_from(&receiver, from, |b| {
+            b["instance"] == "watch"
+                && b["event"] == "presence.update"
+                && b["data"]["presences"][wuid.as_str()]["lastKnownPresence"] == presence
+        })
+        .await;
+        assert_eq!(seen["data"]["id"], wuid.as_str(), "{seen}");
     }
+    // Chat states need a chat: answered, not sent (Evolution's setPresence is global).
+    let (status, body) = gw
+        .call(
+            reqwest::Method::POST,
+            "/instance/setPresence/e2e",
+            Some(json!({ "presence": "composing" })),
+        )
+        .await;
+    assert_eq!((status, body), (201, json!({ "presence": "composing" })));
+    let (status, _) = gw
+        .call(reqwest::Method::DELETE, "/instance/delete/watch", None)
+        .await;
+    assert_eq!(status, 200);
     let (_, state) = gw
         .call(reqwest::Method::GET, "/instance/connectionState/e2e", None)
         .await;
