@@ -268,6 +268,23 @@ async fn flow(database_url: Option<&str>) {
         json!({"jid": "15559999999@s.whatsapp.net", "exists": false, "number": "15559999999"})
     );
     assert_eq!(numbers.as_array().unwrap().len(), 3);
+    // More numbers than one usync query takes: answered in batches.
+    let many: Vec<String> = (0..60).map(|n| format!("1556{n:07}")).collect();
+    let (status, numbers) = gw
+        .call(
+            reqwest::Method::POST,
+            "/chat/whatsappNumbers/e2e",
+            Some(json!({ "numbers": many })),
+        )
+        .await;
+    assert_eq!(status, 200, "{numbers}");
+    let answered: Vec<&str> = numbers
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["number"].as_str().unwrap())
+        .collect();
+    assert_eq!(answered, many);
 
     // setPresence reaches the network: a second instance, linked to the contact's account,
     // subscribes to our presence and sees each change as presence.update.

@@ -320,8 +320,8 @@ fn raw_bad_request(messages: impl IntoIterator<Item = String>) -> Response {
 }
 
 /// `POST /chat/whatsappNumbers/{instance}` → 200 `[{jid, exists, number, name?, lid?}]`,
-/// broadcasts first, then groups, then users (§3.4, §11 #21). Users are looked up with one
-/// usync query, BR/MX/AR numbers with and without the extra mobile digit. Groups are answered
+/// broadcasts first, then groups, then users (§3.4, §11 #21). Users are looked up with usync
+/// queries (batches of the engine's limit), BR/MX/AR numbers with and without the extra mobile digit. Groups are answered
 /// `exists:false`: the engine has no group-metadata query on the session handle yet.
 pub async fn whatsapp_numbers(
     State(state): State<AppState>,
@@ -361,14 +361,14 @@ pub async fn whatsapp_numbers(
             _ => Vec::new(),
         })
         .collect();
-    let checks = if lookups.is_empty() {
-        Vec::new()
-    } else {
-        match session.on_whatsapp(&lookups).await {
-            Ok(checks) => checks,
+    // One usync query per batch the engine accepts (Evolution has no limit).
+    let mut checks = Vec::with_capacity(lookups.len());
+    for batch in lookups.chunks(zapin_engine::messaging::usync::MAX_CONTACT_QUERY) {
+        match session.on_whatsapp(batch).await {
+            Ok(found) => checks.extend(found),
             Err(err) => return raw_bad_request([err.to_string()]),
         }
-    };
+    }
     let names = match contact_names(&state, &instance.id).await {
         Ok(names) => names,
         Err(err) => return err.into_response(),
