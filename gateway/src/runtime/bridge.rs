@@ -28,6 +28,10 @@ use crate::Config;
 use crate::db::{Db, DbError, Instance, Message, Tx};
 use crate::http::TokenCipher;
 
+/// How long a status update of a message not stored yet waits for the instance's sends in
+/// flight to commit.
+const SETTLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// What the bridge needs; built by [`crate::runtime::start`].
 #[derive(Debug, Clone)]
 pub struct Bridge {
@@ -265,7 +269,14 @@ impl Bridge {
         {
             // The ack may have overtaken the send's commit: let the send store its row first.
             // Outside the transaction, which on SQLite would hold the write lock the send needs.
-            self.runtime.sends_settled(&id).await;
+            // Bounded: a slow unrelated send of this instance must not hold up every instance's
+            // events (a racing send commits within milliseconds of the engine's answer).
+            if tokio::time::timeout(SETTLE_LIMIT, self.runtime.sends_settled(&id))
+                .await
+                .is_err()
+            {
+                tracing::debug!(instance = %id, "status update of an unknown message");
+            }
         }
         let mut tx = self.db.begin().await?;
         let Some(mut instance) = tx.get_instance(&id).await? else {
