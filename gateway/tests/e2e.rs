@@ -84,9 +84,20 @@ impl Gateway {
         }
     }
 
+    /// Stops like `zapin serve` does, then checks that nothing the runtime started is left: the
+    /// bridge holds the runtime, so a leaked bridge task would keep it alive.
     async fn stop(self) {
         self.server.abort();
+        let _ = self.server.await;
+        drop(self.client);
         self.engine.shutdown().await;
+        let weak = std::sync::Arc::downgrade(&self.engine);
+        drop(self.engine);
+        // HTTP connection tasks still holding the router end once their sockets close.
+        eventually("every holder of the engine runtime to end", || async {
+            weak.upgrade().is_none().then_some(())
+        })
+        .await;
         self.db.close().await;
     }
 
