@@ -69,11 +69,13 @@ fn host_port(url: &str) -> Option<String> {
 
 /// A database of its own on the test server, for tests that run the whole gateway (which puts
 /// the signal store in the same database): parallel tests and CI's reused server never share
-/// tables. Dropped by [`PgDatabase::drop_database`].
+/// tables. Dropped by [`PgDatabase::drop_database`], or on drop when a failing test unwinds
+/// past it (so a reused CI server does not collect databases).
 pub struct PgDatabase {
     admin_url: String,
     name: String,
     pub url: String,
+    dropped: bool,
 }
 
 impl PgDatabase {
@@ -106,19 +108,43 @@ impl PgDatabase {
             admin_url: admin_url.to_owned(),
             name,
             url,
+            dropped: false,
         }
     }
 
-    pub async fn drop_database(self) {
-        let pool = sqlx::PgPool::connect(&self.admin_url).await.unwrap();
+    async fn drop_named(admin_url: &str, name: &str) -> Result<(), sqlx::Error> {
+        let pool = sqlx::PgPool::connect(admin_url).await?;
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-            self.name
+            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
         )))
         .execute(&pool)
-        .await
-        .unwrap();
+        .await?;
         pool.close().await;
+        Ok(())
+    }
+
+    pub async fn drop_database(mut self) {
+        Self::drop_named(&self.admin_url, &self.name).await.unwrap();
+        self.dropped = true;
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        if self.dropped {
+            return;
+        }
+        // Unwinding inside a runtime: drop it from a thread with a runtime of its own.
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                let _ = rt.block_on(Self::drop_named(&admin_url, &name));
+            }
+        })
+        .join();
     }
 }
 
