@@ -62,8 +62,8 @@ impl QuotedMessage {
 }
 
 /// What a session actor can be asked to do. Messaging variants need an open connection
-/// ([`EngineError::NotConnected`] otherwise); group sends answer [`EngineError::Unsupported`]
-/// until group metadata is wired in.
+/// ([`EngineError::NotConnected`] otherwise); broadcast/status sends answer
+/// [`EngineError::Unsupported`].
 #[derive(Debug)]
 pub enum Command {
     /// Connect (and keep reconnecting) until stopped. Unpaired sessions start showing QR codes.
@@ -88,7 +88,7 @@ pub enum Command {
     Shutdown {
         reply: Reply<()>,
     },
-    // ---- messaging (stubbed) ----
+    // ---- messaging ----
     SendMessage {
         to: String,
         /// Boxed: a quote carries a whole message, and every command pays the largest size.
@@ -265,12 +265,15 @@ impl SessionHandle {
     /// character or a length outside 7..=15 digits is [`EngineError::InvalidPhone`], and more than
     /// [`MAX_CONTACT_QUERY`] distinct numbers is [`EngineError::TooManyNumbers`], both before
     /// anything is sent. Needs an open connection.
-    pub async fn on_whatsapp(&self, numbers: &[&str]) -> Result<Vec<NumberCheck>, EngineError> {
+    pub async fn on_whatsapp(
+        &self,
+        numbers: &[impl AsRef<str>],
+    ) -> Result<Vec<NumberCheck>, EngineError> {
         let mut normalized = Vec::with_capacity(numbers.len());
         for n in numbers {
-            normalized.push(
-                normalize_number(n).ok_or_else(|| EngineError::InvalidPhone((*n).to_owned()))?,
-            );
+            let n = n.as_ref();
+            normalized
+                .push(normalize_number(n).ok_or_else(|| EngineError::InvalidPhone(n.to_owned()))?);
         }
         let mut distinct = normalized.clone();
         distinct.sort_unstable();

@@ -137,7 +137,8 @@ pub struct Contact {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chat {
     pub jid: String,
-    /// For a 1:1 chat opened by the peer, its push name; else unknown.
+    /// A 1:1 chat opened by the peer: its push name; a group: its subject when the session has
+    /// its metadata (after a send there); else unknown.
     pub name: Option<String>,
     /// Not tracked by the engine (`None`).
     pub unread: Option<u32>,

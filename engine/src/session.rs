@@ -896,9 +896,11 @@ impl Session {
             prefix: self.iq_prefix,
             timeout: self.ctx.config.iq_timeout,
         };
+        let mut subject = None;
         let sent = if to.is_group() {
             match messenger.group_metadata(&mut exchange, &to).await {
                 Ok(meta) => {
+                    subject = meta.subject.clone();
                     if options.mention_everyone {
                         for member in &meta.members {
                             if !mentions.contains(member) {
@@ -935,7 +937,7 @@ impl Session {
                     messenger_forget_shares(self.messenger.as_mut(), &to);
                 }
                 if step_result(&step).is_ok()
-                    && let Some(chat) = self.directory.chat(&to, None)
+                    && let Some(chat) = self.directory.chat(&to, subject.as_deref())
                 {
                     self.emit(EventKind::Chats(vec![chat]));
                 }
@@ -957,7 +959,14 @@ impl Session {
                     }
                 }
                 if let Some(message) = received.message {
-                    let (chat, contact) = self.directory.observe(&message);
+                    let subject = if message.key.remote_jid.is_group() {
+                        self.messenger
+                            .as_mut()
+                            .and_then(|m| m.cached_group_subject(&message.key.remote_jid))
+                    } else {
+                        None
+                    };
+                    let (chat, contact) = self.directory.observe(&message, subject.as_deref());
                     if let Some(chat) = chat {
                         self.emit(EventKind::Chats(vec![chat]));
                     }

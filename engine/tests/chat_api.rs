@@ -55,12 +55,12 @@ async fn on_whatsapp_tells_registered_numbers_from_unknown_ones() {
         Err(EngineError::InvalidPhone(n)) if n == "1555abc0001"
     ));
     let many: Vec<String> = (0..51).map(|i| format!("1555000{i:04}")).collect();
-    let many: Vec<&str> = many.iter().map(String::as_str).collect();
     assert!(matches!(
         handle.on_whatsapp(&many).await,
         Err(EngineError::TooManyNumbers { max: 50 })
     ));
-    assert!(handle.on_whatsapp(&[]).await.unwrap().is_empty());
+    let none: &[String] = &[];
+    assert!(handle.on_whatsapp(none).await.unwrap().is_empty());
 
     // Offline: not connected.
     handle.stop().await.unwrap();
@@ -400,6 +400,48 @@ async fn new_chats_and_push_names_become_events_once() {
     .await;
     assert!(
         !seen.iter().any(|k| matches!(k, EventKind::Chats(_))),
+        "{seen:?}"
+    );
+
+    // A group we write to first is named by its subject; Carol's message there is no new chat
+    // and brings no contact (her name is known).
+    let (status, body) = api
+        .post(
+            "/sim/groups",
+            json!({ "creator": carol, "subject": "Team", "participants": [own_phone] }),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let group = body["jid"].as_str().unwrap().to_owned();
+    let id = handle.send_text(&group, "hello team").await.unwrap();
+    let seen = events_until(
+        &mut rx,
+        "c",
+        |k| matches!(k, EventKind::MessageUpdate(u) if u.key.id == id),
+    )
+    .await;
+    assert!(
+        seen.iter().any(|k| matches!(k, EventKind::Chats(c)
+            if c.len() == 1 && c[0].jid == group && c[0].name.as_deref() == Some("Team"))),
+        "{seen:?}"
+    );
+    let (_, body) = api
+        .post(
+            &format!("/sim/accounts/{carol}/messages"),
+            json!({ "to": group, "text": "hi all" }),
+        )
+        .await;
+    let in_group = body["id"].as_str().unwrap().to_owned();
+    let seen = events_until(
+        &mut rx,
+        "c",
+        |k| matches!(k, EventKind::MessageUpsert(m) if m.key.id == in_group),
+    )
+    .await;
+    assert!(
+        !seen
+            .iter()
+            .any(|k| matches!(k, EventKind::Chats(_) | EventKind::Contacts(_))),
         "{seen:?}"
     );
     manager.shutdown().await;

@@ -69,6 +69,28 @@ const UPSERT_IDENTITY: &str = "INSERT INTO identities (owner, name, device, iden
 const SELECT_IDENTITY: &str = "SELECT identity_key, trust FROM identities \
      WHERE owner = $1 AND name = $2 AND device = $3";
 
+/// Binds `$1..$14` of [`INSERT_DEVICE`] and [`UPDATE_DEVICE`], which share their column order,
+/// so the two statements cannot drift apart. A macro because the query type differs per driver.
+macro_rules! bind_device {
+    ($query:expr, $owner:expr, $d:expr) => {
+        $query
+            .bind($owner)
+            .bind($d.registration_id)
+            .bind($d.noise_public.as_slice())
+            .bind($d.identity_public.as_slice())
+            .bind($d.signed_prekey_id)
+            .bind($d.secrets_enc.as_slice())
+            .bind($d.account_jid.as_deref())
+            .bind($d.device_jid.as_deref())
+            .bind($d.lid.as_deref())
+            .bind($d.adv_signed_identity.as_deref())
+            .bind($d.push_name.as_deref())
+            .bind($d.platform.as_deref())
+            .bind($d.business_name.as_deref())
+            .bind($d.routing_info.as_deref())
+    };
+}
+
 macro_rules! sql_backend {
     ($name:ident, $db:ty, $pool:ty, $begin_write:literal) => {
         #[derive(Debug, Clone)]
@@ -168,21 +190,7 @@ macro_rules! sql_backend {
                 spk: &SignedPreKeyRow,
             ) -> Result<(), StoreError> {
                 let mut tx = self.begin_write().await?;
-                let inserted = sqlx::query(INSERT_DEVICE)
-                    .bind(owner)
-                    .bind(d.registration_id)
-                    .bind(d.noise_public.as_slice())
-                    .bind(d.identity_public.as_slice())
-                    .bind(d.signed_prekey_id)
-                    .bind(d.secrets_enc.as_slice())
-                    .bind(d.account_jid.as_deref())
-                    .bind(d.device_jid.as_deref())
-                    .bind(d.lid.as_deref())
-                    .bind(d.adv_signed_identity.as_deref())
-                    .bind(d.push_name.as_deref())
-                    .bind(d.platform.as_deref())
-                    .bind(d.business_name.as_deref())
-                    .bind(d.routing_info.as_deref())
+                let inserted = bind_device!(sqlx::query(INSERT_DEVICE), owner, d)
                     .execute(&mut *tx)
                     .await;
                 match inserted {
@@ -204,21 +212,7 @@ macro_rules! sql_backend {
                 spk: &SignedPreKeyRow,
             ) -> Result<(), StoreError> {
                 let mut tx = self.begin_write().await?;
-                let updated = sqlx::query(UPDATE_DEVICE)
-                    .bind(owner)
-                    .bind(d.registration_id)
-                    .bind(d.noise_public.as_slice())
-                    .bind(d.identity_public.as_slice())
-                    .bind(d.signed_prekey_id)
-                    .bind(d.secrets_enc.as_slice())
-                    .bind(d.account_jid.as_deref())
-                    .bind(d.device_jid.as_deref())
-                    .bind(d.lid.as_deref())
-                    .bind(d.adv_signed_identity.as_deref())
-                    .bind(d.push_name.as_deref())
-                    .bind(d.platform.as_deref())
-                    .bind(d.business_name.as_deref())
-                    .bind(d.routing_info.as_deref())
+                let updated = bind_device!(sqlx::query(UPDATE_DEVICE), owner, d)
                     .execute(&mut *tx)
                     .await?;
                 if updated.rows_affected() == 0 {

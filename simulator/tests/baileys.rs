@@ -11,118 +11,15 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use zapin_sim::RunningSim;
+use zapin_test_support::{Baileys, SimEndpoints, skip_without_node};
 
 /// Baileys in a debug-built simulator: PBKDF2 (131,072 rounds) and 812-key uploads take a while.
 const EVENT_WAIT: Duration = Duration::from_secs(90);
-
-fn interop_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/interop")
-}
-
-/// `Some(reason)` if the harness cannot run here.
-fn missing_prerequisite() -> Option<String> {
-    let dir = interop_dir();
-    if !dir.join("node_modules/baileys/package.json").exists() {
-        return Some(format!("{} has no node_modules/baileys", dir.display()));
-    }
-    match std::process::Command::new("node").arg("--version").output() {
-        Ok(o) if o.status.success() => None,
-        _ => Some("node is not on PATH".to_string()),
-    }
-}
-
-struct Baileys {
-    child: Child,
-    stdin: ChildStdin,
-    lines: Lines<BufReader<ChildStdout>>,
-    /// Every event seen, for failure messages.
-    log: Vec<Value>,
-    /// Events read while waiting for something else, oldest first.
-    backlog: std::collections::VecDeque<Value>,
-}
-
-impl Baileys {
-    async fn spawn(sim: &RunningSim) -> Self {
-        let mut child = Command::new("node")
-            .arg("baileys-sim.mjs")
-            .current_dir(interop_dir())
-            .env(
-                "ZAPIN_SIM_ROOT",
-                hex::encode(sim.root_public_key().as_bytes()),
-            )
-            .env("ZAPIN_SIM_WS", sim.ws_url())
-            .env("ZAPIN_SIM_HTTP", sim.http_url())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut b = Baileys {
-            child,
-            stdin,
-            lines,
-            log: Vec::new(),
-            backlog: Default::default(),
-        };
-        b.wait("ready", |e| e["event"] == "ready").await;
-        b
-    }
-
-    async fn cmd(&mut self, cmd: Value) {
-        let mut line = cmd.to_string();
-        line.push('\n');
-        self.stdin.write_all(line.as_bytes()).await.unwrap();
-        self.stdin.flush().await.unwrap();
-    }
-
-    /// Reads events until one matches; fails on timeout or if the runner reports an error.
-    async fn wait(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-        if let Some(i) = self.backlog.iter().position(&pred) {
-            return self.backlog.remove(i).unwrap_or_default();
-        }
-        let deadline = Instant::now() + EVENT_WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = match tokio::time::timeout(left, self.lines.next_line()).await {
-                Ok(Ok(Some(line))) => line,
-                Ok(_) => panic!(
-                    "baileys-sim exited while waiting for {what}; events: {:#?}",
-                    self.log
-                ),
-                Err(_) => panic!("timed out waiting for {what}; events: {:#?}", self.log),
-            };
-            let Ok(event) = serde_json::from_str::<Value>(&line) else {
-                panic!("baileys-sim printed a non-JSON line: {line:?}");
-            };
-            self.log.push(event.clone());
-            if pred(&event) {
-                return event;
-            }
-            assert_ne!(
-                event["event"], "error",
-                "baileys-sim error while waiting for {what}: {event}"
-            );
-            self.backlog.push_back(event);
-        }
-    }
-
-    async fn exit(mut self) {
-        self.cmd(json!({"cmd": "exit"})).await;
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
-    }
-}
 
 fn is(event: &Value, client: &str, kind: &str) -> bool {
     event["client"] == client && event["event"] == kind
@@ -161,15 +58,15 @@ fn skip() -> bool {
             .with_writer(std::io::stderr)
             .try_init();
     }
-    let Some(reason) = missing_prerequisite() else {
-        return false;
-    };
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "Baileys acceptance cannot run under CI: {reason}"
-    );
-    eprintln!("SKIPPED baileys acceptance: {reason}");
-    true
+    skip_without_node("baileys acceptance")
+}
+
+fn endpoints(sim: &RunningSim) -> SimEndpoints {
+    SimEndpoints {
+        root_hex: hex::encode(sim.root_public_key().as_bytes()),
+        ws_url: sim.ws_url(),
+        http_url: sim.http_url(),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -190,7 +87,7 @@ async fn baileys_pairs_by_qr_and_code_logs_in_and_reconnects() {
             201
         );
     }
-    let mut b = Baileys::spawn(&sim).await;
+    let mut b = Baileys::spawn(&endpoints(&sim), EVENT_WAIT).await;
 
     // QR pairing: the runner prints each QR; the mock phone scans the first one.
     for (name, phone) in &phones[..2] {
@@ -271,7 +168,7 @@ async fn baileys_messaging_scenarios() {
         return;
     }
     let sim = start(seeded(22)).await;
-    let mut b = Baileys::spawn(&sim).await;
+    let mut b = Baileys::spawn(&endpoints(&sim), EVENT_WAIT).await;
     b.cmd(json!({"cmd": "scenarios"})).await;
     let names = b
         .wait("scenario names", |e| e["event"] == "scenarios")

@@ -59,12 +59,21 @@ impl Directory {
         })
     }
 
-    /// The chat and contact events an incoming message brings (new chat first). The contact is
+    /// The chat and contact events an incoming message brings (new chat first). A new chat is
+    /// named by `group_subject` in a group, by the sender's push name otherwise. The contact is
     /// the sender in PN form when the server told it, and only for others' messages (our own
     /// push name is not a contact).
-    pub fn observe(&mut self, m: &ReceivedMessage) -> (Option<Chat>, Option<Contact>) {
+    pub fn observe(
+        &mut self,
+        m: &ReceivedMessage,
+        group_subject: Option<&str>,
+    ) -> (Option<Chat>, Option<Contact>) {
         let name = m.push_name.as_deref().filter(|_| !m.key.from_me);
-        let chat_name = name.filter(|_| !m.key.remote_jid.is_group());
+        let chat_name = if m.key.remote_jid.is_group() {
+            group_subject
+        } else {
+            name
+        };
         let chat = self.chat(&m.key.remote_jid, chat_name);
         let contact = name.and_then(|n| {
             let user = match &m.sender_alt {

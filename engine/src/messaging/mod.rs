@@ -281,6 +281,11 @@ impl Messenger {
         device.clone()
     }
 
+    /// The subject of `group` if its metadata is cached (no query).
+    pub fn cached_group_subject(&mut self, group: &Jid) -> Option<String> {
+        self.groups.get(&group.to_non_ad())?.subject.clone()
+    }
+
     /// The message with this id, if it is among the recently sent ones.
     pub fn sent_message(&mut self, id: &str) -> Option<wa::Message> {
         self.sent.get(&id.to_owned()).map(|s| s.message.clone())

@@ -3,6 +3,7 @@
 //! conditions, each with a deadline (no fixed sleeps).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -15,7 +16,24 @@ use zapin_engine::{
 use zapin_signal_store::{MasterKey, Store};
 use zapin_sim::{RunningSim, SimConfig};
 
+/// The default deadline of every wait below.
 pub const WAIT: Duration = Duration::from_secs(20);
+
+/// A suite with slow peers (Baileys in Node) raises the deadline once for its test binary; each
+/// file under `tests/` is its own process, so this never leaks into another suite.
+static WAIT_MS: AtomicU64 = AtomicU64::new(WAIT.as_millis() as u64);
+
+pub fn set_wait(deadline: Duration) {
+    WAIT_MS.store(
+        u64::try_from(deadline.as_millis()).unwrap_or(u64::MAX),
+        Ordering::Relaxed,
+    );
+}
+
+/// The deadline of the waits in this module: [`WAIT`] unless [`set_wait`] changed it.
+pub fn wait() -> Duration {
+    Duration::from_millis(WAIT_MS.load(Ordering::Relaxed))
+}
 
 pub fn sim_config() -> SimConfig {
     SimConfig {
@@ -105,13 +123,13 @@ impl Api {
     }
 }
 
-/// The next event of `instance` that `f` accepts (others are skipped), within `WAIT`.
+/// The next event of `instance` that `f` accepts (others are skipped), within [`wait()`].
 pub async fn wait_event<T>(
     rx: &mut broadcast::Receiver<Event>,
     instance: &str,
     mut f: impl FnMut(&EventKind) -> Option<T>,
 ) -> T {
-    let deadline = tokio::time::Instant::now() + WAIT;
+    let deadline = tokio::time::Instant::now() + wait();
     loop {
         let ev = match tokio::time::timeout_at(deadline, rx.recv()).await {
             Err(_) => panic!("timed out waiting for an event of {instance}"),
@@ -143,17 +161,18 @@ pub async fn wait_state(
     wait_event(rx, instance, |k| is_state(k, want)).await
 }
 
-/// Polls a condition that has no event (store contents) until it holds, within `WAIT`.
+/// Polls a condition that has no event (store contents) until it holds, within [`wait()`].
 pub async fn eventually<F, Fut>(mut f: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = Instant::now() + WAIT;
+    let deadline = Instant::now() + wait();
     while !f().await {
         assert!(
             Instant::now() < deadline,
-            "condition not reached in {WAIT:?}"
+            "condition not reached in {:?}",
+            wait()
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -223,7 +242,7 @@ pub async fn wait_status(
 
 /// Polls the phone's inbox until a message with `id` shows up; returns it.
 pub async fn inbox_message(api: &Api, phone: &str, id: &str) -> Value {
-    let deadline = Instant::now() + WAIT;
+    let deadline = Instant::now() + wait();
     loop {
         let inbox = api.get(&format!("/sim/accounts/{phone}/messages")).await;
         if let Some(m) = inbox

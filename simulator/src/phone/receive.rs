@@ -329,6 +329,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn context_of_reads_quotes_and_mentions() {
+        let quoted = wa::Message {
+            conversation: Some("orig".into()),
+            ..Default::default()
+        };
+        let ext = wa::Message {
+            extended_text_message: Some(Box::new(wa::message::ExtendedTextMessage {
+                text: Some("reply".into()),
+                context_info: Some(Box::new(wa::ContextInfo {
+                    stanza_id: Some("ID1".into()),
+                    participant: Some("1@s.whatsapp.net".into()),
+                    quoted_message: Some(Box::new(quoted.clone())),
+                    mentioned_jid: vec!["2@s.whatsapp.net".into()],
+                    ..Default::default()
+                })),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        let ctx = context_of(&ext).unwrap();
+        assert_eq!(ctx.stanza_id.as_deref(), Some("ID1"));
+        assert_eq!(ctx.participant.as_deref(), Some("1@s.whatsapp.net"));
+        assert_eq!(ctx.quoted_text.as_deref(), Some("orig"));
+        assert_eq!(ctx.mentioned_jid, vec!["2@s.whatsapp.net".to_string()]);
+        assert_eq!(ctx.remote_jid, None);
+        assert_eq!(context_of(&quoted), None);
+    }
+
+    #[test]
     fn describe_unwraps_and_names_content() {
         let text = wa::Message {
             conversation: Some("hi".into()),
