@@ -18,7 +18,8 @@ pub struct WebhookEnvelope<'a, T: Serialize> {
     /// `WEBHOOK_GLOBAL_URL + "/" + suffix` for the global webhook.
     pub destination: &'a str,
     pub date_time: String,
-    /// The instance's own JID; omitted until its first `open` in this process.
+    /// The instance's own JID; omitted until it is known (Evolution: until the first `open`
+    /// in the process; zapin also knows a JID stored before a restart).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sender: Option<&'a str>,
     pub server_url: &'a str,

@@ -173,6 +173,7 @@ async fn run_demo() -> anyhow::Result<()> {
     let engine = zapin_gateway::runtime::start(&state.config, &db, state.tokens.clone())
         .await
         .context("starting the WhatsApp engine")?;
+    engine.attach_dispatcher(dispatcher);
     let state = state.with_engine(engine.clone());
 
     let shown = if local.ip().is_unspecified() {
@@ -211,8 +212,7 @@ async fn run_demo() -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("HTTP server failed");
-    engine.manager().shutdown().await;
-    dispatcher.shutdown().await;
+    engine.shutdown().await;
     db.close().await;
     sim.shutdown().await.context("stopping the simulator")?;
     if let Err(err) = std::fs::remove_dir_all(&data_dir) {
@@ -370,6 +370,7 @@ async fn run_server(config: Config) -> anyhow::Result<()> {
     let engine = zapin_gateway::runtime::start(&state.config, &db, state.tokens.clone())
         .await
         .context("starting the WhatsApp engine")?;
+    engine.attach_dispatcher(dispatcher);
     let state = state.with_engine(engine.clone());
 
     let served = axum::serve(listener, app(state))
@@ -377,9 +378,8 @@ async fn run_server(config: Config) -> anyhow::Result<()> {
         .await
         .context("HTTP server failed");
     // In-flight requests are done: stop the sessions (credentials stay for the next start),
-    // stop delivering (what is left stays in the outbox), then close the pool.
-    engine.manager().shutdown().await;
-    dispatcher.shutdown().await;
+    // the bridge and the dispatcher (what is left stays in the outbox), then close the pool.
+    engine.shutdown().await;
     db.close().await;
     tracing::info!("stopped");
     served

@@ -1,9 +1,10 @@
 //! No event is lost when the process dies mid-delivery.
 //!
 //! The test re-runs its own binary as a child process (the `crash_child` test, which does nothing
-//! unless `ZAPIN_CRASH_CHILD` is set): the child opens an SQLite database, enqueues N events and
+//! unless `ZAPIN_CRASH_CHILD` is set): the child opens the database, enqueues N events and
 //! dispatches them to a real receiver; the parent kills it with SIGKILL once the receiver has seen
-//! some but not all, then reopens the database and dispatches the rest itself.
+//! some but not all, then reopens the database and dispatches the rest itself. Once on SQLite,
+//! once on PostgreSQL (a database created for the run).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -45,17 +46,11 @@ fn dispatcher_config(concurrency: usize) -> DispatcherConfig {
 /// The child's side; a no-op in a normal test run.
 #[tokio::test]
 async fn crash_child() {
-    let Ok(path) = std::env::var("ZAPIN_CRASH_CHILD") else {
+    let Ok(target) = std::env::var("ZAPIN_CRASH_CHILD") else {
         return;
     };
     let url = std::env::var("ZAPIN_CRASH_URL").unwrap();
-    let db = Db::open_sqlite_file(
-        std::path::Path::new(&path),
-        Routing::default(),
-        &DbOptions::default(),
-    )
-    .await
-    .unwrap();
+    let db = open(&target).await;
     let mut tx = db.begin().await.unwrap();
     let inst = tx
         .create_instance(
@@ -104,20 +99,53 @@ async fn crash_child() {
     std::future::pending::<()>().await;
 }
 
+/// `sqlite:<path>` or a postgres URL.
+async fn open(target: &str) -> Db {
+    match target.strip_prefix("sqlite:") {
+        Some(path) => Db::open_sqlite_file(
+            std::path::Path::new(path),
+            Routing::default(),
+            &DbOptions::default(),
+        )
+        .await
+        .unwrap(),
+        None => Db::open_postgres(target, Routing::default(), &DbOptions::default())
+            .await
+            .unwrap(),
+    }
+}
+
 #[tokio::test]
-async fn no_event_is_lost_when_the_dispatcher_is_killed() {
+async fn no_event_is_lost_when_the_dispatcher_is_killed_on_sqlite() {
     if std::env::var("ZAPIN_CRASH_CHILD").is_ok() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("zapin.sqlite3");
+    let target = format!("sqlite:{}", dir.path().join("zapin.sqlite3").display());
+    crash_and_recover(&target).await;
+}
+
+#[tokio::test]
+async fn no_event_is_lost_when_the_dispatcher_is_killed_on_postgres() {
+    if std::env::var("ZAPIN_CRASH_CHILD").is_ok() {
+        return;
+    }
+    let Some(admin) = common::postgres_url() else {
+        return;
+    };
+    let database = common::PgDatabase::create(&admin).await;
+    crash_and_recover(&database.url).await;
+    database.drop_database().await;
+}
+
+async fn crash_and_recover(target: &str) {
     let rx = Receiver::start().await;
     // Slow enough that the kill lands mid-way.
     rx.delay_each(Duration::from_millis(25));
 
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
-        .env("ZAPIN_CRASH_CHILD", &path)
+        .env("ZAPIN_CRASH_CHILD", target)
         .env("ZAPIN_CRASH_URL", format!("{}/hook", rx.base))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -149,9 +177,7 @@ async fn no_event_is_lost_when_the_dispatcher_is_killed() {
     );
 
     // Recovery: a new process (here, the test) reopens the database and dispatches the rest.
-    let db = Db::open_sqlite_file(&path, Routing::default(), &DbOptions::default())
-        .await
-        .unwrap();
+    let db = open(target).await;
     let pending = db.outbox_entries().await.unwrap().len();
     assert!(pending > 0 && pending <= EVENTS);
     let dispatcher = Dispatcher::new(db.clone(), dispatcher_config(4))
@@ -163,6 +189,7 @@ async fn no_event_is_lost_when_the_dispatcher_is_killed() {
     .await;
     dispatcher.shutdown().await;
     assert!(db.dead_letters().await.unwrap().is_empty());
+    db.close().await;
 
     // Every event arrived; a duplicate is only possible for a delivery in flight at the kill.
     let seen = rx.seen();

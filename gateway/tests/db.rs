@@ -51,6 +51,8 @@ fn message(instance_id: &str, key: &str, jid: &str, ts: i64) -> Message {
         message_type: "conversation".to_owned(),
         timestamp: ts,
         status: Some("DELIVERY_ACK".to_owned()),
+        source: "unknown".to_owned(),
+        context_info: serde_json::Value::Null,
     }
 }
 
@@ -593,8 +595,8 @@ async fn one_migrator_applies_the_whole_shared_folder() {
                     .unwrap()
             }
         };
-        // signal-store's 0001 and the gateway's 0100, from the same folder.
-        assert_eq!(versions, [1, 100], "{name}");
+        // signal-store's 0001 and the gateway's 0100 and 0101, from the same folder.
+        assert_eq!(versions, [1, 100, 101], "{name}");
         t.cleanup().await;
     }
 }

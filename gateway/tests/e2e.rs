@@ -2,6 +2,10 @@
 //! receiver. create → connect (QR) → scan on the sim → `connection.update` open → sendText →
 //! the sim phone decrypts it → the phone replies → `messages.upsert` reaches the webhook.
 //! Then a restart of the gateway: the linked instance comes back open without a QR.
+//!
+//! The whole flow runs once per backend: embedded SQLite, and PostgreSQL in a database of its
+//! own (created for the run and dropped after it) so parallel runs and CI's reused server never
+//! share tables; both exercise the migrations on start.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -12,7 +16,7 @@ use common::{Receiver, eventually};
 use serde_json::{Value, json};
 use zapin_gateway::db::Db;
 use zapin_gateway::runtime::{self, EngineRuntime};
-use zapin_gateway::webhook::{Dispatcher, DispatcherConfig, DispatcherHandle};
+use zapin_gateway::webhook::{Dispatcher, DispatcherConfig};
 use zapin_gateway::{AppState, Config, app};
 use zapin_sim::{RunningSim, SimConfig};
 
@@ -22,13 +26,12 @@ struct Gateway {
     base: String,
     client: reqwest::Client,
     engine: std::sync::Arc<EngineRuntime>,
-    dispatcher: Option<DispatcherHandle>,
     server: tokio::task::JoinHandle<()>,
     db: Db,
 }
 
-fn config(sim: &RunningSim, dir: &std::path::Path) -> Config {
-    Config::from_env([
+fn config(sim: &RunningSim, dir: &std::path::Path, database_url: Option<&str>) -> Config {
+    let mut vars = vec![
         ("AUTHENTICATION_API_KEY".to_owned(), GLOBAL.to_owned()),
         ("ZAPIN_DATA_DIR".to_owned(), dir.display().to_string()),
         ("ZAPIN_WA_WS_URL".to_owned(), sim.ws_url()),
@@ -36,8 +39,11 @@ fn config(sim: &RunningSim, dir: &std::path::Path) -> Config {
             "ZAPIN_WA_ROOT_PUBKEY".to_owned(),
             hex::encode(sim.root_public_key().0),
         ),
-    ])
-    .unwrap()
+    ];
+    if let Some(url) = database_url {
+        vars.push(("DATABASE_CONNECTION_URI".to_owned(), url.to_owned()));
+    }
+    Config::from_env(vars).unwrap()
 }
 
 impl Gateway {
@@ -62,6 +68,7 @@ impl Gateway {
         )
         .await
         .unwrap();
+        engine.attach_dispatcher(dispatcher);
         let router = app(state.with_engine(engine.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -72,18 +79,25 @@ impl Gateway {
             base: format!("http://{addr}"),
             client: reqwest::Client::new(),
             engine,
-            dispatcher: Some(dispatcher),
             server,
             db,
         }
     }
 
-    async fn stop(mut self) {
+    /// Stops like `zapin serve` does, then checks that nothing the runtime started is left: the
+    /// bridge holds the runtime, so a leaked bridge task would keep it alive.
+    async fn stop(self) {
         self.server.abort();
-        self.engine.manager().shutdown().await;
-        if let Some(d) = self.dispatcher.take() {
-            d.shutdown().await;
-        }
+        let _ = self.server.await;
+        drop(self.client);
+        self.engine.shutdown().await;
+        let weak = std::sync::Arc::downgrade(&self.engine);
+        drop(self.engine);
+        // HTTP connection tasks still holding the router end once their sockets close.
+        eventually("every holder of the engine runtime to end", || async {
+            weak.upgrade().is_none().then_some(())
+        })
+        .await;
         self.db.close().await;
     }
 
@@ -122,12 +136,23 @@ async fn sim_get(sim: &RunningSim, path: &str) -> Value {
         .unwrap()
 }
 
-/// The first webhook body (from `from` on) that `f` accepts, waiting for new deliveries.
+/// The first webhook body that `f` accepts, waiting for new deliveries.
 async fn webhook(receiver: &Receiver, f: impl Fn(&Value) -> bool) -> Value {
-    let mut n = 1;
+    webhook_from(receiver, 0, f).await
+}
+
+/// [`webhook`] among the deliveries from index `from` on.
+async fn webhook_from(receiver: &Receiver, from: usize, f: impl Fn(&Value) -> bool) -> Value {
+    let mut n = from + 1;
     loop {
         let seen = receiver.wait_for(n).await;
-        if let Some(body) = seen.iter().map(|s| s.json()).find(|b| f(b)) {
+        if let Some(body) = seen
+            .get(from..)
+            .unwrap_or_default()
+            .iter()
+            .map(|s| s.json())
+            .find(|b| f(b))
+        {
             return body;
         }
         n = seen.len() + 1;
@@ -135,7 +160,21 @@ async fn webhook(receiver: &Receiver, f: impl Fn(&Value) -> bool) -> Value {
 }
 
 #[tokio::test]
-async fn pair_send_receive_and_restart_over_http() {
+async fn pair_send_receive_and_restart_over_http_on_sqlite() {
+    flow(None).await;
+}
+
+#[tokio::test]
+async fn pair_send_receive_and_restart_over_http_on_postgres() {
+    let Some(admin) = common::postgres_url() else {
+        return;
+    };
+    let database = common::PgDatabase::create(&admin).await;
+    flow(Some(&database.url)).await;
+    database.drop_database().await;
+}
+
+async fn flow(database_url: Option<&str>) {
     let sim = zapin_sim::run(SimConfig {
         seed: Some(11),
         ..SimConfig::default()
@@ -144,7 +183,7 @@ async fn pair_send_receive_and_restart_over_http() {
     .unwrap();
     let receiver = Receiver::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let gw = Gateway::start(config(&sim, dir.path())).await;
+    let gw = Gateway::start(config(&sim, dir.path(), database_url)).await;
 
     let (status, body) = sim_post(&sim, "/sim/accounts", json!({"push_name": "Maria"})).await;
     assert_eq!(status, 201, "{body}");
@@ -196,6 +235,10 @@ async fn pair_send_receive_and_restart_over_http() {
     assert_eq!(qr["pairingCode"], Value::Null);
     let qr_event = webhook(&receiver, |b| b["event"] == "qrcode.updated").await;
     assert_eq!(qr_event["instance"], "e2e");
+    assert!(
+        qr_event.get("sender").is_none(),
+        "no sender before the own JID is known: {qr_event}"
+    );
     assert!(qr_event["data"]["qrcode"]["code"].is_string());
 
     let (status, body) = sim_post(
@@ -213,6 +256,132 @@ async fn pair_send_receive_and_restart_over_http() {
     let wuid = open["data"]["wuid"].as_str().unwrap().to_owned();
     assert_eq!(wuid, format!("{owner}@s.whatsapp.net"));
     assert_eq!(open["data"]["statusReason"], 200);
+    assert_eq!(open["sender"], wuid.as_str());
+
+    // whatsappNumbers: one usync query; broadcasts first, then users in request order.
+    let (status, numbers) = gw
+        .call(
+            reqwest::Method::POST,
+            "/chat/whatsappNumbers/e2e",
+            Some(json!({"numbers": [format!("+{phone}"), "15559999999", "status@broadcast"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{numbers}");
+    assert_eq!(
+        numbers[0],
+        json!({"jid": "status@broadcast", "exists": false, "number": "status@broadcast"})
+    );
+    assert_eq!(numbers[1]["jid"], contact.as_str());
+    assert_eq!(numbers[1]["exists"], true);
+    assert_eq!(numbers[1]["number"], format!("+{phone}"));
+    assert_eq!(
+        numbers[2],
+        json!({"jid": "15559999999@s.whatsapp.net", "exists": false, "number": "15559999999"})
+    );
+    assert_eq!(numbers.as_array().unwrap().len(), 3);
+    // More numbers than one usync query takes: answered in batches.
+    let many: Vec<String> = (0..60).map(|n| format!("1556{n:07}")).collect();
+    let (status, numbers) = gw
+        .call(
+            reqwest::Method::POST,
+            "/chat/whatsappNumbers/e2e",
+            Some(json!({ "numbers": many })),
+        )
+        .await;
+    assert_eq!(status, 200, "{numbers}");
+    let answered: Vec<&str> = numbers
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["number"].as_str().unwrap())
+        .collect();
+    assert_eq!(answered, many);
+
+    // setPresence reaches the network: a second instance, linked to the contact's account,
+    // subscribes to our presence and sees each change as presence.update.
+    let (status, body) = gw
+        .call(
+            reqwest::Method::POST,
+            "/instance/create",
+            Some(json!({
+                "instanceName": "watch",
+                "integration": "WHATSAPP-BAILEYS",
+                "webhook": {"url": format!("{}/watch", receiver.base),
+                            "events": ["CONNECTION_UPDATE", "PRESENCE_UPDATE"]}
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let watch_qr = eventually("a QR for the watcher", || async {
+        let (_, body) = gw
+            .call(reqwest::Method::GET, "/instance/connect/watch", None)
+            .await;
+        body["code"].as_str().map(str::to_owned)
+    })
+    .await;
+    let (status, body) = sim_post(
+        &sim,
+        &format!("/sim/accounts/{phone}/scan"),
+        json!({"qr": watch_qr}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    webhook(&receiver, |b| {
+        b["instance"] == "watch"
+            && b["event"] == "connection.update"
+            && b["data"]["state"] == "open"
+    })
+    .await;
+    let (_, rows) = gw
+        .call(
+            reqwest::Method::GET,
+            "/instance/fetchInstances?instanceName=watch",
+            None,
+        )
+        .await;
+    let watch_id = rows[0]["id"].as_str().unwrap().to_owned();
+    gw.engine
+        .session(&watch_id)
+        .unwrap()
+        .subscribe_presence(&wuid)
+        .await
+        .unwrap();
+    // The subscription is answered with our current availability first.
+    webhook(&receiver, |b| {
+        b["instance"] == "watch" && b["event"] == "presence.update"
+    })
+    .await;
+    for presence in ["unavailable", "available"] {
+        let from = receiver.seen().len();
+        let (status, body) = gw
+            .call(
+                reqwest::Method::POST,
+                "/instance/setPresence/e2e",
+                Some(json!({ "presence": presence })),
+            )
+            .await;
+        assert_eq!((status, body), (201, json!({ "presence": presence })));
+        let seen = webhook_from(&receiver, from, |b| {
+            b["instance"] == "watch"
+                && b["event"] == "presence.update"
+                && b["data"]["presences"][wuid.as_str()]["lastKnownPresence"] == presence
+        })
+        .await;
+        assert_eq!(seen["data"]["id"], wuid.as_str(), "{seen}");
+    }
+    // Chat states need a chat: answered, not sent (Evolution's setPresence is global).
+    let (status, body) = gw
+        .call(
+            reqwest::Method::POST,
+            "/instance/setPresence/e2e",
+            Some(json!({ "presence": "composing" })),
+        )
+        .await;
+    assert_eq!((status, body), (201, json!({ "presence": "composing" })));
+    let (status, _) = gw
+        .call(reqwest::Method::DELETE, "/instance/delete/watch", None)
+        .await;
+    assert_eq!(status, 200);
     let (_, state) = gw
         .call(reqwest::Method::GET, "/instance/connectionState/e2e", None)
         .await;
@@ -254,6 +423,42 @@ async fn pair_send_receive_and_restart_over_http() {
     })
     .await;
 
+    // Server acks race the send's commit: each send's row is stored before its ack is
+    // reported (the update finds it: `messageId`), and none stays PENDING.
+    let mut ids = vec![sent_id.clone()];
+    for n in 0..4 {
+        let (status, sent) = gw
+            .call(
+                reqwest::Method::POST,
+                "/message/sendText/e2e",
+                Some(json!({"number": phone, "text": format!("burst {n}")})),
+            )
+            .await;
+        assert_eq!(status, 201, "{sent}");
+        ids.push(sent["key"]["id"].as_str().unwrap().to_owned());
+    }
+    for id in &ids {
+        let update = webhook(&receiver, |b| {
+            b["event"] == "messages.update" && b["data"]["keyId"] == id.as_str()
+        })
+        .await;
+        assert_eq!(update["data"]["messageId"], id.as_str(), "{update}");
+        assert_eq!(update["data"]["fromMe"], true);
+        assert_eq!(update["sender"], wuid.as_str());
+        let (status, found) = gw
+            .call(
+                reqwest::Method::POST,
+                "/chat/findMessages/e2e",
+                Some(json!({"where": {"key": {"id": id}}})),
+            )
+            .await;
+        assert_eq!(status, 200, "{found}");
+        assert_eq!(found["messages"]["total"], 1);
+        let record = &found["messages"]["records"][0];
+        assert_eq!(record["source"], "web");
+        assert_ne!(record["MessageUpdate"][0]["status"], "PENDING", "{record}");
+    }
+
     // The phone replies; messages.upsert reaches the webhook and the row is stored.
     let (status, body) = sim_post(
         &sim,
@@ -279,6 +484,86 @@ async fn pair_send_receive_and_restart_over_http() {
         .await;
     assert_eq!(status, 200, "{found}");
     assert_eq!(found["messages"]["total"], 1);
+    // The sender's push name was stored with its message: whatsappNumbers names it.
+    let (status, numbers) = gw
+        .call(
+            reqwest::Method::POST,
+            "/chat/whatsappNumbers/e2e",
+            Some(json!({"numbers": [phone]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{numbers}");
+    assert_eq!(numbers[0]["name"], "Joao", "{numbers}");
+
+    // Reply to it: the quote is loaded from the database by key id and reaches the phone as
+    // contextInfo; the record reports that contextInfo.
+    let reply_to = upsert["data"]["key"]["id"].as_str().unwrap().to_owned();
+    let (status, reply) = gw
+        .call(
+            reqwest::Method::POST,
+            "/message/sendText/e2e",
+            Some(
+                json!({"number": phone, "text": "re: hi", "quoted": {"key": {"id": reply_to}},
+                        "mentioned": [phone]}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{reply}");
+    assert_eq!(reply["messageType"], "conversation");
+    assert_eq!(reply["contextInfo"]["stanzaId"], reply_to.as_str());
+    assert_eq!(reply["contextInfo"]["participant"], contact.as_str());
+    assert_eq!(
+        reply["contextInfo"]["quotedMessage"],
+        json!({"conversation": "hi back"})
+    );
+    assert!(
+        reply["contextInfo"].get("mentionedJid").is_none(),
+        "mentions only apply to groups: {reply}"
+    );
+    let reply_id = reply["key"]["id"].as_str().unwrap().to_owned();
+    let got = eventually("the phone to decrypt the reply", || async {
+        let got = sim_get(&sim, &format!("/sim/accounts/{phone}/messages")).await;
+        got.as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == reply_id.as_str())
+            .cloned()
+    })
+    .await;
+    assert_eq!(got["text"], "re: hi", "{got}");
+    assert_eq!(got["context"]["stanza_id"], reply_to.as_str(), "{got}");
+    assert_eq!(got["context"]["quoted_text"], "hi back", "{got}");
+
+    // In a group, `mentioned` applies.
+    let (status, group) = sim_post(
+        &sim,
+        "/sim/groups",
+        json!({"creator": phone, "subject": "Team", "participants": [owner]}),
+    )
+    .await;
+    assert_eq!(status, 201, "{group}");
+    let group_jid = group["jid"].as_str().unwrap().to_owned();
+    let (status, sent) = gw
+        .call(
+            reqwest::Method::POST,
+            "/message/sendText/e2e",
+            Some(json!({"number": group_jid, "text": "hey @joao", "mentioned": [phone]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{sent}");
+    assert_eq!(sent["contextInfo"]["mentionedJid"], json!([contact]));
+    let group_id = sent["key"]["id"].as_str().unwrap().to_owned();
+    let got = eventually("the phone to decrypt the group text", || async {
+        let got = sim_get(&sim, &format!("/sim/accounts/{phone}/messages")).await;
+        got.as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == group_id.as_str())
+            .cloned()
+    })
+    .await;
+    assert_eq!(got["context"]["mentioned_jid"], json!([contact]), "{got}");
+
     // Every delivery is a full envelope; the send is reported as send.message only.
     for body in receiver.seen().iter().map(|s| s.json()) {
         assert!(body["event"].is_string(), "{body}");
@@ -291,7 +576,7 @@ async fn pair_send_receive_and_restart_over_http() {
     // Restart: the linked instance comes back open without a QR.
     gw.stop().await;
     let before = receiver.seen().len();
-    let gw = Gateway::start(config(&sim, dir.path())).await;
+    let gw = Gateway::start(config(&sim, dir.path(), database_url)).await;
     eventually("the instance to reopen after restart", || async {
         let (_, state) = gw
             .call(reqwest::Method::GET, "/instance/connectionState/e2e", None)
@@ -306,10 +591,20 @@ async fn pair_send_receive_and_restart_over_http() {
         body,
         json!({"instance": {"instanceName": "e2e", "state": "open"}})
     );
+    let reopened = webhook_from(&receiver, before, |b| {
+        b["event"] == "connection.update" && b["data"]["state"] == "open"
+    })
+    .await;
     let after: Vec<Value> = receiver.seen()[before..].iter().map(|s| s.json()).collect();
     assert!(
         after.iter().all(|b| b["event"] != "qrcode.updated"),
         "no QR after a restart of a linked instance"
+    );
+    // The stored JID is known from the start of the new process.
+    assert_eq!(reopened["sender"], wuid.as_str());
+    assert!(
+        after.iter().all(|b| b["sender"] == wuid.as_str()),
+        "every event after the restart names the sender: {after:?}"
     );
 
     // Logout unlinks; a second logout is refused as not connected.

@@ -179,3 +179,83 @@ fn positive(body: &Value, key: &str) -> Option<u64> {
     let n = get_i64(body, key).or_else(|| get_str(body, key)?.trim().parse().ok())?;
     u64::try_from(n).ok().filter(|n| *n > 0)
 }
+
+impl MessageFilter {
+    /// `messageTimestamp.{gte,lte}` in Unix seconds, when both are set and both parse as
+    /// dates (see [`parse_date_seconds`]). Evolution's `new Date(invalid)` yields `NaN` and the
+    /// query fails; zapin then applies no range instead.
+    pub fn timestamp_bounds(&self) -> Option<(i64, i64)> {
+        let (gte, lte) = self.timestamp_range.as_ref()?;
+        Some((parse_date_seconds(gte)?, parse_date_seconds(lte)?))
+    }
+}
+
+/// Unix seconds (floored) of a date string as JavaScript's `Date` parses the ISO forms clients
+/// send: `YYYY-MM-DD` (UTC midnight) or `YYYY-MM-DDTHH:MM[:SS[.fff]]` with `Z`, `±HH:MM` or no
+/// zone (read as UTC, the server's zone in Evolution's Docker image). A space may replace `T`.
+pub fn parse_date_seconds(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let (date, time) = match s.find(['T', ' ']) {
+        Some(i) => (s.get(..i)?, Some(s.get(i + 1..)?)),
+        None => (s, None),
+    };
+    let mut parts = date.splitn(3, '-');
+    let year: i64 = digits(parts.next()?, 4)?;
+    let month: i64 = digits(parts.next()?, 2)?;
+    let day: i64 = digits(parts.next()?, 2)?;
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let mut seconds = days_from_civil(year, month, day) * 86_400;
+    if let Some(time) = time {
+        let (clock, offset) = split_zone(time)?;
+        let mut hms = clock.splitn(3, ':');
+        let h: i64 = digits(hms.next()?, 2)?;
+        let m: i64 = digits(hms.next()?, 2)?;
+        let sec: i64 = match hms.next() {
+            Some(sec) => digits(sec.split('.').next()?, 2)?,
+            None => 0,
+        };
+        if h > 24 || m > 59 || sec > 59 {
+            return None;
+        }
+        seconds += h * 3600 + m * 60 + sec - offset;
+    }
+    Some(seconds)
+}
+
+fn digits(s: &str, len: usize) -> Option<i64> {
+    (s.len() == len && s.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| s.parse().ok())
+        .flatten()
+}
+
+/// Splits `HH:MM:SS.fff±HH:MM` / `…Z` into the clock and the zone offset in seconds.
+fn split_zone(time: &str) -> Option<(&str, i64)> {
+    if let Some(clock) = time.strip_suffix(['Z', 'z']) {
+        return Some((clock, 0));
+    }
+    match time.rfind(['+', '-']) {
+        Some(i) => {
+            let (clock, zone) = time.split_at(i);
+            let sign = if zone.starts_with('-') { -1 } else { 1 };
+            let zone = zone.get(1..)?;
+            let (h, m) = zone
+                .split_once(':')
+                .unwrap_or((zone.get(..2)?, zone.get(2..)?));
+            Some((clock, sign * (digits(h, 2)? * 3600 + digits(m, 2)? * 60)))
+        }
+        None => Some((time, 0)),
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}

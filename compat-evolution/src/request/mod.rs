@@ -13,7 +13,8 @@ mod webhook;
 
 pub use chat::{
     DEFAULT_PAGE_SIZE, FindMessages, KeyFilter, MessageFilter, ReadMessage, WhatsappNumbers,
-    validate_find_messages, validate_mark_message_as_read, validate_whatsapp_numbers,
+    parse_date_seconds, validate_find_messages, validate_mark_message_as_read,
+    validate_whatsapp_numbers,
 };
 pub use instance::{
     ConnectQuery, CreateInstance, CreateWebhook, Integration, Presence, SetPresence,

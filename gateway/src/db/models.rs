@@ -77,6 +77,10 @@ pub struct Message {
     /// Unix seconds, as WhatsApp stamps messages.
     pub timestamp: i64,
     pub status: Option<String>,
+    /// The sending device kind (`ios`, `android`, `web`, `desktop`, `unknown`).
+    pub source: String,
+    /// The content's `contextInfo` (null when it has none).
+    pub context_info: Value,
 }
 
 /// Filters of [`crate::db::Tx::query_messages`]; `None` matches anything.
@@ -86,6 +90,13 @@ pub struct MessageQuery {
     pub key_id: Option<String>,
     pub from_me: Option<bool>,
     pub message_type: Option<String>,
+    /// Evolution's record id (`where.id`), which is the key id in zapin.
+    pub id: Option<String>,
+    pub participant: Option<String>,
+    pub source: Option<String>,
+    /// Unix seconds, inclusive.
+    pub timestamp_gte: Option<i64>,
+    pub timestamp_lte: Option<i64>,
 }
 
 /// One page of messages, newest first.

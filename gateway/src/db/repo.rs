@@ -91,7 +91,12 @@ type MessageRow = (
     String,
     i64,
     Option<String>,
+    String,
+    Option<String>,
 );
+
+const MESSAGE_COLUMNS: &str = "instance_id, key_id, remote_jid, from_me, participant, push_name, \
+     message, message_type, timestamp, status, source, context_info";
 
 fn message(r: MessageRow) -> Result<Message, DbError> {
     let (
@@ -105,7 +110,15 @@ fn message(r: MessageRow) -> Result<Message, DbError> {
         message_type,
         timestamp,
         status,
+        source,
+        context_info,
     ) = r;
+    let context_info = match context_info {
+        Some(raw) => {
+            serde_json::from_str(&raw).map_err(|_| DbError::Corrupt("message context info"))?
+        }
+        None => serde_json::Value::Null,
+    };
     Ok(Message {
         instance_id,
         key_id,
@@ -117,6 +130,8 @@ fn message(r: MessageRow) -> Result<Message, DbError> {
         message_type,
         timestamp,
         status,
+        source,
+        context_info,
     })
 }
 
@@ -138,6 +153,37 @@ impl super::Db {
             .await?
         });
         Ok(row.map(instance))
+    }
+
+    /// A stored message by key id, outside any transaction (a send reads its quote with it
+    /// before the engine call, when it must not hold SQLite's write lock).
+    pub async fn message_by_key(
+        &self,
+        instance_id: &str,
+        key_id: &str,
+    ) -> Result<Option<Message>, DbError> {
+        let row: Option<MessageRow> = with_conn!(pool & self.pool, |c| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE instance_id = $1 AND key_id = $2"
+            )))
+            .bind(instance_id)
+            .bind(key_id)
+            .fetch_optional(c)
+            .await?
+        });
+        row.map(message).transpose()
+    }
+
+    /// Whether a message is stored, outside any transaction (like [`Self::instance_by_name`]).
+    pub async fn message_exists(&self, instance_id: &str, key_id: &str) -> Result<bool, DbError> {
+        let found: Option<i64> = with_conn!(pool & self.pool, |c| {
+            sqlx::query_scalar("SELECT id FROM messages WHERE instance_id = $1 AND key_id = $2")
+                .bind(instance_id)
+                .bind(key_id)
+                .fetch_optional(c)
+                .await?
+        });
+        Ok(found.is_some())
     }
 }
 
@@ -445,6 +491,14 @@ impl Tx {
     pub async fn write_message(&mut self, m: &Message) -> Result<bool, DbError> {
         let content =
             serde_json::to_string(&m.message).map_err(|_| DbError::Corrupt("message json"))?;
+        let context_info = if m.context_info.is_null() {
+            None
+        } else {
+            Some(
+                serde_json::to_string(&m.context_info)
+                    .map_err(|_| DbError::Corrupt("message context info"))?,
+            )
+        };
         let existed: Option<i64> = with_conn!(tx &mut self.inner, |c| {
             sqlx::query_scalar("SELECT id FROM messages WHERE instance_id = $1 AND key_id = $2")
                 .bind(&m.instance_id)
@@ -455,13 +509,14 @@ impl Tx {
         with_conn!(tx &mut self.inner, |c| {
             sqlx::query(
                 "INSERT INTO messages (instance_id, key_id, remote_jid, from_me, participant, \
-                 push_name, message, message_type, timestamp, status) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                 push_name, message, message_type, timestamp, status, source, context_info) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
                  ON CONFLICT (instance_id, key_id) DO UPDATE SET remote_jid = excluded.remote_jid, \
                  from_me = excluded.from_me, participant = excluded.participant, \
                  push_name = excluded.push_name, message = excluded.message, \
                  message_type = excluded.message_type, timestamp = excluded.timestamp, \
-                 status = excluded.status",
+                 status = excluded.status, source = excluded.source, \
+                 context_info = excluded.context_info",
             )
             .bind(&m.instance_id)
             .bind(&m.key_id)
@@ -473,6 +528,8 @@ impl Tx {
             .bind(&m.message_type)
             .bind(m.timestamp)
             .bind(&m.status)
+            .bind(&m.source)
+            .bind(&context_info)
             .execute(c)
             .await?
             .rows_affected()
@@ -505,11 +562,9 @@ impl Tx {
         key_id: &str,
     ) -> Result<Option<Message>, DbError> {
         let row: Option<MessageRow> = with_conn!(tx &mut self.inner, |c| {
-            sqlx::query_as(
-                "SELECT instance_id, key_id, remote_jid, from_me, participant, push_name, message, \
-                 message_type, timestamp, status FROM messages \
-                 WHERE instance_id = $1 AND key_id = $2",
-            )
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE instance_id = $1 AND key_id = $2"
+            )))
             .bind(instance_id)
             .bind(key_id)
             .fetch_optional(c)
@@ -545,31 +600,37 @@ impl Tx {
     ) -> Result<MessagePage, DbError> {
         const FILTER: &str = "instance_id = $1 AND ($2 IS NULL OR remote_jid = $2) \
              AND ($3 IS NULL OR key_id = $3) AND ($4 IS NULL OR from_me = $4) \
-             AND ($5 IS NULL OR message_type = $5)";
+             AND ($5 IS NULL OR message_type = $5) AND ($6 IS NULL OR key_id = $6) \
+             AND ($7 IS NULL OR participant = $7) AND ($8 IS NULL OR source = $8) \
+             AND ($9 IS NULL OR timestamp >= $9) AND ($10 IS NULL OR timestamp <= $10)";
         let page = page.max(1);
         let page_size = page_size.clamp(1, 1000);
         let offset = i64::from(page - 1) * i64::from(page_size);
         let count_sql = format!("SELECT COUNT(*) FROM messages WHERE {FILTER}");
         let rows_sql = format!(
-            "SELECT instance_id, key_id, remote_jid, from_me, participant, push_name, message, \
-             message_type, timestamp, status FROM messages WHERE {FILTER} \
-             ORDER BY timestamp DESC, id DESC LIMIT $6 OFFSET $7"
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE {FILTER} \
+             ORDER BY timestamp DESC, id DESC LIMIT $11 OFFSET $12"
         );
+        macro_rules! bind_filter {
+            ($q:expr) => {
+                $q.bind(instance_id)
+                    .bind(&query.remote_jid)
+                    .bind(&query.key_id)
+                    .bind(query.from_me)
+                    .bind(&query.message_type)
+                    .bind(&query.id)
+                    .bind(&query.participant)
+                    .bind(&query.source)
+                    .bind(query.timestamp_gte)
+                    .bind(query.timestamp_lte)
+            };
+        }
         let (total, rows): (i64, Vec<MessageRow>) = with_conn!(tx &mut self.inner, |c| {
-            let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql.as_str()))
-                .bind(instance_id)
-                .bind(&query.remote_jid)
-                .bind(&query.key_id)
-                .bind(query.from_me)
-                .bind(&query.message_type)
-                .fetch_one(&mut *c)
-                .await?;
-            let rows = sqlx::query_as(sqlx::AssertSqlSafe(rows_sql.as_str()))
-                .bind(instance_id)
-                .bind(&query.remote_jid)
-                .bind(&query.key_id)
-                .bind(query.from_me)
-                .bind(&query.message_type)
+            let total: i64 =
+                bind_filter!(sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql.as_str())))
+                    .fetch_one(&mut *c)
+                    .await?;
+            let rows = bind_filter!(sqlx::query_as(sqlx::AssertSqlSafe(rows_sql.as_str())))
                 .bind(i64::from(page_size))
                 .bind(offset)
                 .fetch_all(c)

@@ -1,9 +1,10 @@
 //! `POST /chat/findMessages/{instance}` (contract §13.9), from the database.
 //!
-//! Filters applied: `where.key.remoteJid`, `where.key.id`, `where.key.fromMe`,
-//! `where.messageType`. Not yet: `where._id`/`where.id`, `source`, `messageTimestamp` ranges,
-//! `key.participant` (accepted and ignored). Pages count from 1; `offset` is the page size
-//! (default 50, at most 1000).
+//! Filters applied (contract row 34): `where.key.{id,fromMe,remoteJid,participant}`,
+//! `where.id` (the record id, which is the key id in zapin), `where.source`,
+//! `where.messageType`, and `where.messageTimestamp.{gte,lte}` (date strings, only when both
+//! are set). `where.key.remoteJidAlt` is accepted and ignored: zapin stores no alternate JID.
+//! Pages count from 1; `offset` is the page size (default 50, at most 1000).
 
 use axum::Extension;
 use axum::Json;
@@ -40,11 +41,7 @@ fn record(m: Message) -> MessageRow {
         (None, true) => OWN_PUSH_NAME.to_owned(),
         (None, false) => String::new(),
     };
-    let context_info = m
-        .message
-        .as_object()
-        .and_then(|o| o.values().find_map(|v| v.get("contextInfo")))
-        .cloned();
+    let context_info = (!m.context_info.is_null()).then_some(m.context_info);
     MessageRow {
         // zapin's rows are unique per (instance, key id), so the key id identifies the row.
         id: m.key_id.clone(),
@@ -62,7 +59,7 @@ fn record(m: Message) -> MessageRow {
         message: m.message,
         message_timestamp: m.timestamp,
         instance_id: m.instance_id,
-        source: "unknown".to_owned(),
+        source: m.source,
         context_info,
         message_update: status(m.status.as_deref())
             .map(|status| vec![MessageUpdateStatus { status }])
@@ -78,11 +75,17 @@ pub async fn find_messages(
     let req = validate_find_messages(&body?)?;
     let page_size = req.offset.min(MAX_PAGE_SIZE);
     let page = u32::try_from(req.page).unwrap_or(u32::MAX);
+    let bounds = req.filter.timestamp_bounds();
     let query = MessageQuery {
         remote_jid: req.filter.key.remote_jid,
         key_id: req.filter.key.id,
         from_me: req.filter.key.from_me,
         message_type: req.filter.message_type,
+        id: req.filter.id,
+        participant: req.filter.key.participant,
+        source: req.filter.source,
+        timestamp_gte: bounds.map(|(gte, _)| gte),
+        timestamp_lte: bounds.map(|(_, lte)| lte),
     };
     let mut tx = state.db.begin().await?;
     let found = tx

@@ -15,6 +15,7 @@ use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use zapin_compat_evolution::ErrorEnvelope;
+use zapin_compat_evolution::request::parse_json_body;
 
 use super::{ApiError, AppState};
 use crate::db::Instance;
@@ -51,7 +52,7 @@ pub async fn find_instance(state: &AppState, name: &str) -> Result<Option<Instan
 pub async fn instance_guard(
     State(state): State<AppState>,
     path: Result<Path<String>, axum::extract::rejection::PathRejection>,
-    mut req: Request,
+    req: Request,
     next: Next,
 ) -> Response {
     let Ok(Path(name)) = path else {
@@ -65,6 +66,30 @@ pub async fn instance_guard(
     if !unlocks(&state, api_key(req.headers()), &instance) {
         return ApiError(ErrorEnvelope::unauthorized()).into_response();
     }
+    let mut req = match parse_json_first(req).await {
+        Ok(req) => req,
+        Err(err) => return err.into_response(),
+    };
     req.extensions_mut().insert(Authorized(instance));
     next.run(req).await
+}
+
+/// Express parses every JSON body before any route runs, so a malformed one is a 400 on
+/// routes that take no body too (delete, logout, restart, …). Only bodies declared as JSON
+/// are parsed, as body-parser does; the bytes are handed on for the route's own reading.
+async fn parse_json_first(req: Request) -> Result<Request, ApiError> {
+    let declared_json = req
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("json"));
+    if !declared_json {
+        return Ok(req);
+    }
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, super::BODY_LIMIT_BYTES)
+        .await
+        .map_err(|_| ErrorEnvelope::body_parser(413, "request entity too large"))?;
+    parse_json_body(&bytes)?;
+    Ok(Request::from_parts(parts, axum::body::Body::from(bytes)))
 }

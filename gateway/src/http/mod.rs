@@ -11,6 +11,7 @@ mod envelope;
 pub mod guard;
 mod instance;
 mod meta;
+mod quote;
 mod session;
 mod settings;
 pub mod token;
@@ -132,6 +133,10 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/chat/markMessageAsRead/{instance}",
             post(session::mark_as_read),
+        )
+        .route(
+            "/chat/whatsappNumbers/{instance}",
+            post(session::whatsapp_numbers),
         )
         .route_layer(from_fn_with_state(state.clone(), guard::instance_guard));
     Router::new()

@@ -1,5 +1,5 @@
 //! Routes that need a live session (contract §3.1, §4): connect, connectionState, logout,
-//! restart, setPresence, sendText, markMessageAsRead.
+//! restart, setPresence, sendText, whatsappNumbers, markMessageAsRead.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -13,13 +13,14 @@ use axum::response::{IntoResponse, Response};
 use zapin_compat_evolution::ConnectErrorBody;
 use zapin_compat_evolution::ErrorEnvelope;
 use zapin_compat_evolution::events::EventName;
+use zapin_compat_evolution::numbers::{NumberKind, answer_rank, classify};
 use zapin_compat_evolution::request::{
     Presence, validate_connect_query, validate_mark_message_as_read, validate_send_text,
-    validate_set_presence,
+    validate_set_presence, validate_whatsapp_numbers,
 };
 use zapin_compat_evolution::response::{
     ConnectResponse, ConnectionState as EvoState, ConnectionStateBody, InstanceStatusView,
-    MarkAsReadResponse, PresenceResponse, QrCode, StatusResponse,
+    MarkAsReadResponse, PresenceResponse, QrCode, StatusResponse, WhatsappNumberItem,
 };
 use zapin_engine::{ConnectionState, EngineError};
 
@@ -242,7 +243,19 @@ pub async fn send_text(
     let session = open_session(&state, &instance)?;
     let runtime = engine(&state)?.clone();
     let jid = to_jid(&req.number);
-    let id = session.send_text(&jid, &req.text).await.map_err(internal)?;
+    let own = runtime
+        .live(&instance.id)
+        .wuid
+        .or(instance.owner_jid.clone());
+    let extras = super::quote::extras(&state.db, &instance.id, own.as_deref(), &jid, &req).await?;
+    // Held until the row is committed: a server ack that overtakes this commit waits for it
+    // (see `Bridge::handle`), so the stored status ends up acked and `SEND_MESSAGE` is
+    // enqueued before the `MESSAGES_UPDATE`.
+    let _sending = runtime.begin_send(&instance.id).await;
+    let id = session
+        .send_text_with(&jid, &req.text, extras.options)
+        .await
+        .map_err(internal)?;
     let stored = Message {
         instance_id: instance.id.clone(),
         key_id: id,
@@ -254,8 +267,12 @@ pub async fn send_text(
         message_type: "conversation".to_owned(),
         timestamp: now_ms() / 1000,
         status: Some("PENDING".to_owned()),
+        source: "web".to_owned(),
+        // A quote or mentions make it an extendedTextMessage, reported (as Evolution rewrites
+        // it) as a conversation with that message's contextInfo.
+        context_info: extras.context_info,
     };
-    let out = record(&stored, "web");
+    let out = record(&stored);
     let bridge = Bridge {
         runtime,
         db: state.db.clone(),
@@ -293,4 +310,107 @@ pub async fn mark_as_read(
             .map_err(internal)?;
     }
     Ok((StatusCode::CREATED, Json(MarkAsReadResponse::default())))
+}
+
+/// The raw `{status:400,error:"Bad Request",message:[…]}` body with which whatsappNumbers
+/// reports every failure (§1.4, §11 #4).
+fn raw_bad_request(messages: impl IntoIterator<Item = String>) -> Response {
+    let raw = ErrorEnvelope::bad_request(messages).into_raw();
+    (StatusCode::BAD_REQUEST, Json(raw)).into_response()
+}
+
+/// `POST /chat/whatsappNumbers/{instance}` → 200 `[{jid, exists, number, name?, lid?}]`,
+/// broadcasts first, then groups, then users (§3.4, §11 #21). Users are looked up with usync
+/// queries (batches of the engine's limit), BR/MX/AR numbers with and without the extra mobile digit. Groups are answered
+/// `exists:false`: the engine has no group-metadata query on the session handle yet.
+pub async fn whatsapp_numbers(
+    State(state): State<AppState>,
+    Extension(Authorized(instance)): Extension<Authorized>,
+    JsonBody(body): JsonBody,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(err) => return err.into_response(),
+    };
+    let req = match validate_whatsapp_numbers(&body) {
+        Ok(req) => req,
+        Err(raw) => return (StatusCode::BAD_REQUEST, Json(raw)).into_response(),
+    };
+    let session = match open_session(&state, &instance) {
+        Ok(s) => s,
+        Err(_) => {
+            return raw_bad_request([format!(
+                "The \"{}\" instance is not connected",
+                instance.name
+            )]);
+        }
+    };
+    let mut kinds: Vec<(String, NumberKind)> = req
+        .numbers
+        .into_iter()
+        .map(|n| {
+            let kind = classify(&n);
+            (n, kind)
+        })
+        .collect();
+    kinds.sort_by_key(|(_, k)| answer_rank(k));
+    let lookups: Vec<&str> = kinds
+        .iter()
+        .flat_map(|(_, k)| match k {
+            NumberKind::User { candidates, .. } => candidates.iter().map(String::as_str).collect(),
+            _ => Vec::new(),
+        })
+        .collect();
+    // One usync query per batch the engine accepts (Evolution has no limit).
+    let mut checks = Vec::with_capacity(lookups.len());
+    for batch in lookups.chunks(zapin_engine::messaging::usync::MAX_CONTACT_QUERY) {
+        match session.on_whatsapp(batch).await {
+            Ok(found) => checks.extend(found),
+            Err(err) => return raw_bad_request([err.to_string()]),
+        }
+    }
+    let names = match contact_names(&state, &instance.id).await {
+        Ok(names) => names,
+        Err(err) => return err.into_response(),
+    };
+    let items = kinds
+        .into_iter()
+        .map(|(number, kind)| match kind {
+            NumberKind::Broadcast { jid } | NumberKind::Group { jid } => WhatsappNumberItem {
+                jid,
+                exists: false,
+                number,
+                name: None,
+                lid: None,
+            },
+            NumberKind::User { jid, candidates } => {
+                let found = checks
+                    .iter()
+                    .find(|c| c.exists && candidates.contains(&c.number));
+                let jid = found.map_or(jid, |c| c.jid.to_string());
+                WhatsappNumberItem {
+                    exists: found.is_some(),
+                    name: found.and_then(|_| names.get(&jid).cloned()),
+                    lid: found.and_then(|c| c.lid.as_ref()).map(ToString::to_string),
+                    jid,
+                    number,
+                }
+            }
+        })
+        .collect::<Vec<_>>();
+    (StatusCode::OK, Json(items)).into_response()
+}
+
+/// Push names of the instance's contacts by JID (whatsappNumbers' `name`).
+async fn contact_names(
+    state: &AppState,
+    instance_id: &str,
+) -> Result<HashMap<String, String>, ApiError> {
+    let mut tx = state.db.begin().await?;
+    let contacts = tx.list_contacts(instance_id).await?;
+    tx.rollback().await?;
+    Ok(contacts
+        .into_iter()
+        .filter_map(|c| Some((c.remote_jid, c.push_name?)))
+        .collect())
 }

@@ -7,13 +7,14 @@
 use std::sync::Arc;
 
 use serde::Serialize;
-use serde_json::{Value, json};
 use tokio::sync::broadcast;
+use zapin_compat_evolution::content::source_of;
 use zapin_compat_evolution::envelope::WebhookEnvelope;
 use zapin_compat_evolution::envelope::{envelope_apikey, format_date_time};
 use zapin_compat_evolution::events::EventName;
 use zapin_compat_evolution::payload::{
-    ConnectionUpdate, MessagesUpdate, QrcodeUpdated, is_terminal_close,
+    ConnectionUpdate, MessagesUpdate, PresenceEntry, PresenceUpdate, QrcodeUpdated,
+    is_terminal_close,
 };
 use zapin_compat_evolution::response::{
     MessageKey, MessageRecord, MessageStatus as EvoStatus, QrImage,
@@ -21,12 +22,15 @@ use zapin_compat_evolution::response::{
 use zapin_engine::messaging::ReceivedMessage;
 use zapin_engine::messaging::StatusUpdate;
 use zapin_engine::{ConnectionState, Event, EventKind};
-use zapin_protocol::proto::wa;
 
 use super::{EngineRuntime, qr, user_jid};
 use crate::Config;
 use crate::db::{Db, DbError, Instance, Message, Tx};
 use crate::http::TokenCipher;
+
+/// How long a status update of a message not stored yet waits for the instance's sends in
+/// flight to commit.
+const SETTLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What the bridge needs; built by [`crate::runtime::start`].
 #[derive(Debug, Clone)]
@@ -44,20 +48,6 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// `{conversation: text}` for texts; other kinds carry only their type until their content
-/// mapping lands.
-pub fn message_json(m: &wa::Message, message_type: &str) -> Value {
-    if let Some(text) = &m.conversation {
-        return json!({ "conversation": text });
-    }
-    if let Some(ext) = &m.extended_text_message
-        && let Some(text) = &ext.text
-    {
-        return json!({ "extendedTextMessage": { "text": text } });
-    }
-    json!({ message_type: {} })
-}
-
 fn evo_status(s: &str) -> Option<EvoStatus> {
     Some(match s {
         "ERROR" => EvoStatus::Error,
@@ -72,7 +62,7 @@ fn evo_status(s: &str) -> Option<EvoStatus> {
 }
 
 /// The record of a stored message, as sendText answers and `messages.upsert` reports it.
-pub fn record(m: &Message, source: &str) -> MessageRecord {
+pub fn record(m: &Message) -> MessageRecord {
     let push_name = match (&m.push_name, m.from_me) {
         (Some(n), _) => n.clone(),
         (None, true) => zapin_compat_evolution::response::OWN_PUSH_NAME.to_owned(),
@@ -91,29 +81,59 @@ pub fn record(m: &Message, source: &str) -> MessageRecord {
         push_name,
         status: m.status.as_deref().and_then(evo_status),
         message: m.message.clone(),
-        context_info: None,
+        context_info: (!m.context_info.is_null()).then(|| m.context_info.clone()),
         message_type: m.message_type.clone(),
         message_timestamp: m.timestamp,
         instance_id: m.instance_id.clone(),
-        source: source.to_owned(),
+        source: m.source.clone(),
     }
 }
 
 impl Bridge {
-    /// Runs until the engine's event stream closes.
-    pub async fn run(self, mut events: broadcast::Receiver<Event>) {
+    /// Runs until the engine's event stream closes or `stopped` turns true; on stop, the events
+    /// already emitted are still stored (the sessions are shut down before the bridge).
+    pub async fn run(
+        self,
+        mut events: broadcast::Receiver<Event>,
+        mut stopped: tokio::sync::watch::Receiver<bool>,
+    ) {
         loop {
-            match events.recv().await {
-                Ok(event) => {
-                    if let Err(err) = self.handle(event).await {
-                        tracing::error!("storing an engine event: {err}");
-                    }
-                }
-                Err(broadcast::error::RecvError::Lagged(n)) => {
+            let received = tokio::select! {
+                biased;
+                received = events.recv() => received,
+                _ = stopped.wait_for(|s| *s) => break,
+            };
+            if !self.receive(received).await {
+                return;
+            }
+        }
+        // Drain what the sessions emitted before they stopped.
+        loop {
+            match events.try_recv() {
+                Ok(event) => self.handle_logged(event).await,
+                Err(broadcast::error::TryRecvError::Lagged(n)) => {
                     tracing::warn!(lost = n, "event bridge lagged behind the engine");
                 }
-                Err(broadcast::error::RecvError::Closed) => return,
+                Err(_) => return,
             }
+        }
+    }
+
+    /// False once the stream is closed.
+    async fn receive(&self, received: Result<Event, broadcast::error::RecvError>) -> bool {
+        match received {
+            Ok(event) => self.handle_logged(event).await,
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!(lost = n, "event bridge lagged behind the engine");
+            }
+            Err(broadcast::error::RecvError::Closed) => return false,
+        }
+        true
+    }
+
+    async fn handle_logged(&self, event: Event) {
+        if let Err(err) = self.handle(event).await {
+            tracing::error!("storing an engine event: {err}");
         }
     }
 
@@ -178,7 +198,6 @@ impl Bridge {
         tx: &mut Tx,
         instance: &Instance,
         stored: &Message,
-        source: &str,
     ) -> Result<bool, DbError> {
         let destination = self
             .destination(tx, instance, EventName::MessagesUpsert)
@@ -188,7 +207,7 @@ impl Bridge {
             self.envelope(
                 instance,
                 EventName::MessagesUpsert,
-                record(m, source),
+                record(m),
                 &destination,
                 &token,
             )
@@ -244,6 +263,21 @@ impl Bridge {
             _ => {}
         }
 
+        if let EventKind::MessageUpdate(u) = &event.kind
+            && u.key.from_me
+            && !self.db.message_exists(&id, &u.key.id).await?
+        {
+            // The ack may have overtaken the send's commit: let the send store its row first.
+            // Outside the transaction, which on SQLite would hold the write lock the send needs.
+            // Bounded: a slow unrelated send of this instance must not hold up every instance's
+            // events (a racing send commits within milliseconds of the engine's answer).
+            if tokio::time::timeout(SETTLE_LIMIT, self.runtime.sends_settled(&id))
+                .await
+                .is_err()
+            {
+                tracing::debug!(instance = %id, "status update of an unknown message");
+            }
+        }
         let mut tx = self.db.begin().await?;
         let Some(mut instance) = tx.get_instance(&id).await? else {
             // Deleted meanwhile (or a device the gateway does not know): nothing to report.
@@ -285,6 +319,30 @@ impl Bridge {
             }
             EventKind::MessageUpsert(m) => self.upsert(&mut tx, &instance, &m).await?,
             EventKind::MessageUpdate(u) => self.update(&mut tx, &instance, &u).await?,
+            EventKind::Presence(p) => {
+                let entry = PresenceEntry {
+                    last_known_presence: p.state.as_str().to_owned(),
+                    last_seen: p.last_seen.and_then(|s| i64::try_from(s).ok()),
+                };
+                let data = PresenceUpdate {
+                    id: p.chat,
+                    presences: std::iter::once((p.jid, entry)).collect(),
+                };
+                self.enqueue(&mut tx, &instance, EventName::PresenceUpdate, data)
+                    .await?;
+            }
+            EventKind::Contacts(contacts) => {
+                // Stored for whatsappNumbers' `name`; CONTACTS_UPSERT is not reported yet.
+                for c in contacts {
+                    tx.upsert_contact(&crate::db::Contact {
+                        instance_id: instance.id.clone(),
+                        remote_jid: c.jid,
+                        push_name: c.name,
+                        profile_pic_url: None,
+                    })
+                    .await?;
+                }
+            }
             _ => {}
         }
         tx.commit().await
@@ -380,6 +438,7 @@ impl Bridge {
         instance: &Instance,
         m: &ReceivedMessage,
     ) -> Result<(), DbError> {
+        let content = super::content::message_content(&m.message);
         let stored = Message {
             instance_id: instance.id.clone(),
             key_id: m.key.id.clone(),
@@ -387,13 +446,15 @@ impl Bridge {
             from_me: m.key.from_me,
             participant: m.key.participant.as_ref().map(ToString::to_string),
             push_name: m.push_name.clone(),
-            message: message_json(&m.message, m.message_type),
-            message_type: m.message_type.to_owned(),
+            message: content.message,
+            message_type: content.message_type,
             timestamp: i64::try_from(m.timestamp).unwrap_or(0),
             // Inbound messages without a status are reported as delivered (§3.3).
             status: Some("DELIVERY_ACK".to_owned()),
+            source: source_of(&m.key.id).to_owned(),
+            context_info: content.context_info,
         };
-        self.store_message(tx, instance, &stored, "unknown").await?;
+        self.store_message(tx, instance, &stored).await?;
         Ok(())
     }
 

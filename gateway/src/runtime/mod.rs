@@ -6,6 +6,7 @@
 //! client), so the signal store's device id is that id too.
 
 pub mod bridge;
+pub mod content;
 pub mod qr;
 
 use std::collections::HashMap;
@@ -58,6 +59,22 @@ pub struct EngineRuntime {
     /// Serialises session creation: create's background start and a quick connect must not
     /// both register the same device.
     creating: tokio::sync::Mutex<()>,
+    /// Sends in flight: a send holds a read guard from before the engine writes the stanza
+    /// until its row is committed; the bridge takes the write guard before reporting a status
+    /// update of a message it has not stored yet (see [`EngineRuntime::sends_settled`]).
+    sending: Mutex<HashMap<String, Arc<tokio::sync::RwLock<()>>>>,
+    /// The bridge and dispatcher tasks, stopped by [`EngineRuntime::shutdown`].
+    tasks: Mutex<Tasks>,
+}
+
+/// Background tasks that live as long as the runtime.
+#[derive(Debug, Default)]
+struct Tasks {
+    bridge: Option<(
+        tokio::sync::watch::Sender<bool>,
+        tokio::task::JoinHandle<()>,
+    )>,
+    dispatcher: Option<crate::webhook::DispatcherHandle>,
 }
 
 /// Opens the signal store the configuration names: PostgreSQL when `DATABASE_CONNECTION_URI` is
@@ -113,7 +130,62 @@ impl EngineRuntime {
             live: Mutex::new(HashMap::new()),
             qr_changed: Notify::new(),
             creating: tokio::sync::Mutex::new(()),
+            sending: Mutex::new(HashMap::new()),
+            tasks: Mutex::new(Tasks::default()),
         })
+    }
+
+    fn tasks(&self) -> std::sync::MutexGuard<'_, Tasks> {
+        self.tasks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Hands the webhook dispatcher to the runtime so that [`Self::shutdown`] stops it after
+    /// the last engine event is in the outbox.
+    pub fn attach_dispatcher(&self, dispatcher: crate::webhook::DispatcherHandle) {
+        self.tasks().dispatcher = Some(dispatcher);
+    }
+
+    /// Stops everything in order: the sessions (credentials stay for the next start), then the
+    /// bridge once it has stored every event the sessions emitted, then the dispatcher (what is
+    /// undelivered stays in the outbox). Idempotent.
+    pub async fn shutdown(&self) {
+        self.manager.shutdown().await;
+        let (bridge, dispatcher) = {
+            let mut tasks = self.tasks();
+            (tasks.bridge.take(), tasks.dispatcher.take())
+        };
+        if let Some((stop, task)) = bridge {
+            let _ = stop.send(true);
+            if let Err(err) = task.await {
+                tracing::error!("event bridge task failed: {err}");
+            }
+        }
+        if let Some(dispatcher) = dispatcher {
+            dispatcher.shutdown().await;
+        }
+    }
+
+    fn send_lock(&self, instance_id: &str) -> Arc<tokio::sync::RwLock<()>> {
+        self.sending
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .entry(instance_id.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    /// Marks a send of `instance_id` in flight until the guard is dropped: take it before the
+    /// engine writes the stanza and drop it after the message row is committed.
+    pub async fn begin_send(&self, instance_id: &str) -> tokio::sync::OwnedRwLockReadGuard<()> {
+        self.send_lock(instance_id).read_owned().await
+    }
+
+    /// Waits until every send of `instance_id` that was in flight has stored its row, so that a
+    /// server ack racing the send's commit finds the row (and is reported after `SEND_MESSAGE`).
+    pub async fn sends_settled(&self, instance_id: &str) {
+        drop(self.send_lock(instance_id).write_owned().await);
     }
 
     pub fn manager(&self) -> &SessionManager {
@@ -250,6 +322,10 @@ impl EngineRuntime {
             }
         }
         self.live_map().remove(instance_id);
+        self.sending
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(instance_id);
     }
 }
 
@@ -307,7 +383,9 @@ pub async fn start_with(
         config: Arc::new(config.clone()),
         tokens,
     };
-    tokio::spawn(bridge.run(events));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(bridge.run(events, stopped));
+    runtime.tasks().bridge = Some((stop, task));
     let loaded = manager.load_all().await?;
     tracing::info!(sessions = loaded.len(), "engine sessions loaded");
     Ok(runtime)

@@ -19,22 +19,132 @@ use zapin_gateway::webhook::Routing;
 
 pub const TIMEOUT: Duration = Duration::from_secs(15);
 
-/// The PostgreSQL URL, or `None` (skipped, with the reason printed) on a machine without it.
-/// Under `CI=true` a missing database is a failure.
+/// Where the test PostgreSQL runs unless `ZAPIN_TEST_DATABASE_URL` says otherwise.
+pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// The PostgreSQL URL (`ZAPIN_TEST_DATABASE_URL`, else [`DEFAULT_POSTGRES_URL`]) when a server
+/// answers there, or `None` (skipped, with the reason printed). Under `CI=true` an unreachable
+/// database is a failure.
 pub fn postgres_url() -> Option<String> {
-    match std::env::var("ZAPIN_TEST_DATABASE_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("CI=true but ZAPIN_TEST_DATABASE_URL is not set: .ci/run must provide it")
+    let url = std::env::var("ZAPIN_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| DEFAULT_POSTGRES_URL.to_owned());
+    let reachable = host_port(&url).is_some_and(|addr| {
+        use std::net::ToSocketAddrs as _;
+        addr.to_socket_addrs()
+            .ok()
+            .into_iter()
+            .flatten()
+            .any(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok())
+    });
+    if reachable {
+        return Some(url);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("CI=true but PostgreSQL at {url} is unreachable (ZAPIN_TEST_DATABASE_URL)");
+    }
+    use std::io::Write as _;
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipping the PostgreSQL run: nothing answers at {url} (set ZAPIN_TEST_DATABASE_URL)"
+    );
+    None
+}
+
+/// `host:port` of a postgres URL (port 5432 when absent).
+fn host_port(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?']).next()?;
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if host.is_empty() {
+        return None;
+    }
+    Some(if host.contains(':') {
+        host.to_owned()
+    } else {
+        format!("{host}:5432")
+    })
+}
+
+/// A database of its own on the test server, for tests that run the whole gateway (which puts
+/// the signal store in the same database): parallel tests and CI's reused server never share
+/// tables. Dropped by [`PgDatabase::drop_database`], or on drop when a failing test unwinds
+/// past it (so a reused CI server does not collect databases).
+pub struct PgDatabase {
+    admin_url: String,
+    name: String,
+    pub url: String,
+    dropped: bool,
+}
+
+impl PgDatabase {
+    pub async fn create(admin_url: &str) -> Self {
+        let name = format!(
+            "zt_{}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis()
+        );
+        let pool = sqlx::PgPool::connect(admin_url).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        let (base, query) = match admin_url.split_once('?') {
+            Some((b, q)) => (b, Some(q)),
+            None => (admin_url, None),
+        };
+        let (server, _) = base.rsplit_once('/').unwrap();
+        let url = match query {
+            Some(q) => format!("{server}/{name}?{q}"),
+            None => format!("{server}/{name}"),
+        };
+        Self {
+            admin_url: admin_url.to_owned(),
+            name,
+            url,
+            dropped: false,
         }
-        _ => {
-            use std::io::Write as _;
-            let _ = writeln!(
-                std::io::stderr(),
-                "skipping the PostgreSQL run: ZAPIN_TEST_DATABASE_URL is not set"
-            );
-            None
+    }
+
+    async fn drop_named(admin_url: &str, name: &str) -> Result<(), sqlx::Error> {
+        let pool = sqlx::PgPool::connect(admin_url).await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+        )))
+        .execute(&pool)
+        .await?;
+        pool.close().await;
+        Ok(())
+    }
+
+    pub async fn drop_database(mut self) {
+        Self::drop_named(&self.admin_url, &self.name).await.unwrap();
+        self.dropped = true;
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        if self.dropped {
+            return;
         }
+        // Unwinding inside a runtime: drop it from a thread with a runtime of its own.
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                let _ = rt.block_on(Self::drop_named(&admin_url, &name));
+            }
+        })
+        .join();
     }
 }
 
