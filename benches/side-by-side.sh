@@ -1,45 +1,90 @@
 #!/usr/bin/env bash
 # zapin vs Baileys on the same machine against ONE simulator process, in one run:
 #   benches/side-by-side.sh K [STATE_DIR]
-# Starts `sessions-bench --sim-child` (the simulator alone), runs K Baileys clients in one Node
-# process against it (benches/baileys-sessions.mjs, unmodified baileys@7.0.0-rc14 from
-# tests/interop/node_modules, root key swapped at run time), then `sessions-bench --n K --sim …`
-# (K engine sessions in one Rust process) against the same simulator, and prints both JSON
-# summaries and the ratios. Needs the release binary:
-#   CARGO_TARGET_DIR=/work/targets/bench7 cargo build --release -p zapin-benches --bin sessions-bench
+#
+# 1. starts the simulator alone (`sessions-bench --sim-child DIR`, i.e. `zapin_sim::run` with
+#    seed 7, default timers) and keeps it up for the whole run;
+# 2. K Baileys clients in one Node process (benches/baileys-sessions.mjs: unmodified
+#    baileys@7.0.0-rc14 from tests/interop/node_modules, root key swapped at run time);
+# 3. K zapin engine sessions in one Rust process (`sessions-bench --n K --sim …`);
+# both: pair by QR through the control API, settle, RSS, IDLE_SECS of idle CPU, then ROUNDS
+# message rounds (one text from a sim phone to every session, one text from every session to a
+# sim phone, MSG_CONCURRENCY in flight). Prints a table and writes DIR/side-by-side.json.
+#
+# Env: IDLE_SECS (20), ROUNDS (2), MSG_CONCURRENCY (64), PAIR_CONCURRENCY (Baileys, 4; zapin 32),
+#      SESSIONS_BENCH (path of the release binary; default $CARGO_TARGET_DIR/release/sessions-bench).
+# Build first:  cargo build --release -p zapin-benches --bin sessions-bench
+# Node: tests/interop/node_modules must exist (`cd tests/interop && npm ci`).
 set -euo pipefail
 K=${1:?usage: side-by-side.sh K [STATE_DIR]}
 DIR=${2:-$(mktemp -d /tmp/zapin-side-by-side.XXXXXX)}
 BIN=${SESSIONS_BENCH:-${CARGO_TARGET_DIR:-target}/release/sessions-bench}
+IDLE_SECS=${IDLE_SECS:-20}
+ROUNDS=${ROUNDS:-2}
+MSG_CONCURRENCY=${MSG_CONCURRENCY:-64}
+PAIR_CONCURRENCY=${PAIR_CONCURRENCY:-4}
 HERE=$(cd "$(dirname "$0")" && pwd)
+INTEROP="$HERE/../tests/interop"
+[ -x "$BIN" ] || { echo "no $BIN: cargo build --release -p zapin-benches --bin sessions-bench" >&2; exit 2; }
+[ -d "$INTEROP/node_modules/baileys" ] || { echo "no $INTEROP/node_modules: npm ci there" >&2; exit 2; }
 mkdir -p "$DIR/sim"
-ulimit -n 20000 || true
+ulimit -n 20000 2>/dev/null || true
 
-# The simulator stays up while its stdin (a fifo we hold open) is open.
-mkfifo "$DIR/sim.stdin"
-"$BIN" --sim-child "$DIR/sim" < "$DIR/sim.stdin" > "$DIR/sim.ready" &
-SIM_PID=$!
-exec 9> "$DIR/sim.stdin"
-trap 'exec 9>&-; wait $SIM_PID 2>/dev/null || true' EXIT
-for _ in $(seq 1 600); do [ -s "$DIR/sim.ready" ] && break; sleep 0.1; done
-HTTP=$(awk '{print $2}' "$DIR/sim.ready")
-echo "simulator pid $SIM_PID at $HTTP; load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+# The simulator runs until its stdin closes; the coprocess pipe is that stdin.
+coproc SIM { exec "$BIN" --sim-child "$DIR/sim" 2> "$DIR/sim.stderr"; }
+SIM_PID=$SIM_PID
+trap 'eval "exec ${SIM[1]}>&-"; wait "$SIM_PID" 2>/dev/null || true' EXIT
+read -r -t 60 -u "${SIM[0]}" READY HTTP _ || { echo "simulator did not start" >&2; exit 1; }
+[ "$READY" = READY ] || { echo "unexpected simulator line: $READY $HTTP" >&2; exit 1; }
+echo "simulator pid $SIM_PID at $HTTP; state $DIR; load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
-(cd "$HERE/../tests/interop" && ZAPIN_SIM_HTTP=$HTTP K=$K node "$HERE/baileys-sessions.mjs") > "$DIR/baileys.json"
-"$BIN" --n "$K" --state-dir "$DIR" --sim "$HTTP" --sim-pid "$SIM_PID" --idle-secs 20 --rounds 2 > "$DIR/zapin.json"
+echo "== Baileys: K=$K" >&2
+(cd "$INTEROP" && ZAPIN_SIM_HTTP=$HTTP SIM_PID=$SIM_PID K=$K IDLE_SECS=$IDLE_SECS ROUNDS=$ROUNDS \
+	MSG_CONCURRENCY=$MSG_CONCURRENCY PAIR_CONCURRENCY=$PAIR_CONCURRENCY \
+	node --expose-gc "$HERE/baileys-sessions.mjs") > "$DIR/baileys.json"
 
-python3 - "$DIR/zapin.json" "$DIR/baileys.json" <<'PY'
+echo "== zapin: N=$K" >&2
+"$BIN" --n "$K" --state-dir "$DIR" --sim "$HTTP" --sim-pid "$SIM_PID" --idle-secs "$IDLE_SECS" \
+	--rounds "$ROUNDS" --msg-concurrency "$MSG_CONCURRENCY" --skip-disconnect > "$DIR/zapin.json"
+
+python3 - "$DIR/zapin.json" "$DIR/baileys.json" "$DIR/side-by-side.json" <<'PY'
 import json, sys
 z = json.load(open(sys.argv[1])); b = json.load(open(sys.argv[2]))
-zr, br = z["engine_rss_kib"]["per_session"], b["rss_kib"]["per_session"]
-zin = z["messages"][-1]["sim_phone_to_engine"]["msgs_per_sec"]
-bin_ = b["messages"][-1]["sim_phone_to_client"]["msgs_per_sec"]
-zout = z["messages"][-1]["engine_to_sim_phone"]["delivered_per_sec"]
-bout = b["messages"][-1]["client_to_sim_phone"]["delivered_per_sec"]
-row = {"k": z["n"], "rss_kib_per_session": {"zapin": zr, "baileys": br, "baileys_over_zapin": round(br / zr, 2) if zr else None},
-       "in_msgs_per_sec_round1": {"zapin": zin, "baileys": bin_},
-       "out_delivered_per_sec_round1": {"zapin": zout, "baileys": bout},
-       "connect_secs": {"zapin": z["connect"]["secs"], "baileys": b["connect"]["secs"]}}
-print(json.dumps(row))
+def ratio(a, c): return round(a / c, 1) if a and c else None
+zr = z["engine_rss_kib"]["per_session"]
+br, brg = b["rss_kib"]["per_session"], b["rss_kib"]["per_session_after_gc"]
+zm, bm = z["messages"], b["messages"]
+def col(rounds, side, key, r):
+    return rounds[r][side][key] if len(rounds) > r else None
+rows = [
+    ("sessions open", z["n"] - z["connect"]["failed"], b["connect"]["opened"], None),
+    ("connect all (s)", z["connect"]["secs"], b["connect"]["secs"], None),
+    ("RSS/session KiB", zr, br, ratio(br, zr)),
+    ("RSS/session KiB, Baileys after GC", zr, brg, ratio(brg, zr)),
+    ("total RSS MiB (process)", round(z["engine_rss_kib"]["connected"] / 1024, 1), round(b["rss_kib"]["connected"] / 1024, 1), None),
+    ("idle CPU % of a core", z["idle"]["engine_cpu_pct_of_one_core"], b["idle"]["baileys_cpu_pct_of_one_core"],
+     ratio(b["idle"]["baileys_cpu_pct_of_one_core"], z["idle"]["engine_cpu_pct_of_one_core"])),
+]
+for r in range(max(len(zm), len(bm))):
+    zi, bi = col(zm, "sim_phone_to_engine", "msgs_per_sec", r), col(bm, "sim_phone_to_client", "msgs_per_sec", r)
+    zo, bo = col(zm, "engine_to_sim_phone", "delivered_per_sec", r), col(bm, "client_to_sim_phone", "delivered_per_sec", r)
+    zip50 = col(zm, "sim_phone_to_engine", "p50_ms", r); bip50 = col(bm, "sim_phone_to_client", "p50_ms", r)
+    zip99 = col(zm, "sim_phone_to_engine", "p99_ms", r); bip99 = col(bm, "sim_phone_to_client", "p99_ms", r)
+    zod = zm[r]["engine_to_sim_phone"]["delivery_receipt"] if len(zm) > r else {}
+    bod = bm[r]["client_to_sim_phone"]["delivery_receipt"] if len(bm) > r else {}
+    rows += [
+        (f"round {r} in: msgs/s", zi, bi, ratio(zi, bi)),
+        (f"round {r} in: p50 / p99 ms", f"{zip50} / {zip99}", f"{bip50} / {bip99}", None),
+        (f"round {r} out: delivered/s", zo, bo, ratio(zo, bo)),
+        (f"round {r} out: p50 / p99 ms", f"{zod.get('p50_ms')} / {zod.get('p99_ms')}", f"{bod.get('p50_ms')} / {bod.get('p99_ms')}", None),
+    ]
+print(f"K = {z['n']}  (load avg zapin {z['loadavg_start']} -> {z['loadavg_end']}, Baileys {b['loadavg_start']} -> {b['loadavg_end']})")
+print(f"| {'metric':<36} | {'zapin':>14} | {'Baileys':>14} | ratio |")
+print(f"|{'-'*38}|{'-'*16}|{'-'*16}|-------|")
+for name, zv, bv, rt in rows:
+    print(f"| {name:<36} | {str(zv):>14} | {str(bv):>14} | {'' if rt is None else str(rt) + 'x':>5} |")
+print("ratio = Baileys/zapin for RSS and CPU, zapin/Baileys for rates (higher = zapin better)")
+json.dump({"k": z["n"], "rows": [{"metric": n, "zapin": zv, "baileys": bv, "ratio": rt} for n, zv, bv, rt in rows],
+           "zapin": z, "baileys": b}, open(sys.argv[3], "w"))
 PY
-echo "full summaries: $DIR/zapin.json $DIR/baileys.json" >&2
+echo "full summaries: $DIR/zapin.json $DIR/baileys.json $DIR/side-by-side.json" >&2
