@@ -18,7 +18,8 @@
 //      IDLE_SECS (default 20), ROUNDS (default 2), SETTLE_SECS (default 5),
 //      OPEN_TIMEOUT_SECS (per client, default 120), ROUND_TIMEOUT_SECS (default 120),
 //      PHONE_PREFIX (default 1999; accounts are PREFIX + 7 digits), PEER (default 18880000001),
-//      SIM_PID (optional: the simulator's pid, for its RSS/CPU columns).
+//      SIM_PID (optional: the simulator's pid, for its RSS/CPU columns),
+//      AUTH_DIR (where Baileys' auth files go, default the OS temp dir).
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -151,7 +152,10 @@ function noteStatus(id, status) {
 
 // ---- one client: a phone account and the Baileys socket(s) linked to it
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'zapin-baileys-bench-'))
+// Baileys' multi-file auth state writes ~850 files per client (812 prekeys); on a busy disk that
+// (and deleting them) dominates pairing time, so AUTH_DIR may point at a tmpfs. Files are not
+// process RSS either way. A dir under AUTH_DIR is left for the caller to delete.
+const tmp = fs.mkdtempSync(path.join(process.env.AUTH_DIR ?? os.tmpdir(), 'zapin-baileys-bench-'))
 const phoneOf = (i) => PREFIX + String(i).padStart(7, '0')
 const stats = { reconnects: 0, closes_by_status: {}, scans: 0 }
 
@@ -279,7 +283,8 @@ const cpu1 = process.cpuUsage(cpu0)
 const idleCpuPct = round2((cpu1.user + cpu1.system) / 1e6 / idleWall * 100)
 const simIdleCpuPct = SIM_PID ? round2((procCpuTicks(SIM_PID) - sim0) / 100 / idleWall * 100) : null
 const openAfterIdle = clients.filter((c) => c.open).length
-process.stderr.write(`idle ${idleWall.toFixed(0)} s: Baileys CPU ${idleCpuPct}% of a core, sim ${simIdleCpuPct}%; ${openAfterIdle} open; RSS ${rssKiB()} KiB\n`)
+const rssAfterIdle = rssKiB()
+process.stderr.write(`idle ${idleWall.toFixed(0)} s: Baileys CPU ${idleCpuPct}% of a core, sim ${simIdleCpuPct}%; ${openAfterIdle} open; RSS ${rssAfterIdle} KiB\n`)
 
 const live = clients.filter((c) => c.opens > 0 && !c.failure)
 
@@ -327,6 +332,8 @@ for (let r = 0; r < ROUNDS; r++) {
 	rounds.push({ round: r, sim_phone_to_client, client_to_sim_phone })
 }
 
+// Working-set reading without a forced GC, after the traffic.
+const rssAfterMessages = rssKiB()
 const simStats = (await api('GET', '/sim/stats').catch(() => ({ body: null }))).body
 out(JSON.stringify({
 	bench: 'baileys-sessions', baileys: baileysVersion, node: process.version, k: K,
@@ -337,6 +344,8 @@ out(JSON.stringify({
 		baseline: base.rss, connected: conn.rss, per_session: perSession(base.rss, conn.rss),
 		baseline_after_gc: base.rss_gc ?? null, connected_after_gc: conn.rss_gc ?? null,
 		per_session_after_gc: gc ? perSession(base.rss_gc, conn.rss_gc) : null,
+		after_idle: rssAfterIdle, after_messages: rssAfterMessages,
+		per_session_after_messages: perSession(base.rss, rssAfterMessages),
 		heap_used_baseline: base.heap, heap_used_connected: conn.heap, heap_used_connected_after_gc: conn.heap_gc ?? null
 	},
 	sim_rss_kib: { baseline: simBase, connected: simConn },
@@ -345,5 +354,5 @@ out(JSON.stringify({
 	messages: rounds, baileys_errors: warnings, sim_stats: simStats
 }))
 for (const c of clients) c.stop()
-fs.rmSync(tmp, { recursive: true, force: true })
+if (!process.env.AUTH_DIR) fs.rmSync(tmp, { recursive: true, force: true })
 process.exit(0)

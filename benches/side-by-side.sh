@@ -12,6 +12,7 @@
 # sim phone, MSG_CONCURRENCY in flight). Prints a table and writes DIR/side-by-side.json.
 #
 # Env: IDLE_SECS (20), ROUNDS (2), MSG_CONCURRENCY (64), PAIR_CONCURRENCY (Baileys, 4; zapin 32),
+#      AUTH_DIR (Baileys' auth files; default a fresh dir in /dev/shm, removed at exit),
 #      SESSIONS_BENCH (path of the release binary; default $CARGO_TARGET_DIR/release/sessions-bench).
 # Build first:  cargo build --release -p zapin-benches --bin sessions-bench
 # Node: tests/interop/node_modules must exist (`cd tests/interop && npm ci`).
@@ -28,18 +29,22 @@ INTEROP="$HERE/../tests/interop"
 [ -x "$BIN" ] || { echo "no $BIN: cargo build --release -p zapin-benches --bin sessions-bench" >&2; exit 2; }
 [ -d "$INTEROP/node_modules/baileys" ] || { echo "no $INTEROP/node_modules: npm ci there" >&2; exit 2; }
 mkdir -p "$DIR/sim"
+# Baileys' auth files (~850 per client) on a tmpfs when there is one: a busy disk would otherwise
+# make Baileys' pairing disk-bound. Neither side's store files count as RSS.
+AUTH_DIR=${AUTH_DIR:-$( [ -w /dev/shm ] && mktemp -d /dev/shm/zapin-sbs-auth.XXXXXX || echo "$DIR/baileys-auth")}
+mkdir -p "$AUTH_DIR"
 ulimit -n 20000 2>/dev/null || true
 
 # The simulator runs until its stdin closes; the coprocess pipe is that stdin.
 coproc SIM { exec "$BIN" --sim-child "$DIR/sim" 2> "$DIR/sim.stderr"; }
 SIM_PID=$SIM_PID
-trap 'eval "exec ${SIM[1]}>&-"; wait "$SIM_PID" 2>/dev/null || true' EXIT
+trap 'eval "exec ${SIM[1]}>&-"; wait "$SIM_PID" 2>/dev/null || true; rm -rf "$AUTH_DIR"' EXIT
 read -r -t 60 -u "${SIM[0]}" READY HTTP _ || { echo "simulator did not start" >&2; exit 1; }
 [ "$READY" = READY ] || { echo "unexpected simulator line: $READY $HTTP" >&2; exit 1; }
 echo "simulator pid $SIM_PID at $HTTP; state $DIR; load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
 echo "== Baileys: K=$K" >&2
-(cd "$INTEROP" && ZAPIN_SIM_HTTP=$HTTP SIM_PID=$SIM_PID K=$K IDLE_SECS=$IDLE_SECS ROUNDS=$ROUNDS \
+(cd "$INTEROP" && ZAPIN_SIM_HTTP=$HTTP SIM_PID=$SIM_PID AUTH_DIR=$AUTH_DIR K=$K IDLE_SECS=$IDLE_SECS ROUNDS=$ROUNDS \
 	MSG_CONCURRENCY=$MSG_CONCURRENCY PAIR_CONCURRENCY=$PAIR_CONCURRENCY \
 	node --expose-gc "$HERE/baileys-sessions.mjs") > "$DIR/baileys.json"
 

@@ -586,6 +586,8 @@ async fn bench(args: Args) -> Result<()> {
         rounds.push(json!({ "round": round, "sim_phone_to_engine": inbound, "engine_to_sim_phone": outbound }));
     }
 
+    // Working set after the traffic (compare with Baileys' `rss_kib.after_messages`).
+    let rss_after_messages = rss_kib(&me);
     let sim_stats = api.stats().await.unwrap_or(Value::Null);
     let lagged = shared.lock().lagged;
     let summary = json!({
@@ -605,6 +607,7 @@ async fn bench(args: Args) -> Result<()> {
             "baseline": baseline_rss,
             "connected": rss_connected,
             "after_idle": rss_after_idle,
+            "after_messages": rss_after_messages,
             "per_session": round2(per_session_kib),
         },
         "sim_rss_kib": { "baseline": sim_baseline_rss, "connected": sim_rss_connected },
