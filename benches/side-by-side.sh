@@ -66,6 +66,8 @@ rows = [
     ("connect all (s)", z["connect"]["secs"], b["connect"]["secs"], None),
     ("RSS/session KiB", zr, br, ratio(br, zr)),
     ("RSS/session KiB, Baileys after GC", zr, brg, ratio(brg, zr)),
+    ("RSS/session KiB after the messages", zam := round((z["engine_rss_kib"].get("after_messages", 0) - z["engine_rss_kib"]["baseline"]) / z["n"], 2),
+     bam := b["rss_kib"].get("per_session_after_messages"), ratio(bam, zam)),
     ("total RSS MiB (process)", round(z["engine_rss_kib"]["connected"] / 1024, 1), round(b["rss_kib"]["connected"] / 1024, 1), None),
     ("idle CPU % of a core", z["idle"]["engine_cpu_pct_of_one_core"], b["idle"]["baileys_cpu_pct_of_one_core"],
      ratio(b["idle"]["baileys_cpu_pct_of_one_core"], z["idle"]["engine_cpu_pct_of_one_core"])),
