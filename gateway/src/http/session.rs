@@ -169,11 +169,18 @@ pub async fn restart(
     (StatusCode::OK, Json(body)).into_response()
 }
 
+/// Client mistakes the engine catches (a malformed number or JID, a lookup too large, pairing
+/// an already paired device) and a session that is not there are the caller's 400; the rest is
+/// ours.
 fn internal(err: EngineError) -> ApiError {
     match err {
-        EngineError::NotConnected | EngineError::NotFound(_) | EngineError::SessionGone => {
-            ErrorEnvelope::bad_request([err.to_string()]).into()
-        }
+        EngineError::NotConnected
+        | EngineError::NotFound(_)
+        | EngineError::SessionGone
+        | EngineError::InvalidPhone(_)
+        | EngineError::InvalidJid(_)
+        | EngineError::TooManyNumbers { .. }
+        | EngineError::AlreadyPaired => ErrorEnvelope::bad_request([err.to_string()]).into(),
         other => {
             tracing::error!("engine request failed: {other}");
             ErrorEnvelope::internal([other.to_string()]).into()
