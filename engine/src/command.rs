@@ -116,6 +116,12 @@ pub enum Command {
         numbers: Vec<String>,
         reply: Reply<Vec<NumberCheck>>,
     },
+    /// A group's metadata (cached, else one `w:g2` IQ); `None` if the server does not know the
+    /// group or we are not in it.
+    GroupInfo {
+        group: String,
+        reply: Reply<Option<GroupInfo>>,
+    },
     /// Read receipts for `ids`, all sent by `participant` (groups) or the chat's peer.
     MarkRead {
         chat: String,
@@ -126,6 +132,16 @@ pub enum Command {
     /// Fault injection for tests of the supervisor: the actor panics on receipt.
     #[doc(hidden)]
     InjectPanic,
+}
+
+/// What the server says about a group we are in (Evolution's whatsappNumbers answer for a group
+/// JID, and later its group routes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupInfo {
+    pub jid: Jid,
+    pub subject: Option<String>,
+    /// Members as user JIDs in the group's addressing namespace (LIDs in a `lid` group).
+    pub members: Vec<Jid>,
 }
 
 /// Whether one phone number is on WhatsApp (Evolution's `POST /chat/whatsappNumbers` row).
@@ -250,6 +266,14 @@ impl SessionHandle {
         let jid = jid.to_owned();
         self.ask(|reply| Command::SubscribePresence { jid, reply })
             .await
+    }
+
+    /// The metadata of a group (`…@g.us`), from the session's cache or one IQ; `Ok(None)` when
+    /// the server answers that the group does not exist or we are not a member. Anything but a
+    /// group JID is [`EngineError::InvalidJid`].
+    pub async fn group_info(&self, group: &str) -> Result<Option<GroupInfo>, EngineError> {
+        let group = group.to_owned();
+        self.ask(|reply| Command::GroupInfo { group, reply }).await
     }
 
     /// Shows us typing ([`ChatState::Composing`]), recording, or stopping ([`ChatState::Paused`])

@@ -30,6 +30,8 @@
 //!   query of at most [`messaging::usync::MAX_CONTACT_QUERY`] numbers; malformed numbers are
 //!   [`EngineError::InvalidPhone`] before anything is sent). Answers [`NumberCheck`]s
 //!   `{number, exists, jid, lid}`, one per input.
+//! * [`SessionHandle::group_info`]: a group's subject and members ([`GroupInfo`], cached per
+//!   session), `None` when the server says there is no such group for us.
 //! * [`SessionHandle::send_text_with`]: a text with [`SendOptions`] (a [`QuotedMessage`] reply,
 //!   mentions, "mention everyone" in groups), sent as an `extendedTextMessage`.
 //! * [`SessionHandle::subscribe_presence`], [`SessionHandle::send_chat_presence`] ([`ChatState`]),
@@ -66,7 +68,8 @@ pub mod socket;
 pub mod tls;
 
 pub use command::{
-    Command, NumberCheck, OutgoingMessage, QuotedMessage, SendOptions, SessionHandle, SessionStatus,
+    Command, GroupInfo, NumberCheck, OutgoingMessage, QuotedMessage, SendOptions, SessionHandle,
+    SessionStatus,
 };
 pub use config::{BrowserInfo, EngineConfig};
 pub use error::EngineError;

@@ -25,7 +25,9 @@ use zapin_signal_store::{
 };
 
 use crate::backoff::Backoff;
-use crate::command::{Command, NumberCheck, OutgoingMessage, SendOptions, SessionStatus};
+use crate::command::{
+    Command, GroupInfo, NumberCheck, OutgoingMessage, SendOptions, SessionStatus,
+};
 use crate::config::EngineConfig;
 use crate::disconnect::{DisconnectReason, NextStep};
 use crate::error::EngineError;
@@ -439,6 +441,9 @@ impl Session {
             Command::CheckNumbers { reply, .. } => {
                 let _ = reply.send(Err(EngineError::NotConnected));
             }
+            Command::GroupInfo { reply, .. } => {
+                let _ = reply.send(Err(EngineError::NotConnected));
+            }
             Command::SubscribePresence { reply, .. } | Command::SendChatPresence { reply, .. } => {
                 let _ = reply.send(Err(EngineError::NotConnected));
             }
@@ -775,6 +780,11 @@ impl Session {
                 let _ = reply.send(result);
                 Step::Continue
             }
+            Command::GroupInfo { group, reply } if cx.opened_at.is_some() => {
+                let result = self.group_info(conn, cx, &group).await;
+                let _ = reply.send(result);
+                Step::Continue
+            }
             Command::MarkRead {
                 chat,
                 participant,
@@ -850,6 +860,41 @@ impl Session {
                 lid: e.lid,
             })
             .collect())
+    }
+
+    /// [`crate::SessionHandle::group_info`]: a 404/403 answer means no such group for us.
+    async fn group_info(
+        &mut self,
+        conn: &mut Connection,
+        cx: &mut Conn,
+        group: &str,
+    ) -> Result<Option<GroupInfo>, EngineError> {
+        let jid = match parse_jid(group) {
+            Ok(j) if j.is_group() => j,
+            _ => return Err(EngineError::InvalidJid(group.to_owned())),
+        };
+        let Some(messenger) = self.messenger.as_mut() else {
+            return Err(EngineError::NotConnected);
+        };
+        let mut exchange = ConnExchange {
+            conn: &mut *conn,
+            deferred: &mut cx.deferred,
+            keepalive: &mut cx.keepalive,
+            counter: &mut self.iq_counter,
+            prefix: self.iq_prefix,
+            timeout: self.ctx.config.iq_timeout,
+        };
+        match messenger.group_metadata(&mut exchange, &jid).await {
+            Ok(meta) => Ok(Some(GroupInfo {
+                jid: meta.jid,
+                subject: meta.subject,
+                members: meta.members,
+            })),
+            Err(MessagingError::Iq {
+                code: 403 | 404, ..
+            }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Encrypts and writes a message to a user; answers its id.

@@ -564,6 +564,24 @@ async fn flow(database_url: Option<&str>) {
     .await;
     assert_eq!(got["context"]["mentioned_jid"], json!([contact]), "{got}");
 
+    // whatsappNumbers on groups: ours answers with its subject, an unknown one does not exist.
+    let unknown_group = "120363000000000001@g.us";
+    let (status, numbers) = gw
+        .call(
+            reqwest::Method::POST,
+            "/chat/whatsappNumbers/e2e",
+            Some(json!({"numbers": [group_jid, unknown_group]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{numbers}");
+    assert_eq!(
+        numbers,
+        json!([
+            {"jid": group_jid, "exists": true, "number": group_jid, "name": "Team"},
+            {"jid": unknown_group, "exists": false, "number": unknown_group},
+        ])
+    );
+
     // Every delivery is a full envelope; the send is reported as send.message only.
     for body in receiver.seen().iter().map(|s| s.json()) {
         assert!(body["event"].is_string(), "{body}");

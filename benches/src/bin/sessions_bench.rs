@@ -29,6 +29,18 @@ use zapin_engine::{
 };
 use zapin_signal_store::{MasterKey, SqliteOptions, Store};
 
+const USAGE: &str = "\
+sessions-bench: N engine sessions against a simulator; JSON summary on stdout, progress on stderr
+
+usage: sessions-bench [--n N] [--state-dir DIR] [--pair-concurrency C] [--idle-secs S]
+                      [--rounds R] [--msg-concurrency C] [--handshake-limit L] [--skip-disconnect]
+                      [--recover-timeout-secs S] [--sim http://HOST:PORT --sim-pid PID]
+       sessions-bench --sim-child DIR   (the simulator alone: prints READY <http> <ws> <root>)
+
+defaults: --n 100 --state-dir /tmp/zapin-sessions-bench --pair-concurrency 32 --idle-secs 60
+          --rounds 2 --msg-concurrency 64 --handshake-limit 0 (unlimited) --recover-timeout-secs 300
+method and recorded results: benches/RESULTS.md";
+
 /// The phone that talks to every session in the message rounds (never paired itself).
 const PEER_PHONE: &str = "18880000000";
 
@@ -65,6 +77,10 @@ fn parse_args(raw: &[String]) -> Result<Args> {
     };
     let mut it = raw.iter();
     while let Some(flag) = it.next() {
+        if flag == "--help" || flag == "-h" {
+            println!("{USAGE}");
+            std::process::exit(0);
+        }
         if flag == "--skip-disconnect" {
             a.skip_disconnect = true;
             continue;

@@ -328,8 +328,10 @@ fn raw_bad_request(messages: impl IntoIterator<Item = String>) -> Response {
 
 /// `POST /chat/whatsappNumbers/{instance}` → 200 `[{jid, exists, number, name?, lid?}]`,
 /// broadcasts first, then groups, then users (§3.4, §11 #21). Users are looked up with usync
-/// queries (batches of the engine's limit), BR/MX/AR numbers with and without the extra mobile digit. Groups are answered
-/// `exists:false`: the engine has no group-metadata query on the session handle yet.
+/// queries (batches of the engine's limit), BR/MX/AR numbers with and without the extra mobile
+/// digit. Groups are asked for their metadata: `exists:true` with the subject as `name`. A group
+/// the server does not know (or we left) is `exists:false`, where Evolution fails the whole
+/// request with a 400: one unknown group should not hide the answers for the other numbers.
 pub async fn whatsapp_numbers(
     State(state): State<AppState>,
     Extension(Authorized(instance)): Extension<Authorized>,
@@ -376,6 +378,17 @@ pub async fn whatsapp_numbers(
             Err(err) => return raw_bad_request([err.to_string()]),
         }
     }
+    let mut groups = HashMap::new();
+    for (_, kind) in &kinds {
+        if let NumberKind::Group { jid } = kind {
+            match session.group_info(jid).await {
+                Ok(info) => {
+                    groups.insert(jid.clone(), info);
+                }
+                Err(err) => return raw_bad_request([err.to_string()]),
+            }
+        }
+    }
     let names = match contact_names(&state, &instance.id).await {
         Ok(names) => names,
         Err(err) => return err.into_response(),
@@ -383,13 +396,23 @@ pub async fn whatsapp_numbers(
     let items = kinds
         .into_iter()
         .map(|(number, kind)| match kind {
-            NumberKind::Broadcast { jid } | NumberKind::Group { jid } => WhatsappNumberItem {
+            NumberKind::Broadcast { jid } => WhatsappNumberItem {
                 jid,
                 exists: false,
                 number,
                 name: None,
                 lid: None,
             },
+            NumberKind::Group { jid } => {
+                let info = groups.get(&jid).and_then(Option::as_ref);
+                WhatsappNumberItem {
+                    exists: info.is_some(),
+                    name: info.and_then(|g| g.subject.clone()),
+                    jid: info.map_or(jid, |g| g.jid.to_string()),
+                    number,
+                    lid: None,
+                }
+            }
             NumberKind::User { jid, candidates } => {
                 let found = checks
                     .iter()
