@@ -1,8 +1,10 @@
 //! The simulator's control API (`/sim/...`) on arbitrary request bodies and path parameters:
 //! every route must answer (4xx for bad input), never panic. Input = route selector byte ‖
-//! path-parameter selector byte ‖ body. Each input gets a fresh seeded simulator with two
-//! accounts and one group, so runs are reproducible.
+//! path-parameter selector byte ‖ body. Each input gets a fresh seeded simulator (`common/sim_fixture.rs`), so runs are reproducible.
 #![no_main]
+
+#[path = "common/sim_fixture.rs"]
+mod sim_fixture;
 
 use std::sync::OnceLock;
 
@@ -11,11 +13,8 @@ use axum::http::{Method, Request};
 use libfuzzer_sys::fuzz_target;
 use tower_service::Service;
 use zapin_sim::api::{AppState, router};
-use zapin_sim::state::SimState;
-use zapin_sim::{Sim, SimConfig};
 
-const ALICE: &str = "15550001111";
-const BOB: &str = "15550002222";
+use sim_fixture::{ALICE, BOB};
 
 const ROUTES: &[(&str, &str)] = &[
     ("POST", "/sim/accounts"),
@@ -55,18 +54,6 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-fn sim() -> Option<Sim> {
-    let config = SimConfig {
-        seed: Some(1),
-        ..SimConfig::default()
-    };
-    let sim = Sim::new(SimState::open(config.state_config()).ok()?, config);
-    sim.state().create_account(Some(ALICE.into()), None).ok()?;
-    sim.state().create_account(Some(BOB.into()), None).ok()?;
-    sim.state().create_group(ALICE, "g", &[BOB.into()]).ok()?;
-    Some(sim)
-}
-
 fuzz_target!(|data: &[u8]| {
     let [route, param, body @ ..] = data else {
         return;
@@ -84,9 +71,8 @@ fuzz_target!(|data: &[u8]| {
     else {
         return;
     };
-    let Some(sim) = sim() else {
-        return;
-    };
+    // A fixture that does not build is a harness bug: fail loudly rather than fuzz nothing.
+    let (sim, _) = sim_fixture::sim().expect("simulator fixture builds");
     let (_tx, shutdown) = tokio::sync::watch::channel(false);
     let mut app = router(AppState { sim, shutdown });
     let response = runtime().block_on(async move {
