@@ -89,8 +89,9 @@ fn rewrap(node: &mut Node, mode: u8) {
 }
 
 fn pair_success(mut node: Node, mode: u8) {
-    if mode % 3 != 0 {
-        rewrap(&mut node, mode % 3);
+    let mode = mode % 3;
+    if mode != 0 {
+        rewrap(&mut node, mode);
     }
     let k = keys();
     if let Err(e) = pairing::verify_pair_success(&node, &k.device, &ADV_SECRET, &[4; 64]) {
