@@ -15,8 +15,7 @@ static RECORD: LazyLock<SessionRecord> = LazyLock::new(|| {
     let bob = LocalIdentity::generate(&mut rng);
     let spk = SignedPreKey::generate(&bob, 1, &mut rng);
     let bundle = PreKeyBundle::from_local(&bob, &spk, None);
-    signal::initiate_session(&SessionRecord::new(), &alice, &bundle, &mut rng)
-        .unwrap_or_default()
+    signal::initiate_session(&SessionRecord::new(), &alice, &bundle, &mut rng).unwrap_or_default()
 });
 
 fuzz_target!(|data: &[u8]| {

@@ -61,7 +61,9 @@ impl Default for SimConfig {
 }
 
 impl SimConfig {
-    pub(crate) fn state_config(&self) -> StateConfig {
+    /// The state-layer settings this config implies (public so harnesses such as the fuzz targets
+    /// can open a `SimState` the way `server::run` does).
+    pub fn state_config(&self) -> StateConfig {
         StateConfig {
             seed: self.seed,
             state_dir: self.state_dir.clone(),

@@ -1,0 +1,70 @@
+//! Every Evolution route body (and the gateway's body extractor, which is `parse_json_body`):
+//! raw bytes → Express-style JSON parse → each route's validator → DTO or error envelope. None
+//! may panic on any input, and every error envelope must serialize (it is the HTTP answer).
+//! Event names inside the body also go through the event-name parsers the webhook config uses.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use serde_json::Value;
+use zapin_compat_evolution::envelope::{format_date_time, webhook_target};
+use zapin_compat_evolution::events::{EventName, EventSubscription};
+use zapin_compat_evolution::request::{self as req, parse_json_body};
+
+fn check<T, E: serde::Serialize>(r: Result<T, E>) {
+    if let Err(e) = r {
+        assert!(
+            serde_json::to_vec(&e).is_ok(),
+            "error envelope must serialize"
+        );
+    }
+}
+
+fn events(body: &Value) {
+    let lists = [
+        body.get("events"),
+        body.get("webhook").and_then(|w| w.get("events")),
+    ];
+    for list in lists.into_iter().flatten().filter_map(Value::as_array) {
+        let names: Vec<String> = list
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect();
+        for n in &names {
+            if let Some(e) = EventName::from_key(n).or_else(|| EventName::from_dotted(n)) {
+                let url = body.get("url").and_then(Value::as_str).unwrap_or("");
+                std::hint::black_box(webhook_target(url, true, e));
+            }
+        }
+        let sub = EventSubscription::from_request(true, Some(names));
+        std::hint::black_box(sub.names());
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let body = match parse_json_body(data) {
+        Ok(v) => v,
+        Err(e) => {
+            assert!(serde_json::to_vec(&e).is_ok());
+            return;
+        }
+    };
+    check(req::validate_whatsapp_numbers(&body));
+    check(req::validate_mark_message_as_read(&body));
+    check(req::validate_find_messages(&body));
+    check(req::validate_create_instance(&body));
+    check(req::validate_set_presence(&body));
+    check(req::validate_send_text(&body));
+    check(req::validate_settings_set(&body));
+    check(req::validate_webhook_set(&body));
+    std::hint::black_box(req::validate_connect_query(
+        body.get("number").and_then(Value::as_str),
+    ));
+    events(&body);
+    if let (Some(ms), Some(off)) = (
+        body.get("t").and_then(Value::as_i64),
+        body.get("offset").and_then(Value::as_i64),
+    ) {
+        std::hint::black_box(format_date_time(ms, off as i32));
+    }
+});
