@@ -7,9 +7,9 @@ use prost::Message as _;
 use zapin_protocol::proto::wa::{ClientPayload, DeviceProps};
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(p) = ClientPayload::decode(data) {
-        if let Some(props) = p.device_pairing_data.and_then(|d| d.device_props) {
-            let _ = DeviceProps::decode(props.as_slice());
-        }
+    if let Ok(p) = ClientPayload::decode(data)
+        && let Some(props) = p.device_pairing_data.and_then(|d| d.device_props)
+    {
+        let _ = DeviceProps::decode(props.as_slice());
     }
 });
