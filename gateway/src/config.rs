@@ -128,6 +128,40 @@ impl MasterKey {
     pub fn expose(&self) -> &[u8; 32] {
         &self.0
     }
+
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(Zeroizing::new(bytes))
+    }
+
+    /// A subkey for one purpose (`label`), so that the lookup hashes of tokens and the webhook
+    /// secret cipher never share a key with each other or with the signal store.
+    pub(crate) fn derive(&self, label: &[u8]) -> Zeroizing<[u8; 32]> {
+        use hmac::{Hmac, KeyInit, Mac};
+        let mut out = Zeroizing::new([0u8; 32]);
+        // HMAC takes keys of any length, so `new_from_slice` cannot fail.
+        if let Ok(mut mac) = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(self.expose()) {
+            mac.update(label);
+            out.copy_from_slice(&mac.finalize().into_bytes());
+        }
+        out
+    }
+}
+
+impl Config {
+    /// Makes `master_key` the one key of the process: `ZAPIN_MASTER_KEY` when set, else the
+    /// signal store's key file in `ZAPIN_DATA_DIR` (created, mode 0600, on first start). The
+    /// signal store, instance tokens and webhook secrets then all use the same key, and a
+    /// restart without `ZAPIN_MASTER_KEY` finds it again.
+    pub fn resolve_master_key(&mut self) -> Result<&MasterKey, zapin_signal_store::MasterKeyError> {
+        let key = match self.master_key.take() {
+            Some(key) => key,
+            None => {
+                let file = zapin_signal_store::MasterKey::resolve(None, &self.data_dir)?;
+                MasterKey::from_bytes(*file.expose())
+            }
+        };
+        Ok(self.master_key.insert(key))
+    }
 }
 
 impl fmt::Debug for MasterKey {

@@ -99,7 +99,7 @@ fn demo() -> ExitCode {
 /// on the simulator and a webhook receiver that prints what it gets.
 async fn run_demo() -> anyhow::Result<()> {
     use zapin_gateway::db::Db;
-    use zapin_gateway::webhook::{Dispatcher, DispatcherConfig};
+    use zapin_gateway::webhook::{Dispatcher, DispatcherConfig, SecretCipher};
 
     let sim = zapin_sim::run(zapin_sim::SimConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -128,7 +128,10 @@ async fn run_demo() -> anyhow::Result<()> {
     let vars = std::env::vars()
         .filter(|(k, _)| !replaced.contains(&k.as_str()))
         .chain(overrides);
-    let config = Config::from_env(vars).context("configuration")?;
+    let mut config = Config::from_env(vars).context("configuration")?;
+    config
+        .resolve_master_key()
+        .context("loading the master key")?;
 
     let hooks = demo_webhook_receiver().await?;
     let client = reqwest::Client::new();
@@ -167,6 +170,7 @@ async fn run_demo() -> anyhow::Result<()> {
     let local = listener.local_addr().context("reading the bound address")?;
     let dispatcher = Dispatcher::new(db.clone(), DispatcherConfig::from_config(&config))
         .context("starting the webhook dispatcher")?
+        .with_secrets(SecretCipher::new(config.master_key.as_ref()))
         .spawn();
     let key = config.api_key.expose().to_owned();
     let state = AppState::new(config, db.clone());
@@ -336,18 +340,19 @@ fn serve() -> ExitCode {
 
 async fn run_server(config: Config) -> anyhow::Result<()> {
     use zapin_gateway::db::Db;
-    use zapin_gateway::webhook::{Dispatcher, DispatcherConfig};
+    use zapin_gateway::webhook::{Dispatcher, DispatcherConfig, SecretCipher};
 
     if config.api_key_is_default {
         tracing::warn!(
             "AUTHENTICATION_API_KEY is not set: using Evolution's public default key; set it before exposing zapin"
         );
     }
-    if config.master_key.is_none() {
-        tracing::warn!(
-            "ZAPIN_MASTER_KEY is not set: instance tokens are stored in plain text in the database"
-        );
-    }
+    // One key for the whole process (signal store, instance tokens, webhook secrets):
+    // ZAPIN_MASTER_KEY, else the key file in ZAPIN_DATA_DIR.
+    let mut config = config;
+    config
+        .resolve_master_key()
+        .context("loading the master key (ZAPIN_MASTER_KEY or ZAPIN_DATA_DIR/master.key)")?;
     // The database first (migrations included), so a broken database fails before we announce.
     let db = Db::open(&config).await.context("opening the database")?;
     tracing::info!(backend = db.backend_name(), "database ready");
@@ -360,6 +365,7 @@ async fn run_server(config: Config) -> anyhow::Result<()> {
 
     let dispatcher = Dispatcher::new(db.clone(), DispatcherConfig::from_config(&config))
         .context("starting the webhook dispatcher")?
+        .with_secrets(SecretCipher::new(config.master_key.as_ref()))
         .spawn();
 
     // One stable stdout line for scripts and tests; everything else goes to the log on stderr.

@@ -57,6 +57,7 @@ async fn crash_child() {
             &NewInstance {
                 name: "crash".to_owned(),
                 token: "T".to_owned(),
+                token_hash: None,
                 integration: "WHATSAPP-BAILEYS".to_owned(),
                 number: None,
                 connection_status: "close".to_owned(),

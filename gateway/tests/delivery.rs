@@ -55,6 +55,7 @@ async fn instance_with_webhook(db: &Db, name: &str, set: WebhookSet) -> Instance
             &NewInstance {
                 name: name.to_owned(),
                 token: "T".to_owned(),
+                token_hash: None,
                 integration: "WHATSAPP-BAILEYS".to_owned(),
                 number: None,
                 connection_status: "close".to_owned(),

@@ -56,7 +56,9 @@ impl MasterKey {
         Ok(Self(bytes))
     }
 
-    pub(crate) fn expose(&self) -> &[u8; 32] {
+    /// The key bytes, for other stores of the same process that protect their secrets with this
+    /// one key (the gateway's instance tokens and webhook secrets).
+    pub fn expose(&self) -> &[u8; 32] {
         &self.0
     }
 

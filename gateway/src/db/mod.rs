@@ -11,6 +11,7 @@
 
 mod models;
 mod repo;
+mod secrets;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -29,6 +30,7 @@ pub use models::{
     Chat, Contact, Instance, Message, MessagePage, MessageQuery, NewInstance, Settings,
     WebhookConfig, WebhookSet,
 };
+pub use secrets::SealReport;
 
 /// The embedded SQLite file under `ZAPIN_DATA_DIR`.
 pub const SQLITE_FILE: &str = "zapin.sqlite3";
@@ -55,6 +57,9 @@ pub enum DbError {
     NoInstance(String),
     #[error("invalid PostgreSQL schema name {0:?}")]
     BadSchema(String),
+    /// Encrypting a token or secret at rest failed (the OS RNG).
+    #[error("encrypting a stored secret failed")]
+    Seal,
 }
 
 #[derive(Clone, Debug)]
@@ -172,9 +177,22 @@ impl Default for DbOptions {
 
 impl Db {
     /// Opens the database `config` names (`DATABASE_CONNECTION_URI`, else the embedded SQLite
-    /// file under `ZAPIN_DATA_DIR`), runs pending migrations and takes the global webhook
-    /// routing from `config`.
+    /// file under `ZAPIN_DATA_DIR`), runs pending migrations, seals what earlier versions stored
+    /// in plain text (with `config.master_key`, see [`Db::seal_at_rest`]) and takes the global
+    /// webhook routing from `config`.
     pub async fn open(config: &Config) -> Result<Self, DbError> {
+        let db = Self::open_unsealed(config).await?;
+        if let Some(key) = &config.master_key {
+            db.seal_at_rest(
+                &crate::http::TokenCipher::new(Some(key.clone())),
+                &crate::webhook::SecretCipher::new(Some(key)),
+            )
+            .await?;
+        }
+        Ok(db)
+    }
+
+    async fn open_unsealed(config: &Config) -> Result<Self, DbError> {
         let routing = Routing::from_config(config);
         let options = DbOptions::default();
         match &config.database {

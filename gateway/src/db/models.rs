@@ -1,26 +1,32 @@
 //! Rows of the gateway schema, in zapin's own types (compat-evolution maps them to Evolution's
 //! JSON shapes).
 
+use std::fmt;
+
 use serde_json::Value;
 
 /// What `POST /instance/create` stores.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct NewInstance {
     pub name: String,
-    /// The instance API key.
+    /// The instance API key in its stored form (see [`crate::http::TokenCipher`]).
     pub token: String,
+    /// Keyed hash of the token, what auth compares (`None` without a master key).
+    pub token_hash: Option<String>,
     pub integration: String,
     pub number: Option<String>,
     /// `close` for Baileys-style instances, `open` otherwise (contract §3.1).
     pub connection_status: String,
 }
 
-/// A stored instance. `token` is the instance's API key: keep it out of logs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A stored instance. `token` is the instance's API key in stored form: `Debug` leaves it out.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Instance {
     pub id: String,
     pub name: String,
     pub token: String,
+    /// Keyed hash of the token (see [`crate::http::TokenCipher::unlocks`]).
+    pub token_hash: Option<String>,
     pub owner_jid: Option<String>,
     pub profile_name: Option<String>,
     pub connection_status: String,
@@ -44,7 +50,7 @@ pub struct Settings {
 }
 
 /// An instance's webhook (Evolution's `Webhook` row, plus zapin's signing secret).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct WebhookConfig {
     pub id: String,
     pub url: String,
@@ -56,7 +62,8 @@ pub struct WebhookConfig {
     /// Extra request headers, a JSON object of strings. A `jwt_key` entry is not sent as is: it
     /// becomes an `Authorization: Bearer` HS256 token (contract §5.3).
     pub headers: Value,
-    /// zapin extension: when set, deliveries carry `X-Zapin-Signature`.
+    /// zapin extension: when set, deliveries carry `X-Zapin-Signature`. Stored form (see
+    /// [`crate::webhook::SecretCipher`]); `Debug` leaves it out.
     pub secret: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
@@ -124,8 +131,8 @@ pub struct Chat {
     pub unread_messages: i64,
 }
 
-/// What `POST /webhook/set` stores.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What `POST /webhook/set` stores. `secret` is in stored form; `Debug` leaves it out.
+#[derive(Clone, PartialEq, Eq)]
 pub struct WebhookSet {
     pub url: String,
     pub enabled: bool,
@@ -134,4 +141,69 @@ pub struct WebhookSet {
     pub base64: bool,
     pub headers: Value,
     pub secret: Option<String>,
+}
+
+/// Shows `Some([redacted])` or `None` for a secret field.
+fn redacted(secret: Option<&String>) -> Option<&'static str> {
+    secret.map(|_| "[redacted]")
+}
+
+impl fmt::Debug for NewInstance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewInstance")
+            .field("name", &self.name)
+            .field("token", &"[redacted]")
+            .field("integration", &self.integration)
+            .field("number", &self.number)
+            .field("connection_status", &self.connection_status)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for Instance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Instance")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("token", &"[redacted]")
+            .field("owner_jid", &self.owner_jid)
+            .field("profile_name", &self.profile_name)
+            .field("connection_status", &self.connection_status)
+            .field("integration", &self.integration)
+            .field("number", &self.number)
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for WebhookConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookConfig")
+            .field("id", &self.id)
+            .field("url", &self.url)
+            .field("enabled", &self.enabled)
+            .field("events", &self.events)
+            .field("by_events", &self.by_events)
+            .field("base64", &self.base64)
+            .field("headers", &self.headers)
+            .field("secret", &redacted(self.secret.as_ref()))
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .finish()
+    }
+}
+
+impl fmt::Debug for WebhookSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookSet")
+            .field("url", &self.url)
+            .field("enabled", &self.enabled)
+            .field("events", &self.events)
+            .field("by_events", &self.by_events)
+            .field("base64", &self.base64)
+            .field("headers", &self.headers)
+            .field("secret", &redacted(self.secret.as_ref()))
+            .finish()
+    }
 }

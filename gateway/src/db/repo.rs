@@ -17,6 +17,7 @@ type InstanceRow = (
     String,
     Option<String>,
     Option<String>,
+    Option<String>,
     String,
     String,
     Option<String>,
@@ -29,6 +30,7 @@ fn instance(r: InstanceRow) -> Instance {
         id,
         name,
         token,
+        token_hash,
         owner_jid,
         profile_name,
         connection_status,
@@ -41,6 +43,7 @@ fn instance(r: InstanceRow) -> Instance {
         id,
         name,
         token,
+        token_hash,
         owner_jid,
         profile_name,
         connection_status,
@@ -145,7 +148,7 @@ impl super::Db {
     pub async fn instance_by_name(&self, name: &str) -> Result<Option<Instance>, DbError> {
         let row: Option<InstanceRow> = with_conn!(pool & self.pool, |c| {
             sqlx::query_as(
-                "SELECT id, name, token, owner_jid, profile_name, connection_status, integration, \
+                "SELECT id, name, token, token_hash, owner_jid, profile_name, connection_status, integration, \
                  number, created_at, updated_at FROM instances WHERE name = $1",
             )
             .bind(name)
@@ -211,6 +214,7 @@ impl Tx {
             id: new_uuid(),
             name: new.name.clone(),
             token: new.token.clone(),
+            token_hash: new.token_hash.clone(),
             owner_jid: None,
             profile_name: None,
             connection_status: new.connection_status.clone(),
@@ -221,9 +225,9 @@ impl Tx {
         };
         let result = with_conn!(tx &mut self.inner, |c| {
             sqlx::query(
-                "INSERT INTO instances (id, name, token, owner_jid, profile_name, connection_status, \
-                 integration, number, created_at, updated_at) \
-                 VALUES ($1, $2, $3, NULL, NULL, $4, $5, $6, $7, $7)",
+                "INSERT INTO instances (id, name, token, token_hash, owner_jid, profile_name, \
+                 connection_status, integration, number, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $8, NULL, NULL, $4, $5, $6, $7, $7)",
             )
             .bind(&row.id)
             .bind(&row.name)
@@ -232,6 +236,7 @@ impl Tx {
             .bind(&row.integration)
             .bind(&row.number)
             .bind(now)
+            .bind(&row.token_hash)
             .execute(c)
             .await
             .map(|r| r.rows_affected())
@@ -262,7 +267,7 @@ impl Tx {
     pub async fn get_instance(&mut self, id: &str) -> Result<Option<Instance>, DbError> {
         let row: Option<InstanceRow> = with_conn!(tx &mut self.inner, |c| {
             sqlx::query_as(
-                "SELECT id, name, token, owner_jid, profile_name, connection_status, integration, \
+                "SELECT id, name, token, token_hash, owner_jid, profile_name, connection_status, integration, \
                  number, created_at, updated_at FROM instances WHERE id = $1",
             )
             .bind(id)
@@ -275,7 +280,7 @@ impl Tx {
     pub async fn get_instance_by_name(&mut self, name: &str) -> Result<Option<Instance>, DbError> {
         let row: Option<InstanceRow> = with_conn!(tx &mut self.inner, |c| {
             sqlx::query_as(
-                "SELECT id, name, token, owner_jid, profile_name, connection_status, integration, \
+                "SELECT id, name, token, token_hash, owner_jid, profile_name, connection_status, integration, \
                  number, created_at, updated_at FROM instances WHERE name = $1",
             )
             .bind(name)
@@ -289,7 +294,7 @@ impl Tx {
     pub async fn list_instances(&mut self) -> Result<Vec<Instance>, DbError> {
         let rows: Vec<InstanceRow> = with_conn!(tx &mut self.inner, |c| {
             sqlx::query_as(
-                "SELECT id, name, token, owner_jid, profile_name, connection_status, integration, \
+                "SELECT id, name, token, token_hash, owner_jid, profile_name, connection_status, integration, \
                  number, created_at, updated_at FROM instances ORDER BY name",
             )
             .fetch_all(c)

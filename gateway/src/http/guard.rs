@@ -40,7 +40,7 @@ pub fn unlocks(state: &AppState, key: Option<&[u8]>, instance: &Instance) -> boo
     let Some(key) = key else {
         return false;
     };
-    is_global(state, key) || state.tokens.matches(&instance.token, key)
+    is_global(state, key) || state.tokens.unlocks(instance, key)
 }
 
 /// Loads an instance by name (step 1 of the chain).

@@ -163,6 +163,7 @@ async fn store_new_instance(
     let new = NewInstance {
         name: req.instance_name.clone(),
         token: state.tokens.seal(token)?,
+        token_hash: state.tokens.lookup(token.as_bytes()),
         integration: req.integration.as_str().to_owned(),
         number: req.number.clone(),
         connection_status: connection_status.to_owned(),
@@ -238,7 +239,7 @@ pub async fn fetch_instances(
         all.clone()
     } else {
         all.iter()
-            .filter(|i| state.tokens.matches(&i.token, key))
+            .filter(|i| state.tokens.unlocks(i, key))
             .cloned()
             .collect()
     };

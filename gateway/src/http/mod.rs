@@ -56,6 +56,8 @@ pub struct AppState {
     pub db: Db,
     /// How instance tokens are stored (see [`token`]).
     pub tokens: TokenCipher,
+    /// How webhook signing secrets are stored (see [`crate::webhook::SecretCipher`]).
+    pub secrets: crate::webhook::SecretCipher,
     /// The session engine (`None` in DB-only tests: instances stay in their stored state and
     /// the routes that need a live session answer as for an instance not in memory).
     pub engine: Option<Arc<crate::runtime::EngineRuntime>>,
@@ -64,11 +66,13 @@ pub struct AppState {
 impl AppState {
     pub fn new(config: Config, db: Db) -> Self {
         let tokens = TokenCipher::new(config.master_key.clone());
+        let secrets = crate::webhook::SecretCipher::new(config.master_key.as_ref());
         Self {
             config: Arc::new(config),
             started: Instant::now(),
             db,
             tokens,
+            secrets,
             engine: None,
         }
     }
@@ -91,6 +95,13 @@ impl From<DbError> for ApiError {
                 ErrorEnvelope::internal(["Internal Server Error"]).into()
             }
         }
+    }
+}
+
+impl From<crate::webhook::SecretError> for ApiError {
+    fn from(err: crate::webhook::SecretError) -> Self {
+        tracing::error!("request failed: {err}");
+        ErrorEnvelope::internal(["Internal Server Error"]).into()
     }
 }
 

@@ -1,26 +1,40 @@
 //! Instance tokens at rest.
 //!
 //! An instance token is a credential: it unlocks every route of its instance. Evolution must be
-//! able to show it again (`fetchInstances` returns `token`), so it cannot be stored as a one-way
-//! hash. When `ZAPIN_MASTER_KEY` is set, tokens are stored encrypted with AES-256-GCM under that
-//! key (`enc1:` + base64 of nonce ‖ ciphertext), so a leaked database alone does not leak them.
-//! Without a master key they are stored as given, and the server logs a warning at startup.
-//! Rows stored in plain text before a key was configured stay readable. A plain-text token that
-//! itself starts with `enc1:` or `raw:` is stored as `raw:<token>` so it cannot be mistaken for
-//! a sealed one.
+//! able to show it again (`fetchInstances` and create return it as `hash`), so it cannot be
+//! stored only as a one-way hash. Each row therefore keeps two forms, both under the process's
+//! master key (`ZAPIN_MASTER_KEY`, else the signal store's key file, see
+//! [`crate::Config::resolve_master_key`]):
 //!
-//! Authenticating with an instance token therefore decrypts the stored token and compares it in
-//! constant time; `fetchInstances` with an instance token does this for every instance (a few
-//! microseconds each).
+//! * `token`: AES-256-GCM ciphertext (`enc1:` + base64 of nonce ‖ ciphertext), opened only to
+//!   show the token back;
+//! * `token_hash`: hex HMAC-SHA256 of the token under a key derived from the master key. Auth
+//!   compares the presented key's HMAC with it in constant time, so checking a request costs
+//!   one HMAC and no decryption, and the column alone reveals nothing.
+//!
+//! Rows written by earlier versions in plain text are sealed on start (see
+//! [`crate::db::Db::seal_at_rest`]). A row sealed under another key has no usable hash under
+//! this one: requests with its token get 401, not an error.
+//!
+//! Without a key (library use and tests that build a [`TokenCipher`] from a bare `Config`)
+//! tokens are stored as given; a plain-text token that itself starts with `enc1:` or `raw:` is
+//! stored as `raw:<token>` so it cannot be mistaken for a sealed one. The `zapin` binary always
+//! has a key.
 
 use aes_gcm::Aes256Gcm;
 use aes_gcm::aead::{Aead, KeyInit};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 use subtle::ConstantTimeEq as _;
 use zeroize::Zeroizing;
 
 use crate::config::MasterKey;
+use crate::db::Instance;
+
+/// Domain label of the lookup key derived from the master key.
+const LOOKUP_LABEL: &[u8] = b"zapin/instance-token-lookup/v1";
 
 const PREFIX: &str = "enc1:";
 const RAW_PREFIX: &str = "raw:";
@@ -38,14 +52,58 @@ pub enum TokenError {
 }
 
 /// Seals and opens stored tokens. `None` key: plain text.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct TokenCipher {
     key: Option<MasterKey>,
+    /// HMAC key of `token_hash`, derived from `key`.
+    lookup: Option<Zeroizing<[u8; 32]>>,
+}
+
+impl std::fmt::Debug for TokenCipher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenCipher")
+            .field("encrypts", &self.encrypts())
+            .finish_non_exhaustive()
+    }
+}
+
+/// HMAC-SHA256 over the concatenation of `parts`.
+fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Zeroizing<[u8; 32]> {
+    // HMAC takes keys of any length, so `new_from_slice` cannot fail.
+    let mut out = Zeroizing::new([0u8; 32]);
+    if let Ok(mut mac) = <Hmac<Sha256> as KeyInit>::new_from_slice(key) {
+        for part in parts {
+            mac.update(part);
+        }
+        out.copy_from_slice(&mac.finalize().into_bytes());
+    }
+    out
 }
 
 impl TokenCipher {
     pub fn new(key: Option<MasterKey>) -> Self {
-        Self { key }
+        let lookup = key.as_ref().map(|k| k.derive(LOOKUP_LABEL));
+        Self { key, lookup }
+    }
+
+    /// The `token_hash` column for `token`: `None` without a key.
+    pub fn lookup(&self, token: &[u8]) -> Option<String> {
+        let key = self.lookup.as_ref()?;
+        Some(hex::encode(*hmac_sha256(key.as_slice(), &[token])))
+    }
+
+    /// Whether `candidate` (an `apikey` header) is `instance`'s token. With a key only the
+    /// `token_hash` is consulted (constant-time comparison of equal-length hex digests); a row
+    /// without one (sealed under another key) matches nothing.
+    pub fn unlocks(&self, instance: &Instance, candidate: &[u8]) -> bool {
+        if candidate.is_empty() {
+            return false;
+        }
+        match (self.lookup(candidate), &instance.token_hash) {
+            (Some(probe), Some(stored)) => bool::from(probe.as_bytes().ct_eq(stored.as_bytes())),
+            (Some(_), None) => false,
+            (None, _) => self.matches(&instance.token, candidate),
+        }
     }
 
     pub fn encrypts(&self) -> bool {
@@ -95,8 +153,9 @@ impl TokenCipher {
     }
 
     /// Whether `candidate` is the token stored as `stored`, in constant time for equal lengths.
-    /// A row that cannot be opened matches nothing.
-    pub fn matches(&self, stored: &str, candidate: &[u8]) -> bool {
+    /// A row that cannot be opened matches nothing. Only for key-less storage: with a key,
+    /// [`TokenCipher::unlocks`] compares hashes instead.
+    fn matches(&self, stored: &str, candidate: &[u8]) -> bool {
         match self.open(stored) {
             Ok(token) => !token.is_empty() && bool::from(token.as_bytes().ct_eq(candidate)),
             Err(_) => false,

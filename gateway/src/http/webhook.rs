@@ -69,7 +69,10 @@ pub async fn set(
     let change = secret_change(&body)?;
     let mut tx = state.db.begin().await?;
     let secret = match change {
-        SecretChange::Set(secret) => secret,
+        SecretChange::Set(secret) => secret
+            .map(|s| state.secrets.seal(&instance.id, &s))
+            .transpose()?,
+        // Already in stored form, and sealed for this same instance.
         SecretChange::Keep => tx.get_webhook(&instance.id).await?.and_then(|w| w.secret),
     };
     let stored = tx

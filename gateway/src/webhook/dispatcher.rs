@@ -8,6 +8,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use super::SecretCipher;
 use super::backoff::{JitterSource, RetryPolicy, default_jitter};
 use super::outbox::OutboxEntry;
 use super::sign::{hs256_jwt, signature_header};
@@ -56,6 +57,8 @@ pub struct Dispatcher {
     config: DispatcherConfig,
     client: reqwest::Client,
     jitter: JitterSource,
+    /// Opens the stored signing secrets (see [`super::SecretCipher`]).
+    secrets: SecretCipher,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -98,7 +101,15 @@ impl Dispatcher {
             config,
             client,
             jitter: default_jitter(),
+            secrets: SecretCipher::default(),
         })
+    }
+
+    /// The cipher the webhook secrets were stored with (the master key's). Without it only
+    /// plain-text secrets can sign.
+    pub fn with_secrets(mut self, secrets: SecretCipher) -> Self {
+        self.secrets = secrets;
+        self
     }
 
     /// Replaces the jitter source (tests pin it).
@@ -216,7 +227,7 @@ impl Dispatcher {
     }
 
     async fn attempt(&self, row: &OutboxEntry) -> Outcome {
-        let headers = match request_headers(row) {
+        let headers = match request_headers(row, &self.secrets) {
             Ok(h) => h,
             Err(e) => {
                 return Outcome::Retry {
@@ -275,7 +286,7 @@ fn millis(d: Duration) -> i64 {
 /// The stored headers (with `jwt_key` turned into a bearer token), content type, event id and
 /// signature. Invalid stored header names or values are skipped (and named, never their values,
 /// in the log).
-fn request_headers(row: &OutboxEntry) -> Result<HeaderMap, DbError> {
+fn request_headers(row: &OutboxEntry, secrets: &SecretCipher) -> Result<HeaderMap, DbError> {
     let mut out = HeaderMap::new();
     let stored: serde_json::Value =
         serde_json::from_str(&row.headers).map_err(|_| DbError::Corrupt("outbox headers"))?;
@@ -314,10 +325,21 @@ fn request_headers(row: &OutboxEntry) -> Result<HeaderMap, DbError> {
     if let Ok(v) = HeaderValue::from_str(&row.idempotency_id) {
         out.insert(HEADER_EVENT_ID, v);
     }
-    if let Some(secret) = &row.secret
-        && let Ok(v) = HeaderValue::from_str(&signature_header(secret, row.body.as_bytes()))
-    {
-        out.insert(HEADER_SIGNATURE, v);
+    if let Some(stored) = &row.secret {
+        // A secret that does not open (master key changed) cannot sign: the delivery goes out
+        // unsigned, which a verifying receiver rejects, rather than with a wrong signature.
+        match secrets.open(&row.instance_id, stored) {
+            Ok(secret) => {
+                if let Ok(v) =
+                    HeaderValue::from_str(&signature_header(&secret, row.body.as_bytes()))
+                {
+                    out.insert(HEADER_SIGNATURE, v);
+                }
+            }
+            Err(err) => {
+                tracing::error!(instance = %row.instance_id, "webhook delivery not signed: {err}");
+            }
+        }
     }
     Ok(out)
 }

@@ -38,11 +38,13 @@
 mod backoff;
 mod dispatcher;
 mod outbox;
+mod secret;
 mod sign;
 
 pub use backoff::{JitterSource, RetryPolicy, default_jitter};
 pub use dispatcher::{DispatchError, Dispatcher, DispatcherConfig, DispatcherHandle};
 pub use outbox::{DeadLetter, OutboxEntry, TargetKind};
+pub use secret::{SecretCipher, SecretError};
 pub use sign::{hs256_jwt, signature_header};
 
 use std::collections::BTreeSet;
