@@ -33,7 +33,9 @@
 //! * `X-Zapin-Event-Id: <uuid>`;
 //! * when the webhook has a `secret` (zapin extension), `X-Zapin-Signature: sha256=<hex>` where
 //!   `<hex>` is the lower-case hex HMAC-SHA256 keyed with the secret's UTF-8 bytes over the exact
-//!   body bytes received. Verify it over the raw body before parsing, in constant time.
+//!   body bytes received. Verify it over the raw body before parsing, in constant time. The
+//!   secret is stored encrypted (see [`SecretCipher`]); a secret that no longer decrypts (master
+//!   key changed) leaves the request unsigned rather than wrongly signed.
 
 mod backoff;
 mod dispatcher;
