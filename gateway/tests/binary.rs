@@ -131,6 +131,8 @@ async fn serve_answers_until_sigterm() {
             ("SERVER_PORT", "0"),
             ("ZAPIN_LISTEN_HOST", "127.0.0.1"),
             ("AUTHENTICATION_API_KEY", "binary-test-key"),
+            // As verbose as it gets: secrets must stay out of the log even then.
+            ("LOG_LEVEL", "ERROR,WARN,INFO,LOG,DEBUG,VERBOSE,WEBHOOKS"),
         ],
     )
     .stdout(Stdio::piped())
@@ -177,6 +179,22 @@ async fn serve_answers_until_sigterm() {
         .await
         .unwrap();
     assert_eq!(created.status().as_u16(), 201);
+    let created: serde_json::Value = created.json().await.unwrap();
+    let token = created["hash"].as_str().unwrap().to_owned();
+    // Without ZAPIN_MASTER_KEY the key file is created and the token still works.
+    assert!(data_dir.join("master.key").exists());
+    let secret = "binary-webhook-secret";
+    let set = client
+        .post(format!("{url}/webhook/set/bin"))
+        .header("apikey", &token)
+        .json(
+            &serde_json::json!({"webhook": {"enabled": true, "url": "http://127.0.0.1:9/x",
+            "events": ["MESSAGES_UPSERT"], "secret": secret}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(set.status().as_u16(), 201);
     let listed: serde_json::Value = client
         .get(format!("{url}/instance/fetchInstances"))
         .header("apikey", "binary-test-key")
@@ -211,6 +229,9 @@ async fn serve_answers_until_sigterm() {
         std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
         assert!(stderr.contains("SIGTERM"), "{stderr}");
         assert!(!stderr.contains("binary-test-key"), "{stderr}");
+        assert!(!stderr.contains(&token), "{stderr}");
+        assert!(!stderr.contains(secret), "{stderr}");
+        assert!(!stderr.contains("plain text"), "{stderr}");
     }
 }
 
