@@ -211,4 +211,50 @@ mod tests {
         assert_eq!(plain.seal("ABC").unwrap(), "ABC");
         assert!(!plain.matches("", b""), "an empty token unlocks nothing");
     }
+
+    fn instance(token: String, token_hash: Option<String>) -> Instance {
+        Instance {
+            id: "id".to_owned(),
+            name: "n".to_owned(),
+            token,
+            token_hash,
+            owner_jid: None,
+            profile_name: None,
+            connection_status: "close".to_owned(),
+            integration: "WHATSAPP-BAILEYS".to_owned(),
+            number: None,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn keyed_auth_compares_lookup_hashes_only() {
+        let c = keyed(K1);
+        let hash = c.lookup(b"TOKEN-1").unwrap();
+        assert_eq!(hash.len(), 64);
+        assert!(!hash.contains("TOKEN-1"));
+        assert_eq!(Some(hash.clone()), c.lookup(b"TOKEN-1"), "deterministic");
+        assert_ne!(Some(hash.clone()), keyed(K2).lookup(b"TOKEN-1"), "keyed");
+        let row = instance(c.seal("TOKEN-1").unwrap(), Some(hash));
+        assert!(c.unlocks(&row, b"TOKEN-1"));
+        assert!(!c.unlocks(&row, b"TOKEN-2"));
+        assert!(!c.unlocks(&row, b""));
+        assert!(
+            !c.unlocks(&row, row.token.as_bytes()),
+            "the ciphertext is no key"
+        );
+        assert!(
+            !keyed(K2).unlocks(&row, b"TOKEN-1"),
+            "another master key: refused"
+        );
+        // A row without a hash (sealed under another key) unlocks nothing, even its plain text.
+        let plain = instance("TOKEN-1".to_owned(), None);
+        assert!(!c.unlocks(&plain, b"TOKEN-1"));
+        // Without a key, the stored plain text is compared.
+        assert!(TokenCipher::new(None).unlocks(&plain, b"TOKEN-1"));
+        assert!(!TokenCipher::new(None).unlocks(&plain, b"TOKEN-2"));
+        assert!(TokenCipher::new(None).lookup(b"TOKEN-1").is_none());
+        assert!(!format!("{c:?}").contains("TOKEN"));
+    }
 }
