@@ -251,10 +251,15 @@ pub async fn send_presence(
         Presence::Unavailable => session.send_presence(false).await,
     }
     .map_err(internal)?;
-    tokio::time::sleep(presence_delay(req.delay_ms)).await;
-    session
-        .send_chat_presence(&jid, ChatState::Paused)
+    // Its own task, so a client that hangs up during the wait still gets `paused` sent.
+    let wait = presence_delay(req.delay_ms);
+    let paused = tokio::spawn(async move {
+        tokio::time::sleep(wait).await;
+        session.send_chat_presence(&jid, ChatState::Paused).await
+    });
+    paused
         .await
+        .map_err(|_| ApiError::from(ErrorEnvelope::internal(["Internal Server Error"])))?
         .map_err(internal)?;
     Ok((
         StatusCode::CREATED,
