@@ -202,3 +202,33 @@ pub struct InstanceLifecycle {
     pub instance_name: String,
     pub instance_id: String,
 }
+
+/// A `contacts.upsert` / `contacts.update` item. On the message path (a message from a contact
+/// not seen before) Evolution sends ONE such object as `data`, not an array (§5.4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactUpsert {
+    pub remote_jid: String,
+    /// `null` when the message carried no push name.
+    pub push_name: Option<String>,
+    /// Always present; `null` when the picture was not fetched.
+    pub profile_pic_url: Option<String>,
+    pub instance_id: String,
+}
+
+/// A `chats.upsert` item: `{remoteJid, instanceId, name?, unreadMessages}`. `data` is an array of
+/// them (§5.4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatUpsert {
+    pub remote_jid: String,
+    pub instance_id: String,
+    /// Absent (not `null`) when unknown: Evolution's object carries `undefined` there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Evolution defaults a missing unread count to 0.
+    pub unread_messages: u32,
+}
+
+/// `chats.upsert` data.
+pub type ChatsUpsert = Vec<ChatUpsert>;

@@ -773,3 +773,49 @@ fn event_payloads_4_5_and_13_a() {
     assert_eq!(MessageStatus::from_baileys(6), None);
     assert!(is_terminal_close(401) && is_terminal_close(406) && !is_terminal_close(408));
 }
+
+#[test]
+fn contacts_and_chats_upsert_5_4() {
+    // Message path: one object, `profilePicUrl` present even when unknown.
+    let contact = ContactUpsert {
+        remote_jid: "5511987654321@s.whatsapp.net".into(),
+        push_name: Some("Maria".into()),
+        profile_pic_url: None,
+        instance_id: "inst-1".into(),
+    };
+    assert_eq!(
+        value(&contact),
+        json!({"remoteJid":"5511987654321@s.whatsapp.net","pushName":"Maria","profilePicUrl":null,"instanceId":"inst-1"})
+    );
+    keys_in_order(
+        &contact,
+        &["remoteJid", "pushName", "profilePicUrl", "instanceId"],
+    );
+
+    // An array; `name` is left out when unknown and the unread count defaults to 0.
+    let chats: ChatsUpsert = vec![
+        ChatUpsert {
+            remote_jid: "5511987654321@s.whatsapp.net".into(),
+            instance_id: "inst-1".into(),
+            name: Some("Maria".into()),
+            unread_messages: 0,
+        },
+        ChatUpsert {
+            remote_jid: "120363025555555555@g.us".into(),
+            instance_id: "inst-1".into(),
+            name: None,
+            unread_messages: 2,
+        },
+    ];
+    assert_eq!(
+        value(&chats),
+        json!([
+            {"remoteJid":"5511987654321@s.whatsapp.net","instanceId":"inst-1","name":"Maria","unreadMessages":0},
+            {"remoteJid":"120363025555555555@g.us","instanceId":"inst-1","unreadMessages":2}
+        ])
+    );
+    keys_in_order(
+        &chats[0],
+        &["remoteJid", "instanceId", "name", "unreadMessages"],
+    );
+}

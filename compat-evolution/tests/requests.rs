@@ -655,3 +655,52 @@ fn settings_set() {
         ],
     );
 }
+
+#[test]
+fn send_presence() {
+    let dto = validate_send_presence(&body(
+        r#"{"number":"5511987654321","presence":"composing","delay":1200}"#,
+    ))
+    .unwrap();
+    assert_eq!(dto.number, "5511987654321");
+    assert_eq!(dto.presence, Presence::Composing);
+    assert_eq!(dto.delay_ms, 1200.0);
+    // `delay` is typed `number`: a fraction passes.
+    assert_eq!(
+        validate_send_presence(&body(
+            r#"{"number":"x@s.whatsapp.net","presence":"paused","delay":0.5}"#
+        ))
+        .unwrap()
+        .delay_ms,
+        0.5
+    );
+    check_errors(
+        "sendPresence",
+        validate_send_presence,
+        &[
+            (
+                "{}",
+                nested(&[
+                    r#"instance requires property "number""#,
+                    r#"instance requires property "presence""#,
+                    r#"instance requires property "delay""#,
+                ]),
+            ),
+            (
+                r#"{"number":"5511987654321","presence":"composing"}"#,
+                nested(&[r#"instance requires property "delay""#]),
+            ),
+            (
+                r#"{"number":"5511987654321","presence":"composing","delay":"1s"}"#,
+                nested(&["delay is not of a type(s) number"]),
+            ),
+            (
+                r#"{"number":5511987654321,"presence":"typing","delay":1}"#,
+                nested(&[
+                    "Invalid format",
+                    "presence is not one of enum values: unavailable,available,composing,recording,paused",
+                ]),
+            ),
+        ],
+    );
+}

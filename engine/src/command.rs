@@ -164,6 +164,10 @@ pub struct SessionStatus {
     pub running: bool,
     /// Own device JID once paired.
     pub jid: Option<String>,
+    /// Why the last connection attempt or connection failed, while the session is retrying
+    /// (a TLS error, a refused login, a lost socket); cleared when a connection opens. The state
+    /// stays `Connecting` through retries, so this is where the cause is visible.
+    pub last_error: Option<String>,
 }
 
 /// A cheap, cloneable handle to one session's actor.

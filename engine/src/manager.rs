@@ -164,6 +164,7 @@ impl SessionManager {
             state: ConnectionState::Close,
             running: start,
             jid: None,
+            last_error: None,
         });
         let ctx = SessionContext {
             instance: id.clone(),

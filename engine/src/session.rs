@@ -282,6 +282,9 @@ impl Session {
                         .backoff
                         .next_delay(&self.ctx.config.backoff, self.rng.next_u64());
                     tracing::info!(instance = %self.ctx.instance, ?delay, status, %reason, "reconnecting after backoff");
+                    self.ctx
+                        .status
+                        .send_modify(|s| s.last_error = Some(format!("{status}: {reason}")));
                     self.set_state(ConnectionState::Connecting, status, Some(reason));
                     self.wait(commands, delay).await
                 }
@@ -1520,6 +1523,7 @@ impl Session {
                 .save_credentials(&self.ctx.device, &self.creds)
                 .await;
         }
+        self.ctx.status.send_modify(|s| s.last_error = None);
         self.set_state(ConnectionState::Open, STATUS_OK, None);
         let id = self.next_iq_id();
         self.track(cx, id.clone(), Pending::PreKeyCount);

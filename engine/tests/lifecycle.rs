@@ -207,7 +207,12 @@ async fn recovers_from_transient_faults() {
         .await;
     let status = wait_state(&mut rx, "f", ConnectionState::Connecting).await;
     assert_eq!(status, 503);
+    let handle = manager.get(&"f".into()).unwrap();
+    // The Connecting event follows the status update that names the cause.
+    let cause = handle.status().last_error.unwrap_or_default();
+    assert!(cause.starts_with("503"), "{cause:?}");
     wait_state(&mut rx, "f", ConnectionState::Open).await;
+    assert_eq!(handle.status().last_error, None, "cleared once open");
 
     // Refused connections for a second: retried with backoff until accepted.
     api.fault(json!({ "action": "refuse", "seconds": 1 })).await;

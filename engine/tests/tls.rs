@@ -238,6 +238,20 @@ async fn a_session_facing_an_untrusted_certificate_retries_with_backoff() {
         manager.state(&InstanceId::new("untrusted")),
         Some(ConnectionState::Connecting)
     );
+    // The cause is readable while it retries (the state alone says only "connecting"). The
+    // status is set right after a failed attempt, so wait for it rather than read it once.
+    let handle = manager.get(&InstanceId::new("untrusted")).unwrap();
+    tokio::time::timeout(
+        WAIT,
+        handle.wait_for(|s| {
+            s.last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("UnknownIssuer"))
+        }),
+    )
+    .await
+    .expect("last_error never named the certificate problem")
+    .unwrap();
     manager.shutdown().await;
 }
 

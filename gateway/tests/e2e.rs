@@ -30,8 +30,24 @@ struct Gateway {
     db: Db,
 }
 
-fn config(sim: &RunningSim, dir: &std::path::Path, database_url: Option<&str>) -> Config {
+/// `global` receives the global webhook, by event, with only `contacts.upsert` switched on.
+fn config(
+    sim: &RunningSim,
+    dir: &std::path::Path,
+    database_url: Option<&str>,
+    global: &str,
+) -> Config {
     let mut vars = vec![
+        ("WEBHOOK_GLOBAL_ENABLED".to_owned(), "true".to_owned()),
+        ("WEBHOOK_GLOBAL_URL".to_owned(), global.to_owned()),
+        (
+            "WEBHOOK_GLOBAL_WEBHOOK_BY_EVENTS".to_owned(),
+            "true".to_owned(),
+        ),
+        (
+            "WEBHOOK_EVENTS_CONTACTS_UPSERT".to_owned(),
+            "true".to_owned(),
+        ),
         ("AUTHENTICATION_API_KEY".to_owned(), GLOBAL.to_owned()),
         ("ZAPIN_DATA_DIR".to_owned(), dir.display().to_string()),
         ("ZAPIN_WA_WS_URL".to_owned(), sim.ws_url()),
@@ -182,8 +198,9 @@ async fn flow(database_url: Option<&str>) {
     .await
     .unwrap();
     let receiver = Receiver::start().await;
+    let global = format!("{}/global", receiver.base);
     let dir = tempfile::tempdir().unwrap();
-    let gw = Gateway::start(config(&sim, dir.path(), database_url)).await;
+    let gw = Gateway::start(config(&sim, dir.path(), database_url, &global)).await;
 
     let (status, body) = sim_post(&sim, "/sim/accounts", json!({"push_name": "Maria"})).await;
     assert_eq!(status, 201, "{body}");
@@ -203,12 +220,16 @@ async fn flow(database_url: Option<&str>) {
                 "integration": "WHATSAPP-BAILEYS",
                 "webhook": {"url": format!("{}/hook", receiver.base), "events": [
                     "QRCODE_UPDATED", "CONNECTION_UPDATE", "MESSAGES_UPSERT",
-                    "MESSAGES_UPDATE", "SEND_MESSAGE"
+                    "MESSAGES_UPDATE", "SEND_MESSAGE", "CHATS_UPSERT"
                 ]}
             })),
         )
         .await;
     assert_eq!(status, 201, "{created}");
+    let instance_id = created["instance"]["instanceId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let (status, state) = gw
         .call(reqwest::Method::GET, "/instance/connectionState/e2e", None)
         .await;
@@ -378,6 +399,33 @@ async fn flow(database_url: Option<&str>) {
         )
         .await;
     assert_eq!((status, body), (201, json!({ "presence": "composing" })));
+    // chat/sendPresence shows the chat state in that chat for `delay` ms, then `paused`; the
+    // contact's linked device sees both, in order, and the answer comes after the `paused`.
+    let from = receiver.seen().len();
+    let (status, body) = gw
+        .call(
+            reqwest::Method::POST,
+            "/chat/sendPresence/e2e",
+            Some(json!({ "number": phone, "presence": "composing", "delay": 300 })),
+        )
+        .await;
+    assert_eq!((status, body), (201, json!({ "presence": "composing" })));
+    let chat_state = |state: &'static str| {
+        let wuid = wuid.clone();
+        move |b: &Value| {
+            b["instance"] == "watch"
+                && b["event"] == "presence.update"
+                && b["data"]["presences"][wuid.as_str()]["lastKnownPresence"] == state
+        }
+    };
+    let composing = webhook_from(&receiver, from, chat_state("composing")).await;
+    assert_eq!(composing["data"]["id"], wuid.as_str(), "{composing}");
+    let at = from
+        + receiver.seen()[from..]
+            .iter()
+            .position(|s| chat_state("composing")(&s.json()))
+            .unwrap();
+    webhook_from(&receiver, at, chat_state("paused")).await;
     let (status, _) = gw
         .call(reqwest::Method::DELETE, "/instance/delete/watch", None)
         .await;
@@ -412,6 +460,15 @@ async fn flow(database_url: Option<&str>) {
     let sent_id = sent["key"]["id"].as_str().unwrap().to_owned();
     let send_event = webhook(&receiver, |b| b["event"] == "send.message").await;
     assert_eq!(send_event["data"]["key"]["id"], sent_id.as_str());
+    // The first send opens the chat: chats.upsert, without a name (we wrote first).
+    let chat = webhook(&receiver, |b| {
+        b["event"] == "chats.upsert" && b["data"][0]["remoteJid"] == contact.as_str()
+    })
+    .await;
+    assert_eq!(
+        chat["data"],
+        json!([{"remoteJid": contact, "instanceId": instance_id, "unreadMessages": 0}])
+    );
     assert_eq!(send_event["sender"], wuid.as_str());
     eventually("the phone to decrypt the text", || async {
         let got = sim_get(&sim, &format!("/sim/accounts/{phone}/messages")).await;
@@ -475,6 +532,74 @@ async fn flow(database_url: Option<&str>) {
     assert_eq!(upsert["data"]["status"], "DELIVERY_ACK");
     assert_eq!(upsert["data"]["key"]["remoteJid"], contact.as_str());
     assert_eq!(upsert["data"]["pushName"], "Joao");
+    // Its push name is new: contacts.upsert, one object (Evolution's message path).
+    let contact_event = webhook(&receiver, |b| b["event"] == "contacts.upsert").await;
+    assert_eq!(
+        contact_event["data"],
+        json!({"remoteJid": contact, "pushName": "Joao", "profilePicUrl": null,
+               "instanceId": instance_id})
+    );
+    assert_eq!(contact_event["sender"], wuid.as_str());
+    // The instance webhook does not list CONTACTS_UPSERT: it came through the global webhook
+    // (WEBHOOK_EVENTS_CONTACTS_UPSERT on, by event: `/contacts-upsert`).
+    let global_contact = receiver
+        .seen()
+        .into_iter()
+        .find(|s| s.json()["event"] == "contacts.upsert")
+        .unwrap();
+    assert_eq!(global_contact.path, "/global/contacts-upsert");
+
+    // Someone new writes first: the chat is reported with their push name, and the contact.
+    let (status, body) = sim_post(&sim, "/sim/accounts", json!({"push_name": "Ana"})).await;
+    assert_eq!(status, 201, "{body}");
+    let ana = format!("{}@s.whatsapp.net", body["phone"].as_str().unwrap());
+    let (status, body) = sim_post(
+        &sim,
+        &format!("/sim/accounts/{}/messages", body["phone"].as_str().unwrap()),
+        json!({"to": wuid, "text": "hi, it's Ana"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let chat = webhook(&receiver, |b| {
+        b["event"] == "chats.upsert" && b["data"][0]["remoteJid"] == ana.as_str()
+    })
+    .await;
+    assert_eq!(
+        chat["data"],
+        json!([{"remoteJid": ana, "instanceId": instance_id, "name": "Ana",
+                "unreadMessages": 0}])
+    );
+    let contact_event = webhook(&receiver, |b| {
+        b["event"] == "contacts.upsert" && b["data"]["remoteJid"] == ana.as_str()
+    })
+    .await;
+    assert_eq!(contact_event["data"]["pushName"], "Ana");
+    // Both chats and both contacts were stored with their events.
+    let (_, rows) = gw
+        .call(
+            reqwest::Method::GET,
+            "/instance/fetchInstances?instanceName=e2e",
+            None,
+        )
+        .await;
+    assert_eq!(rows[0]["_count"]["Chat"], 2, "{rows}");
+    assert_eq!(rows[0]["_count"]["Contact"], 2, "{rows}");
+    // Each event went only where it is selected: contacts to the global webhook (the instance
+    // does not list it), chats to the instance's (WEBHOOK_EVENTS_CHATS_UPSERT is off).
+    for seen in receiver.seen() {
+        let event = seen.json()["event"].clone();
+        if event == "contacts.upsert" {
+            assert_eq!(seen.path, "/global/contacts-upsert");
+        } else if event == "chats.upsert" {
+            assert_eq!(seen.path, "/hook");
+        } else {
+            assert!(!seen.path.starts_with("/global"), "{}: {event}", seen.path);
+        }
+    }
+    webhook(&receiver, |b| {
+        b["event"] == "messages.upsert" && b["data"]["key"]["remoteJid"] == ana.as_str()
+    })
+    .await;
     let (status, found) = gw
         .call(
             reqwest::Method::POST,
@@ -483,7 +608,7 @@ async fn flow(database_url: Option<&str>) {
         )
         .await;
     assert_eq!(status, 200, "{found}");
-    assert_eq!(found["messages"]["total"], 1);
+    assert_eq!(found["messages"]["total"], 2);
     // The sender's push name was stored with its message: whatsappNumbers names it.
     let (status, numbers) = gw
         .call(
@@ -594,7 +719,7 @@ async fn flow(database_url: Option<&str>) {
     // Restart: the linked instance comes back open without a QR.
     gw.stop().await;
     let before = receiver.seen().len();
-    let gw = Gateway::start(config(&sim, dir.path(), database_url)).await;
+    let gw = Gateway::start(config(&sim, dir.path(), database_url, &global)).await;
     eventually("the instance to reopen after restart", || async {
         let (_, state) = gw
             .call(reqwest::Method::GET, "/instance/connectionState/e2e", None)

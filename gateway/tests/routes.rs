@@ -10,8 +10,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use zapin_compat_evolution::request::{
     parse_json_body, validate_create_instance, validate_find_messages,
-    validate_mark_message_as_read, validate_send_text, validate_set_presence,
-    validate_settings_set, validate_webhook_set, validate_whatsapp_numbers,
+    validate_mark_message_as_read, validate_send_presence, validate_send_text,
+    validate_set_presence, validate_settings_set, validate_webhook_set, validate_whatsapp_numbers,
 };
 use zapin_gateway::db::{Db, Message};
 use zapin_gateway::webhook::{Dispatcher, DispatcherConfig, DispatcherHandle, Routing};
@@ -204,6 +204,11 @@ fn guarded_routes(name: &str) -> Vec<(Method, String, Option<Value>)> {
             format!("/chat/whatsappNumbers/{name}"),
             Some(json!({"numbers": ["5511999999999"]})),
         ),
+        (
+            Method::POST,
+            format!("/chat/sendPresence/{name}"),
+            Some(json!({"number": "5511999999999", "presence": "composing", "delay": 0})),
+        ),
     ]
 }
 
@@ -245,7 +250,19 @@ fn bad_bodies(name: &str) -> Vec<(String, Value, Value)> {
     let bad_send = json!({"number": 5511, "text": 7});
     let bad_read = json!({"readMessages": [{"id": "A", "fromMe": "no"}]});
     let bad_numbers = json!({"numbers": ["1", "1"]});
+    let bad_chat_presence = json!({"number": 5511, "presence": "typing", "delay": "1s"});
     vec![
+        (
+            format!("/chat/sendPresence/{name}"),
+            bad_chat_presence.clone(),
+            serde_json::to_value(validate_send_presence(&bad_chat_presence).unwrap_err()).unwrap(),
+        ),
+        (
+            format!("/chat/sendPresence/{name}"),
+            json!({"number": "5511999999999", "presence": "composing"}),
+            json!({"status": 400, "error": "Bad Request",
+                   "response": {"message": [["instance requires property \"delay\""]]}}),
+        ),
         // whatsappNumbers answers its raw shape, without `response` (§1.4).
         (
             format!("/chat/whatsappNumbers/{name}"),

@@ -1,4 +1,5 @@
-//! `POST /chat/whatsappNumbers`, `/chat/markMessageAsRead`, `/chat/findMessages`.
+//! `POST /chat/whatsappNumbers`, `/chat/markMessageAsRead`, `/chat/findMessages`,
+//! `/chat/sendPresence`.
 
 use serde_json::Value;
 
@@ -258,4 +259,47 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
+}
+
+/// A validated `POST /chat/sendPresence` body (presenceSchema).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SendPresence {
+    /// A phone number or any JID.
+    pub number: String,
+    pub presence: super::Presence,
+    /// How long the presence is shown before `paused` is sent, in milliseconds. The schema types
+    /// it `number`, so fractions pass; negative values mean no wait.
+    pub delay_ms: f64,
+}
+
+/// Validates a sendPresence body. Unlike the send routes, `delay` is required and typed
+/// `number` (not `integer`) with no description, so its type error reads
+/// `delay is not of a type(s) number`.
+pub fn validate_send_presence(body: &Value) -> Result<SendPresence, ErrorEnvelope> {
+    run_schema(body, |c| {
+        c.prop(
+            "number",
+            Ty::String,
+            Rules::described(super::message::NUMBER),
+        );
+        c.prop("delay", Ty::Number, Rules::NONE);
+        c.prop(
+            "presence",
+            Ty::String,
+            Rules {
+                enum_values: Some(&super::Presence::NAMES),
+                ..Rules::NONE
+            },
+        );
+        c.required(&["number", "presence", "delay"]);
+    })?;
+    let presence = get_str(body, "presence")
+        .as_deref()
+        .and_then(super::Presence::parse)
+        .ok_or_else(|| ErrorEnvelope::validation(vec!["presence is invalid".to_owned()]))?;
+    Ok(SendPresence {
+        number: get_str(body, "number").unwrap_or_default(),
+        presence,
+        delay_ms: body.get("delay").and_then(Value::as_f64).unwrap_or(0.0),
+    })
 }

@@ -12,9 +12,9 @@ mod settings;
 mod webhook;
 
 pub use chat::{
-    DEFAULT_PAGE_SIZE, FindMessages, KeyFilter, MessageFilter, ReadMessage, WhatsappNumbers,
-    parse_date_seconds, validate_find_messages, validate_mark_message_as_read,
-    validate_whatsapp_numbers,
+    DEFAULT_PAGE_SIZE, FindMessages, KeyFilter, MessageFilter, ReadMessage, SendPresence,
+    WhatsappNumbers, parse_date_seconds, validate_find_messages, validate_mark_message_as_read,
+    validate_send_presence, validate_whatsapp_numbers,
 };
 pub use instance::{
     ConnectQuery, CreateInstance, CreateWebhook, Integration, Presence, SetPresence,

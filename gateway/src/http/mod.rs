@@ -149,6 +149,10 @@ pub fn app(state: AppState) -> Router {
             "/chat/whatsappNumbers/{instance}",
             post(session::whatsapp_numbers),
         )
+        .route(
+            "/chat/sendPresence/{instance}",
+            post(session::send_presence),
+        )
         .route_layer(from_fn_with_state(state.clone(), guard::instance_guard));
     Router::new()
         .route("/", get(meta::welcome))

@@ -1,5 +1,5 @@
 //! Routes that need a live session (contract §3.1, §4): connect, connectionState, logout,
-//! restart, setPresence, sendText, whatsappNumbers, markMessageAsRead.
+//! restart, setPresence, sendText, whatsappNumbers, markMessageAsRead, sendPresence.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -15,14 +15,14 @@ use zapin_compat_evolution::ErrorEnvelope;
 use zapin_compat_evolution::events::EventName;
 use zapin_compat_evolution::numbers::{NumberKind, answer_rank, classify};
 use zapin_compat_evolution::request::{
-    Presence, validate_connect_query, validate_mark_message_as_read, validate_send_text,
-    validate_set_presence, validate_whatsapp_numbers,
+    Presence, validate_connect_query, validate_mark_message_as_read, validate_send_presence,
+    validate_send_text, validate_set_presence, validate_whatsapp_numbers,
 };
 use zapin_compat_evolution::response::{
     ConnectResponse, ConnectionState as EvoState, ConnectionStateBody, InstanceStatusView,
     MarkAsReadResponse, PresenceResponse, QrCode, StatusResponse, WhatsappNumberItem,
 };
-use zapin_engine::{ConnectionState, EngineError};
+use zapin_engine::{ChatState, ConnectionState, EngineError};
 
 use super::body::JsonBody;
 use super::guard::Authorized;
@@ -221,6 +221,63 @@ pub async fn set_presence(
             presence: req.presence,
         }),
     ))
+}
+
+/// The longest `delay` sendPresence waits before sending `paused`.
+///
+/// Deviation: Evolution has no bound (it repeats the presence every 20 s for as long as asked),
+/// so one request could hold its connection for minutes; zapin waits at most one such 20 s
+/// period and then sends `paused` as usual.
+pub const SEND_PRESENCE_MAX_DELAY: Duration = Duration::from_secs(20);
+
+/// `POST /chat/sendPresence/{instance}` → 201 `{presence}`. Like Evolution: subscribes to the
+/// chat's presence, shows `presence` there for `delay` ms (capped at
+/// [`SEND_PRESENCE_MAX_DELAY`]), then sends `paused`, and answers after that. `available` and
+/// `unavailable` have no chat form: they are sent as the account's global presence.
+pub async fn send_presence(
+    State(state): State<AppState>,
+    Extension(Authorized(instance)): Extension<Authorized>,
+    JsonBody(body): JsonBody,
+) -> Result<(StatusCode, Json<PresenceResponse>), ApiError> {
+    let req = validate_send_presence(&body?)?;
+    let session = open_session(&state, &instance)?;
+    let jid = to_jid(&req.number);
+    session.subscribe_presence(&jid).await.map_err(internal)?;
+    match req.presence {
+        Presence::Composing => session.send_chat_presence(&jid, ChatState::Composing).await,
+        Presence::Recording => session.send_chat_presence(&jid, ChatState::Recording).await,
+        Presence::Paused => session.send_chat_presence(&jid, ChatState::Paused).await,
+        Presence::Available => session.send_presence(true).await,
+        Presence::Unavailable => session.send_presence(false).await,
+    }
+    .map_err(internal)?;
+    // Its own task, so a client that hangs up during the wait still gets `paused` sent.
+    let wait = presence_delay(req.delay_ms);
+    let paused = tokio::spawn(async move {
+        tokio::time::sleep(wait).await;
+        session.send_chat_presence(&jid, ChatState::Paused).await
+    });
+    paused
+        .await
+        .map_err(|_| ApiError::from(ErrorEnvelope::internal(["Internal Server Error"])))?
+        .map_err(internal)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(PresenceResponse {
+            presence: req.presence,
+        }),
+    ))
+}
+
+/// `delay` (ms, any JSON number) as a wait: negative or NaN is none, capped at
+/// [`SEND_PRESENCE_MAX_DELAY`].
+fn presence_delay(delay_ms: f64) -> Duration {
+    let max_ms = SEND_PRESENCE_MAX_DELAY.as_secs_f64() * 1000.0;
+    if delay_ms.is_nan() || delay_ms <= 0.0 {
+        Duration::ZERO
+    } else {
+        Duration::from_secs_f64(delay_ms.min(max_ms) / 1000.0)
+    }
 }
 
 /// `5511…` → `5511…@s.whatsapp.net`; JIDs pass through.
@@ -443,4 +500,18 @@ async fn contact_names(
         .into_iter()
         .filter_map(|c| Some((c.remote_jid, c.push_name?)))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presence_delay_is_bounded() {
+        assert_eq!(presence_delay(-5.0), Duration::ZERO);
+        assert_eq!(presence_delay(f64::NAN), Duration::ZERO);
+        assert_eq!(presence_delay(1200.0), Duration::from_millis(1200));
+        assert_eq!(presence_delay(1e12), SEND_PRESENCE_MAX_DELAY);
+        assert_eq!(presence_delay(f64::INFINITY), SEND_PRESENCE_MAX_DELAY);
+    }
 }

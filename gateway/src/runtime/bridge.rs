@@ -13,8 +13,8 @@ use zapin_compat_evolution::envelope::WebhookEnvelope;
 use zapin_compat_evolution::envelope::{envelope_apikey, format_date_time};
 use zapin_compat_evolution::events::EventName;
 use zapin_compat_evolution::payload::{
-    ConnectionUpdate, MessagesUpdate, PresenceEntry, PresenceUpdate, QrcodeUpdated,
-    is_terminal_close,
+    ChatUpsert, ConnectionUpdate, ContactUpsert, MessagesUpdate, PresenceEntry, PresenceUpdate,
+    QrcodeUpdated, is_terminal_close,
 };
 use zapin_compat_evolution::response::{
     MessageKey, MessageRecord, MessageStatus as EvoStatus, QrImage,
@@ -331,18 +331,8 @@ impl Bridge {
                 self.enqueue(&mut tx, &instance, EventName::PresenceUpdate, data)
                     .await?;
             }
-            EventKind::Contacts(contacts) => {
-                // Stored for whatsappNumbers' `name`; CONTACTS_UPSERT is not reported yet.
-                for c in contacts {
-                    tx.upsert_contact(&crate::db::Contact {
-                        instance_id: instance.id.clone(),
-                        remote_jid: c.jid,
-                        push_name: c.name,
-                        profile_pic_url: None,
-                    })
-                    .await?;
-                }
-            }
+            EventKind::Contacts(contacts) => self.contacts(&mut tx, &instance, contacts).await?,
+            EventKind::Chats(chats) => self.chats(&mut tx, &instance, chats).await?,
             _ => {}
         }
         tx.commit().await
@@ -479,6 +469,69 @@ impl Bridge {
             message_id: found.then(|| u.key.id.clone()),
         };
         self.enqueue(tx, instance, EventName::MessagesUpdate, data)
+            .await
+    }
+
+    /// Stores push names (whatsappNumbers' `name`) and reports each as `contacts.upsert`, one
+    /// object per contact as Evolution's message path does (§5.4).
+    ///
+    /// Deviation: Evolution reports a contact it already has as `contacts.update`; the engine
+    /// only reports new or changed names, and those are all reported as `contacts.upsert`.
+    async fn contacts(
+        &self,
+        tx: &mut Tx,
+        instance: &Instance,
+        contacts: Vec<zapin_engine::Contact>,
+    ) -> Result<(), DbError> {
+        for c in contacts {
+            tx.upsert_contact(&crate::db::Contact {
+                instance_id: instance.id.clone(),
+                remote_jid: c.jid.clone(),
+                push_name: c.name.clone(),
+                profile_pic_url: None,
+            })
+            .await?;
+            let data = ContactUpsert {
+                remote_jid: c.jid,
+                push_name: c.name,
+                profile_pic_url: None,
+                instance_id: instance.id.clone(),
+            };
+            self.enqueue(tx, instance, EventName::ContactsUpsert, data)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Stores chats and reports them as one `chats.upsert` array (§5.4). The engine reports a
+    /// chat once per session run, so a restart may report a stored chat again (an upsert).
+    async fn chats(
+        &self,
+        tx: &mut Tx,
+        instance: &Instance,
+        chats: Vec<zapin_engine::Chat>,
+    ) -> Result<(), DbError> {
+        let mut data = Vec::with_capacity(chats.len());
+        for c in chats {
+            let unread = c.unread.unwrap_or(0);
+            tx.upsert_chat(&crate::db::Chat {
+                instance_id: instance.id.clone(),
+                remote_jid: c.jid.clone(),
+                name: c.name.clone(),
+                unread_messages: i64::from(unread),
+            })
+            .await?;
+            data.push(ChatUpsert {
+                remote_jid: c.jid,
+                instance_id: instance.id.clone(),
+                name: c.name,
+                unread_messages: unread,
+            });
+        }
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.enqueue(tx, instance, EventName::ChatsUpsert, data)
             .await
     }
 }
