@@ -12,6 +12,7 @@ use std::time::Duration;
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
+use zapin_gateway::config::MasterKey;
 use zapin_gateway::db::{Db, NewInstance, SealReport, WebhookSet};
 use zapin_gateway::http::TokenCipher;
 use zapin_gateway::webhook::{Dispatcher, DispatcherConfig, DispatcherHandle, SecretCipher};
@@ -382,6 +383,20 @@ async fn plain_text_rows_of_earlier_versions_are_sealed_on_start() {
         )
         .await
         .unwrap();
+        // An earlier version that had ZAPIN_MASTER_KEY: token sealed, but no lookup hash yet.
+        let k1 = TokenCipher::new(Some(MasterKey::from_bytes(
+            hex::decode(K1).unwrap().try_into().unwrap(),
+        )));
+        tx.insert_instance(&NewInstance {
+            name: "sealed".to_owned(),
+            token: k1.seal("LEGACY-SEALED-0002").unwrap(),
+            token_hash: None,
+            integration: "WHATSAPP-BAILEYS".to_owned(),
+            number: None,
+            connection_status: "close".to_owned(),
+        })
+        .await
+        .unwrap();
         tx.commit().await.unwrap();
         // A delivery still pending when the old version stopped (its outbox row has the secret).
         let body = json!({"event": "messages.upsert", "instance": "old", "data": {"n": 1}});
@@ -396,6 +411,7 @@ async fn plain_text_rows_of_earlier_versions_are_sealed_on_start() {
         for text in &raw {
             assert!(!text.contains(legacy_token), "{backend}: token in {text}");
             assert!(!text.contains(legacy_secret), "{backend}: secret in {text}");
+            assert!(text.starts_with("enc1:"), "{backend}: not sealed: {text}");
         }
         let (status, found) = gw
             .call("GET", "/webhook/find/old", legacy_token, None)
@@ -406,6 +422,14 @@ async fn plain_text_rows_of_earlier_versions_are_sealed_on_start() {
             .await;
         assert_eq!(status, 200, "{backend}: {mine}");
         assert_eq!(mine[0]["token"], legacy_token, "{backend}");
+        let (status, _) = gw
+            .call("GET", "/webhook/find/sealed", "LEGACY-SEALED-0002", None)
+            .await;
+        assert_eq!(status, 200, "{backend}: a sealed row got its lookup hash");
+        let (status, _) = gw
+            .call("GET", "/webhook/find/sealed", legacy_token, None)
+            .await;
+        assert_eq!(status, 401, "{backend}: tenants stay apart");
         // The pending delivery is signed with the (now sealed) legacy secret.
         let seen = rx.wait_for(1).await;
         assert_eq!(seen[0].json(), body);
@@ -445,7 +469,7 @@ async fn a_changed_master_key_refuses_the_token_with_401() {
             .await;
         assert_eq!(status, 200, "{backend}: {all}");
         assert_ne!(all[0]["token"], token.as_str(), "{backend}");
-        // A row left unreadable stays so: the start-up pass reports it, rewrites nothing.
+        // The start-up pass leaves a row sealed under another key alone.
         let report = gw
             .db
             .seal_at_rest(&gw.state.tokens, &gw.state.secrets)
