@@ -707,6 +707,75 @@ async fn flow(database_url: Option<&str>) {
         ])
     );
 
+    // groupsIgnore: a group message from the phone is neither stored nor reported, while a DM
+    // sent after it is (the bridge handles events in order, so the DM's row is the barrier).
+    let settings = |groups_ignore: bool| {
+        json!({"rejectCall": false, "groupsIgnore": groups_ignore, "alwaysOnline": false,
+               "readMessages": false, "readStatus": false, "syncFullHistory": false})
+    };
+    let (status, body) = gw
+        .call(
+            reqwest::Method::POST,
+            "/settings/set/e2e",
+            Some(settings(true)),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = sim_post(
+        &sim,
+        &format!("/sim/accounts/{phone}/messages"),
+        json!({"to": group_jid, "text": "ignored group text"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let ignored_id = body["id"].as_str().unwrap().to_owned();
+    let (status, body) = sim_post(
+        &sim,
+        &format!("/sim/accounts/{phone}/messages"),
+        json!({"to": wuid, "text": "after the group"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let barrier_id = body["id"].as_str().unwrap().to_owned();
+    let find = |id: String| {
+        let gw = &gw;
+        async move {
+            let (status, found) = gw
+                .call(
+                    reqwest::Method::POST,
+                    "/chat/findMessages/e2e",
+                    Some(json!({"where": {"key": {"id": id}}})),
+                )
+                .await;
+            assert_eq!(status, 200, "{found}");
+            found["messages"]["total"].as_u64().unwrap_or_default()
+        }
+    };
+    eventually("the DM after the group message to be stored", || async {
+        (find(barrier_id.clone()).await == 1).then_some(())
+    })
+    .await;
+    assert_eq!(
+        find(ignored_id.clone()).await,
+        0,
+        "groupsIgnore stores nothing"
+    );
+    assert!(
+        !receiver
+            .seen()
+            .iter()
+            .any(|s| s.json()["data"]["key"]["id"] == ignored_id.as_str()),
+        "groupsIgnore reports nothing"
+    );
+    let (status, body) = gw
+        .call(
+            reqwest::Method::POST,
+            "/settings/set/e2e",
+            Some(settings(false)),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+
     // Every delivery is a full envelope; the send is reported as send.message only.
     for body in receiver.seen().iter().map(|s| s.json()) {
         assert!(body["event"].is_string(), "{body}");

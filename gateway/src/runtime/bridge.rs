@@ -283,6 +283,22 @@ impl Bridge {
             // Deleted meanwhile (or a device the gateway does not know): nothing to report.
             return Ok(());
         };
+        // groupsIgnore (§7): group messages, their status updates and group presence are
+        // neither stored nor reported. Settings are read only for group events.
+        let group_event = match &event.kind {
+            EventKind::MessageUpsert(m) => m.key.remote_jid.is_group(),
+            EventKind::MessageUpdate(u) => u.key.remote_jid.is_group(),
+            EventKind::Presence(p) => p.chat.ends_with("@g.us"),
+            _ => false,
+        };
+        if group_event
+            && tx
+                .get_settings(&instance.id)
+                .await?
+                .is_some_and(|s| s.groups_ignore)
+        {
+            return tx.rollback().await;
+        }
         match event.kind {
             EventKind::QrCode { code, .. } => {
                 let live = self.runtime.live(&id);
