@@ -834,14 +834,13 @@ impl Session {
         numbers: &[String],
     ) -> Result<Vec<NumberCheck>, EngineError> {
         let sid = self.next_iq_id();
-        let mut exchange = ConnExchange {
-            conn: &mut *conn,
-            deferred: &mut cx.deferred,
-            keepalive: &mut cx.keepalive,
-            counter: &mut self.iq_counter,
-            prefix: self.iq_prefix,
-            timeout: self.ctx.config.iq_timeout,
-        };
+        let mut exchange = ConnExchange::new(
+            conn,
+            cx,
+            &mut self.iq_counter,
+            self.iq_prefix,
+            self.ctx.config.iq_timeout,
+        );
         let answer = exchange
             .query(usync::contact_query(numbers, &sid))
             .await
@@ -879,14 +878,13 @@ impl Session {
         let Some(messenger) = self.messenger.as_mut() else {
             return Err(EngineError::NotConnected);
         };
-        let mut exchange = ConnExchange {
-            conn: &mut *conn,
-            deferred: &mut cx.deferred,
-            keepalive: &mut cx.keepalive,
-            counter: &mut self.iq_counter,
-            prefix: self.iq_prefix,
-            timeout: self.ctx.config.iq_timeout,
-        };
+        let mut exchange = ConnExchange::new(
+            conn,
+            cx,
+            &mut self.iq_counter,
+            self.iq_prefix,
+            self.ctx.config.iq_timeout,
+        );
         match messenger.group_metadata(&mut exchange, &jid).await {
             Ok(meta) => Ok(Some(GroupInfo {
                 jid: meta.jid,
@@ -930,14 +928,13 @@ impl Session {
             Err(e) => return (Err(e), Step::Continue),
         };
         let id = ids::message_id(now_unix(), &messenger.me().pn.user, &mut self.rng);
-        let mut exchange = ConnExchange {
-            conn: &mut *conn,
-            deferred: &mut cx.deferred,
-            keepalive: &mut cx.keepalive,
-            counter: &mut self.iq_counter,
-            prefix: self.iq_prefix,
-            timeout: self.ctx.config.iq_timeout,
-        };
+        let mut exchange = ConnExchange::new(
+            conn,
+            cx,
+            &mut self.iq_counter,
+            self.iq_prefix,
+            self.ctx.config.iq_timeout,
+        );
         let mut subject = None;
         let sent = if to.is_group() {
             match messenger.group_metadata(&mut exchange, &to).await {
@@ -1031,14 +1028,13 @@ impl Session {
         let Some(messenger) = self.messenger.as_mut() else {
             return self.send(conn, &receipts::ack_for(node, None)).await;
         };
-        let mut exchange = ConnExchange {
-            conn: &mut *conn,
-            deferred: &mut cx.deferred,
-            keepalive: &mut cx.keepalive,
-            counter: &mut self.iq_counter,
-            prefix: self.iq_prefix,
-            timeout: self.ctx.config.iq_timeout,
-        };
+        let mut exchange = ConnExchange::new(
+            conn,
+            cx,
+            &mut self.iq_counter,
+            self.iq_prefix,
+            self.ctx.config.iq_timeout,
+        );
         match messenger
             .handle_receipt(&mut exchange, node, &mut self.rng)
             .await
@@ -1654,6 +1650,27 @@ struct ConnExchange<'a> {
     counter: &'a mut u64,
     prefix: u32,
     timeout: Duration,
+}
+
+impl<'a> ConnExchange<'a> {
+    /// Lends `conn` and the connection state an exchange needs (the deferred-node queue, the
+    /// keepalive it resets); the IQ id counter and prefix stay the session's.
+    fn new(
+        conn: &'a mut Connection,
+        cx: &'a mut Conn,
+        counter: &'a mut u64,
+        prefix: u32,
+        timeout: Duration,
+    ) -> Self {
+        ConnExchange {
+            conn,
+            deferred: &mut cx.deferred,
+            keepalive: &mut cx.keepalive,
+            counter,
+            prefix,
+            timeout,
+        }
+    }
 }
 
 impl Exchange for ConnExchange<'_> {
