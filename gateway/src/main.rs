@@ -78,21 +78,7 @@ fn main() -> ExitCode {
 
 fn demo() -> ExitCode {
     init_sim_logging();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("zapin: cannot start the tokio runtime: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run_demo()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            tracing::error!("{err:#}");
-            eprintln!("zapin demo: {err:#}");
-            ExitCode::FAILURE
-        }
-    }
+    run_to_exit("zapin demo", run_demo())
 }
 
 /// The simulator, the gateway wired to it (fresh data directory, embedded SQLite), two phones
@@ -252,6 +238,12 @@ async fn demo_webhook_receiver() -> anyhow::Result<String> {
 
 fn sim(args: SimArgs) -> ExitCode {
     init_sim_logging();
+    run_to_exit("zapin sim", run_sim(args))
+}
+
+/// Runs a subcommand to completion on a fresh multi-threaded runtime; an error is logged and
+/// printed as `<label>: <error chain>` and becomes exit code 1.
+fn run_to_exit(label: &str, task: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -259,11 +251,11 @@ fn sim(args: SimArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run_sim(args)) {
+    match runtime.block_on(task) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!("{err:#}");
-            eprintln!("zapin sim: {err:#}");
+            eprintln!("{label}: {err:#}");
             ExitCode::FAILURE
         }
     }
@@ -321,21 +313,7 @@ fn serve() -> ExitCode {
         }
     };
     init_logging(&config);
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("zapin: cannot start the tokio runtime: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run_server(config)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            tracing::error!("{err:#}");
-            eprintln!("zapin: {err:#}");
-            ExitCode::FAILURE
-        }
-    }
+    run_to_exit("zapin", run_server(config))
 }
 
 async fn run_server(config: Config) -> anyhow::Result<()> {
