@@ -52,6 +52,7 @@
 pub mod backoff;
 pub mod command;
 pub mod config;
+pub mod crashpoint;
 pub mod disconnect;
 pub mod error;
 pub mod events;
