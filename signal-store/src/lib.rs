@@ -47,5 +47,6 @@ pub use master_key::{MASTER_KEY_ENV, MASTER_KEY_FILE, MasterKey};
 pub use store::{PostgresOptions, SQLITE_FILE, SqliteOptions, Store};
 pub use types::{
     Account, Address, Batch, BatchOp, DeviceCredentials, DeviceId, IdentityChange, IdentityRecord,
-    KeyPairBytes, MAX_DEVICE_ID_LEN, PreKey, Secret32, SenderKeyName, SignedPreKey, Trust,
+    InboxEntry, KeyPairBytes, MAX_DEVICE_ID_LEN, PreKey, Secret32, SenderKeyName, SignedPreKey,
+    Trust,
 };
