@@ -39,12 +39,12 @@ const CONFIRM_BATCH: usize = 256;
 /// Messages stored here and not yet confirmed to the engine, by instance.
 #[derive(Default)]
 struct Confirms {
-    by_instance: Vec<(InstanceId, Vec<Box<ReceivedMessage>>)>,
+    by_instance: Vec<(InstanceId, Vec<ReceivedMessage>)>,
     len: usize,
 }
 
 impl Confirms {
-    fn push(&mut self, instance: InstanceId, message: Box<ReceivedMessage>) {
+    fn push(&mut self, instance: InstanceId, message: ReceivedMessage) {
         self.len += 1;
         match self.by_instance.iter_mut().find(|(i, _)| *i == instance) {
             Some((_, list)) => list.push(message),
@@ -56,7 +56,7 @@ impl Confirms {
         self.len
     }
 
-    fn take(&mut self) -> Vec<(InstanceId, Vec<Box<ReceivedMessage>>)> {
+    fn take(&mut self) -> Vec<(InstanceId, Vec<ReceivedMessage>)> {
         self.len = 0;
         std::mem::take(&mut self.by_instance)
     }
@@ -213,7 +213,7 @@ impl Bridge {
         match self.handle(event).await {
             Ok(Some(message)) => {
                 crashpoint::hit("bridge.stored");
-                confirms.push(instance, message);
+                confirms.push(instance, *message);
             }
             Ok(None) => {}
             // A message stays in the engine's inbox and comes back at the next start.
@@ -224,7 +224,7 @@ impl Bridge {
     /// Tells the engine which messages are stored; a failure leaves them to be replayed.
     async fn confirm(&self, confirms: &mut Confirms) {
         for (instance, messages) in confirms.take() {
-            let refs: Vec<&ReceivedMessage> = messages.iter().map(|m| &**m).collect();
+            let refs: Vec<&ReceivedMessage> = messages.iter().collect();
             if let Err(err) = self
                 .runtime
                 .manager()

@@ -125,6 +125,11 @@ impl Dispatcher {
     }
 
     async fn run(self: Arc<Self>, mut stopped: watch::Receiver<bool>) {
+        match self.db.release_leases_of_a_previous_run().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(rows = n, "outbox rows leased before a crash are due again"),
+            Err(err) => tracing::warn!("releasing outbox leases of a previous run: {err}"),
+        }
         let concurrency = self.config.concurrency.max(1);
         let mut in_flight: JoinSet<()> = JoinSet::new();
         loop {
