@@ -55,6 +55,10 @@ struct World {
 
 impl World {
     fn spawn(&self, crashpoint: Option<&str>) -> Serve {
+        self.spawn_with(crashpoint, &[])
+    }
+
+    fn spawn_with(&self, crashpoint: Option<&str>, env: &[(&str, &str)]) -> Serve {
         let data_dir = self.data.path().join("data");
         let mut cmd = Command::new(ZAPIN);
         cmd.arg("serve")
@@ -78,6 +82,7 @@ impl World {
         if let Some(point) = crashpoint {
             cmd.env("ZAPIN_CRASHPOINT", point);
         }
+        cmd.envs(env.iter().copied());
         let mut child = cmd.spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
@@ -408,5 +413,34 @@ async fn sigkill_in_the_middle_of_forty_messages_loses_none() {
     let serve = w.spawn(None);
     w.expect_exactly_once_in_order(&ids, "forty messages with a SIGKILL")
         .await;
+    drop(serve);
+}
+
+/// A gateway that falls behind the engine's event stream (a buffer of 2 events, and a burst of
+/// 30 messages waiting offline at login) loses none of them: they are stored from the inbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lagging_gateway_stores_every_message_from_the_inbox() {
+    let w = world(None, 64).await;
+    let dm = format!("{}@s.whatsapp.net", w.owner);
+    // Sent while zapin is down: delivered as one offline burst at the next login.
+    let ids: Vec<String> = (0..30).map(|_| next_id("l")).collect();
+    for (i, id) in ids.iter().enumerate() {
+        w.phone_sends(&w.friend, &dm, id, &format!("burst #{i}"))
+            .await;
+    }
+    let serve = w.spawn_with(None, &[("ZAPIN_EVENT_BUFFER", "2")]);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let got = w.upserts();
+        if ids.iter().all(|id| got.contains_key(id)) {
+            for id in &ids {
+                assert_eq!(got[id].0.len(), 1, "message {id} reported twice");
+            }
+            break;
+        }
+        assert!(Instant::now() < deadline, "messages lost behind the lag");
+        let next = w.receiver.seen().len() + 1;
+        let _ = tokio::time::timeout(Duration::from_millis(250), w.receiver.wait_for(next)).await;
+    }
     drop(serve);
 }

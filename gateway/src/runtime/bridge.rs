@@ -196,7 +196,7 @@ impl Bridge {
                     continue;
                 }
             };
-            tracing::info!(%instance, count = messages.len(), "storing messages received before a stop");
+            tracing::info!(%instance, count = messages.len(), "storing unconfirmed messages from the engine inbox");
             for message in messages {
                 let event = Event {
                     instance: instance.clone(),
