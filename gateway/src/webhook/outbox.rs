@@ -284,7 +284,7 @@ impl Db {
 
     /// Frees every lease, on SQLite only, when a dispatcher starts. A SQLite database belongs to
     /// one process, so a lease found at start-up was held by that process before it died: waiting
-    /// for it to expire (request timeout + 30 s) would only delay the events it held. On
+    /// for it to expire (request timeout + 5 s) would only delay the events it held. On
     /// PostgreSQL another node may hold the lease, so it is left to expire.
     pub(crate) async fn release_leases_of_a_previous_run(&self) -> Result<u64, DbError> {
         let Pool::Sqlite(p) = &self.pool else {
