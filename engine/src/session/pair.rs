@@ -191,8 +191,10 @@ impl Session {
         .await
         {
             Ok(w) => w,
-            Err(_) => {
-                let _ = reply.send(Err(EngineError::SessionGone));
+            Err(e) => {
+                let e = EngineError::from(e);
+                tracing::error!(instance = %self.ctx.instance, "wrapping the link code key: {e}");
+                let _ = reply.send(Err(e));
                 return Step::Continue;
             }
         };
@@ -268,9 +270,17 @@ impl Session {
                 .await
             {
                 Ok(Ok(k)) => k,
-                _ => {
+                Ok(Err(_)) => {
                     self.emit(EventKind::PairingFailed {
                         reason: "primary_hello could not be unwrapped".into(),
+                    });
+                    return Step::Continue;
+                }
+                Err(e) => {
+                    let e = EngineError::from(e);
+                    tracing::error!(instance = %self.ctx.instance, "unwrapping primary_hello: {e}");
+                    self.emit(EventKind::PairingFailed {
+                        reason: e.to_string(),
                     });
                     return Step::Continue;
                 }
