@@ -164,7 +164,7 @@ impl Session {
             }
             Command::RequestPairingCode { phone, reply } => {
                 if self.queue_pairing_code(phone, reply) && cx.registration && cx.pair_device_seen {
-                    return self.start_link_code(conn, cx).await;
+                    return self.start_link_code(cx);
                 }
                 Step::Continue
             }

@@ -5,8 +5,10 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until, timeout};
+use tokio_tungstenite::tungstenite::{self, Message};
 use zapin_protocol::binary::Node;
 use zapin_protocol::crypto::KeyPair;
 use zapin_protocol::jid::Jid;
@@ -18,6 +20,8 @@ use crate::keepalive::{Keepalive, KeepaliveAction};
 use crate::keys;
 use crate::payload;
 use crate::socket::Connection;
+
+use super::phone_code::{Derivation, derived};
 
 use super::{Conn, Outcome, Pending, STATUS_OK, Session, Step, lost, now_unix};
 
@@ -106,6 +110,7 @@ impl Session {
             active_sent: false,
             digest_reupload_done: false,
             deferred: VecDeque::new(),
+            derivation: None,
         };
         let outcome = self.serve(&mut conn, &mut cx, commands).await;
         let uptime = cx.opened_at.map_or(Duration::ZERO, |t| t.elapsed());
@@ -114,6 +119,9 @@ impl Session {
             if let Pending::LinkHello(reply) = pending {
                 let _ = reply.send(Err(EngineError::NotConnected));
             }
+        }
+        if let Some(Derivation::Hello { reply, .. }) = cx.derivation.take() {
+            let _ = reply.send(Err(EngineError::NotConnected));
         }
         if !matches!(outcome, Outcome::ReconnectNow) {
             // A phone-code flow does not survive its connection (the server forgets the ref).
@@ -139,22 +147,7 @@ impl Session {
             let qr_at = cx.qr.as_ref().map(|q| q.deadline);
             let iq_at = cx.pending.values().map(|(t, _)| *t).min();
             let step = tokio::select! {
-                message = conn.next_message() => {
-                    match conn.decode(message) {
-                        Ok(nodes) => {
-                            cx.keepalive.on_inbound(Instant::now());
-                            let mut step = Step::Continue;
-                            for node in nodes {
-                                step = self.handle_node(conn, cx, node).await;
-                                if matches!(step, Step::End(_)) {
-                                    break;
-                                }
-                            }
-                            step
-                        }
-                        Err(e) => Step::End(lost(e)),
-                    }
-                }
+                message = conn.next_message() => self.on_inbound(conn, cx, message).await,
                 cmd = commands.recv() => {
                     match cmd {
                         None => Step::End(Outcome::Exit(None)),
@@ -170,11 +163,17 @@ impl Session {
                             self.track(cx, id, Pending::Ping);
                             self.send(conn, &node).await
                         }
-                        KeepaliveAction::Dead => Step::End(Outcome::Retry {
-                            status: 408,
-                            reason: "keepalive: no data from the server".into(),
-                            penalty: 0,
-                        }),
+                        // The deadline can pass while this task was not reading (a long handler,
+                        // a starved runtime): a message waiting in the socket means the server
+                        // is alive, so look once before giving up.
+                        KeepaliveAction::Dead => match conn.next_message().now_or_never() {
+                            Some(message) => self.on_inbound(conn, cx, message).await,
+                            None => Step::End(Outcome::Retry {
+                                status: 408,
+                                reason: "keepalive: no data from the server".into(),
+                                penalty: 0,
+                            }),
+                        },
                     }
                 }
                 _ = sleep_until(qr_at.unwrap_or(keepalive_at)), if qr_at.is_some() => {
@@ -184,10 +183,34 @@ impl Session {
                     self.expire_iqs(cx);
                     Step::Continue
                 }
+                done = derived(&mut cx.derivation), if cx.derivation.is_some() => {
+                    self.on_derived(conn, cx, done).await
+                }
             };
             if let Step::End(outcome) = step {
                 return outcome;
             }
+        }
+    }
+
+    /// One WebSocket message in: the nodes it completes, in order.
+    async fn on_inbound(
+        &mut self,
+        conn: &mut Connection,
+        cx: &mut Conn,
+        message: Option<Result<Message, tungstenite::Error>>,
+    ) -> Step {
+        match conn.decode(message) {
+            Ok(nodes) => {
+                cx.keepalive.on_inbound(Instant::now());
+                for node in nodes {
+                    if let Step::End(outcome) = self.handle_node(conn, cx, node).await {
+                        return Step::End(outcome);
+                    }
+                }
+                Step::Continue
+            }
+            Err(e) => Step::End(lost(e)),
         }
     }
 

@@ -12,7 +12,8 @@
 //! * here: the actor's state, `run`, outcomes and their effects, state publishing;
 //! * `commands`: handle commands while idle, offline (backoff, handshake) and connected;
 //! * `connect`: one connection: open, serve loop, login after `<success>`, keepalive, IQ tracking;
-//! * `pair`: QR rotation, pair-success, phone-code (link code) pairing;
+//! * `pair`: pairing-code requests, QR rotation, pair-success;
+//! * `phone_code`: phone-code (link code) pairing, its key derivations off the runtime;
 //! * `receive`: server nodes by tag: IQs, messages, receipts, notifications;
 //! * `send`: connected commands that query or send: messages, number checks, group info;
 //! * `exchange`: the connection lent to a messaging call for its IQs.
@@ -21,6 +22,7 @@ mod commands;
 mod connect;
 mod exchange;
 mod pair;
+mod phone_code;
 mod receive;
 mod send;
 
@@ -50,6 +52,8 @@ use crate::keys;
 use crate::messaging::directory::Directory;
 use crate::messaging::{Limits, Me, Messenger};
 use crate::socket::ConnError;
+
+use phone_code::Derivation;
 
 /// What the supervisor needs to (re)build a session after a panic.
 #[derive(Debug, Clone)]
@@ -136,6 +140,8 @@ struct Conn {
     digest_reupload_done: bool,
     /// Nodes that arrived while a messaging call waited for an IQ answer; handled next.
     deferred: VecDeque<Node>,
+    /// A phone-code key derivation in progress (polled by the serve loop).
+    derivation: Option<Derivation>,
 }
 
 enum Step {

@@ -1,5 +1,5 @@
-//! Pairing a new device: QR rotation, pair-success, and phone-code (link code) pairing
-//! (companion hello, primary hello, companion finish).
+//! Pairing a new device: pairing-code requests, QR rotation and pair-success (the end of both
+//! ways to pair; the phone-code steps before it are in `phone_code`).
 
 use std::time::SystemTime;
 
@@ -7,18 +7,15 @@ use rand_core::Rng;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 use zapin_protocol::binary::Node;
-use zapin_protocol::crypto::{KeyPair, PublicKey};
-use zapin_protocol::jid::{Jid, Server};
-use zapin_signal_store::{Account, Address, IdentityRecord, Secret32, Trust};
+use zapin_signal_store::{Account, Address, IdentityRecord, Trust};
 
 use crate::error::EngineError;
 use crate::events::EventKind;
 use crate::keys;
-use crate::link_code;
 use crate::pairing;
 use crate::socket::Connection;
 
-use super::{Conn, LinkCode, Outcome, Pending, Session, Step, make_messenger};
+use super::{Conn, Outcome, Session, Step, make_messenger};
 
 impl Session {
     /// Validates and queues a pairing-code request (answered here when invalid). Returns whether
@@ -169,164 +166,6 @@ impl Session {
         });
         // The server now ends the stream with 515; the login connection follows.
         step
-    }
-
-    pub(super) async fn start_link_code(&mut self, conn: &mut Connection, cx: &mut Conn) -> Step {
-        let Some((phone, reply)) = self.pending_code.take() else {
-            return Step::Continue;
-        };
-        let mut five = [0u8; 5];
-        self.rng.fill_bytes(&mut five);
-        let code = link_code::code_from_bytes(five);
-        let ephemeral = KeyPair::generate(&mut self.rng);
-        let mut salt = [0u8; 32];
-        let mut iv = [0u8; 16];
-        self.rng.fill_bytes(&mut salt);
-        self.rng.fill_bytes(&mut iv);
-        let (code_c, public) = (code.clone(), *ephemeral.public());
-        // PBKDF2 with 131 072 rounds: off the runtime's worker threads.
-        let wrapped = match tokio::task::spawn_blocking(move || {
-            link_code::wrap_ephemeral(&code_c, salt, iv, &public)
-        })
-        .await
-        {
-            Ok(w) => w,
-            Err(e) => {
-                let e = EngineError::from(e);
-                tracing::error!(instance = %self.ctx.instance, "wrapping the link code key: {e}");
-                let _ = reply.send(Err(e));
-                return Step::Continue;
-            }
-        };
-        let id = self.next_iq_id();
-        let node = keys::iq(
-            &id,
-            "set",
-            "md",
-            vec![
-                Node::new("link_code_companion_reg")
-                    .attr("jid", Jid::new(phone.clone(), Server::Pn))
-                    .attr("stage", "companion_hello")
-                    .attr("should_show_push_notification", "true")
-                    .children(vec![
-                        Node::new("link_code_pairing_wrapped_companion_ephemeral_pub")
-                            .bytes(wrapped),
-                        Node::new("companion_server_auth_key_pub")
-                            .bytes(self.creds.noise_key.public.to_vec()),
-                        Node::new("companion_platform_id").bytes(
-                            self.ctx
-                                .config
-                                .browser
-                                .platform_id()
-                                .to_string()
-                                .into_bytes(),
-                        ),
-                        Node::new("companion_platform_display")
-                            .bytes(self.ctx.config.browser.display().into_bytes()),
-                        Node::new("link_code_pairing_nonce").bytes(vec![0u8]),
-                    ]),
-            ],
-        );
-        self.link = Some(LinkCode {
-            code: code.clone(),
-            phone,
-            ephemeral,
-        });
-        self.track(cx, id, Pending::LinkHello(reply));
-        self.send(conn, &node).await
-    }
-
-    pub(super) async fn on_primary_hello(
-        &mut self,
-        conn: &mut Connection,
-        cx: &mut Conn,
-        reg: &Node,
-    ) -> Step {
-        let Some(link) = self.link.as_ref() else {
-            return Step::Continue;
-        };
-        let pairing_ref = reg
-            .child("link_code_pairing_ref")
-            .and_then(Node::content_bytes)
-            .cloned();
-        let wrapped = reg
-            .child("link_code_pairing_wrapped_primary_ephemeral_pub")
-            .and_then(Node::content_bytes)
-            .cloned();
-        let primary_identity = reg
-            .child("primary_identity_pub")
-            .and_then(Node::content_bytes)
-            .and_then(|b| PublicKey::from_slice(b).ok());
-        let (Some(pairing_ref), Some(wrapped), Some(primary_identity)) =
-            (pairing_ref, wrapped, primary_identity)
-        else {
-            tracing::warn!(instance = %self.ctx.instance, "malformed primary_hello");
-            return Step::Continue;
-        };
-        let code = link.code.clone();
-        let phone = link.phone.clone();
-        let primary_ephemeral =
-            match tokio::task::spawn_blocking(move || link_code::unwrap_ephemeral(&code, &wrapped))
-                .await
-            {
-                Ok(Ok(k)) => k,
-                Ok(Err(_)) => {
-                    self.emit(EventKind::PairingFailed {
-                        reason: "primary_hello could not be unwrapped".into(),
-                    });
-                    return Step::Continue;
-                }
-                Err(e) => {
-                    let e = EngineError::from(e);
-                    tracing::error!(instance = %self.ctx.instance, "unwrapping primary_hello: {e}");
-                    self.emit(EventKind::PairingFailed {
-                        reason: e.to_string(),
-                    });
-                    return Step::Continue;
-                }
-            };
-        let mut r = link_code::FinishRandom {
-            salt: [0; 32],
-            nonce: [0; 12],
-            random: [0; 32],
-        };
-        self.rng.fill_bytes(&mut r.salt);
-        self.rng.fill_bytes(&mut r.nonce);
-        self.rng.fill_bytes(&mut r.random);
-        let identity = keys::key_pair(&self.creds.identity_key);
-        let Some(link) = self.link.as_ref() else {
-            return Step::Continue;
-        };
-        let Ok((bundle, adv)) = link_code::companion_finish(
-            &link.ephemeral,
-            &primary_ephemeral,
-            &identity,
-            &primary_identity,
-            &r,
-        ) else {
-            return Step::Continue;
-        };
-        // Stored with the rest of the credentials at pair-success.
-        self.creds.adv_secret_key = Secret32::new(adv);
-        let id = self.next_iq_id();
-        let node = keys::iq(
-            &id,
-            "set",
-            "md",
-            vec![
-                Node::new("link_code_companion_reg")
-                    .attr("jid", Jid::new(phone, Server::Pn))
-                    .attr("stage", "companion_finish")
-                    .children(vec![
-                        Node::new("link_code_pairing_wrapped_key_bundle").bytes(bundle),
-                        Node::new("companion_identity_public")
-                            .bytes(self.creds.identity_key.public.to_vec()),
-                        Node::new("link_code_pairing_ref").bytes(pairing_ref),
-                    ]),
-            ],
-        );
-        self.track(cx, id, Pending::LinkFinish);
-        self.send(conn, &node).await
     }
 }
 

@@ -122,7 +122,7 @@ impl Session {
                         return step;
                     }
                     if self.pending_code.is_some() {
-                        return self.start_link_code(conn, cx).await;
+                        return self.start_link_code(cx);
                     }
                     return Step::Continue;
                 }
@@ -240,7 +240,7 @@ impl Session {
                 if let Some(reg) = node.child("link_code_companion_reg")
                     && reg.attr_str("stage") == Some("primary_hello")
                 {
-                    return self.on_primary_hello(conn, cx, reg).await;
+                    return self.on_primary_hello(cx, reg);
                 }
                 Step::Continue
             }
