@@ -7,11 +7,13 @@
 
 mod common;
 
-use common::wa::{Client, Companion, pair_by_qr};
+use common::wa::{Client, Companion, pair_by_qr, server};
 use common::*;
 use serde_json::{Value, json};
-use zapin_protocol::binary::Node;
+use zapin_protocol::binary::{self, Node};
 use zapin_protocol::jid::{Jid, Server};
+use zapin_sim::conn::ConnCommand;
+use zapin_sim::state::{QueuedStanza, StanzaKind};
 use zapin_sim::{RunningSim, SimConfig};
 
 const ALICE: &str = "15550000001";
@@ -80,9 +82,35 @@ async fn send_and_sync(client: &mut Client, nodes: Vec<Node>) {
     assert_eq!(pong.attr_str("type"), Some("result"));
 }
 
+/// Everything the server sent before answering a ping sent now.
+async fn received_so_far(client: &mut Client, n: usize) -> Vec<Node> {
+    let id = format!("so-far-{n}");
+    client
+        .send(
+            &Node::new("iq")
+                .attr("id", id.clone())
+                .attr("to", server())
+                .attr("xmlns", "w:p")
+                .attr("type", "get"),
+        )
+        .await;
+    let mut got = Vec::new();
+    loop {
+        let n = client.node().await;
+        if n.tag == "iq" && n.attr_str("id") == Some(id.as_str()) {
+            return got;
+        }
+        got.push(n);
+    }
+}
+
 /// Closes the socket and waits until the simulator saw it.
 async fn disconnect(api: &Api, client: Client, device: u16) {
     drop(client);
+    disconnect_wait(api, device).await;
+}
+
+async fn disconnect_wait(api: &Api, device: u16) {
     wait_for("the device to go offline", || async {
         let (_, account) = api.get(&format!("/sim/accounts/{ALICE}")).await;
         let online = account["devices"]
@@ -346,4 +374,102 @@ async fn held_stanzas_survive_a_simulator_restart() {
     assert!(all_offline(&held), "{held:?}");
     assert_eq!(count, "2");
     sim.shutdown().await.unwrap();
+}
+
+/// Deliveries race with logins that replace the open connection and with connections that
+/// close: whatever the interleaving, a device that confirmed only some stanzas gets every other
+/// one back, in the order they were sent.
+#[tokio::test]
+async fn nothing_is_lost_while_the_device_reconnects_during_a_burst() {
+    let (sim, api) = with_accounts(seeded(45)).await;
+    let c = Companion::new(45);
+    let device = pair_by_qr(&sim, &api, &c, ALICE).await;
+    let sent: Vec<String> = (0..60).map(|i| format!("B{i:02}")).collect();
+    let sender = {
+        let api = Api::new(&sim);
+        let sent = sent.clone();
+        tokio::spawn(async move {
+            for id in &sent {
+                phone_sends(&api, BOB, ALICE, id).await;
+            }
+        })
+    };
+    let mut confirmed = Vec::new();
+    let (mut open, mut got, _) = login(&sim, &c, device).await;
+    // Reconnect over and over until the burst is over: every other time a login replaces the
+    // open connection, otherwise the connection closes first.
+    let mut round = 0;
+    while round < 8 || !sender.is_finished() {
+        // Confirm the first message this connection got so far, if any.
+        got.extend(received_so_far(&mut open, round).await);
+        if let Some(m) = got.iter().find(|n| n.tag == "message") {
+            let id = m.attr_str("id").unwrap().to_string();
+            send_and_sync(&mut open, vec![receipt(&id, m.attr_jid("from").unwrap())]).await;
+            confirmed.push(id);
+        }
+        let (next, held, _) = if round % 2 == 0 {
+            login(&sim, &c, device).await
+        } else {
+            disconnect(&api, open, device).await;
+            login(&sim, &c, device).await
+        };
+        (open, got) = (next, held);
+        round += 1;
+    }
+    sender.await.unwrap();
+    drop(open);
+    disconnect_wait(&api, device).await;
+    let (_last, held, count) = login(&sim, &c, device).await;
+    let expected: Vec<&str> = sent
+        .iter()
+        .map(String::as_str)
+        .filter(|id| !confirmed.iter().any(|c| c == id))
+        .collect();
+    assert_eq!(ids(&held), expected, "confirmed {confirmed:?}");
+    assert_eq!(count, expected.len().to_string());
+    sim.shutdown().await.unwrap();
+}
+
+/// The end of a race: a stanza was routed to the old connection after a new login of the device
+/// had already taken over. When the old connection ends, the stanza goes to the new one at once
+/// instead of waiting for yet another login. Driven on the connection registry directly, since the
+/// interleaving cannot be forced over sockets.
+#[tokio::test]
+async fn a_stanza_left_on_a_replaced_connection_goes_to_the_new_one() {
+    let (running, api) = with_accounts(seeded(46)).await;
+    let c = Companion::new(46);
+    let device = pair_by_qr(&running, &api, &c, ALICE).await;
+    let sim = running.sim();
+    let peer = std::net::SocketAddr::from(([127, 0, 0, 1], 9));
+    let (old, mut old_rx) = sim.connections().register(peer);
+    sim.device_logged_in(old, ALICE, device);
+    let (new, mut new_rx) = sim.connections().register(peer);
+    sim.device_logged_in(new, ALICE, device);
+    assert!(sim.state().hand_to(ALICE, device, new).is_empty());
+    assert!(matches!(old_rx.try_recv(), Ok(ConnCommand::Replaced)));
+
+    let late = Node::new("message")
+        .attr("id", "L1")
+        .attr("from", Jid::pn(BOB))
+        .attr("type", "text");
+    let held = QueuedStanza {
+        id: "L1".into(),
+        kind: StanzaKind::Message,
+        t: 0,
+        node: binary::encode(&late).unwrap(),
+        sent_on: Some(old),
+    };
+    sim.state().hold(ALICE, device, held).unwrap();
+    sim.connection_closed(old);
+    let Ok(ConnCommand::Deliver { node }) = new_rx.try_recv() else {
+        panic!("nothing handed to the new connection");
+    };
+    let node = binary::decode(&node).unwrap();
+    assert_eq!(node.attr_str("id"), Some("L1"));
+    assert_eq!(node.attr_str("offline"), Some("1"));
+    let left = sim.state().held(ALICE, device).unwrap();
+    assert_eq!(left.len(), 1, "still held until confirmed");
+    assert_eq!(left[0].sent_on, Some(new));
+    sim.connection_closed(new);
+    running.shutdown().await.unwrap();
 }
