@@ -226,6 +226,12 @@ impl Tx {
     }
 }
 
+/// This process's name on the leases it takes: random, fixed for the life of the process.
+fn lease_owner() -> &'static str {
+    static OWNER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    OWNER.get_or_init(crate::db::new_uuid)
+}
+
 impl Db {
     /// Leases up to `limit` due rows until `lease_until` and counts the attempt. A row whose lease
     /// expired (its dispatcher died or hung) is due again.
@@ -244,7 +250,7 @@ impl Db {
         let rows: Vec<EntryRow> = match &self.pool {
             Pool::Sqlite(p) => {
                 sqlx::query_as(
-                    "UPDATE outbox SET lease_until = $1, attempts = attempts + 1 \
+                    "UPDATE outbox SET lease_until = $1, lease_owner = $4, attempts = attempts + 1 \
                      WHERE id IN (SELECT id FROM outbox o WHERE next_attempt_at <= $2 \
                      AND (lease_until IS NULL OR lease_until < $2) AND NOT EXISTS (SELECT 1 FROM outbox p \
                      WHERE p.instance_id = o.instance_id AND p.target_kind = o.target_kind \
@@ -257,12 +263,13 @@ impl Db {
                 .bind(lease_until)
                 .bind(now)
                 .bind(limit)
+                .bind(lease_owner())
                 .fetch_all(p)
                 .await?
             }
             Pool::Postgres(p) => {
                 sqlx::query_as(
-                    "UPDATE outbox SET lease_until = $1, attempts = attempts + 1 \
+                    "UPDATE outbox SET lease_until = $1, lease_owner = $4, attempts = attempts + 1 \
                      WHERE id IN (SELECT id FROM outbox o WHERE next_attempt_at <= $2 \
                      AND (lease_until IS NULL OR lease_until < $2) AND NOT EXISTS (SELECT 1 FROM outbox p \
                      WHERE p.instance_id = o.instance_id AND p.target_kind = o.target_kind \
@@ -275,6 +282,7 @@ impl Db {
                 .bind(lease_until)
                 .bind(now)
                 .bind(limit)
+                .bind(lease_owner())
                 .fetch_all(p)
                 .await?
             }
@@ -282,20 +290,23 @@ impl Db {
         Ok(rows.into_iter().map(entry).collect())
     }
 
-    /// Frees every lease, on SQLite only, when a dispatcher starts. A SQLite database belongs to
-    /// one process, so a lease found at start-up was held by that process before it died: waiting
-    /// for it to expire (request timeout + 5 s) would only delay the events it held. On
-    /// PostgreSQL another node may hold the lease, so it is left to expire.
+    /// Frees the leases of other processes, on SQLite only, when a dispatcher starts. A SQLite
+    /// database belongs to one `zapin serve` process, so such a lease was held by a predecessor
+    /// that died: waiting for it to expire (request timeout + 5 s) would only delay the events it
+    /// held. Leases of this process (another dispatcher in it) are kept. On PostgreSQL another
+    /// node may hold the lease, so it is left to expire.
     pub(crate) async fn release_leases_of_a_previous_run(&self) -> Result<u64, DbError> {
         let Pool::Sqlite(p) = &self.pool else {
             return Ok(0);
         };
-        Ok(
-            sqlx::query("UPDATE outbox SET lease_until = NULL WHERE lease_until IS NOT NULL")
-                .execute(p)
-                .await?
-                .rows_affected(),
+        Ok(sqlx::query(
+            "UPDATE outbox SET lease_until = NULL, lease_owner = NULL \
+             WHERE lease_until IS NOT NULL AND (lease_owner IS NULL OR lease_owner <> $1)",
         )
+        .bind(lease_owner())
+        .execute(p)
+        .await?
+        .rows_affected())
     }
 
     /// The receiver took it: forget the row.
