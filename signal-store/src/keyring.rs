@@ -12,7 +12,7 @@ use std::sync::{Arc, RwLock};
 use crate::master_key::{KeyFingerprint, MasterKey};
 
 /// The current key and, while a rotation is unfinished, the previous one.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Keyring {
     current: MasterKey,
     previous: Option<MasterKey>,
@@ -100,6 +100,13 @@ impl SharedKeyring {
             .0
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(keyring);
+    }
+}
+
+/// Equal when they hold the same keys now (two configurations parsed from the same variables).
+impl PartialEq for SharedKeyring {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || *self.get() == *other.get()
     }
 }
 

@@ -55,7 +55,7 @@ pub mod testing;
 pub use error::{KeyFormatError, MasterKeyError, StoreError};
 pub use keyring::{KeyUsed, Keyring, SharedKeyring};
 pub use master_key::{
-    KeyFingerprint, MASTER_KEY_ENV, MASTER_KEY_FILE, MASTER_KEY_PREVIOUS_ENV, MasterKey,
+    KeyFingerprint, KeySource, MASTER_KEY_ENV, MASTER_KEY_FILE, MASTER_KEY_PREVIOUS_ENV, MasterKey,
     PREVIOUS_KEY_FILE,
 };
 pub use reseal::{ResealMode, ResealReport};

@@ -28,6 +28,35 @@ pub const MASTER_KEY_PREVIOUS_ENV: &str = "ZAPIN_MASTER_KEY_PREVIOUS";
 /// Name of the file holding the key a rotation replaced, next to [`MASTER_KEY_FILE`].
 pub const PREVIOUS_KEY_FILE: &str = "master.key.previous";
 
+/// Where the current master key came from. Shown in messages instead of the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// `ZAPIN_MASTER_KEY`.
+    Env,
+    /// The key file at this path.
+    File(PathBuf),
+}
+
+impl KeySource {
+    /// Where the previous key of a rotation is kept next to the key file (`None` for the
+    /// environment: the operator sets `ZAPIN_MASTER_KEY_PREVIOUS`).
+    pub fn previous_file(&self) -> Option<PathBuf> {
+        match self {
+            KeySource::Env => None,
+            KeySource::File(path) => Some(path.with_file_name(PREVIOUS_KEY_FILE)),
+        }
+    }
+}
+
+impl fmt::Display for KeySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeySource::Env => f.write_str(MASTER_KEY_ENV),
+            KeySource::File(path) => write!(f, "the key file {}", path.display()),
+        }
+    }
+}
+
 /// Label of the HMAC that names a key without revealing it.
 const FINGERPRINT_LABEL: &[u8] = b"zapin/master-key-fingerprint/v1";
 
