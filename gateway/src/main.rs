@@ -291,7 +291,6 @@ fn run_to_exit(label: &str, task: impl Future<Output = anyhow::Result<()>>) -> E
                 })
                 .filter(|key| key.is_mismatch());
             if let Some(key) = mismatch {
-                tracing::error!("{key}");
                 eprintln!("{label}: {key}");
                 return ExitCode::from(EXIT_CONFIG);
             }

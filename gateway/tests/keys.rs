@@ -565,3 +565,145 @@ async fn rotate_is_refused_while_a_server_holds_the_data() {
         site.cleanup().await;
     }
 }
+
+// ---- the binary: `zapin serve` refuses a wrong key; `zapin keys rotate` ----
+
+const API_KEY: &str = "keys-test-global";
+
+fn serve_env<'a>(site: &'a Site, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut env = vec![
+        ("ZAPIN_DATA_DIR", site.dir.path().to_str().unwrap()),
+        ("AUTHENTICATION_API_KEY", API_KEY),
+    ];
+    if let Some(pg) = &site.pg {
+        env.push(("DATABASE_CONNECTION_URI", pg.url.as_str()));
+    }
+    env.extend_from_slice(extra);
+    env
+}
+
+async fn call(url: &str, method: reqwest::Method, path: &str, key: &str) -> (u16, serde_json::Value) {
+    let res = reqwest::Client::new()
+        .request(method, format!("{url}{path}"))
+        .header("apikey", key)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+#[tokio::test]
+async fn serve_refuses_a_wrong_key_and_keys_rotate_moves_the_data_to_a_new_one() {
+    use common::serve::{Serve, run_for};
+    let limit = Duration::from_secs(60);
+    for site in Site::all().await {
+        // First start: key file created, instance with a token and a webhook secret.
+        let serve = Serve::start(&serve_env(&site, &[]));
+        let created = reqwest::Client::new()
+            .post(format!("{}/instance/create", serve.url))
+            .header("apikey", API_KEY)
+            .json(&json!({"instanceName": "cli", "integration": "WHATSAPP-BAILEYS",
+                "webhook": {"url": "http://127.0.0.1:9/x", "events": ["MESSAGES_UPSERT"], "secret": "cli-secret"}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status().as_u16(), 201);
+        let token = created.json::<serde_json::Value>().await.unwrap()["hash"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (status, keys) = call(&serve.url, reqwest::Method::GET, "/admin/keys", API_KEY).await;
+        assert_eq!(status, 200, "{keys}");
+        assert_eq!(keys["source"], "file");
+        let (status, _) = call(&serve.url, reqwest::Method::GET, "/admin/keys", &token).await;
+        assert_eq!(status, 401, "an instance token is no operator key");
+
+        // Offline rotation is refused while serving.
+        let busy = run_for(&["keys", "rotate"], &serve_env(&site, &[]), limit);
+        assert_eq!(busy.status.code(), Some(1), "{busy:?}");
+        assert!(busy.stderr.contains("zapin serve is running"), "{busy:?}");
+        let (status, log) = serve.stop();
+        assert!(status.success(), "{log}");
+        let file_key = std::fs::read_to_string(site.key_file()).unwrap();
+
+        // A wrong key: exit 2, one line naming the source and what to do, never the key.
+        let wrong = run_for(&["serve"], &serve_env(&site, &[("ZAPIN_MASTER_KEY", K3)]), limit);
+        assert_eq!(wrong.status.code(), Some(2), "{wrong:?}");
+        let lines: Vec<&str> = wrong
+            .stderr
+            .lines()
+            .filter(|l| l.contains("master key"))
+            .collect();
+        assert_eq!(lines.len(), 1, "{}", wrong.stderr);
+        assert!(lines[0].contains("does not match the data"), "{}", lines[0]);
+        assert!(lines[0].contains("ZAPIN_MASTER_KEY"), "{}", lines[0]);
+        assert!(lines[0].contains("Start with"), "{}", lines[0]);
+        assert!(!wrong.stderr.contains(K3), "{}", wrong.stderr);
+        assert!(!wrong.stderr.contains(file_key.trim()), "{}", wrong.stderr);
+        assert!(!wrong.stdout.contains("listening"), "never served");
+
+        // `zapin keys rotate` with the key file: a new key in place, the old one gone.
+        let rotated = run_for(&["keys", "rotate"], &serve_env(&site, &[]), limit);
+        assert!(rotated.status.success(), "{rotated:?}");
+        assert!(rotated.stdout.contains("master key rotated"), "{rotated:?}");
+        let new_file_key = std::fs::read_to_string(site.key_file()).unwrap();
+        assert_ne!(new_file_key, file_key);
+        assert!(!site.dir.path().join("master.key.previous").exists());
+        assert!(!rotated.stdout.contains(new_file_key.trim()), "the key is never printed");
+
+        // The old key is refused now, the new one serves the same token.
+        let old = run_for(
+            &["serve"],
+            &serve_env(&site, &[("ZAPIN_MASTER_KEY", file_key.trim())]),
+            limit,
+        );
+        assert_eq!(old.status.code(), Some(2), "{old:?}");
+        let serve = Serve::start(&serve_env(&site, &[]));
+        let (status, state) = call(
+            &serve.url,
+            reqwest::Method::GET,
+            "/instance/connectionState/cli",
+            &token,
+        )
+        .await;
+        assert_eq!(status, 200, "{state}");
+        let (status, log) = serve.stop();
+        assert!(status.success(), "{log}");
+
+        // With the key in the environment, rotate needs the new key passed explicitly.
+        let current = new_file_key.trim().to_owned();
+        std::fs::remove_file(site.key_file()).unwrap();
+        let generated = run_for(&["keys", "generate"], &[], limit);
+        assert!(generated.status.success());
+        let next = generated.stdout.trim().to_owned();
+        assert_eq!(next.len(), 64);
+        let refused = run_for(
+            &["keys", "rotate"],
+            &serve_env(&site, &[("ZAPIN_MASTER_KEY", &current)]),
+            limit,
+        );
+        assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+        assert!(refused.stderr.contains("zapin keys generate"), "{refused:?}");
+        let rotated = run_for(
+            &["keys", "rotate", "--new-key-env", "NEXT_KEY"],
+            &serve_env(&site, &[("ZAPIN_MASTER_KEY", &current), ("NEXT_KEY", &next)]),
+            limit,
+        );
+        assert!(rotated.status.success(), "{rotated:?}");
+        assert!(rotated.stdout.contains("set ZAPIN_MASTER_KEY"), "{rotated:?}");
+        assert!(!site.key_file().exists(), "no key file is written for an env key");
+        let serve = Serve::start(&serve_env(&site, &[("ZAPIN_MASTER_KEY", &next)]));
+        let (status, _) = call(
+            &serve.url,
+            reqwest::Method::GET,
+            "/instance/connectionState/cli",
+            &token,
+        )
+        .await;
+        assert_eq!(status, 200);
+        let (status, log) = serve.stop();
+        assert!(status.success(), "{log}");
+        site.cleanup().await;
+    }
+}
