@@ -575,14 +575,19 @@ impl KeyService {
         let this = self.clone();
         tokio::spawn(async move {
             let _running = running;
+            // Twice: the second pass picks up what writes sealed under the old key just before
+            // the switch committed while the first one ran. What is still left after that is
+            // readable (the old key stays in the keyring) and re-sealed by the next start.
             let mut total = ResealReport::default();
             let mut error = None;
-            for part in this.data.parts() {
-                match this.data.pass(&part, ResealMode::Reseal).await {
-                    Ok(report) => total.add(&report),
-                    Err(err) => {
-                        error = Some(err.to_string());
-                        break;
+            'passes: for _ in 0..2 {
+                for part in this.data.parts() {
+                    match this.data.pass(&part, ResealMode::Reseal).await {
+                        Ok(report) => total.add(&report),
+                        Err(err) => {
+                            error = Some(err.to_string());
+                            break 'passes;
+                        }
                     }
                 }
             }

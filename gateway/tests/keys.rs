@@ -582,7 +582,12 @@ fn serve_env<'a>(site: &'a Site, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, 
     env
 }
 
-async fn call(url: &str, method: reqwest::Method, path: &str, key: &str) -> (u16, serde_json::Value) {
+async fn call(
+    url: &str,
+    method: reqwest::Method,
+    path: &str,
+    key: &str,
+) -> (u16, serde_json::Value) {
     let res = reqwest::Client::new()
         .request(method, format!("{url}{path}"))
         .header("apikey", key)
@@ -628,7 +633,11 @@ async fn serve_refuses_a_wrong_key_and_keys_rotate_moves_the_data_to_a_new_one()
         let file_key = std::fs::read_to_string(site.key_file()).unwrap();
 
         // A wrong key: exit 2, one line naming the source and what to do, never the key.
-        let wrong = run_for(&["serve"], &serve_env(&site, &[("ZAPIN_MASTER_KEY", K3)]), limit);
+        let wrong = run_for(
+            &["serve"],
+            &serve_env(&site, &[("ZAPIN_MASTER_KEY", K3)]),
+            limit,
+        );
         assert_eq!(wrong.status.code(), Some(2), "{wrong:?}");
         let lines: Vec<&str> = wrong
             .stderr
@@ -650,7 +659,10 @@ async fn serve_refuses_a_wrong_key_and_keys_rotate_moves_the_data_to_a_new_one()
         let new_file_key = std::fs::read_to_string(site.key_file()).unwrap();
         assert_ne!(new_file_key, file_key);
         assert!(!site.dir.path().join("master.key.previous").exists());
-        assert!(!rotated.stdout.contains(new_file_key.trim()), "the key is never printed");
+        assert!(
+            !rotated.stdout.contains(new_file_key.trim()),
+            "the key is never printed"
+        );
 
         // The old key is refused now, the new one serves the same token.
         let old = run_for(
@@ -684,15 +696,27 @@ async fn serve_refuses_a_wrong_key_and_keys_rotate_moves_the_data_to_a_new_one()
             limit,
         );
         assert_eq!(refused.status.code(), Some(1), "{refused:?}");
-        assert!(refused.stderr.contains("zapin keys generate"), "{refused:?}");
+        assert!(
+            refused.stderr.contains("zapin keys generate"),
+            "{refused:?}"
+        );
         let rotated = run_for(
             &["keys", "rotate", "--new-key-env", "NEXT_KEY"],
-            &serve_env(&site, &[("ZAPIN_MASTER_KEY", &current), ("NEXT_KEY", &next)]),
+            &serve_env(
+                &site,
+                &[("ZAPIN_MASTER_KEY", &current), ("NEXT_KEY", &next)],
+            ),
             limit,
         );
         assert!(rotated.status.success(), "{rotated:?}");
-        assert!(rotated.stdout.contains("set ZAPIN_MASTER_KEY"), "{rotated:?}");
-        assert!(!site.key_file().exists(), "no key file is written for an env key");
+        assert!(
+            rotated.stdout.contains("set ZAPIN_MASTER_KEY"),
+            "{rotated:?}"
+        );
+        assert!(
+            !site.key_file().exists(),
+            "no key file is written for an env key"
+        );
         let serve = Serve::start(&serve_env(&site, &[("ZAPIN_MASTER_KEY", &next)]));
         let (status, _) = call(
             &serve.url,
