@@ -264,8 +264,8 @@ enum Sent {
     Ok(String),
     /// An HTTP error status.
     Status(u16, String),
-    /// No answer (connection refused or closed): unknown whether it went out.
-    NoAnswer,
+    /// No answer (connection refused or closed), for this text.
+    NoAnswer(String),
 }
 
 /// Everything the traffic generators did.
@@ -273,6 +273,8 @@ enum Sent {
 struct Traffic {
     /// Per instance, in order.
     sends: BTreeMap<String, Vec<Sent>>,
+    /// When each 2xx answer arrived.
+    answered: Vec<Instant>,
     /// Per instance: ids of the texts its contact phone sent to it, and when.
     inbound: BTreeMap<String, Vec<(String, Instant)>>,
 }
@@ -291,10 +293,11 @@ async fn send_loop(
         if *stop.borrow_and_update() {
             return;
         }
+        let text = format!("out-{}-{n}", p.name);
         let res = client
             .post(format!("{url}/message/sendText/{}", p.name))
             .header("apikey", &p.token)
-            .json(&json!({"number": p.contact, "text": format!("out-{}-{n}", p.name)}))
+            .json(&json!({"number": p.contact, "text": text}))
             .send()
             .await;
         let sent = match res {
@@ -306,16 +309,15 @@ async fn send_loop(
                     _ => Sent::Status(status, body.to_string()),
                 }
             }
-            Err(_) => Sent::NoAnswer,
+            Err(_) => Sent::NoAnswer(text),
         };
-        let gone = matches!(sent, Sent::NoAnswer);
-        traffic
-            .lock()
-            .unwrap()
-            .sends
-            .entry(p.name.clone())
-            .or_default()
-            .push(sent);
+        let gone = matches!(sent, Sent::NoAnswer(_));
+        let mut t = traffic.lock().unwrap();
+        if matches!(sent, Sent::Ok(_)) {
+            t.answered.push(Instant::now());
+        }
+        t.sends.entry(p.name.clone()).or_default().push(sent);
+        drop(t);
         if gone {
             return;
         }
@@ -693,6 +695,12 @@ async fn graceful_restart(pg: bool) {
             }
         }
     }
+    let drained = traffic
+        .answered
+        .iter()
+        .filter(|at| **at > sigterm_at)
+        .count();
+    eprintln!("{drained} sends answered 2xx after the SIGTERM (in flight, completed by the drain)");
 
     let hooks_before_restart = world.receiver.seen().len();
     let serve = world.serve().await;
@@ -710,6 +718,24 @@ async fn graceful_restart(pg: bool) {
         must_arrive,
     )
     .await;
+    // A send that got no answer was not taken: its text is on no phone.
+    for p in &paired {
+        let got = world
+            .sim_get(&format!("/sim/accounts/{}/messages", p.contact))
+            .await;
+        for s in traffic.sends.get(&p.name).into_iter().flatten() {
+            if let Sent::NoAnswer(text) = s {
+                assert!(
+                    !got.as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|m| m["text"] == text.as_str()),
+                    "{}: {text} went out but its request got no answer",
+                    p.name
+                );
+            }
+        }
+    }
     let lost_total: usize = lost.values().map(Vec::len).sum();
     let when: Vec<(String, i128)> = traffic
         .inbound
