@@ -320,6 +320,7 @@ async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
     let sim = zapin_sim::run(config)
         .await
         .context("starting the simulator")?;
+    let stop = shutdown_signal();
     // One stable stdout line for scripts and tests; everything else goes to the log on stderr.
     println!(
         "zapin sim listening on {} ws={} root={}",
@@ -327,7 +328,7 @@ async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
         sim.ws_url(),
         hex::encode(sim.root_public_key().as_bytes())
     );
-    shutdown_signal().await;
+    stop.await;
     sim.shutdown().await.context("stopping the simulator")?;
     tracing::info!("stopped");
     Ok(())
@@ -399,6 +400,7 @@ async fn run_server(config: Config) -> anyhow::Result<()> {
         .with_secrets(SecretCipher::with_keyring(config.keyring()))
         .spawn();
 
+    let stop = shutdown_signal();
     // One stable stdout line for scripts and tests; everything else goes to the log on stderr.
     println!("zapin listening on http://{local}");
     tracing::info!(url = %format!("http://{local}"), "serving");
@@ -417,7 +419,7 @@ async fn run_server(config: Config) -> anyhow::Result<()> {
     let state = state.with_engine(engine.clone());
 
     let served = axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(stop)
         .await
         .context("HTTP server failed");
     // In-flight requests are done: stop the sessions (credentials stay for the next start),
@@ -522,31 +524,46 @@ async fn run_keys_rotate(mut config: Config, args: RotateArgs) -> anyhow::Result
     Ok(())
 }
 
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM so in-flight requests can finish.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(err) = tokio::signal::ctrl_c().await {
-            tracing::error!("cannot listen for Ctrl-C: {err}");
-            std::future::pending::<()>().await;
-        }
-    };
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM so in-flight requests can finish. The handlers are
+/// installed by this call, not when the future is first polled: call it before announcing the
+/// address, or a SIGTERM sent right after the announcement finds no handler and kills the
+/// process with the default action (a failed exit instead of a clean stop).
+fn shutdown_signal() -> impl Future<Output = ()> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    let (interrupt, terminate) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        {
+            async fn recv(signal: std::io::Result<tokio::signal::unix::Signal>, name: &str) {
+                match signal {
+                    Ok(mut signal) => {
+                        signal.recv().await;
+                    }
+                    Err(err) => {
+                        tracing::error!("cannot listen for {name}: {err}");
+                        std::future::pending::<()>().await;
+                    }
+                }
             }
-            Err(err) => {
-                tracing::error!("cannot listen for SIGTERM: {err}");
+            tokio::select! {
+                () = recv(interrupt, "SIGINT") => tracing::info!("SIGINT received, shutting down"),
+                () = recv(terminate, "SIGTERM") => tracing::info!("SIGTERM received, shutting down"),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            if let Err(err) = tokio::signal::ctrl_c().await {
+                tracing::error!("cannot listen for Ctrl-C: {err}");
                 std::future::pending::<()>().await;
             }
+            tracing::info!("Ctrl-C received, shutting down");
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("SIGINT received, shutting down"),
-        () = terminate => tracing::info!("SIGTERM received, shutting down"),
     }
 }
 
