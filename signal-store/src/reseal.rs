@@ -31,7 +31,8 @@ pub(crate) enum KeyPart {
 }
 
 /// A sealed column and how its rows are named (see [`RowRef`]): the owning device's column, and
-/// the row key. The table name is the AAD's table.
+/// the row key. The table name is the AAD's table. Owner and key columns are unique per row (the
+/// pass pages through the table by them and writes back by them).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct SealedColumn {
     pub table: &'static str,
