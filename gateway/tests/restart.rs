@@ -782,6 +782,26 @@ async fn rotate_while_serving(pg: bool) {
         .api(&serve, reqwest::Method::GET, "/admin/keys", API_KEY, None)
         .await;
     assert_eq!(status, 200, "{before}");
+    let (status, body) = world
+        .api(
+            &serve,
+            reqwest::Method::POST,
+            "/admin/keys/rotate",
+            &paired[0].token,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 401, "an instance token is no operator key: {body}");
+    let (status, body) = world
+        .api(
+            &serve,
+            reqwest::Method::POST,
+            "/admin/keys/rotate",
+            API_KEY,
+            Some(json!({"newKey": "zz"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
     let (status, rotated) = world
         .api(
             &serve,

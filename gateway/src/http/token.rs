@@ -291,4 +291,36 @@ mod tests {
         assert!(TokenCipher::new(None).lookup(b"TOKEN-1").is_none());
         assert!(!format!("{c:?}").contains("TOKEN"));
     }
+
+    #[test]
+    fn during_a_rotation_old_tokens_still_open_and_unlock() {
+        use zapin_signal_store::Keyring;
+        let old = MasterKey::parse(K1).unwrap();
+        let new = MasterKey::parse(K2).unwrap();
+        let c = TokenCipher::new(Some(old.clone()));
+        let row = instance(c.seal("TOKEN-1").unwrap(), c.lookup(b"TOKEN-1"));
+        let keys = SharedKeyring::new(Keyring::new(new.clone()).with_previous(Some(old)));
+        let rotating = TokenCipher::with_keyring(Some(keys.clone()));
+        let (token, used) = rotating.open_which(&row.token).unwrap();
+        assert_eq!((token.as_str(), used), ("TOKEN-1", Some(KeyUsed::Previous)));
+        assert!(
+            rotating.unlocks(&row, b"TOKEN-1"),
+            "hash under the previous key"
+        );
+        assert!(!rotating.unlocks(&row, b"TOKEN-2"));
+        // New rows are sealed and hashed under the new key.
+        let fresh = instance(
+            rotating.seal("TOKEN-3").unwrap(),
+            rotating.lookup(b"TOKEN-3"),
+        );
+        assert_eq!(
+            rotating.open_which(&fresh.token).unwrap().1,
+            Some(KeyUsed::Current)
+        );
+        // Once the previous key is dropped, only rows under the new key work.
+        keys.replace(Keyring::new(new));
+        assert!(!rotating.unlocks(&row, b"TOKEN-1"));
+        assert!(rotating.open(&row.token).is_err());
+        assert!(rotating.unlocks(&fresh, b"TOKEN-3"));
+    }
 }
