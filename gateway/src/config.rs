@@ -311,6 +311,10 @@ pub struct Config {
     pub phone_name: String,
     /// `QRCODE_LIMIT` (default 30, at least 1): QR codes shown before giving up.
     pub qrcode_limit: u32,
+    /// `ZAPIN_EVENT_BUFFER` (default 4096, at least 1): engine events held for the gateway before
+    /// it falls behind. Falling behind loses no message (they wait in the engine's inbox and are
+    /// stored from there), but costs their order and other events such as status updates.
+    pub event_buffer: usize,
     /// `DEL_INSTANCE` (default `false`): minutes before an unconnected API-created instance is removed.
     pub del_instance_minutes: Option<u32>,
 
@@ -517,6 +521,18 @@ impl Config {
                 "a whole number of QR codes, at least 1",
             ));
         }
+        let event_buffer = env.number(
+            "ZAPIN_EVENT_BUFFER",
+            4096usize,
+            "a whole number of events, at least 1",
+        )?;
+        if event_buffer == 0 {
+            return Err(invalid(
+                "ZAPIN_EVENT_BUFFER",
+                "0",
+                "a whole number of events, at least 1",
+            ));
+        }
         let del_instance_minutes = match env.get("DEL_INSTANCE")? {
             None => None,
             Some(v) if v.eq_ignore_ascii_case("false") => None,
@@ -656,6 +672,7 @@ impl Config {
             phone_client,
             phone_name,
             qrcode_limit,
+            event_buffer,
             del_instance_minutes,
             webhook_global_url,
             webhook_global_by_events,
