@@ -7,6 +7,7 @@
 
 mod body;
 mod chat;
+pub mod cors;
 mod envelope;
 pub mod guard;
 mod instance;
@@ -116,6 +117,7 @@ impl From<token::TokenError> for ApiError {
 ///
 /// Unknown paths, and known paths with another method, answer with Evolution's 404 envelope
 /// (`Cannot GET /path`) because that is what Express does and clients may match on it.
+/// `OPTIONS` never reaches the routes: it is a CORS preflight, answered by [`cors`].
 pub fn app(state: AppState) -> Router {
     // Routes about one existing instance: the guard loads it (404) and checks the key (401)
     // before the handler reads the body (400).
@@ -164,5 +166,12 @@ pub fn app(state: AppState) -> Router {
         .fallback(envelope::not_found)
         .method_not_allowed_fallback(envelope::not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        // Outermost last: the origin check runs first, then the CORS layer answers preflights
+        // for every path before routing.
+        .layer(cors::layer(&state.config.cors))
+        .layer(from_fn_with_state(
+            state.clone(),
+            cors::refuse_foreign_origin,
+        ))
         .with_state(state)
 }
