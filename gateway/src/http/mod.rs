@@ -159,6 +159,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/", get(meta::welcome))
         .route("/v1/health", get(meta::health))
+        .route("/verify-creds", post(meta::verify_creds))
         // create and fetchInstances have no `{instance}`: they run their own guard steps.
         .route("/instance/create", post(instance::create))
         .route("/instance/fetchInstances", get(instance::fetch_instances))
