@@ -419,7 +419,8 @@ async fn records(database_url: Option<&str>) {
         .call(
             Method::POST,
             "/message/sendText/rec",
-            Some(json!({"number": friend, "text": "sent over the API"})),
+            // As Evolution Manager's chat sends it: the chat JID as `number`.
+            Some(json!({"number": friend_jid, "text": "sent over the API"})),
         )
         .await;
     assert_eq!(status, 201, "{sent}");
