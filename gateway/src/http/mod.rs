@@ -8,6 +8,7 @@
 mod admin;
 mod body;
 mod chat;
+pub mod cors;
 mod envelope;
 pub mod guard;
 mod instance;
@@ -126,6 +127,7 @@ impl From<token::TokenError> for ApiError {
 ///
 /// Unknown paths, and known paths with another method, answer with Evolution's 404 envelope
 /// (`Cannot GET /path`) because that is what Express does and clients may match on it.
+/// `OPTIONS` never reaches the routes: it is a CORS preflight, answered by [`cors`].
 pub fn app(state: AppState) -> Router {
     // Routes about one existing instance: the guard loads it (404) and checks the key (401)
     // before the handler reads the body (400).
@@ -167,6 +169,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/", get(meta::welcome))
         .route("/v1/health", get(meta::health))
+        .route("/verify-creds", post(meta::verify_creds))
         // create and fetchInstances have no `{instance}`: they run their own guard steps.
         .route("/instance/create", post(instance::create))
         .route("/instance/fetchInstances", get(instance::fetch_instances))
@@ -176,5 +179,12 @@ pub fn app(state: AppState) -> Router {
         .fallback(envelope::not_found)
         .method_not_allowed_fallback(envelope::not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        // Outermost last: the origin check runs first, then the CORS layer answers preflights
+        // for every path before routing.
+        .layer(cors::layer(&state.config.cors))
+        .layer(from_fn_with_state(
+            state.clone(),
+            cors::refuse_foreign_origin,
+        ))
         .with_state(state)
 }

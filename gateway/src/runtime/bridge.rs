@@ -17,16 +17,16 @@ use zapin_compat_evolution::payload::{
     QrcodeUpdated, is_terminal_close,
 };
 use zapin_compat_evolution::response::{
-    MessageKey, MessageRecord, MessageStatus as EvoStatus, QrImage,
+    MessageKey, MessageRecord, MessageStatus as EvoStatus, QrImage, disconnection_object,
 };
 use zapin_engine::crashpoint;
 use zapin_engine::messaging::ReceivedMessage;
 use zapin_engine::messaging::StatusUpdate;
-use zapin_engine::{ConnectionState, Event, EventKind, InstanceId};
+use zapin_engine::{ConnectionState, Event, EventKind, InstanceId, LogoutReason};
 
 use super::{EngineRuntime, qr, user_jid};
 use crate::Config;
-use crate::db::{Db, DbError, Instance, Message, Tx};
+use crate::db::{Db, DbError, Disconnection, Instance, Message, Tx};
 use crate::http::TokenCipher;
 
 /// How long a status update of a message not stored yet waits for the instance's sends in
@@ -117,6 +117,35 @@ pub fn record(m: &Message) -> MessageRecord {
         instance_id: m.instance_id.clone(),
         source: m.source.clone(),
     }
+}
+
+/// The push name of a message from another device of the instance's own account (`notify` on
+/// what the phone sends), if it carries one. `-` means "none" (whatsmeow ignores it too).
+fn own_push_name(m: &ReceivedMessage) -> Option<&str> {
+    m.push_name
+        .as_deref()
+        .filter(|name| m.key.from_me && !name.trim().is_empty() && *name != "-")
+}
+
+/// Stores the disconnect that closed `instance` (fetchInstances' `disconnection*`), with the
+/// `lastDisconnect` text Evolution stores.
+async fn record_disconnection(
+    tx: &mut Tx,
+    instance: &Instance,
+    code: u16,
+    message: &str,
+) -> Result<(), DbError> {
+    let at = now_ms();
+    let object = disconnection_object(code, message, &format_date_time(at, 0));
+    tx.record_disconnection(
+        &instance.id,
+        &Disconnection {
+            reason_code: i64::from(code),
+            object,
+            at,
+        },
+    )
+    .await
 }
 
 impl Bridge {
@@ -398,13 +427,24 @@ impl Bridge {
             EventKind::Presence(p) => p.chat.ends_with("@g.us"),
             _ => false,
         };
+        // The phone's push name rides on what the account's other devices send (Baileys learns
+        // its own name the same way); it is the instance's `profileName`.
+        if let EventKind::MessageUpsert(m) = &event.kind
+            && let Some(name) = own_push_name(m)
+            && instance.profile_name.as_deref() != Some(name)
+        {
+            instance.profile_name = Some(name.to_owned());
+            let status = instance.connection_status.clone();
+            self.set_status(&mut tx, &mut instance, &status).await?;
+        }
         if group_event
             && tx
                 .get_settings(&instance.id)
                 .await?
                 .is_some_and(|s| s.groups_ignore)
         {
-            tx.rollback().await?;
+            // Only what the event did to the instance row above (a learned push name) is kept.
+            tx.commit().await?;
             return Ok(message);
         }
         match event.kind {
@@ -434,12 +474,30 @@ impl Bridge {
                 let status = instance.connection_status.clone();
                 self.set_status(&mut tx, &mut instance, &status).await?;
             }
-            EventKind::Connection { state, status, .. } => {
+            EventKind::Connection {
+                state,
+                status,
+                reason,
+            } => {
                 self.connection(&mut tx, &mut instance, state, status)
                     .await?;
+                // Logouts were recorded by their `LoggedOut`, which comes first; the other
+                // closes that end the session (402) are recorded here.
+                if state == ConnectionState::Close
+                    && is_terminal_close(status)
+                    && !matches!(status, 401 | 403 | 406)
+                {
+                    let message = reason.as_deref().unwrap_or("Connection Failure");
+                    record_disconnection(&mut tx, &instance, status, message).await?;
+                }
             }
-            EventKind::LoggedOut { .. } => {
+            EventKind::LoggedOut { reason } => {
                 self.set_status(&mut tx, &mut instance, "close").await?;
+                let (code, message) = match reason {
+                    LogoutReason::UserInitiated => (401, "Intentional Logout"),
+                    LogoutReason::Revoked { code } => (code, "Connection Failure"),
+                };
+                record_disconnection(&mut tx, &instance, code, message).await?;
             }
             EventKind::MessageUpsert(m) => self.upsert(&mut tx, &instance, &m).await?,
             EventKind::MessageUpdate(u) => self.update(&mut tx, &instance, &u).await?,
