@@ -41,49 +41,56 @@ impl BotKind for EvolutionBot {
                 request = request.bearer_auth(key);
             }
             let answer = post_json(request, &body).await?;
-            parse(&answer)
+            Self::parse_answer(&answer)
         })
     }
 }
 
-fn parse(answer: &Value) -> Result<BotAnswer, BotError> {
-    let Some(object) = answer.as_object() else {
-        return Err(BotError::Malformed(
-            "the answer is not a JSON object".into(),
-        ));
-    };
-    let link_preview = object
-        .get("linkPreview")
-        .and_then(Value::as_bool)
-        .unwrap_or(true);
-    let replies = match object.get("message") {
-        Some(Value::String(message)) => {
-            let text = message
-                .strip_prefix('\'')
-                .and_then(|m| m.strip_suffix('\''))
-                .unwrap_or(message);
-            if text.is_empty() {
-                Vec::new()
-            } else {
-                vec![Reply::Text {
-                    text: text.to_owned(),
-                    link_preview,
-                }]
+impl EvolutionBot {
+    /// Reads the bot server's JSON answer (public for the fuzz target).
+    pub fn parse_answer(answer: &Value) -> Result<BotAnswer, BotError> {
+        let Some(object) = answer.as_object() else {
+            return Err(BotError::Malformed(
+                "the answer is not a JSON object".into(),
+            ));
+        };
+        let link_preview = object
+            .get("linkPreview")
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
+        let replies = match object.get("message") {
+            Some(Value::String(message)) => {
+                let text = message
+                    .strip_prefix('\'')
+                    .and_then(|m| m.strip_suffix('\''))
+                    .unwrap_or(message);
+                if text.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![Reply::Text {
+                        text: text.to_owned(),
+                        link_preview,
+                    }]
+                }
             }
-        }
-        // Evolution sends nothing when `message` is absent.
-        None | Some(Value::Null) => Vec::new(),
-        Some(_) => return Err(BotError::Malformed("`message` is not a string".into())),
-    };
-    Ok(BotAnswer {
-        replies,
-        ..BotAnswer::default()
-    })
+            // Evolution sends nothing when `message` is absent.
+            None | Some(Value::Null) => Vec::new(),
+            Some(_) => return Err(BotError::Malformed("`message` is not a string".into())),
+        };
+        Ok(BotAnswer {
+            replies,
+            ..BotAnswer::default()
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse(v: &Value) -> Result<BotAnswer, BotError> {
+        EvolutionBot::parse_answer(v)
+    }
 
     #[test]
     fn strips_one_layer_of_quotes() {

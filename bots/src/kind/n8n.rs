@@ -38,48 +38,55 @@ impl BotKind for N8nBot {
                 request = request.basic_auth(user, Some(pass));
             }
             let answer = post_json(request, &body).await?;
-            parse(&answer)
+            Self::parse_answer(&answer)
         })
     }
 }
 
-fn parse(answer: &Value) -> Result<BotAnswer, BotError> {
-    // "Respond to Webhook" with "All incoming items" answers an array of items: use the first.
-    let item = match answer {
-        Value::Array(items) => items.first().unwrap_or(&Value::Null),
-        other => other,
-    };
-    let Some(object) = item.as_object() else {
-        return Err(BotError::Malformed(
-            "the answer is not a JSON object".into(),
-        ));
-    };
-    let text = match (object.get("output"), object.get("answer")) {
-        (Some(Value::String(s)), _) => Some(s.as_str()),
-        (Some(Value::Null) | None, Some(Value::String(s))) => Some(s.as_str()),
-        (Some(Value::Null) | None, Some(Value::Null) | None) => None,
-        _ => {
+impl N8nBot {
+    /// Reads the bot server's JSON answer (public for the fuzz target).
+    pub fn parse_answer(answer: &Value) -> Result<BotAnswer, BotError> {
+        // "Respond to Webhook" with "All incoming items" answers an array of items: use the first.
+        let item = match answer {
+            Value::Array(items) => items.first().unwrap_or(&Value::Null),
+            other => other,
+        };
+        let Some(object) = item.as_object() else {
             return Err(BotError::Malformed(
-                "`output`/`answer` is not a string".into(),
+                "the answer is not a JSON object".into(),
             ));
-        }
-    };
-    Ok(BotAnswer {
-        replies: text
-            .filter(|t| !t.is_empty())
-            .map(|t| Reply::Text {
-                text: t.to_owned(),
-                link_preview: true,
-            })
-            .into_iter()
-            .collect(),
-        ..BotAnswer::default()
-    })
+        };
+        let text = match (object.get("output"), object.get("answer")) {
+            (Some(Value::String(s)), _) => Some(s.as_str()),
+            (Some(Value::Null) | None, Some(Value::String(s))) => Some(s.as_str()),
+            (Some(Value::Null) | None, Some(Value::Null) | None) => None,
+            _ => {
+                return Err(BotError::Malformed(
+                    "`output`/`answer` is not a string".into(),
+                ));
+            }
+        };
+        Ok(BotAnswer {
+            replies: text
+                .filter(|t| !t.is_empty())
+                .map(|t| Reply::Text {
+                    text: t.to_owned(),
+                    link_preview: true,
+                })
+                .into_iter()
+                .collect(),
+            ..BotAnswer::default()
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse(v: &Value) -> Result<BotAnswer, BotError> {
+        N8nBot::parse_answer(v)
+    }
 
     #[test]
     fn output_then_answer() {

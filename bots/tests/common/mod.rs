@@ -282,3 +282,29 @@ pub async fn settle(engine: &Engine) {
     .await
     .expect("the engine settles");
 }
+
+/// Where the test PostgreSQL runs unless `ZAPIN_TEST_DATABASE_URL` says otherwise.
+pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// The PostgreSQL URL when a server answers there, else `None` (skipped, with the reason
+/// printed). Under `CI=true` an unreachable database is a failure.
+pub async fn postgres_url() -> Option<String> {
+    let url = std::env::var("ZAPIN_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| DEFAULT_POSTGRES_URL.to_owned());
+    let reachable = matches!(
+        tokio::time::timeout(Duration::from_secs(5), sqlx::PgPool::connect(&url)).await,
+        Ok(Ok(_))
+    );
+    if reachable {
+        return Some(url);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("CI=true but PostgreSQL at {url} is unreachable (ZAPIN_TEST_DATABASE_URL)");
+    }
+    eprintln!(
+        "skipping the PostgreSQL run: nothing answers at {url} (set ZAPIN_TEST_DATABASE_URL)"
+    );
+    None
+}
