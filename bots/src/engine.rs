@@ -252,12 +252,20 @@ impl Inner {
                 Ok(next) => next,
                 Err(_) => match &pending {
                     Some(p) => {
-                        let deadline = self.clock.sleep_until(p.deadline_ms);
+                        let deadline_ms = p.deadline_ms;
+                        let deadline = self.clock.sleep_until(deadline_ms);
                         tokio::select! {
                             biased;
                             next = rx.recv() => match next {
                                 Some(next) => next,
-                                None => continue,
+                                // Unreachable while the map holds the sender; never spin.
+                                None => {
+                                    self.clock.sleep_until(deadline_ms).await;
+                                    if let Some(p) = pending.take() {
+                                        self.answer(*p).await;
+                                    }
+                                    continue;
+                                }
                             },
                             () = deadline => {
                                 if let Some(p) = pending.take() {

@@ -502,3 +502,73 @@ async fn hanging_and_garbage_servers_cost_only_their_conversation() {
         .dispatch(msg(ANA.replace("0001", "0009").as_str(), "flaky"));
     assert_eq!(w.rx.next_texts().await.1, vec!["recovered".to_owned()]);
 }
+
+#[tokio::test]
+async fn bot_calls_are_bounded_per_instance() {
+    let (url, seen) = evolution_server().await;
+    let mk = |id: &str, word: &str, path: &str| {
+        bot(
+            id,
+            keyword(TriggerOperator::Equals, word),
+            json!({"apiUrl": format!("{url}{path}")}),
+            quick(),
+        )
+    };
+    let directory = Arc::new(StaticDirectory::default());
+    directory.set(
+        "inst",
+        instance(vec![setup(
+            "evolution",
+            vec![mk("slow", "slow", "/hang"), mk("ok", "hi", "/bot")],
+            None,
+        )]),
+    );
+    directory.set(
+        "other",
+        instance(vec![setup("evolution", vec![mk("ok", "hi", "/bot")], None)]),
+    );
+    let (out, mut rx) = recorder();
+    let engine = engine(
+        Arc::new(MemoryStore::default()),
+        directory,
+        out.clone(),
+        Arc::new(ManualClock::new(0)),
+        EngineLimits {
+            per_instance_calls: 1,
+            call_timeout: Duration::from_millis(400),
+            attempts: 1,
+            backoff: Duration::from_millis(1),
+        },
+    );
+    engine.dispatch(msg(ANA, "slow"));
+    // Wait until the slow call holds the instance's only slot.
+    tokio::time::timeout(WAIT, async {
+        while seen.lock().unwrap().is_empty() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .unwrap();
+    let mut elsewhere = msg(BIA, "hi");
+    elsewhere.instance = "other".into();
+    engine.dispatch(elsewhere);
+    // Another instance is not held up by this one's slow bot.
+    assert_eq!(rx.next_texts().await, (BIA.into(), vec!["echo: hi".into()]));
+    engine.dispatch(msg(CAIO, "hi"));
+    assert_eq!(
+        rx.next_texts().await,
+        (CAIO.into(), vec!["echo: hi".into()])
+    );
+    settle(&engine).await;
+    // On the same instance the second call waited for the slot the slow one held until its
+    // timeout.
+    let order = out.order.lock().unwrap().clone();
+    assert_eq!(
+        order,
+        vec![
+            format!("send {BIA}"),
+            "failed slow".to_owned(),
+            format!("send {CAIO}")
+        ]
+    );
+}

@@ -24,6 +24,8 @@ pub const WAIT: Duration = Duration::from_secs(10);
 pub struct Recorder {
     sends: mpsc::UnboundedSender<(String, ReplyPlan)>,
     events: mpsc::UnboundedSender<BotEvent>,
+    /// Sends (`send <jid>`) and failures (`failed <bot>`) in the order they happened.
+    pub order: Mutex<Vec<String>>,
 }
 
 pub struct Received {
@@ -75,6 +77,7 @@ pub fn recorder() -> (Arc<Recorder>, Received) {
         Arc::new(Recorder {
             sends: s_tx,
             events: e_tx,
+            order: Mutex::default(),
         }),
         Received {
             sends: s_rx,
@@ -90,11 +93,18 @@ impl Outbound for Recorder {
         remote_jid: &'a str,
         plan: ReplyPlan,
     ) -> BoxFuture<'a, Result<(), SendError>> {
+        self.order
+            .lock()
+            .unwrap()
+            .push(format!("send {remote_jid}"));
         let _ = self.sends.send((remote_jid.to_owned(), plan));
         Box::pin(std::future::ready(Ok(())))
     }
 
     fn event(&self, event: BotEvent) {
+        if let BotEvent::BotFailed { bot_id, .. } = &event {
+            self.order.lock().unwrap().push(format!("failed {bot_id}"));
+        }
         let _ = self.events.send(event);
     }
 }
@@ -112,10 +122,11 @@ async fn serve(app: Router) -> SocketAddr {
 }
 
 /// An Evolution Bot server: answers `{"message": "'echo: <query>'"}` (quoted, as some bots do).
-/// `/hang` never answers; `/garbage` answers non-JSON; `/fail-once` answers 503 first.
+/// `/hang` never answers (but records the request); `/garbage` answers non-JSON; `/fail-once` answers 503 first.
 pub async fn evolution_server() -> (String, Seen) {
     let seen: Seen = Arc::default();
     let s = Arc::clone(&seen);
+    let hung = Arc::clone(&seen);
     let fails = Arc::new(Mutex::new(0u32));
     let app = Router::new()
         .route(
@@ -131,9 +142,13 @@ pub async fn evolution_server() -> (String, Seen) {
         )
         .route(
             "/hang",
-            post(|| async {
-                std::future::pending::<()>().await;
-                ""
+            post(move |headers: HeaderMap, body: axum::Json<Value>| {
+                let s = Arc::clone(&hung);
+                async move {
+                    s.lock().unwrap().push((headers, body.0));
+                    std::future::pending::<()>().await;
+                    ""
+                }
             }),
         )
         .route(
