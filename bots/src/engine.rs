@@ -472,8 +472,9 @@ impl Inner {
             (Some(id), Some(s)) if &s.id == id && s.status == SessionStatus::Opened => Some(s),
             (Some(_), _) => return Ok(()),
             (None, Some(s)) => match (s.status, &s.bot_id) {
-                // Ended (an expired session just closed with keepOpen): start a new one.
-                (SessionStatus::Closed, Some(_)) => None,
+                // Ended (an expired session just closed with keepOpen, or a closed session of
+                // another component): start a new one.
+                (SessionStatus::Closed, _) => None,
                 // Opened by an earlier answer of this same bot while we debounced.
                 (SessionStatus::Opened, Some(b)) if s.kind == p.kind.name() && b == &p.bot.id => {
                     Some(s)

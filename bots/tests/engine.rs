@@ -572,3 +572,55 @@ async fn bot_calls_are_bounded_per_instance() {
         ]
     );
 }
+
+#[tokio::test]
+async fn split_messages_plan_typing_and_busy_sessions() {
+    let (url, _seen) = evolution_server().await;
+    let settings = BotSettings {
+        split_messages: Some(true),
+        time_per_char: Some(100),
+        ..quick()
+    };
+    let all = Trigger {
+        kind: TriggerType::All,
+        operator: None,
+        value: None,
+    };
+    let b = bot("b1", all, json!({"apiUrl": format!("{url}/bot")}), settings);
+    let mut w = world(
+        vec![setup("evolution", vec![b], None)],
+        EngineLimits::default(),
+    );
+    let long = "y".repeat(30);
+    w.engine.dispatch(msg(ANA, &format!("x\n\n{long}")));
+    let (_, plan) = tokio::time::timeout(WAIT, w.rx.sends.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let typing: Vec<u64> = plan.sends.iter().map(|s| s.typing_ms).collect();
+    // "echo: x" (7 chars → 700 ms, raised to 1 s), then 30 chars × 100 ms.
+    assert_eq!(typing, vec![1000, 3000]);
+
+    // A session some other component holds (no bot, not closed): the bots stay out.
+    let mut busy = w.store.latest("inst", ANA).await.unwrap().unwrap();
+    busy.id = "elsewhere".into();
+    busy.bot_id = None;
+    busy.updated_at += 1;
+    w.store.save(&busy).await.unwrap();
+    w.engine.dispatch(msg(ANA, "anything"));
+    settle(&w.engine).await;
+    w.rx.no_send();
+    // Once closed, it no longer counts: the "all" bot answers again (in its own session).
+    busy.status = SessionStatus::Closed;
+    busy.updated_at += 1;
+    w.store.save(&busy).await.unwrap();
+    w.clock.advance(Duration::from_secs(60));
+    w.engine.dispatch(msg(ANA, "hi"));
+    assert_eq!(w.rx.next_texts().await.1, vec!["echo: hi".to_owned()]);
+    settle(&w.engine).await;
+    let now = w.store.latest("inst", ANA).await.unwrap().unwrap();
+    assert_eq!(
+        (now.bot_id.as_deref(), now.status),
+        (Some("b1"), SessionStatus::Opened)
+    );
+}
