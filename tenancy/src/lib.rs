@@ -1,0 +1,14 @@
+//! zapin-tenancy: who may use zapin, how much, and at what pace.
+//!
+//! See the crate README for what it owns and what it must not do.
+
+pub mod apikey;
+pub mod error;
+pub mod plan;
+pub mod quota;
+pub mod routes;
+pub mod sql;
+pub mod time;
+
+pub use error::TenancyError;
+pub use time::{Clock, ManualClock, SystemClock};
