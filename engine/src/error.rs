@@ -38,4 +38,8 @@ pub enum EngineError {
     InvalidJid(String),
     #[error("messaging: {0}")]
     Messaging(#[from] MessagingError),
+    /// Work moved off the runtime's worker threads (`spawn_blocking`, e.g. the link code's
+    /// PBKDF2) panicked or was cancelled.
+    #[error("background task failed: {0}")]
+    Background(#[from] tokio::task::JoinError),
 }

@@ -120,53 +120,60 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// The 32-byte key that protects secrets at rest. Never printed, wiped on drop.
-#[derive(Clone, PartialEq, Eq)]
-pub struct MasterKey(Zeroizing<[u8; 32]>);
-
-impl MasterKey {
-    pub fn expose(&self) -> &[u8; 32] {
-        &self.0
-    }
-
-    pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self(Zeroizing::new(bytes))
-    }
-
-    /// A subkey for one purpose (`label`), so that the lookup hashes of tokens and the webhook
-    /// secret cipher never share a key with each other or with the signal store.
-    pub(crate) fn derive(&self, label: &[u8]) -> Zeroizing<[u8; 32]> {
-        use hmac::{Hmac, KeyInit, Mac};
-        let mut out = Zeroizing::new([0u8; 32]);
-        // HMAC takes keys of any length, so `new_from_slice` cannot fail.
-        if let Ok(mut mac) = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(self.expose()) {
-            mac.update(label);
-            out.copy_from_slice(&mac.finalize().into_bytes());
-        }
-        out
-    }
-}
+/// The 32-byte key that protects secrets at rest (the signal store's type: one key for the whole
+/// process).
+pub use zapin_signal_store::MasterKey;
+use zapin_signal_store::{KeySource, Keyring, SharedKeyring};
 
 impl Config {
     /// Makes `master_key` the one key of the process: `ZAPIN_MASTER_KEY` when set, else the
     /// signal store's key file in `ZAPIN_DATA_DIR` (created, mode 0600, on first start). The
     /// signal store, instance tokens and webhook secrets then all use the same key, and a
     /// restart without `ZAPIN_MASTER_KEY` finds it again.
+    ///
+    /// The previous key of an unfinished rotation comes from `ZAPIN_MASTER_KEY_PREVIOUS`, else
+    /// (key file only) from `master.key.previous` beside the key file. Both go into
+    /// [`Config::keys`], the one keyring every cipher of the process shares. Idempotent.
     pub fn resolve_master_key(&mut self) -> Result<&MasterKey, zapin_signal_store::MasterKeyError> {
-        let key = match self.master_key.take() {
-            Some(key) => key,
-            None => {
-                let file = zapin_signal_store::MasterKey::resolve(None, &self.data_dir)?;
-                MasterKey::from_bytes(*file.expose())
-            }
-        };
-        Ok(self.master_key.insert(key))
+        if self.key_source.is_none() {
+            let (current, source) = match self.master_key.take() {
+                Some(key) => (key, KeySource::Env),
+                None => {
+                    let path = self.data_dir.join(zapin_signal_store::MASTER_KEY_FILE);
+                    (
+                        MasterKey::load_or_create_file(&path)?,
+                        KeySource::File(path),
+                    )
+                }
+            };
+            let previous = match (&self.master_key_previous, source.previous_file()) {
+                (Some(previous), _) => Some(previous.clone()),
+                (None, Some(path)) => MasterKey::load_file(&path)?,
+                (None, None) => None,
+            };
+            self.keys = Some(SharedKeyring::new(
+                Keyring::new(current.clone()).with_previous(previous),
+            ));
+            self.master_key = Some(current);
+            self.key_source = Some(source);
+        }
+        match &self.master_key {
+            Some(key) => Ok(key),
+            // Unreachable: set above. Load the file again rather than panic.
+            None => Err(zapin_signal_store::MasterKeyError::Random),
+        }
     }
-}
 
-impl fmt::Debug for MasterKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("MasterKey([redacted])")
+    /// The keyring every cipher of the process shares: [`Config::keys`] when set (always after
+    /// [`Config::resolve_master_key`]), else one built from `master_key` (`None` without a key).
+    pub fn keyring(&self) -> Option<SharedKeyring> {
+        self.keys.clone().or_else(|| {
+            self.master_key.as_ref().map(|key| {
+                SharedKeyring::new(
+                    Keyring::new(key.clone()).with_previous(self.master_key_previous.clone()),
+                )
+            })
+        })
     }
 }
 
@@ -347,8 +354,16 @@ pub struct Config {
     pub wa_tls: zapin_engine::TlsTrust,
     /// `ZAPIN_WA_VERSION` (default a recent WhatsApp Web version): announced client version.
     pub wa_version: [u32; 3],
-    /// `ZAPIN_MASTER_KEY`: 32 bytes as 64 hex characters, protects secrets at rest.
+    /// `ZAPIN_MASTER_KEY`: 32 bytes as 64 hex characters, protects secrets at rest. After
+    /// [`Config::resolve_master_key`], the current key wherever it came from.
     pub master_key: Option<MasterKey>,
+    /// `ZAPIN_MASTER_KEY_PREVIOUS`: the key a rotation replaced, accepted for reading only.
+    pub master_key_previous: Option<MasterKey>,
+    /// Where `master_key` came from (set by [`Config::resolve_master_key`]).
+    pub key_source: Option<KeySource>,
+    /// The keyring shared by the signal store, instance tokens and webhook secrets; replacing
+    /// its keys (an online rotation) switches them all.
+    pub keys: Option<SharedKeyring>,
 }
 
 impl Config {
@@ -620,15 +635,11 @@ impl Config {
                 })?,
         };
         let wa_version = wa_version(env.get("ZAPIN_WA_VERSION")?.unwrap_or(DEFAULT_WA_VERSION))?;
-        let master_key = match env.get("ZAPIN_MASTER_KEY")? {
-            None => None,
-            Some(v) => Some(MasterKey(Zeroizing::new(hex32(v).ok_or(
-                ConfigError::InvalidSecret {
-                    var: "ZAPIN_MASTER_KEY",
-                    expected: "64 hex characters (32 random bytes, e.g. `openssl rand -hex 32`)",
-                },
-            )?))),
-        };
+        let master_key = master_key_var(env, "ZAPIN_MASTER_KEY")?;
+        let master_key_previous = master_key_var(env, "ZAPIN_MASTER_KEY_PREVIOUS")?;
+        let keys = master_key.as_ref().map(|key| {
+            SharedKeyring::new(Keyring::new(key.clone()).with_previous(master_key_previous.clone()))
+        });
 
         Ok(Config {
             listen_host,
@@ -665,6 +676,9 @@ impl Config {
             wa_tls,
             wa_version,
             master_key,
+            master_key_previous,
+            key_source: None,
+            keys,
         })
     }
 
@@ -752,6 +766,19 @@ fn http_url(var: &'static str, v: &str) -> Result<String, ConfigError> {
     } else {
         Err(invalid(var, v, "an http:// or https:// URL"))
     }
+}
+
+fn master_key_var(env: &Env, var: &'static str) -> Result<Option<MasterKey>, ConfigError> {
+    env.get(var)?
+        .map(|v| {
+            hex32(v)
+                .map(MasterKey::from_bytes)
+                .ok_or(ConfigError::InvalidSecret {
+                    var,
+                    expected: "64 hex characters (32 random bytes, e.g. `zapin keys generate` or `openssl rand -hex 32`)",
+                })
+        })
+        .transpose()
 }
 
 fn hex32(v: &str) -> Option<[u8; 32]> {

@@ -6,6 +6,7 @@
 pub mod config;
 pub mod db;
 pub mod http;
+pub mod keys;
 pub mod runtime;
 pub mod webhook;
 

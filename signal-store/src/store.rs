@@ -13,8 +13,11 @@ use zeroize::Zeroizing;
 
 use crate::cipher::{RowCipher, RowRef};
 use crate::error::StoreError;
+use crate::key_check::PoolRef;
+use crate::keyring::SharedKeyring;
 use crate::master_key::MasterKey;
 use crate::memory::MemoryBackend;
+use crate::reseal::{ResealMode, ResealReport};
 use crate::rows::{DeviceRow, IdentityRow, PreKeyRow, RowOp, SignedPreKeyRow};
 use crate::sql::{PostgresBackend, SqliteBackend};
 use crate::types::{
@@ -120,13 +123,18 @@ impl Store {
     pub fn memory(key: &MasterKey) -> Self {
         Self {
             backend: Backend::Memory(Arc::new(MemoryBackend::default())),
-            cipher: Arc::new(RowCipher::new(key)),
+            cipher: Arc::new(RowCipher::new(SharedKeyring::from(key))),
         }
     }
 
     /// Opens (creating if needed) `<data_dir>/signal-store.sqlite3` in WAL mode with
     /// `synchronous=FULL`, foreign keys on and a busy timeout, and applies pending migrations.
-    pub async fn open_sqlite(options: &SqliteOptions, key: &MasterKey) -> Result<Self, StoreError> {
+    ///
+    /// `keys` is a [`MasterKey`] or the process's [`SharedKeyring`] (see [`crate::Keyring`]).
+    pub async fn open_sqlite(
+        options: &SqliteOptions,
+        keys: impl Into<SharedKeyring>,
+    ) -> Result<Self, StoreError> {
         create_private_dir(&options.data_dir)?;
         let connect = SqliteConnectOptions::new()
             .filename(options.data_dir.join(SQLITE_FILE))
@@ -144,14 +152,14 @@ impl Store {
         zapin_migrations::sqlite().run(&pool).await?;
         Ok(Self {
             backend: Backend::Sqlite(SqliteBackend { pool }),
-            cipher: Arc::new(RowCipher::new(key)),
+            cipher: Arc::new(RowCipher::new(keys.into())),
         })
     }
 
     /// Connects to PostgreSQL and applies pending migrations.
     pub async fn open_postgres(
         options: &PostgresOptions,
-        key: &MasterKey,
+        keys: impl Into<SharedKeyring>,
     ) -> Result<Self, StoreError> {
         let mut connect = PgConnectOptions::from_str(&options.url)?;
         if let Some(schema) = &options.schema {
@@ -174,7 +182,7 @@ impl Store {
         zapin_migrations::postgres().run(&pool).await?;
         Ok(Self {
             backend: Backend::Postgres(PostgresBackend { pool }),
-            cipher: Arc::new(RowCipher::new(key)),
+            cipher: Arc::new(RowCipher::new(keys.into())),
         })
     }
 
@@ -193,6 +201,33 @@ impl Store {
             Backend::Memory(_) => {}
             Backend::Sqlite(b) => b.pool.close().await,
             Backend::Postgres(b) => b.pool.close().await,
+        }
+    }
+
+    /// The keys this store seals and opens with; replacing its keyring switches the store (and
+    /// whoever shares the handle) to another current key.
+    pub fn keyring(&self) -> &SharedKeyring {
+        self.cipher.keys()
+    }
+
+    /// The database pool, for the [`crate::key_check`] row (`None` in memory).
+    pub fn pool(&self) -> Option<PoolRef<'_>> {
+        match &self.backend {
+            Backend::Memory(_) => None,
+            Backend::Sqlite(b) => Some(PoolRef::Sqlite(&b.pool)),
+            Backend::Postgres(b) => Some(PoolRef::Postgres(&b.pool)),
+        }
+    }
+
+    /// Re-seals every sealed value that opens only under the keyring's previous key under its
+    /// current key, in batches of `batch` rows, each committed on its own and written back only
+    /// if unchanged meanwhile; or, with [`ResealMode::Check`], only counts which key each value
+    /// is under. Safe to run while sessions write; running it again continues where an
+    /// interrupted run stopped. A memory store has nothing at rest: an empty report.
+    pub async fn reseal(&self, mode: ResealMode, batch: usize) -> Result<ResealReport, StoreError> {
+        match self.pool() {
+            None => Ok(ResealReport::default()),
+            Some(pool) => crate::reseal::reseal(pool, &self.cipher, mode, batch).await,
         }
     }
 

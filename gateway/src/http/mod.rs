@@ -5,6 +5,7 @@
 //! the handler's own errors. The path's `{instance}` is authoritative: query parameters never
 //! replace it (§1.5).
 
+mod admin;
 mod body;
 mod chat;
 mod envelope;
@@ -61,12 +62,14 @@ pub struct AppState {
     /// The session engine (`None` in DB-only tests: instances stay in their stored state and
     /// the routes that need a live session answer as for an instance not in memory).
     pub engine: Option<Arc<crate::runtime::EngineRuntime>>,
+    /// Key rotation while serving (`/admin/keys`); `None` in tests that run without it.
+    pub keys: Option<Arc<crate::keys::KeyService>>,
 }
 
 impl AppState {
     pub fn new(config: Config, db: Db) -> Self {
-        let tokens = TokenCipher::new(config.master_key.clone());
-        let secrets = crate::webhook::SecretCipher::new(config.master_key.as_ref());
+        let tokens = TokenCipher::with_keyring(config.keyring());
+        let secrets = crate::webhook::SecretCipher::with_keyring(config.keyring());
         Self {
             config: Arc::new(config),
             started: Instant::now(),
@@ -74,7 +77,14 @@ impl AppState {
             tokens,
             secrets,
             engine: None,
+            keys: None,
         }
+    }
+
+    /// With the online key rotation wired in (see [`crate::keys::KeyService`]).
+    pub fn with_keys(mut self, keys: Arc<crate::keys::KeyService>) -> Self {
+        self.keys = Some(keys);
+        self
     }
 
     /// With the engine wired in (see [`crate::runtime::start`]).
@@ -160,6 +170,8 @@ pub fn app(state: AppState) -> Router {
         // create and fetchInstances have no `{instance}`: they run their own guard steps.
         .route("/instance/create", post(instance::create))
         .route("/instance/fetchInstances", get(instance::fetch_instances))
+        .route("/admin/keys", get(admin::status))
+        .route("/admin/keys/rotate", post(admin::rotate))
         .merge(guarded)
         .fallback(envelope::not_found)
         .method_not_allowed_fallback(envelope::not_found)
