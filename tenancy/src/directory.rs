@@ -96,6 +96,8 @@ struct Cache {
 pub struct Directory {
     pool: SqlPool,
     hasher: KeyHasher,
+    /// Hashers of earlier master keys: a key found under one is re-hashed under `hasher`.
+    previous: Vec<KeyHasher>,
     ttl: Duration,
     cache: Arc<RwLock<Cache>>,
 }
@@ -160,9 +162,17 @@ impl Directory {
         Self {
             pool,
             hasher,
+            previous: Vec::new(),
             ttl: Duration::from_secs(5),
             cache: Arc::new(RwLock::new(Cache::default())),
         }
+    }
+
+    /// Also accepts keys hashed under an earlier master key (after a rotation), moving each to
+    /// the current hash the first time it is used.
+    pub fn with_previous_hasher(mut self, hasher: KeyHasher) -> Self {
+        self.previous.push(hasher);
+        self
     }
 
     /// How long cached keys, tenants and owners are trusted (0: always ask the database).
@@ -531,9 +541,12 @@ impl Directory {
                 });
                 // The lookup matched on the hash; compare once more in constant time so that
                 // equality never rests on the database's string comparison alone.
-                let info = row
+                let mut info = row
                     .filter(|r| KeyHash::from_hex(&r.6).is_some_and(|h| h.matches(&hash)))
                     .map(|r| key_info((r.0, r.1, r.2, r.3, r.4, r.5)));
+                if info.is_none() {
+                    info = self.migrate_hash(presented, &hash).await?;
+                }
                 let mut cache = self.cache_write();
                 if info.is_none() {
                     cache.unknown_keys += 1;
@@ -566,6 +579,37 @@ impl Directory {
             plan,
             key_id: info.id,
         }))
+    }
+
+    /// Finds a key hashed under an earlier master key and re-hashes it under the current one.
+    async fn migrate_hash(
+        &self,
+        presented: &[u8],
+        current: &KeyHash,
+    ) -> Result<Option<KeyInfo>, TenancyError> {
+        for old in &self.previous {
+            let old_hash = old.hash(presented);
+            let row: Option<KeyRow> = with_pool!(&self.pool, |c| {
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT {KEY_COLUMNS} FROM api_keys WHERE hash = $1"
+                )))
+                .bind(old_hash.to_hex())
+                .fetch_optional(c)
+                .await?
+            });
+            if let Some(row) = row {
+                let info = key_info(row);
+                with_pool!(&self.pool, |c| {
+                    sqlx::query("UPDATE api_keys SET hash = $2 WHERE id = $1")
+                        .bind(&info.id)
+                        .bind(current.to_hex())
+                        .execute(c)
+                        .await?;
+                });
+                return Ok(Some(info));
+            }
+        }
+        Ok(None)
     }
 
     /// A tenant and its plan, through the cache.

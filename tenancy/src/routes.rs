@@ -186,6 +186,8 @@ const ROWS: &[Row] = &[
     ("GET", "/v1/analytics/instances/{instance}", FREE, None),
     ("GET", "/v1/analytics/bots/{}", FREE, None),
     ("GET", "/v1/billing", FREE, None),
+    ("GET", "/admin/keys", FREE, None),
+    ("POST", "/admin/keys/rotate", FREE, None),
     ("GET", "/admin/plans", FREE, None),
     ("POST", "/admin/plans", FREE, None),
     ("PUT", "/admin/plans/{}", FREE, None),

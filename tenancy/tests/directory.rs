@@ -98,6 +98,33 @@ async fn plans_tenants_and_keys() {
                 .unwrap()
                 .is_none()
         );
+        // ...unless the old key is kept as the previous one: then the key works and moves to
+        // the new hash (and the old key alone no longer finds it).
+        let rotated = Directory::new(db.pool.clone(), KeyHasher::new(Zeroizing::new([8u8; 32])))
+            .with_previous_hasher(KeyHasher::new(Zeroizing::new([7u8; 32])));
+        assert!(
+            rotated
+                .authenticate(key.as_bytes())
+                .await
+                .unwrap()
+                .is_some(),
+            "{label}"
+        );
+        let fresh_foreign =
+            Directory::new(db.pool.clone(), KeyHasher::new(Zeroizing::new([8u8; 32])));
+        assert!(
+            fresh_foreign
+                .authenticate(key.as_bytes())
+                .await
+                .unwrap()
+                .is_some()
+        );
+        let back = directory(&db.pool, Duration::ZERO);
+        assert!(back.authenticate(key.as_bytes()).await.unwrap().is_none());
+        let dir = Directory::new(db.pool.clone(), KeyHasher::new(Zeroizing::new([7u8; 32])))
+            .with_previous_hasher(KeyHasher::new(Zeroizing::new([8u8; 32])))
+            .with_ttl(Duration::from_secs(3600));
+        assert!(dir.authenticate(key.as_bytes()).await.unwrap().is_some());
 
         // More keys, listing, revocation (effective at once on this node).
         let (second, info) = dir.create_key(&acme.tenant.id, None).await.unwrap();
