@@ -687,3 +687,47 @@ async fn two_nodes_share_one_budget_in_redis() {
     b.stop().await;
     tdb.cleanup().await;
 }
+
+/// Every route the router mounts (read from the route table's source) has a cost entry in
+/// `zapin_tenancy::routes`, at `/` and under `/v1/`.
+#[test]
+fn every_mounted_route_has_a_cost_entry() {
+    let sources = [
+        include_str!("../src/http/mod.rs"),
+        include_str!("../src/http/tenant_api.rs"),
+    ];
+    let mut mounted = std::collections::BTreeSet::new();
+    for source in sources {
+        for (i, lit) in source.split('"').enumerate() {
+            // Odd pieces are inside quotes; route paths start with '/'.
+            if i % 2 == 1 && lit.starts_with('/') && !lit.contains(' ') && lit != "/v1" {
+                mounted.insert(lit.to_owned());
+            }
+        }
+    }
+    assert!(mounted.len() >= 25, "{mounted:?}");
+    let table: std::collections::BTreeSet<String> = zapin_tenancy::routes::all()
+        .iter()
+        .map(|r| zapin_tenancy::routes::normalize(&r.path))
+        .collect();
+    for path in &mounted {
+        let normalized = zapin_tenancy::routes::normalize(path);
+        assert!(
+            table.contains(&normalized),
+            "{path} is mounted but has no cost entry"
+        );
+        if !path.starts_with("/v1/") && !path.starts_with("/admin") && path != "/" {
+            let methods: Vec<&str> = zapin_tenancy::routes::all()
+                .iter()
+                .filter(|r| zapin_tenancy::routes::normalize(&r.path) == normalized)
+                .map(|r| r.method)
+                .collect();
+            for m in methods {
+                assert!(
+                    zapin_tenancy::routes::lookup(m, &format!("/v1{path}")).is_some(),
+                    "/v1{path}"
+                );
+            }
+        }
+    }
+}

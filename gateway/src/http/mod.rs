@@ -213,7 +213,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/billing", get(tenant_api::billing))
         .route("/v1/analytics/overview", get(tenant_api::overview))
         .route(
-            "/v1/analytics/instances/{instance}",
+            tenant_api::INSTANCE_REPORT,
             get(tenant_api::instance_report),
         )
         .merge(evolution.clone())

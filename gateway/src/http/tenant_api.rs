@@ -300,6 +300,9 @@ pub async fn overview(
     Ok(Json(serde_json::to_value(doc).unwrap_or_default()))
 }
 
+/// The route of [`instance_report`] (kept here: it is not an Evolution instance route).
+pub const INSTANCE_REPORT: &str = "/v1/analytics/instances/{instance}";
+
 pub async fn instance_report(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
