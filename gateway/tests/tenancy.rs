@@ -731,3 +731,40 @@ fn every_mounted_route_has_a_cost_entry() {
         }
     }
 }
+
+/// Input refused at the door (deliberate differences from Evolution), and not charged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_names_and_urls_are_refused_and_not_charged() {
+    let tdb = TestDb::sqlite(Routing::default()).await;
+    let data = tempfile::tempdir().unwrap();
+    let node = Node::start(&tdb.db, data.path(), None).await;
+    let (_, key) = tenant(&node, "acme", Some(STARTER)).await;
+    let long = "x".repeat(10_000);
+    for name in ["", "../etc", "a/b", "bell\u{7}", long.as_str()] {
+        let r = create_instance(&node, &key, name).await;
+        assert_eq!(r.status, 400, "{name:?}: {}", r.text);
+        // Refunded: the 2-instance total is untouched.
+        assert_eq!(r.header("x-ratelimit-remaining"), Some("2"), "{name:?}");
+    }
+    let r = node
+        .call(
+            Method::POST,
+            "/instance/create",
+            Some(&key),
+            Some(json!({"instanceName": "ok-1", "integration": "WHATSAPP-BAILEYS", "webhook": {"url": "file:///etc/passwd"}})),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(create_instance(&node, &key, "ok-1").await.status, 201);
+    let r = node
+        .call(
+            Method::POST,
+            "/webhook/set/ok-1",
+            Some(&key),
+            Some(json!({"webhook": {"enabled": true, "url": "gopher://x"}})),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    node.stop().await;
+    tdb.cleanup().await;
+}

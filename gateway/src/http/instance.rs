@@ -101,6 +101,10 @@ pub async fn create(
         return Err(ErrorEnvelope::unauthorized().into());
     }
     let req = validate_create_instance(&body?)?;
+    super::door::check_instance_name(&req.instance_name)?;
+    if let Some(webhook) = &req.webhook {
+        super::door::check_target_url("webhook.url", &webhook.url, true)?;
+    }
     if req.integration == Integration::WhatsappBusiness
         && (req.token.is_none() || req.number.is_none())
     {

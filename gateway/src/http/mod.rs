@@ -8,6 +8,7 @@
 mod admin;
 mod body;
 mod chat;
+pub mod door;
 mod envelope;
 pub mod guard;
 mod instance;
