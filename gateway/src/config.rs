@@ -276,6 +276,21 @@ impl LogLevel {
     }
 }
 
+/// `CORS_METHODS` when unset (Evolution's default).
+pub const DEFAULT_CORS_METHODS: &[&str] = &["POST", "GET", "PUT", "DELETE"];
+
+/// Cross-origin access for browsers (Evolution's `CORS_*`, contract §1.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cors {
+    /// `CORS_ORIGIN` (default `*`): `None` lets every origin in; otherwise the origins allowed,
+    /// lower-cased (`https://manager.example.com`, or `null` for pages that have no origin).
+    pub origins: Option<Vec<String>>,
+    /// `CORS_METHODS` (default `POST,GET,PUT,DELETE`): upper-cased, announced in preflights.
+    pub methods: Vec<String>,
+    /// `CORS_CREDENTIALS` (default `false`): browsers may send cookies and auth headers.
+    pub credentials: bool,
+}
+
 /// Everything `zapin serve` needs to know, validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -287,6 +302,8 @@ pub struct Config {
     pub server_url: Option<String>,
     /// `SERVER_DISABLE_MANAGER`: omit `manager` from `GET /`.
     pub disable_manager: bool,
+    /// `CORS_ORIGIN`, `CORS_METHODS`, `CORS_CREDENTIALS`: what browsers on other origins may do.
+    pub cors: Cors,
 
     /// `AUTHENTICATION_API_KEY` (default Evolution's public `BQYHJGJHJ`).
     pub api_key: Secret,
@@ -311,6 +328,10 @@ pub struct Config {
     pub phone_name: String,
     /// `QRCODE_LIMIT` (default 30, at least 1): QR codes shown before giving up.
     pub qrcode_limit: u32,
+    /// `ZAPIN_EVENT_BUFFER` (default 4096, at least 1): engine events held for the gateway before
+    /// it falls behind. Falling behind loses no message (they wait in the engine's inbox and are
+    /// stored from there), but costs their order and other events such as status updates.
+    pub event_buffer: usize,
     /// `DEL_INSTANCE` (default `false`): minutes before an unconnected API-created instance is removed.
     pub del_instance_minutes: Option<u32>,
 
@@ -430,6 +451,20 @@ impl Config {
             .map(|v| http_url("SERVER_URL", v))
             .transpose()?;
         let disable_manager = env.bool("SERVER_DISABLE_MANAGER", false)?;
+        let cors = Cors {
+            origins: match env.get("CORS_ORIGIN")? {
+                None => None,
+                Some(v) => cors_origins(v)?,
+            },
+            methods: match env.get("CORS_METHODS")? {
+                None => DEFAULT_CORS_METHODS
+                    .iter()
+                    .map(|m| (*m).to_owned())
+                    .collect(),
+                Some(v) => cors_methods(v)?,
+            },
+            credentials: env.bool("CORS_CREDENTIALS", false)?,
+        };
 
         let (api_key, api_key_is_default) = match env.get("AUTHENTICATION_API_KEY")? {
             None => (Secret::new(EVOLUTION_DEFAULT_API_KEY), true),
@@ -515,6 +550,18 @@ impl Config {
                 "QRCODE_LIMIT",
                 "0",
                 "a whole number of QR codes, at least 1",
+            ));
+        }
+        let event_buffer = env.number(
+            "ZAPIN_EVENT_BUFFER",
+            4096usize,
+            "a whole number of events, at least 1",
+        )?;
+        if event_buffer == 0 {
+            return Err(invalid(
+                "ZAPIN_EVENT_BUFFER",
+                "0",
+                "a whole number of events, at least 1",
             ));
         }
         let del_instance_minutes = match env.get("DEL_INSTANCE")? {
@@ -646,6 +693,7 @@ impl Config {
             server_port,
             server_url,
             disable_manager,
+            cors,
             api_key,
             api_key_is_default,
             expose_api_key_in_events,
@@ -656,6 +704,7 @@ impl Config {
             phone_client,
             phone_name,
             qrcode_limit,
+            event_buffer,
             del_instance_minutes,
             webhook_global_url,
             webhook_global_by_events,
@@ -766,6 +815,56 @@ fn http_url(var: &'static str, v: &str) -> Result<String, ConfigError> {
     } else {
         Err(invalid(var, v, "an http:// or https:// URL"))
     }
+}
+
+/// `CORS_ORIGIN`: a comma list of `scheme://host[:port]` origins (or `null`); `*` anywhere means
+/// any origin (`None`). An entry with a path or a trailing slash could never equal a browser's
+/// `Origin` header, so it is refused here instead of silently locking browsers out.
+fn cors_origins(v: &str) -> Result<Option<Vec<String>>, ConfigError> {
+    const EXPECTED: &str = "* or a comma list of origins such as https://manager.example.com \
+                            (scheme://host[:port], no path, no trailing slash)";
+    let mut origins = Vec::new();
+    for entry in v.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        if entry == "*" {
+            return Ok(None);
+        }
+        let well_formed = entry == "null"
+            || entry.split_once("://").is_some_and(|(scheme, authority)| {
+                !scheme.is_empty()
+                    && scheme
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+                    && !authority.is_empty()
+                    && !authority.contains(['/', '?', '#', '@'])
+            });
+        if !well_formed || entry.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(invalid("CORS_ORIGIN", v, EXPECTED));
+        }
+        origins.push(entry.to_ascii_lowercase());
+    }
+    if origins.is_empty() {
+        return Err(invalid("CORS_ORIGIN", v, EXPECTED));
+    }
+    Ok(Some(origins))
+}
+
+/// `CORS_METHODS`: a comma list of HTTP methods, upper-cased.
+fn cors_methods(v: &str) -> Result<Vec<String>, ConfigError> {
+    const EXPECTED: &str = "a comma list of HTTP methods such as POST,GET,PUT,DELETE";
+    let methods: Vec<String> = v
+        .split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .map(str::to_ascii_uppercase)
+        .collect();
+    let token = |m: &String| {
+        m.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    };
+    if methods.is_empty() || !methods.iter().all(token) {
+        return Err(invalid("CORS_METHODS", v, EXPECTED));
+    }
+    Ok(methods)
 }
 
 fn master_key_var(env: &Env, var: &'static str) -> Result<Option<MasterKey>, ConfigError> {

@@ -604,7 +604,7 @@ async fn one_migrator_applies_the_whole_shared_folder() {
             .collect();
         assert_eq!(versions, embedded, "{name}");
         assert!(
-            versions.contains(&1) && versions.contains(&100),
+            versions.contains(&1) && versions.contains(&100) && versions.contains(&110),
             "{versions:?}"
         );
         t.cleanup().await;

@@ -62,5 +62,6 @@ pub use reseal::{ResealMode, ResealReport};
 pub use store::{PostgresOptions, SQLITE_FILE, SqliteOptions, Store};
 pub use types::{
     Account, Address, Batch, BatchOp, DeviceCredentials, DeviceId, IdentityChange, IdentityRecord,
-    KeyPairBytes, MAX_DEVICE_ID_LEN, PreKey, Secret32, SenderKeyName, SignedPreKey, Trust,
+    InboxEntry, KeyPairBytes, MAX_DEVICE_ID_LEN, PreKey, Secret32, SenderKeyName, SignedPreKey,
+    Trust,
 };

@@ -78,6 +78,12 @@ pub(crate) const SEALED_COLUMNS: &[SealedColumn] = &[
             KeyPart::U32("sender_dev"),
         ],
     },
+    SealedColumn {
+        table: "inbox",
+        column: "body_enc",
+        owner: "owner",
+        key: &[KeyPart::Text("sender"), KeyPart::Text("msg_id")],
+    },
 ];
 
 /// Whether a pass only counts or also re-seals.

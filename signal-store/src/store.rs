@@ -18,11 +18,11 @@ use crate::keyring::SharedKeyring;
 use crate::master_key::MasterKey;
 use crate::memory::MemoryBackend;
 use crate::reseal::{ResealMode, ResealReport};
-use crate::rows::{DeviceRow, IdentityRow, PreKeyRow, RowOp, SignedPreKeyRow};
+use crate::rows::{DeviceRow, IdentityRow, InboxRow, PreKeyRow, RowOp, SignedPreKeyRow};
 use crate::sql::{PostgresBackend, SqliteBackend};
 use crate::types::{
     Account, Address, Batch, BatchOp, DeviceCredentials, DeviceId, IdentityChange, IdentityRecord,
-    KeyPairBytes, PreKey, Secret32, SenderKeyName, SignedPreKey, Trust,
+    InboxEntry, KeyPairBytes, PreKey, Secret32, SenderKeyName, SignedPreKey, Trust,
 };
 
 /// Name of the SQLite database file inside the data directory.
@@ -599,6 +599,46 @@ impl Store {
         self.apply(device, batch).await
     }
 
+    // ---- receive inbox ----
+
+    /// Every message waiting in `device`'s receive inbox, oldest first (see
+    /// [`BatchOp::PutInbox`]). A row that does not open under this key is an error, not skipped:
+    /// skipping it would lose the message.
+    pub async fn load_inbox(&self, device: &DeviceId) -> Result<Vec<InboxEntry>, StoreError> {
+        let owner = device.as_str();
+        let rows: Vec<InboxRow> = dispatch!(self.load_inbox(owner))?;
+        rows.into_iter()
+            .map(|row| {
+                let body = self
+                    .cipher
+                    .open(inbox_ref(owner, &row.sender, &row.msg_id), &row.body_enc)?;
+                Ok(InboxEntry {
+                    sender: row.sender,
+                    id: row.msg_id,
+                    body,
+                })
+            })
+            .collect()
+    }
+
+    /// Removes the named messages (`(sender, id)`) from `device`'s inbox in one transaction;
+    /// names not there are ignored. Returns how many rows went.
+    pub async fn delete_inbox(
+        &self,
+        device: &DeviceId,
+        names: &[(String, String)],
+    ) -> Result<u64, StoreError> {
+        if names.is_empty() {
+            return Ok(0);
+        }
+        dispatch!(self.delete_inbox(device.as_str(), names))
+    }
+
+    /// How many messages wait in `device`'s inbox.
+    pub async fn count_inbox(&self, device: &DeviceId) -> Result<u64, StoreError> {
+        dispatch!(self.count_inbox(device.as_str()))
+    }
+
     // ---- sealing ----
 
     fn seal_op(&self, owner: &str, op: &BatchOp) -> Result<RowOp, StoreError> {
@@ -624,6 +664,13 @@ impl Store {
                 device: to_i64(address.device),
                 row: identity_row(identity),
             },
+            BatchOp::PutInbox(entry) => RowOp::PutInbox(InboxRow {
+                sender: entry.sender.clone(),
+                msg_id: entry.id.clone(),
+                body_enc: self
+                    .cipher
+                    .seal(inbox_ref(owner, &entry.sender, &entry.id), &entry.body)?,
+            }),
         })
     }
 
@@ -817,6 +864,14 @@ fn signed_prekey_ref(owner: &str, id: u32) -> RowRef<'_> {
         owner,
         table: "signed_prekeys",
         key: vec![id.to_be_bytes().to_vec()],
+    }
+}
+
+fn inbox_ref<'a>(owner: &'a str, sender: &'a str, id: &'a str) -> RowRef<'a> {
+    RowRef {
+        owner,
+        table: "inbox",
+        key: vec![sender.as_bytes().to_vec(), id.as_bytes().to_vec()],
     }
 }
 

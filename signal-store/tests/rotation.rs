@@ -10,7 +10,8 @@ mod common;
 use common::{Harness, credentials, device, paired, prekey, signed_prekey};
 use zapin_signal_store::key_check::{self, KeyCheck};
 use zapin_signal_store::{
-    Address, Keyring, MasterKey, PostgresOptions, ResealMode, SenderKeyName, SqliteOptions, Store,
+    Address, Batch, InboxEntry, Keyring, MasterKey, PostgresOptions, ResealMode, SenderKeyName,
+    SqliteOptions, Store,
 };
 
 const SESSIONS: u32 = 23;
@@ -61,6 +62,20 @@ async fn populate(store: &Store) {
                 .await
                 .unwrap();
         }
+        for i in 0..3 {
+            store
+                .apply(&dev, Batch::new().put_inbox(inbox_entry(n, i)))
+                .await
+                .unwrap();
+        }
+    }
+}
+
+fn inbox_entry(n: u32, i: u32) -> InboxEntry {
+    InboxEntry {
+        sender: format!("peer{i}@s.whatsapp.net"),
+        id: format!("M{n}-{i}"),
+        body: format!("inbox-{n}-{i}").into_bytes(),
     }
 }
 
@@ -98,12 +113,14 @@ async fn verify(store: &Store) {
             let got = store.load_sender_key(&dev, &group(i)).await.unwrap();
             assert_eq!(got, Some(format!("sk-{n}-{i}").into_bytes()));
         }
+        let inbox = store.load_inbox(&dev).await.unwrap();
+        assert_eq!(inbox, (0..3).map(|i| inbox_entry(n, i)).collect::<Vec<_>>());
     }
 }
 
 /// 2 devices × (credentials + current signed prekey + signed prekey 7 + 9 prekeys + sessions + 4
-/// sender keys).
-const SEALED_VALUES: u64 = 2 * (1 + 1 + 1 + 9 + SESSIONS as u64 + 4);
+/// sender keys + 3 inbox messages).
+const SEALED_VALUES: u64 = 2 * (1 + 1 + 1 + 9 + SESSIONS as u64 + 4 + 3);
 
 async fn rotate_everything(store: &Store) {
     populate(store).await;

@@ -27,8 +27,8 @@ use crate::config::{Config, Database};
 use crate::webhook::Routing;
 
 pub use models::{
-    Chat, Contact, Instance, Message, MessagePage, MessageQuery, NewInstance, Settings,
-    WebhookConfig, WebhookSet,
+    Chat, Contact, Disconnection, Instance, InstanceDetails, Message, MessagePage, MessageQuery,
+    NewInstance, Settings, WebhookConfig, WebhookSet,
 };
 pub use secrets::SealReport;
 

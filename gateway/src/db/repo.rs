@@ -5,8 +5,8 @@
 use serde::Serialize;
 
 use super::models::{
-    Chat, Contact, Instance, Message, MessagePage, MessageQuery, NewInstance, Settings,
-    WebhookConfig, WebhookSet,
+    Chat, Contact, Disconnection, Instance, InstanceDetails, Message, MessagePage, MessageQuery,
+    NewInstance, Settings, WebhookConfig, WebhookSet,
 };
 use super::{DbError, Tx, new_uuid, now_ms, with_conn};
 use crate::webhook::{EVENT_INSTANCE_CREATE, EVENT_INSTANCE_DELETE, EVENT_MESSAGES_UPSERT};
@@ -329,6 +329,74 @@ impl Tx {
             return Err(DbError::NoInstance(id.to_owned()));
         }
         Ok(())
+    }
+
+    /// Records the disconnect that closed the instance (fetchInstances' `disconnection*`).
+    pub async fn record_disconnection(
+        &mut self,
+        id: &str,
+        disconnection: &Disconnection,
+    ) -> Result<(), DbError> {
+        let done = with_conn!(tx &mut self.inner, |c| {
+            sqlx::query(
+                "UPDATE instances SET disconnection_reason_code = $2, disconnection_object = $3, \
+                 disconnection_at = $4, updated_at = $5 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(disconnection.reason_code)
+            .bind(&disconnection.object)
+            .bind(disconnection.at)
+            .bind(now_ms())
+            .execute(c)
+            .await?
+            .rows_affected()
+        });
+        if done == 0 {
+            return Err(DbError::NoInstance(id.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Stores the `businessId` given at create.
+    pub async fn set_business_id(&mut self, id: &str, business_id: &str) -> Result<(), DbError> {
+        with_conn!(tx &mut self.inner, |c| {
+            sqlx::query("UPDATE instances SET business_id = $2 WHERE id = $1")
+                .bind(id)
+                .bind(business_id)
+                .execute(c)
+                .await?
+                .rows_affected()
+        });
+        Ok(())
+    }
+
+    /// What fetchInstances shows beyond [`Instance`] (see [`InstanceDetails`]).
+    pub async fn instance_details(&mut self, id: &str) -> Result<InstanceDetails, DbError> {
+        type Row = (Option<i64>, Option<String>, Option<i64>, Option<String>);
+        let row: Option<Row> = with_conn!(tx &mut self.inner, |c| {
+            sqlx::query_as(
+                "SELECT disconnection_reason_code, disconnection_object, disconnection_at, \
+                 business_id FROM instances WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(c)
+            .await?
+        });
+        let Some((code, object, at, business_id)) = row else {
+            return Ok(InstanceDetails::default());
+        };
+        let disconnection = match (code, object, at) {
+            (Some(reason_code), Some(object), Some(at)) => Some(Disconnection {
+                reason_code,
+                object,
+                at,
+            }),
+            _ => None,
+        };
+        Ok(InstanceDetails {
+            disconnection,
+            business_id,
+        })
     }
 
     /// Enqueues `INSTANCE_DELETE` (routed while the instance's webhook still exists), then deletes

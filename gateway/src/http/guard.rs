@@ -9,6 +9,7 @@
 //! constant time) unlocks everything. An instance token unlocks only the instance it belongs to,
 //! on every route, and `fetchInstances` filtered to the instances holding it; it never unlocks
 //! `/instance/create`. There is no other way in: no query-string key, no `Authorization` header.
+//! [`account_key`] says which account a key stands for (`/verify-creds`).
 
 use axum::extract::{Path, Request, State};
 use axum::http::HeaderMap;
@@ -34,6 +35,20 @@ pub fn api_key(headers: &HeaderMap) -> Option<&[u8]> {
 /// Whether `key` is the global key.
 pub fn is_global(state: &AppState, key: &[u8]) -> bool {
     state.config.api_key.matches(key)
+}
+
+/// The account a key stands for: what `POST /verify-creds` accepts and what a dashboard logs in
+/// with. Instance tokens are not account keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountKey {
+    /// `AUTHENTICATION_API_KEY`: every instance.
+    Global,
+}
+
+/// Which account `key` opens, if any. This is the one place account keys are recognised: a
+/// tenant's key is checked here (as another [`AccountKey`] variant) once tenants exist.
+pub fn account_key(state: &AppState, key: &[u8]) -> Option<AccountKey> {
+    is_global(state, key).then_some(AccountKey::Global)
 }
 
 /// Whether `key` unlocks `instance`: the global key or the instance's own token.

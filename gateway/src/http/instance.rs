@@ -181,6 +181,9 @@ async fn store_new_instance(
     };
     let mut tx = state.db.begin().await?;
     let instance = tx.insert_instance(&new).await?;
+    if let Some(business_id) = &req.business_id {
+        tx.set_business_id(&instance.id, business_id).await?;
+    }
     let s = &req.settings;
     tx.set_settings(
         &instance.id,
@@ -312,6 +315,8 @@ async fn fetch_row(
 ) -> Result<FetchInstanceRow, ApiError> {
     let settings = tx.get_settings(&instance.id).await?;
     let (messages, contacts, chats) = tx.instance_counts(&instance.id).await?;
+    let details = tx.instance_details(&instance.id).await?;
+    let disconnection = details.disconnection;
     // A row sealed under another master key must not hide every other instance: log it and
     // show an empty token.
     let token = state.tokens.open(&instance.token).unwrap_or_else(|err| {
@@ -323,15 +328,17 @@ async fn fetch_row(
         connection_status: connection_state(&instance.connection_status),
         owner_jid: instance.owner_jid.clone(),
         profile_name: instance.profile_name.clone(),
+        // The engine does not fetch profile pictures yet: unknown, which Evolution also
+        // reports as null (a failed picture fetch).
         profile_pic_url: None,
         integration: integration(&instance.integration),
         number: instance.number.clone(),
-        business_id: None,
+        business_id: details.business_id,
         token: token.to_string(),
         client_name: state.config.client_name.clone(),
-        disconnection_reason_code: None,
-        disconnection_object: None,
-        disconnection_at: None,
+        disconnection_reason_code: disconnection.as_ref().map(|d| d.reason_code),
+        disconnection_at: disconnection.as_ref().map(|d| iso(d.at)),
+        disconnection_object: disconnection.map(|d| d.object),
         created_at: iso(instance.created_at),
         updated_at: iso(instance.updated_at),
         chatwoot: None,

@@ -8,6 +8,7 @@
 mod admin;
 mod body;
 mod chat;
+pub mod cors;
 pub mod door;
 mod envelope;
 pub mod guard;
@@ -139,6 +140,7 @@ impl From<token::TokenError> for ApiError {
 ///
 /// Unknown paths, and known paths with another method, answer with Evolution's 404 envelope
 /// (`Cannot GET /path`) because that is what Express does and clients may match on it.
+/// `OPTIONS` never reaches the routes: it is a CORS preflight, answered by [`cors`].
 pub fn app(state: AppState) -> Router {
     // Routes about one existing instance: the guard loads it (404) and checks the key (401)
     // before the handler reads the body (400); then the request is charged (see [`tenancy`]).
@@ -188,6 +190,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/", get(meta::welcome))
         .route("/v1/health", get(meta::health))
+        .route("/verify-creds", post(meta::verify_creds))
         .route("/admin/keys", get(admin::status))
         .route("/admin/keys/rotate", post(admin::rotate))
         .route(
@@ -223,5 +226,12 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(envelope::not_found)
         .layer(from_fn_with_state(state.clone(), tenancy::front))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        // Outermost last: the origin check runs first, then the CORS layer answers preflights
+        // for every path before routing.
+        .layer(cors::layer(&state.config.cors))
+        .layer(from_fn_with_state(
+            state.clone(),
+            cors::refuse_foreign_origin,
+        ))
         .with_state(state)
 }

@@ -108,6 +108,7 @@ pub fn engine_config(config: &Config) -> EngineConfig {
         trust_root: zapin_protocol::crypto::PublicKey(config.wa_root_pubkey),
         version: config.wa_version,
         qrcode_limit: config.qrcode_limit.max(1),
+        event_buffer: config.event_buffer.max(1),
         browser: BrowserInfo {
             os: config.phone_client.clone(),
             browser: config.phone_name.clone(),
