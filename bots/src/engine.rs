@@ -23,6 +23,10 @@ use crate::session::{Session, SessionStatus, new_id};
 use crate::store::{SessionStore, StoreError};
 use crate::trigger::find_bot_by_trigger;
 
+/// Messages a conversation may have waiting for its worker (while a bot call is in flight);
+/// beyond this a contact flooding a slow bot loses bot handling of the excess, not memory.
+const QUEUED_PER_CONVERSATION: usize = 256;
+
 /// One inbound message, as the caller read it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inbound {
@@ -90,7 +94,7 @@ struct Inner {
     kinds: HashMap<&'static str, Arc<dyn BotKind>>,
     limits: EngineLimits,
     http: reqwest::Client,
-    conversations: Mutex<HashMap<ConversationKey, mpsc::UnboundedSender<Stamped>>>,
+    conversations: Mutex<HashMap<ConversationKey, mpsc::Sender<Stamped>>>,
     instance_calls: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
 
@@ -167,15 +171,24 @@ impl Engine {
         let key = (stamped.msg.instance.clone(), stamped.msg.remote_jid.clone());
         let mut conversations = self.inner.lock_conversations();
         let stamped = match conversations.get(&key) {
-            Some(tx) => match tx.send(stamped) {
+            Some(tx) => match tx.try_send(stamped) {
                 Ok(()) => return,
-                Err(mpsc::error::SendError(back)) => back,
+                Err(mpsc::error::TrySendError::Full(dropped)) => {
+                    drop(conversations);
+                    tracing::warn!(instance = %dropped.msg.instance, "bots: conversation queue full; message not handled by bots");
+                    self.inner.outbound.event(BotEvent::Overloaded {
+                        instance: dropped.msg.instance,
+                        remote_jid: dropped.msg.remote_jid,
+                    });
+                    return;
+                }
+                Err(mpsc::error::TrySendError::Closed(back)) => back,
             },
             None => stamped,
         };
-        let (tx, rx) = mpsc::unbounded_channel();
-        // Cannot fail: we hold the receiver.
-        let _ = tx.send(stamped);
+        let (tx, rx) = mpsc::channel(QUEUED_PER_CONVERSATION);
+        // Cannot fail: the channel is new and we hold the receiver.
+        let _ = tx.try_send(stamped);
         conversations.insert(key.clone(), tx);
         drop(conversations);
         tokio::spawn(Arc::clone(&self.inner).run_conversation(key, rx));
@@ -223,7 +236,7 @@ impl Engine {
 impl Inner {
     fn lock_conversations(
         &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<ConversationKey, mpsc::UnboundedSender<Stamped>>> {
+    ) -> std::sync::MutexGuard<'_, HashMap<ConversationKey, mpsc::Sender<Stamped>>> {
         // The map is only ever inserted into or removed from; a panic elsewhere cannot leave it
         // half-updated.
         self.conversations.lock().unwrap_or_else(|p| p.into_inner())
@@ -244,7 +257,7 @@ impl Inner {
     async fn run_conversation(
         self: Arc<Self>,
         key: ConversationKey,
-        mut rx: mpsc::UnboundedReceiver<Stamped>,
+        mut rx: mpsc::Receiver<Stamped>,
     ) {
         let mut pending: Option<Box<Pending>> = None;
         loop {

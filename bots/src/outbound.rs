@@ -37,6 +37,11 @@ pub enum BotEvent {
         remote_jid: String,
         error: String,
     },
+    /// The conversation already had too many messages waiting; this one was dropped for bots.
+    Overloaded {
+        instance: String,
+        remote_jid: String,
+    },
     /// Session storage failed; the message was dropped for bots.
     StoreFailed {
         instance: String,
