@@ -31,6 +31,7 @@
 
 mod cipher;
 mod error;
+mod group_commit;
 mod master_key;
 mod memory;
 mod rows;
