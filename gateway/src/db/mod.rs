@@ -12,6 +12,7 @@
 mod models;
 mod repo;
 mod secrets;
+mod sends;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -31,6 +32,7 @@ pub use models::{
     WebhookConfig, WebhookSet,
 };
 pub use secrets::SealReport;
+pub use sends::PendingSend;
 
 /// The embedded SQLite file under `ZAPIN_DATA_DIR`.
 pub const SQLITE_FILE: &str = "zapin.sqlite3";

@@ -158,6 +158,20 @@ impl super::Db {
         Ok(row.map(instance))
     }
 
+    /// Reads an instance by id outside any transaction (like [`Self::instance_by_name`]).
+    pub async fn instance_by_id(&self, id: &str) -> Result<Option<Instance>, DbError> {
+        let row: Option<InstanceRow> = with_conn!(pool & self.pool, |c| {
+            sqlx::query_as(
+                "SELECT id, name, token, token_hash, owner_jid, profile_name, connection_status, integration, \
+                 number, created_at, updated_at FROM instances WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(c)
+            .await?
+        });
+        Ok(row.map(instance))
+    }
+
     /// A stored message by key id, outside any transaction (a send reads its quote with it
     /// before the engine call, when it must not hold SQLite's write lock).
     pub async fn message_by_key(
