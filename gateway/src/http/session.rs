@@ -324,8 +324,14 @@ pub async fn send_text(
     Ok((StatusCode::CREATED, Json(out)))
 }
 
+/// Evolution answers any failure of the send itself with a 400 carrying its text (contract
+/// §3.3, step 5): a messaging failure (no device to encrypt to, a refused key fetch) is the
+/// caller's 400 here too; the engine's own failures stay 500.
 fn send_error(err: SendError) -> ApiError {
     match err {
+        SendError::Engine(err @ EngineError::Messaging(_)) => {
+            ErrorEnvelope::bad_request([err.to_string()]).into()
+        }
         SendError::Engine(err) => internal(err),
         SendError::Db(err) => err.into(),
         SendError::BadRequest => ErrorEnvelope::bad_request(["invalid request"]).into(),

@@ -224,8 +224,11 @@ async fn deliver(
             return Err(err.into());
         }
     };
-    let announced = resend.is_some_and(|p| p.answered);
-    if !announced && tx.mark_send_answered(&instance.id, &stored.key_id).await? {
+    // Announced once: by the first attempt, or by the resend of one that never got that far.
+    // The flag read before the attempt decides; the pending row itself may already be gone (the
+    // server's ack can be stored before this transaction).
+    if !resend.is_some_and(|p| p.answered) {
+        tx.mark_send_answered(&instance.id, &stored.key_id).await?;
         bridge
             .enqueue(&mut tx, &current, EventName::SendMessage, &record)
             .await?;
