@@ -9,6 +9,11 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+// Events carry messaging's data types; messaging never imports this module (the arrow is one
+// way). The ones the gateway names are re-exported here, where they always lived.
+pub use crate::messaging::directory::{Chat, Contact};
+pub use crate::messaging::groups::GroupUpdate;
+pub use crate::messaging::presence::{Presence, PresenceState};
 use crate::messaging::{ReceivedMessage, StatusUpdate};
 
 /// The gateway's name for a session (Evolution's instance name or id). Cheap to clone.
@@ -79,69 +84,6 @@ pub enum LogoutReason {
     UserInitiated,
     /// The server revoked the device (401/403/406/516, `device_removed`): unlinked on the phone.
     Revoked { code: u16 },
-}
-
-/// A contact's presence as Evolution's `lastKnownPresence` names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PresenceState {
-    Available,
-    Unavailable,
-    Composing,
-    Recording,
-    Paused,
-}
-
-impl PresenceState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Available => "available",
-            Self::Unavailable => "unavailable",
-            Self::Composing => "composing",
-            Self::Recording => "recording",
-            Self::Paused => "paused",
-        }
-    }
-}
-
-/// An incoming `<presence>` (after [`crate::SessionHandle::subscribe_presence`]) or
-/// `<chatstate>`: Evolution's `PRESENCE_UPDATE` `{id: chat, presences: {jid: {lastKnownPresence,
-/// lastSeen}}}`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Presence {
-    /// The chat it concerns: the user, or the group a chat state was sent in.
-    pub chat: String,
-    /// Whose presence (the user; equal to `chat` outside groups).
-    pub jid: String,
-    pub state: PresenceState,
-    /// `last` of an unavailable presence (Unix seconds), when the contact shares it.
-    pub last_seen: Option<u64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupUpdate {
-    pub group: String,
-    /// The notification's action (`add`, `remove`, `promote`, `subject`, …).
-    pub action: String,
-    pub participants: Vec<String>,
-    pub subject: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Contact {
-    /// The user JID (PN form when known).
-    pub jid: String,
-    /// The push name.
-    pub name: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Chat {
-    pub jid: String,
-    /// A 1:1 chat opened by the peer: its push name; a group: its subject when the session has
-    /// its metadata (after a send there); else unknown.
-    pub name: Option<String>,
-    /// Not tracked by the engine (`None`).
-    pub unread: Option<u32>,
 }
 
 /// What happened.

@@ -7,7 +7,26 @@ use zapin_protocol::jid::Jid;
 
 use super::ReceivedMessage;
 use super::lru::Lru;
-use crate::events::{Chat, Contact};
+
+/// A contact with its push name, surfaced as [`crate::EventKind::Contacts`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contact {
+    /// The user JID (PN form when known).
+    pub jid: String,
+    /// The push name.
+    pub name: Option<String>,
+}
+
+/// A chat seen in this run, surfaced as [`crate::EventKind::Chats`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chat {
+    pub jid: String,
+    /// A 1:1 chat opened by the peer: its push name; a group: its subject when the session has
+    /// its metadata (after a send there); else unknown.
+    pub name: Option<String>,
+    /// Not tracked by the engine (`None`).
+    pub unread: Option<u32>,
+}
 
 /// Entries kept per table.
 pub const DIRECTORY_CAPACITY: usize = 512;

@@ -5,7 +5,16 @@ use zapin_protocol::binary::Node;
 use zapin_protocol::jid::Jid;
 
 use super::{AddressingMode, Exchange, MessagingError, Messenger, check_iq_result};
-use crate::events::GroupUpdate;
+
+/// A `w:gp2` notification, surfaced as [`crate::EventKind::GroupUpdate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupUpdate {
+    pub group: String,
+    /// The notification's action (`add`, `remove`, `promote`, `subject`, …).
+    pub action: String,
+    pub participants: Vec<String>,
+    pub subject: Option<String>,
+}
 
 /// What a group send needs from the group's metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]

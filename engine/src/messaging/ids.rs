@@ -15,14 +15,15 @@ pub fn message_id<R: CryptoRng + ?Sized>(now_unix: u64, own_user: &str, rng: &mu
 }
 
 /// [`message_id`] from the operating system's randomness and clock, for callers that reserve
-/// an id before handing the send to a session (`SendOptions::id`).
-pub fn new_message_id(own_user: &str) -> Result<String, crate::EngineError> {
+/// an id before handing the send to a session (`SendOptions::id`). `None` when the operating
+/// system has no randomness to give.
+pub fn new_message_id(own_user: &str) -> Option<String> {
     let mut random = [0u8; 16];
-    getrandom::fill(&mut random).map_err(|_| crate::EngineError::Random)?;
+    getrandom::fill(&mut random).ok()?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    Ok(id_from(now, own_user, &random))
+    Some(id_from(now, own_user, &random))
 }
 
 fn id_from(now_unix: u64, own_user: &str, random: &[u8; 16]) -> String {

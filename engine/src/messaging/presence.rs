@@ -5,7 +5,41 @@
 use zapin_protocol::binary::Node;
 use zapin_protocol::jid::Jid;
 
-use crate::events::{Presence, PresenceState};
+/// A contact's presence as Evolution's `lastKnownPresence` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PresenceState {
+    Available,
+    Unavailable,
+    Composing,
+    Recording,
+    Paused,
+}
+
+impl PresenceState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Available => "available",
+            Self::Unavailable => "unavailable",
+            Self::Composing => "composing",
+            Self::Recording => "recording",
+            Self::Paused => "paused",
+        }
+    }
+}
+
+/// An incoming `<presence>` (after [`crate::SessionHandle::subscribe_presence`]) or
+/// `<chatstate>`: Evolution's `PRESENCE_UPDATE` `{id: chat, presences: {jid: {lastKnownPresence,
+/// lastSeen}}}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presence {
+    /// The chat it concerns: the user, or the group a chat state was sent in.
+    pub chat: String,
+    /// Whose presence (the user; equal to `chat` outside groups).
+    pub jid: String,
+    pub state: PresenceState,
+    /// `last` of an unavailable presence (Unix seconds), when the contact shares it.
+    pub last_seen: Option<u64>,
+}
 
 /// `<presence type=available name=…/>`: marks us online; clients need a push name for it, and
 /// delivery receipts only count as "delivered" for peers once it was sent.

@@ -141,7 +141,7 @@ pub async fn send_new(
 ) -> Result<MessageRecord, SendError> {
     let own = own_jid(&bridge.runtime, &instance).unwrap_or_default();
     let own_user = own.split(['@', ':']).next().unwrap_or_default();
-    let id = new_message_id(own_user)?;
+    let id = new_message_id(own_user).ok_or(EngineError::Random)?;
     let stored = outgoing.message_row(&instance.id, &id);
     // A fresh random id is never claimed already; `None` would mean a collision.
     let claim = bridge
