@@ -3,12 +3,13 @@
 //! Owns the HTTP contract's shapes so that the gateway and the engine speak zapin's own types:
 //! error envelopes ([`error`]), request validation with Evolution's exact 400 texts
 //! ([`request`]), response bodies ([`response`]), event names ([`events`]), event `data`
-//! payloads ([`payload`]), the message record's content ([`content`]) and the webhook envelope
-//! ([`envelope`]).
+//! payloads ([`payload`]), the message record's content ([`content`]), the webhook envelope
+//! ([`envelope`]) and what real Evolution clients send ([`client_tolerance`]).
 //!
 //! It performs no I/O, knows nothing of HTTP frameworks and holds no state. See README.md for
 //! which Evolution quirks are replicated and which are fixed.
 
+pub mod client_tolerance;
 pub mod content;
 pub mod envelope;
 pub mod error;

@@ -819,3 +819,21 @@ fn contacts_and_chats_upsert_5_4() {
         &["remoteJid", "instanceId", "name", "unreadMessages"],
     );
 }
+
+#[test]
+fn disconnection_object_is_baileys_last_disconnect_stringified() {
+    use zapin_compat_evolution::response::disconnection_object;
+    let text = disconnection_object(401, "Intentional Logout", "2025-10-21T14:05:00.000Z");
+    // A JSON *string* in the row; its text is what `JSON.stringify(lastDisconnect)` writes.
+    assert_eq!(
+        text,
+        r#"{"error":{"data":null,"isBoom":true,"isServer":false,"output":{"statusCode":401,"payload":{"statusCode":401,"error":"Unauthorized","message":"Intentional Logout"},"headers":{}}},"date":"2025-10-21T14:05:00.000Z"}"#
+    );
+    let server: serde_json::Value =
+        serde_json::from_str(&disconnection_object(515, "restart", "x")).unwrap();
+    assert_eq!(server["error"]["isServer"], true);
+    assert_eq!(
+        server["error"]["output"]["payload"],
+        json!({"statusCode": 515, "error": "Unknown", "message": "An internal server error occurred"})
+    );
+}

@@ -24,6 +24,7 @@ use crate::config::EngineConfig;
 use crate::error::EngineError;
 use crate::events::{ConnectionState, Event, InstanceId};
 use crate::keys;
+use crate::messaging::{ReceivedMessage, inbox};
 use crate::session::{Session, SessionContext};
 
 /// Options of [`SessionManager::create`].
@@ -213,6 +214,56 @@ impl SessionManager {
         let _ = handle.shutdown().await;
         self.registry().remove(id);
         self.inner.store.delete_device(&device_id(id)?).await?;
+        Ok(())
+    }
+
+    /// Messages of `id` that were decrypted and acknowledged but whose consumer has not yet
+    /// confirmed them with [`SessionManager::confirm_received`], oldest first: a crash (or a
+    /// subscriber that lagged behind the event stream) came between the two. Surface them again
+    /// at start-up before the sessions run, and after a lag; deduplicate by message id. A row that
+    /// cannot be read back is logged and left in place, never dropped.
+    pub async fn pending_received(
+        &self,
+        id: &InstanceId,
+    ) -> Result<Vec<ReceivedMessage>, EngineError> {
+        let entries = self.inner.store.load_inbox(&device_id(id)?).await?;
+        let mut out = Vec::with_capacity(entries.len());
+        for entry in &entries {
+            match inbox::message_of(entry) {
+                Ok(m) => out.push(m),
+                Err(e) => {
+                    tracing::error!(instance = %id, id = %entry.id, "unreadable inbox entry kept: {e}")
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every device in the store that has unconfirmed messages (see
+    /// [`SessionManager::pending_received`]), registered or not.
+    pub async fn instances_with_pending(&self) -> Result<Vec<InstanceId>, EngineError> {
+        let mut out = Vec::new();
+        for device in self.inner.store.list_devices().await? {
+            if self.inner.store.count_inbox(&device).await? > 0 {
+                out.push(InstanceId::new(device.as_str()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The consumer of [`EventKind::MessageUpsert`](crate::EventKind::MessageUpsert) has stored
+    /// these messages of `id` durably: the engine may forget them (one transaction). Confirming
+    /// one that is not pending is a no-op, so a replayed message can be confirmed again.
+    pub async fn confirm_received(
+        &self,
+        id: &InstanceId,
+        messages: &[&ReceivedMessage],
+    ) -> Result<(), EngineError> {
+        let names: Vec<_> = messages.iter().map(|m| inbox::name_of(m)).collect();
+        self.inner
+            .store
+            .delete_inbox(&device_id(id)?, &names)
+            .await?;
         Ok(())
     }
 

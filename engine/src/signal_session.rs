@@ -105,6 +105,13 @@ impl<T> std::fmt::Debug for Pending<T> {
 }
 
 impl<T> Pending<T> {
+    /// Hands out the writes and the result together, for a caller that must add its own writes
+    /// to the same transaction (the receive inbox keeps the plaintext in the ratchet's commit).
+    /// The caller takes over the contract: commit the batch before acting on the output.
+    pub fn into_parts(self) -> (Batch, T) {
+        (self.batch, self.output)
+    }
+
     /// Writes the state change in one transaction and, only once it is durable, returns the
     /// output (the ciphertext to send, or the plaintext to surface and ack).
     pub async fn commit(self, store: &Store, device: &DeviceId) -> Result<T, SessionError> {
@@ -327,6 +334,19 @@ pub async fn sender_key_distribution_for<R: CryptoRng + ?Sized>(
     Ok(skdm)
 }
 
+/// The write that stores a member's sender key from their distribution message, for a caller
+/// that commits it with other writes; see [`process_distribution_from`].
+pub async fn prepare_distribution(
+    store: &Store,
+    device: &DeviceId,
+    name: &SenderKeyName,
+    skdm: &SenderKeyDistributionMessage,
+) -> Result<Batch, SessionError> {
+    let record = load_sender_key(store, device, name).await?;
+    let record = signal::process_sender_key_distribution(&record, skdm);
+    Ok(Batch::new().store_sender_key(name.clone(), record.to_bytes()))
+}
+
 /// Stores a member's sender key from their distribution message (durable on `Ok`).
 pub async fn process_distribution_from(
     store: &Store,
@@ -334,11 +354,8 @@ pub async fn process_distribution_from(
     name: &SenderKeyName,
     skdm: &SenderKeyDistributionMessage,
 ) -> Result<(), SessionError> {
-    let record = load_sender_key(store, device, name).await?;
-    let record = signal::process_sender_key_distribution(&record, skdm);
-    store
-        .store_sender_key(device, name, &record.to_bytes())
-        .await?;
+    let batch = prepare_distribution(store, device, name, skdm).await?;
+    store.apply(device, batch).await?;
     Ok(())
 }
 

@@ -1,11 +1,13 @@
 //! Every Evolution route body (and the gateway's body extractor, which is `parse_json_body`):
 //! raw bytes → Express-style JSON parse → each route's validator → DTO or error envelope. None
 //! may panic on any input, and every error envelope must serialize (it is the HTTP answer).
-//! Event names inside the body also go through the event-name parsers the webhook config uses.
+//! Event names inside the body also go through the event-name parsers the webhook config uses,
+//! and numbers (the raw input too) through `client_tolerance::chat_jid`, which sends use.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
+use zapin_compat_evolution::client_tolerance::chat_jid;
 use zapin_compat_evolution::envelope::{format_date_time, webhook_target};
 use zapin_compat_evolution::events::{EventName, EventSubscription};
 use zapin_compat_evolution::request::{self as req, parse_json_body};
@@ -41,7 +43,16 @@ fn events(body: &Value) {
     }
 }
 
+/// A chat JID always names a server.
+fn jid_of(number: &str) {
+    let jid = chat_jid(number);
+    assert!(jid.contains('@'), "{number:?} -> {jid:?}");
+}
+
 fuzz_target!(|data: &[u8]| {
+    if let Ok(text) = std::str::from_utf8(data) {
+        jid_of(text);
+    }
     let body = match parse_json_body(data) {
         Ok(v) => v,
         Err(e) => {
@@ -55,6 +66,9 @@ fuzz_target!(|data: &[u8]| {
     check(req::validate_create_instance(&body));
     check(req::validate_set_presence(&body));
     check(req::validate_send_text(&body));
+    if let Some(number) = body.get("number").and_then(Value::as_str) {
+        jid_of(number);
+    }
     check(req::validate_settings_set(&body));
     check(req::validate_webhook_set(&body));
     std::hint::black_box(req::validate_connect_query(

@@ -120,53 +120,60 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// The 32-byte key that protects secrets at rest. Never printed, wiped on drop.
-#[derive(Clone, PartialEq, Eq)]
-pub struct MasterKey(Zeroizing<[u8; 32]>);
-
-impl MasterKey {
-    pub fn expose(&self) -> &[u8; 32] {
-        &self.0
-    }
-
-    pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self(Zeroizing::new(bytes))
-    }
-
-    /// A subkey for one purpose (`label`), so that the lookup hashes of tokens and the webhook
-    /// secret cipher never share a key with each other or with the signal store.
-    pub(crate) fn derive(&self, label: &[u8]) -> Zeroizing<[u8; 32]> {
-        use hmac::{Hmac, KeyInit, Mac};
-        let mut out = Zeroizing::new([0u8; 32]);
-        // HMAC takes keys of any length, so `new_from_slice` cannot fail.
-        if let Ok(mut mac) = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(self.expose()) {
-            mac.update(label);
-            out.copy_from_slice(&mac.finalize().into_bytes());
-        }
-        out
-    }
-}
+/// The 32-byte key that protects secrets at rest (the signal store's type: one key for the whole
+/// process).
+pub use zapin_signal_store::MasterKey;
+use zapin_signal_store::{KeySource, Keyring, SharedKeyring};
 
 impl Config {
     /// Makes `master_key` the one key of the process: `ZAPIN_MASTER_KEY` when set, else the
     /// signal store's key file in `ZAPIN_DATA_DIR` (created, mode 0600, on first start). The
     /// signal store, instance tokens and webhook secrets then all use the same key, and a
     /// restart without `ZAPIN_MASTER_KEY` finds it again.
+    ///
+    /// The previous key of an unfinished rotation comes from `ZAPIN_MASTER_KEY_PREVIOUS`, else
+    /// (key file only) from `master.key.previous` beside the key file. Both go into
+    /// [`Config::keys`], the one keyring every cipher of the process shares. Idempotent.
     pub fn resolve_master_key(&mut self) -> Result<&MasterKey, zapin_signal_store::MasterKeyError> {
-        let key = match self.master_key.take() {
-            Some(key) => key,
-            None => {
-                let file = zapin_signal_store::MasterKey::resolve(None, &self.data_dir)?;
-                MasterKey::from_bytes(*file.expose())
-            }
-        };
-        Ok(self.master_key.insert(key))
+        if self.key_source.is_none() {
+            let (current, source) = match self.master_key.take() {
+                Some(key) => (key, KeySource::Env),
+                None => {
+                    let path = self.data_dir.join(zapin_signal_store::MASTER_KEY_FILE);
+                    (
+                        MasterKey::load_or_create_file(&path)?,
+                        KeySource::File(path),
+                    )
+                }
+            };
+            let previous = match (&self.master_key_previous, source.previous_file()) {
+                (Some(previous), _) => Some(previous.clone()),
+                (None, Some(path)) => MasterKey::load_file(&path)?,
+                (None, None) => None,
+            };
+            self.keys = Some(SharedKeyring::new(
+                Keyring::new(current.clone()).with_previous(previous),
+            ));
+            self.master_key = Some(current);
+            self.key_source = Some(source);
+        }
+        match &self.master_key {
+            Some(key) => Ok(key),
+            // Unreachable: set above. Load the file again rather than panic.
+            None => Err(zapin_signal_store::MasterKeyError::Random),
+        }
     }
-}
 
-impl fmt::Debug for MasterKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("MasterKey([redacted])")
+    /// The keyring every cipher of the process shares: [`Config::keys`] when set (always after
+    /// [`Config::resolve_master_key`]), else one built from `master_key` (`None` without a key).
+    pub fn keyring(&self) -> Option<SharedKeyring> {
+        self.keys.clone().or_else(|| {
+            self.master_key.as_ref().map(|key| {
+                SharedKeyring::new(
+                    Keyring::new(key.clone()).with_previous(self.master_key_previous.clone()),
+                )
+            })
+        })
     }
 }
 
@@ -269,6 +276,21 @@ impl LogLevel {
     }
 }
 
+/// `CORS_METHODS` when unset (Evolution's default).
+pub const DEFAULT_CORS_METHODS: &[&str] = &["POST", "GET", "PUT", "DELETE"];
+
+/// Cross-origin access for browsers (Evolution's `CORS_*`, contract §1.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cors {
+    /// `CORS_ORIGIN` (default `*`): `None` lets every origin in; otherwise the origins allowed,
+    /// lower-cased (`https://manager.example.com`, or `null` for pages that have no origin).
+    pub origins: Option<Vec<String>>,
+    /// `CORS_METHODS` (default `POST,GET,PUT,DELETE`): upper-cased, announced in preflights.
+    pub methods: Vec<String>,
+    /// `CORS_CREDENTIALS` (default `false`): browsers may send cookies and auth headers.
+    pub credentials: bool,
+}
+
 /// Everything `zapin serve` needs to know, validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -280,6 +302,8 @@ pub struct Config {
     pub server_url: Option<String>,
     /// `SERVER_DISABLE_MANAGER`: omit `manager` from `GET /`.
     pub disable_manager: bool,
+    /// `CORS_ORIGIN`, `CORS_METHODS`, `CORS_CREDENTIALS`: what browsers on other origins may do.
+    pub cors: Cors,
 
     /// `AUTHENTICATION_API_KEY` (default Evolution's public `BQYHJGJHJ`).
     pub api_key: Secret,
@@ -304,6 +328,10 @@ pub struct Config {
     pub phone_name: String,
     /// `QRCODE_LIMIT` (default 30, at least 1): QR codes shown before giving up.
     pub qrcode_limit: u32,
+    /// `ZAPIN_EVENT_BUFFER` (default 4096, at least 1): engine events held for the gateway before
+    /// it falls behind. Falling behind loses no message (they wait in the engine's inbox and are
+    /// stored from there), but costs their order and other events such as status updates.
+    pub event_buffer: usize,
     /// `DEL_INSTANCE` (default `false`): minutes before an unconnected API-created instance is removed.
     pub del_instance_minutes: Option<u32>,
     /// `ZAPIN_SEND_RESEND_WINDOW_SECS` (default 300): how long after it was reserved a message
@@ -351,8 +379,16 @@ pub struct Config {
     pub wa_tls: zapin_engine::TlsTrust,
     /// `ZAPIN_WA_VERSION` (default a recent WhatsApp Web version): announced client version.
     pub wa_version: [u32; 3],
-    /// `ZAPIN_MASTER_KEY`: 32 bytes as 64 hex characters, protects secrets at rest.
+    /// `ZAPIN_MASTER_KEY`: 32 bytes as 64 hex characters, protects secrets at rest. After
+    /// [`Config::resolve_master_key`], the current key wherever it came from.
     pub master_key: Option<MasterKey>,
+    /// `ZAPIN_MASTER_KEY_PREVIOUS`: the key a rotation replaced, accepted for reading only.
+    pub master_key_previous: Option<MasterKey>,
+    /// Where `master_key` came from (set by [`Config::resolve_master_key`]).
+    pub key_source: Option<KeySource>,
+    /// The keyring shared by the signal store, instance tokens and webhook secrets; replacing
+    /// its keys (an online rotation) switches them all.
+    pub keys: Option<SharedKeyring>,
 }
 
 impl Config {
@@ -419,6 +455,20 @@ impl Config {
             .map(|v| http_url("SERVER_URL", v))
             .transpose()?;
         let disable_manager = env.bool("SERVER_DISABLE_MANAGER", false)?;
+        let cors = Cors {
+            origins: match env.get("CORS_ORIGIN")? {
+                None => None,
+                Some(v) => cors_origins(v)?,
+            },
+            methods: match env.get("CORS_METHODS")? {
+                None => DEFAULT_CORS_METHODS
+                    .iter()
+                    .map(|m| (*m).to_owned())
+                    .collect(),
+                Some(v) => cors_methods(v)?,
+            },
+            credentials: env.bool("CORS_CREDENTIALS", false)?,
+        };
 
         let (api_key, api_key_is_default) = match env.get("AUTHENTICATION_API_KEY")? {
             None => (Secret::new(EVOLUTION_DEFAULT_API_KEY), true),
@@ -504,6 +554,18 @@ impl Config {
                 "QRCODE_LIMIT",
                 "0",
                 "a whole number of QR codes, at least 1",
+            ));
+        }
+        let event_buffer = env.number(
+            "ZAPIN_EVENT_BUFFER",
+            4096usize,
+            "a whole number of events, at least 1",
+        )?;
+        if event_buffer == 0 {
+            return Err(invalid(
+                "ZAPIN_EVENT_BUFFER",
+                "0",
+                "a whole number of events, at least 1",
             ));
         }
         let del_instance_minutes = match env.get("DEL_INSTANCE")? {
@@ -630,21 +692,18 @@ impl Config {
                 })?,
         };
         let wa_version = wa_version(env.get("ZAPIN_WA_VERSION")?.unwrap_or(DEFAULT_WA_VERSION))?;
-        let master_key = match env.get("ZAPIN_MASTER_KEY")? {
-            None => None,
-            Some(v) => Some(MasterKey(Zeroizing::new(hex32(v).ok_or(
-                ConfigError::InvalidSecret {
-                    var: "ZAPIN_MASTER_KEY",
-                    expected: "64 hex characters (32 random bytes, e.g. `openssl rand -hex 32`)",
-                },
-            )?))),
-        };
+        let master_key = master_key_var(env, "ZAPIN_MASTER_KEY")?;
+        let master_key_previous = master_key_var(env, "ZAPIN_MASTER_KEY_PREVIOUS")?;
+        let keys = master_key.as_ref().map(|key| {
+            SharedKeyring::new(Keyring::new(key.clone()).with_previous(master_key_previous.clone()))
+        });
 
         Ok(Config {
             listen_host,
             server_port,
             server_url,
             disable_manager,
+            cors,
             api_key,
             api_key_is_default,
             expose_api_key_in_events,
@@ -655,6 +714,7 @@ impl Config {
             phone_client,
             phone_name,
             qrcode_limit,
+            event_buffer,
             del_instance_minutes,
             send_resend_window,
             webhook_global_url,
@@ -676,6 +736,9 @@ impl Config {
             wa_tls,
             wa_version,
             master_key,
+            master_key_previous,
+            key_source: None,
+            keys,
         })
     }
 
@@ -763,6 +826,69 @@ fn http_url(var: &'static str, v: &str) -> Result<String, ConfigError> {
     } else {
         Err(invalid(var, v, "an http:// or https:// URL"))
     }
+}
+
+/// `CORS_ORIGIN`: a comma list of `scheme://host[:port]` origins (or `null`); `*` anywhere means
+/// any origin (`None`). An entry with a path or a trailing slash could never equal a browser's
+/// `Origin` header, so it is refused here instead of silently locking browsers out.
+fn cors_origins(v: &str) -> Result<Option<Vec<String>>, ConfigError> {
+    const EXPECTED: &str = "* or a comma list of origins such as https://manager.example.com \
+                            (scheme://host[:port], no path, no trailing slash)";
+    let mut origins = Vec::new();
+    for entry in v.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        if entry == "*" {
+            return Ok(None);
+        }
+        let well_formed = entry == "null"
+            || entry.split_once("://").is_some_and(|(scheme, authority)| {
+                !scheme.is_empty()
+                    && scheme
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+                    && !authority.is_empty()
+                    && !authority.contains(['/', '?', '#', '@'])
+            });
+        if !well_formed || entry.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(invalid("CORS_ORIGIN", v, EXPECTED));
+        }
+        origins.push(entry.to_ascii_lowercase());
+    }
+    if origins.is_empty() {
+        return Err(invalid("CORS_ORIGIN", v, EXPECTED));
+    }
+    Ok(Some(origins))
+}
+
+/// `CORS_METHODS`: a comma list of HTTP methods, upper-cased.
+fn cors_methods(v: &str) -> Result<Vec<String>, ConfigError> {
+    const EXPECTED: &str = "a comma list of HTTP methods such as POST,GET,PUT,DELETE";
+    let methods: Vec<String> = v
+        .split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .map(str::to_ascii_uppercase)
+        .collect();
+    let token = |m: &String| {
+        m.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    };
+    if methods.is_empty() || !methods.iter().all(token) {
+        return Err(invalid("CORS_METHODS", v, EXPECTED));
+    }
+    Ok(methods)
+}
+
+fn master_key_var(env: &Env, var: &'static str) -> Result<Option<MasterKey>, ConfigError> {
+    env.get(var)?
+        .map(|v| {
+            hex32(v)
+                .map(MasterKey::from_bytes)
+                .ok_or(ConfigError::InvalidSecret {
+                    var,
+                    expected: "64 hex characters (32 random bytes, e.g. `zapin keys generate` or `openssl rand -hex 32`)",
+                })
+        })
+        .transpose()
 }
 
 fn hex32(v: &str) -> Option<[u8; 32]> {

@@ -6,7 +6,9 @@
 pub mod config;
 pub mod db;
 pub mod http;
+pub mod keys;
 pub mod runtime;
+pub mod tenancy;
 pub mod webhook;
 
 pub use config::{Config, ConfigError};

@@ -1,4 +1,4 @@
-//! The `zapin` binary: `serve`, `sim` and `demo`.
+//! The `zapin` binary: `serve`, `keys`, `sim` and `demo`.
 
 use std::io::IsTerminal as _;
 use std::net::SocketAddr;
@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
+use zapin_gateway::keys::{KeyError, RotateError};
 use zapin_gateway::{AppState, Config, app};
 
 /// Exit status for a configuration error, distinct from runtime failures (1).
@@ -36,6 +37,31 @@ enum Command {
     /// Run the simulator and the gateway together so you can pair and chat locally without
     /// WhatsApp: prints the API URL, the key and a curl walkthrough.
     Demo,
+    /// Manage the master key that seals secrets at rest (ZAPIN_MASTER_KEY or
+    /// ZAPIN_DATA_DIR/master.key).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Re-seal every secret (signal store, instance tokens, webhook secrets) under a new master
+    /// key, with zapin stopped. The new key replaces master.key; with ZAPIN_MASTER_KEY, pass it
+    /// with --new-key-env or --new-key-file and set ZAPIN_MASTER_KEY to it afterwards. To
+    /// rotate while serving, use POST /admin/keys/rotate instead.
+    Rotate(RotateArgs),
+    /// Print a new random master key (64 hex characters) on stdout.
+    Generate,
+}
+
+#[derive(Debug, clap::Args)]
+struct RotateArgs {
+    /// Read the new key from this file (64 hex characters or base64; mode 0600).
+    #[arg(long, value_name = "PATH", conflicts_with = "new_key_env")]
+    new_key_file: Option<std::path::PathBuf>,
+    /// Read the new key from this environment variable.
+    #[arg(long, value_name = "VAR")]
+    new_key_env: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -73,6 +99,8 @@ fn main() -> ExitCode {
         Command::Serve => serve(),
         Command::Sim(args) => sim(args),
         Command::Demo => demo(),
+        Command::Keys(KeysCommand::Rotate(args)) => keys_rotate(args),
+        Command::Keys(KeysCommand::Generate) => keys_generate(),
     }
 }
 
@@ -156,7 +184,7 @@ async fn run_demo() -> anyhow::Result<()> {
     let local = listener.local_addr().context("reading the bound address")?;
     let dispatcher = Dispatcher::new(db.clone(), DispatcherConfig::from_config(&config))
         .context("starting the webhook dispatcher")?
-        .with_secrets(SecretCipher::new(config.master_key.as_ref()))
+        .with_secrets(SecretCipher::with_keyring(config.keyring()))
         .spawn();
     let key = config.api_key.expose().to_owned();
     let state = AppState::new(config, db.clone());
@@ -254,6 +282,18 @@ fn run_to_exit(label: &str, task: impl Future<Output = anyhow::Result<()>>) -> E
     match runtime.block_on(task) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
+            // A key that does not match the data is a configuration error, reported as one line.
+            let mismatch = err
+                .downcast_ref::<KeyError>()
+                .or_else(|| match err.downcast_ref::<RotateError>() {
+                    Some(RotateError::Key(key)) => Some(key),
+                    _ => None,
+                })
+                .filter(|key| key.is_mismatch());
+            if let Some(key) = mismatch {
+                eprintln!("{label}: {key}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
             tracing::error!("{err:#}");
             eprintln!("{label}: {err:#}");
             ExitCode::FAILURE
@@ -280,6 +320,7 @@ async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
     let sim = zapin_sim::run(config)
         .await
         .context("starting the simulator")?;
+    let stop = shutdown_signal();
     // One stable stdout line for scripts and tests; everything else goes to the log on stderr.
     println!(
         "zapin sim listening on {} ws={} root={}",
@@ -287,7 +328,7 @@ async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
         sim.ws_url(),
         hex::encode(sim.root_public_key().as_bytes())
     );
-    shutdown_signal().await;
+    stop.await;
     sim.shutdown().await.context("stopping the simulator")?;
     tracing::info!("stopped");
     Ok(())
@@ -318,6 +359,7 @@ fn serve() -> ExitCode {
 
 async fn run_server(config: Config) -> anyhow::Result<()> {
     use zapin_gateway::db::Db;
+    use zapin_gateway::keys::{DataLock, KeyService};
     use zapin_gateway::webhook::{Dispatcher, DispatcherConfig, SecretCipher};
 
     if config.api_key_is_default {
@@ -331,9 +373,21 @@ async fn run_server(config: Config) -> anyhow::Result<()> {
     config
         .resolve_master_key()
         .context("loading the master key (ZAPIN_MASTER_KEY or ZAPIN_DATA_DIR/master.key)")?;
-    // The database first (migrations included), so a broken database fails before we announce.
-    let db = Db::open(&config).await.context("opening the database")?;
-    tracing::info!(backend = db.backend_name(), "database ready");
+    // The databases first (migrations included), so a broken database fails before we announce;
+    // then the key check, before anything is sealed or served.
+    let db = Db::open_unsealed(&config)
+        .await
+        .context("opening the database")?;
+    let lock = DataLock::shared(&config.data_dir, &db).await?;
+    let store = zapin_gateway::runtime::open_store(&config)
+        .await
+        .context("opening the signal store")?;
+    let data = sealed_data(&config, &db, &store)?;
+    data.check_at_start().await?;
+    db.seal_legacy(&config)
+        .await
+        .context("sealing plain-text secrets of an earlier version")?;
+    tracing::info!(backend = db.backend_name(), key = %data.keys().get().fingerprint(), "database ready");
 
     let addr = SocketAddr::new(config.listen_host, config.server_port);
     let listener = tokio::net::TcpListener::bind(addr)
@@ -343,57 +397,181 @@ async fn run_server(config: Config) -> anyhow::Result<()> {
 
     let dispatcher = Dispatcher::new(db.clone(), DispatcherConfig::from_config(&config))
         .context("starting the webhook dispatcher")?
-        .with_secrets(SecretCipher::new(config.master_key.as_ref()))
+        .with_secrets(SecretCipher::with_keyring(config.keyring()))
         .spawn();
 
+    let stop = shutdown_signal();
     // One stable stdout line for scripts and tests; everything else goes to the log on stderr.
     println!("zapin listening on http://{local}");
     tracing::info!(url = %format!("http://{local}"), "serving");
 
-    let state = AppState::new(config, db.clone());
-    let engine = zapin_gateway::runtime::start(&state.config, &db, state.tokens.clone())
+    let state = AppState::new(config, db.clone()).with_keys(KeyService::new(data));
+    let tenancy = zapin_gateway::tenancy::Tenancy::start(&state.config, &db)
         .await
-        .context("starting the WhatsApp engine")?;
+        .context(
+            "starting tenancy (quota counters: CACHE_REDIS_URI or the journal in ZAPIN_DATA_DIR)",
+        )?;
+    tracing::info!(counters = tenancy.counters, "quotas ready");
+    let state = state.with_tenancy(tenancy.clone());
+    let engine = zapin_gateway::runtime::start_with(
+        store,
+        zapin_gateway::runtime::engine_config(&state.config),
+        &state.config,
+        &db,
+        state.tokens.clone(),
+    )
+    .await
+    .context("starting the WhatsApp engine")?;
     engine.attach_dispatcher(dispatcher);
     let state = state.with_engine(engine.clone());
 
     let served = axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(stop)
         .await
         .context("HTTP server failed");
     // In-flight requests are done: stop the sessions (credentials stay for the next start),
     // the bridge and the dispatcher (what is left stays in the outbox), then close the pool.
     engine.shutdown().await;
+    tenancy.shutdown().await;
+    lock.release().await;
     db.close().await;
     tracing::info!("stopped");
     served
 }
 
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM so in-flight requests can finish.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(err) = tokio::signal::ctrl_c().await {
-            tracing::error!("cannot listen for Ctrl-C: {err}");
-            std::future::pending::<()>().await;
+/// The process's sealed data and keyring, once [`Config::resolve_master_key`] ran.
+fn sealed_data(
+    config: &Config,
+    db: &zapin_gateway::db::Db,
+    store: &zapin_signal_store::Store,
+) -> anyhow::Result<zapin_gateway::keys::SealedData> {
+    let (Some(keys), Some(source)) = (config.keyring(), config.key_source.clone()) else {
+        anyhow::bail!("the master key was not loaded");
+    };
+    Ok(zapin_gateway::keys::SealedData::new(
+        db.clone(),
+        store.clone(),
+        keys,
+        source,
+    ))
+}
+
+fn keys_generate() -> ExitCode {
+    match zapin_signal_store::MasterKey::generate() {
+        Ok(key) => {
+            println!("{}", hex::encode(key.expose()));
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("zapin keys generate: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn keys_rotate(args: RotateArgs) -> ExitCode {
+    let config = match Config::from_process_env() {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("zapin: configuration error: {err}");
+            return ExitCode::from(EXIT_CONFIG);
         }
     };
+    init_logging(&config);
+    run_to_exit("zapin keys rotate", run_keys_rotate(config, args))
+}
+
+/// `zapin keys rotate`: see [`KeysCommand::Rotate`] and `zapin_gateway::keys`.
+async fn run_keys_rotate(mut config: Config, args: RotateArgs) -> anyhow::Result<()> {
+    use zapin_gateway::db::Db;
+    use zapin_gateway::keys::DataLock;
+    use zapin_signal_store::{KeySource, MasterKey};
+
+    config
+        .resolve_master_key()
+        .context("loading the master key (ZAPIN_MASTER_KEY or ZAPIN_DATA_DIR/master.key)")?;
+    let new = match (&args.new_key_file, &args.new_key_env) {
+        (Some(path), _) => MasterKey::load_file(path)?
+            .with_context(|| format!("no key file at {}", path.display()))?,
+        (None, Some(var)) => {
+            let text = std::env::var(var).with_context(|| format!("{var} is not set"))?;
+            MasterKey::parse(&text).with_context(|| format!("{var} is not a master key"))?
+        }
+        (None, None) if config.key_source == Some(KeySource::Env) => {
+            return Err(RotateError::NeedNewKey.into());
+        }
+        (None, None) => MasterKey::generate()?,
+    };
+    let db = Db::open_unsealed(&config)
+        .await
+        .context("opening the database")?;
+    let lock = DataLock::exclusive(&config.data_dir, &db).await?;
+    let store = zapin_gateway::runtime::open_store(&config)
+        .await
+        .context("opening the signal store")?;
+    let data = sealed_data(&config, &db, &store)?;
+    let from = data.keys().get().fingerprint();
+    let done = data.rotate_offline(&new).await?;
+    for (database, report) in &done {
+        println!("{database}: {} sealed values re-sealed", report.resealed);
+    }
+    match data.source() {
+        KeySource::File(path) => println!(
+            "master key rotated from {from} to {}: the new key is in {}",
+            new.fingerprint(),
+            path.display()
+        ),
+        KeySource::Env => println!(
+            "master key rotated from {from} to {}: set ZAPIN_MASTER_KEY to the new key before starting zapin; the old key opens nothing any more",
+            new.fingerprint()
+        ),
+    }
+    lock.release().await;
+    store.close().await;
+    db.close().await;
+    Ok(())
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM so in-flight requests can finish. The handlers are
+/// installed by this call, not when the future is first polled: call it before announcing the
+/// address, or a SIGTERM sent right after the announcement finds no handler and kills the
+/// process with the default action (a failed exit instead of a clean stop).
+fn shutdown_signal() -> impl Future<Output = ()> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    let (interrupt, terminate) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        {
+            async fn recv(signal: std::io::Result<tokio::signal::unix::Signal>, name: &str) {
+                match signal {
+                    Ok(mut signal) => {
+                        signal.recv().await;
+                    }
+                    Err(err) => {
+                        tracing::error!("cannot listen for {name}: {err}");
+                        std::future::pending::<()>().await;
+                    }
+                }
             }
-            Err(err) => {
-                tracing::error!("cannot listen for SIGTERM: {err}");
+            tokio::select! {
+                () = recv(interrupt, "SIGINT") => tracing::info!("SIGINT received, shutting down"),
+                () = recv(terminate, "SIGTERM") => tracing::info!("SIGTERM received, shutting down"),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            if let Err(err) = tokio::signal::ctrl_c().await {
+                tracing::error!("cannot listen for Ctrl-C: {err}");
                 std::future::pending::<()>().await;
             }
+            tracing::info!("Ctrl-C received, shutting down");
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("SIGINT received, shutting down"),
-        () = terminate => tracing::info!("SIGTERM received, shutting down"),
     }
 }
 

@@ -34,6 +34,7 @@ fn help_explains_every_subcommand() {
         "serve",
         "sim",
         "demo",
+        "keys",
         "SERVER_PORT",
         "simulator",
         "README.md",

@@ -324,6 +324,10 @@ fn every_bad_value_is_rejected_naming_its_variable() {
             &[("ZAPIN_MASTER_KEY", &"g0".repeat(32))],
             "ZAPIN_MASTER_KEY",
         ),
+        (
+            &[("ZAPIN_MASTER_KEY_PREVIOUS", "abcd")],
+            "ZAPIN_MASTER_KEY_PREVIOUS",
+        ),
     ];
     for (pairs, var) in cases {
         match parse(pairs) {

@@ -624,15 +624,22 @@ async fn flow(database_url: Option<&str>) {
         b["event"] == "messages.upsert" && b["data"]["key"]["remoteJid"] == ana.as_str()
     })
     .await;
-    let (status, found) = gw
-        .call(
-            reqwest::Method::POST,
-            "/chat/findMessages/e2e",
-            Some(json!({"where": {"key": {"fromMe": false}}})),
-        )
-        .await;
-    assert_eq!(status, 200, "{found}");
-    assert_eq!(found["messages"]["total"], 2);
+    // Two received messages: everything minus what we sent. (`fromMe: false` filters nothing,
+    // as in Evolution, which applies `fromMe` only when true.)
+    let mut totals = Vec::new();
+    for filter in [json!({}), json!({"fromMe": false}), json!({"fromMe": true})] {
+        let (status, found) = gw
+            .call(
+                reqwest::Method::POST,
+                "/chat/findMessages/e2e",
+                Some(json!({"where": {"key": filter}})),
+            )
+            .await;
+        assert_eq!(status, 200, "{found}");
+        totals.push(found["messages"]["total"].as_u64().unwrap());
+    }
+    assert_eq!(totals[0], totals[1], "{totals:?}");
+    assert_eq!(totals[0] - totals[2], 2, "{totals:?}");
     // The sender's push name was stored with its message: whatsappNumbers names it.
     let (status, numbers) = gw
         .call(

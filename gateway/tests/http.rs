@@ -48,7 +48,7 @@ async fn welcome_has_evolutions_shape() {
     let base = start(&[]).await;
     let (status, body) = get_json(&format!("{base}/")).await;
     assert_eq!(status, 200);
-    let host = base.trim_start_matches("http://");
+    // No dashboard is served, so there is no `manager` URL to advertise.
     assert_eq!(
         body,
         json!({
@@ -56,7 +56,6 @@ async fn welcome_has_evolutions_shape() {
             "message": "Welcome to zapin, it is working!",
             "version": env!("CARGO_PKG_VERSION"),
             "clientName": "evolution",
-            "manager": format!("http://{host}/manager"),
             "documentation": "https://doc.evolution-api.com",
             "whatsappWebVersion": "2.3000.1045649367",
         })
@@ -116,4 +115,64 @@ async fn wrong_method_on_a_known_path_is_also_404() {
         body["response"]["message"],
         json!(["Cannot POST /v1/health"])
     );
+}
+
+async fn post(base: &str, path: &str, key: Option<&str>, body: &str) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .post(format!("{base}{path}"))
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    if let Some(key) = key {
+        req = req.header("apikey", key);
+    }
+    let response = req.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn verify_creds_accepts_the_global_key_only() {
+    let base = start(&[("AUTHENTICATION_API_KEY", "the-global-key")]).await;
+    // What Evolution Manager sends at login.
+    let (status, body) = post(&base, "/verify-creds", Some("the-global-key"), "{}").await;
+    assert_eq!(
+        (status, body),
+        (
+            200,
+            json!({"status": 200, "message": "Credentials are valid"})
+        )
+    );
+    // Any header case, any body (Express ignores it).
+    let response = reqwest::Client::new()
+        .post(format!("{base}/verify-creds"))
+        .header("ApiKey", "the-global-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+
+    let unauthorized =
+        json!({"status": 401, "error": "Unauthorized", "response": {"message": "Unauthorized"}});
+    for key in [None, Some(""), Some("wrong")] {
+        let (status, body) = post(&base, "/verify-creds", key, "{}").await;
+        assert_eq!((status, &body), (401, &unauthorized), "{key:?}");
+    }
+    // An instance token opens its instance, not the account.
+    let (status, created) = post(
+        &base,
+        "/instance/create",
+        Some("the-global-key"),
+        r#"{"instanceName":"one","integration":"WHATSAPP-BAILEYS","token":"INSTANCE-TOKEN"}"#,
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let (status, body) = post(&base, "/verify-creds", Some("INSTANCE-TOKEN"), "{}").await;
+    assert_eq!((status, &body), (401, &unauthorized));
+    // Express parses the body before the route: malformed JSON is a 400 even with a good key.
+    let (status, body) = post(&base, "/verify-creds", Some("the-global-key"), "{oops").await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "Internal Server Error");
+    // Only POST.
+    let (status, body) = get_json(&format!("{base}/verify-creds")).await;
+    assert_eq!(status, 404, "{body}");
 }

@@ -421,9 +421,11 @@ async fn find_messages_applies_every_filter() {
                 json!({"where": {"key": {"remoteJid": a}}}),
                 vec!["A1", "3EB0AAAAAAAAAAAAAAAAAA"],
             ),
+            // Evolution applies `fromMe` only when truthy: `false` filters nothing (the Python
+            // client sends it for "received messages").
             (
                 json!({"where": {"key": {"remoteJid": a, "fromMe": false}}}),
-                vec!["A1"],
+                vec!["A1", "3EB0AAAAAAAAAAAAAAAAAA"],
             ),
             (
                 json!({"where": {"key": {"participant": member}}}),
@@ -454,6 +456,13 @@ async fn find_messages_applies_every_filter() {
                 vec!["A1", "3EB0AAAAAAAAAAAAAAAAAA"],
             ),
             (json!({"page": 3, "offset": 2}), vec![]),
+            // `where` keys Evolution does not read (findChats spellings, Evolution 1.x's
+            // `key.participants`) must not empty the answer.
+            (
+                json!({"where": {"remoteJid": a, "pushName": "Ana",
+                                 "key": {"participants": member, "id": ""}}}),
+                vec!["R1", "3A1234567890ABCDEFGH", "A1", "3EB0AAAAAAAAAAAAAAAAAA"],
+            ),
         ];
         for (body, expected) in cases {
             let (status, found) = gw
@@ -1224,6 +1233,105 @@ async fn tokens_are_encrypted_at_rest_with_a_master_key() {
             )
             .await;
         assert_eq!(status, 200);
+        gw.stop().await;
+        tdb
+    })
+    .await;
+}
+
+/// How real Evolution clients call the routes served over the database, as their request code
+/// does it (see `zapin_compat_evolution::client_tolerance`).
+#[tokio::test]
+async fn evolution_clients_request_habits_are_accepted() {
+    each_backend(|tdb| async move {
+        let gw = Gateway::start(&tdb, &[]).await;
+        let token = gw.create("habits", json!({})).await;
+        gw.create("bystander", json!({})).await;
+
+        // The Python client (evolutionapi) sends `Content-Type: application/json` with no body
+        // on GET and DELETE.
+        let (status, list) = gw
+            .raw(
+                Method::GET,
+                "/instance/fetchInstances",
+                Some(GLOBAL),
+                Some(b""),
+            )
+            .await;
+        assert_eq!(status, 200, "{list}");
+        let (status, body) = gw
+            .raw(
+                Method::GET,
+                "/settings/find/habits",
+                Some(&token),
+                Some(b""),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+
+        // n8n's settings body: no wavoipToken, everything else as booleans.
+        let (status, body) = gw
+            .call(
+                Method::POST,
+                "/settings/set/habits",
+                Some(&token),
+                Some(
+                    json!({"rejectCall": false, "msgCall": "", "groupsIgnore": true,
+                            "alwaysOnline": false, "readMessages": false,
+                            "syncFullHistory": false, "readStatus": false}),
+                ),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+
+        // n8n's set-webhook spelling: byEvents/base64 as `webhookByEvents`/`webhookBase64`
+        // inside `webhook`.
+        let (status, body) = gw
+            .call(
+                Method::POST,
+                "/webhook/set/habits",
+                Some(&token),
+                Some(
+                    json!({"webhook": {"enabled": true, "url": "http://127.0.0.1:9/n8n",
+                                        "webhookByEvents": true, "webhookBase64": true,
+                                        "events": ["MESSAGES_UPSERT"]}}),
+                ),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let (_, found) = gw
+            .call(Method::GET, "/webhook/find/habits", Some(&token), None)
+            .await;
+        assert_eq!(
+            (&found["webhookByEvents"], &found["webhookBase64"]),
+            (&json!(true), &json!(true)),
+            "{found}"
+        );
+
+        // The Manager's findMessages (only `where.key.remoteJid`) on an empty store.
+        let (status, found) = gw
+            .call(
+                Method::POST,
+                "/chat/findMessages/habits",
+                Some(&token),
+                Some(json!({"where": {"key": {"remoteJid": "5511987654321@s.whatsapp.net"}}})),
+            )
+            .await;
+        assert_eq!(status, 200, "{found}");
+        assert_eq!(found["messages"]["total"], 0);
+
+        // A DELETE with a JSON body: the body is ignored, the path names the instance.
+        let (status, body) = gw
+            .call(
+                Method::DELETE,
+                "/instance/delete/habits",
+                Some(&token),
+                Some(json!({"instanceName": "bystander"})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert!(gw.instance_id("habits").await.is_none());
+        assert!(gw.instance_id("bystander").await.is_some());
         gw.stop().await;
         tdb
     })

@@ -19,16 +19,13 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
+use common::serve::Serve;
 use common::{Receiver, eventually};
 use serde_json::{Value, json};
 use zapin_sim::{RunningSim, SimConfig};
 
-const ZAPIN: &str = env!("CARGO_BIN_EXE_zapin");
 const KEY: &str = "send-crash-key";
 const MASTER_KEY: &str = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";
 const STARTUP: Duration = Duration::from_secs(30);
@@ -49,68 +46,40 @@ async fn every_send_crash_point_ends_in_one_consistent_state_on_postgres() {
     database.drop_database().await;
 }
 
-/// A running `zapin serve`.
-struct Serve {
-    child: Child,
-    url: String,
-    stderr: Arc<Mutex<Vec<String>>>,
-}
+/// A running `zapin serve` (the shared test harness) and what this test asks of it.
+struct Gateway(Serve);
 
-impl Serve {
+impl Gateway {
     fn start(env: &Env, crashpoint: Option<&str>, window: Option<&str>) -> Self {
-        let mut cmd = Command::new(ZAPIN);
-        cmd.arg("serve")
-            .env_clear()
-            .env("ZAPIN_DATA_DIR", &env.data_dir)
-            .env("SERVER_PORT", "0")
-            .env("ZAPIN_LISTEN_HOST", "127.0.0.1")
-            .env("AUTHENTICATION_API_KEY", KEY)
-            .env("ZAPIN_MASTER_KEY", MASTER_KEY)
-            .env("ZAPIN_WA_WS_URL", &env.ws_url)
-            .env("ZAPIN_WA_ROOT_PUBKEY", &env.root)
-            .env("LOG_LEVEL", "ERROR,WARN,INFO")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        let mut vars = vec![
+            ("ZAPIN_DATA_DIR", env.data_dir.as_str()),
+            ("AUTHENTICATION_API_KEY", KEY),
+            ("ZAPIN_MASTER_KEY", MASTER_KEY),
+            ("ZAPIN_WA_WS_URL", env.ws_url.as_str()),
+            ("ZAPIN_WA_ROOT_PUBKEY", env.root.as_str()),
+            ("LOG_LEVEL", "ERROR,WARN,INFO"),
+            // A dead process's webhook leases (request timeout + 5 s) hold back later events.
+            ("WEBHOOK_REQUEST_TIMEOUT_MS", "3000"),
+        ];
         if let Some(url) = &env.database_url {
-            cmd.env("DATABASE_CONNECTION_URI", url);
+            vars.push(("DATABASE_CONNECTION_URI", url));
         }
         if let Some(point) = crashpoint {
-            cmd.env("ZAPIN_CRASHPOINT", point);
+            vars.push(("ZAPIN_CRASHPOINT", point));
         }
         if let Some(window) = window {
-            cmd.env("ZAPIN_SEND_RESEND_WINDOW_SECS", window);
+            vars.push(("ZAPIN_SEND_RESEND_WINDOW_SECS", window));
         }
-        let mut child = cmd.spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let lines = stderr.clone();
-        let err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                lines.lock().unwrap().push(line);
-            }
-        });
-        let line = rx
-            .recv_timeout(STARTUP)
-            .expect("zapin serve did not announce its address");
-        let url = line
-            .strip_prefix("zapin listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
-        Self { child, url, stderr }
+        Self(Serve::start(&vars))
+    }
+
+    fn url(&self) -> &str {
+        &self.0.url
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
         let mut req = reqwest::Client::new()
-            .request(method, format!("{}{path}", self.url))
+            .request(method, format!("{}{path}", self.url()))
             .header("apikey", KEY)
             .timeout(Duration::from_secs(20));
         if let Some(body) = body {
@@ -121,46 +90,24 @@ impl Serve {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
-    /// Waits for the process to end by itself (the crash point), and checks that it was that.
-    async fn wait_for_crash(mut self, point: &str) {
-        let status = tokio::task::spawn_blocking(move || {
-            let status = self.child.wait().unwrap();
-            (status, self)
-        });
-        let (status, this) = tokio::time::timeout(STARTUP, status)
+    /// Waits for the process to end by itself at the crash point, and checks that it was that.
+    async fn wait_for_crash(self, point: &str) {
+        let (status, log) = tokio::task::spawn_blocking(move || self.0.wait(STARTUP))
             .await
-            .expect("zapin serve did not crash")
             .unwrap();
         assert!(!status.success(), "{status:?}");
-        let expected = format!("crash point {point} reached");
-        eventually("the crash to be reported on stderr", || {
-            let found = this
-                .stderr
-                .lock()
-                .unwrap()
-                .iter()
-                .any(|l| l.contains(&expected));
-            async move { found.then_some(()) }
-        })
-        .await;
+        assert!(
+            log.contains(&format!("crash point {point} reached")),
+            "{log}"
+        );
     }
 
     /// SIGTERM and wait for a clean exit.
-    async fn stop(mut self) {
-        let pid = self.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-        let status = tokio::task::spawn_blocking(move || self.child.wait().unwrap());
-        let status = tokio::time::timeout(STARTUP, status)
+    async fn stop(self) {
+        let (status, log) = tokio::task::spawn_blocking(move || self.0.stop())
             .await
-            .expect("zapin serve did not stop")
             .unwrap();
-        assert!(status.success(), "{status:?}");
+        assert!(status.success(), "{status:?}\n{log}");
     }
 
     async fn wait_open(&self) {
@@ -194,13 +141,6 @@ impl Serve {
             .filter(|r| r["message"]["conversation"] == text)
             .cloned()
             .collect()
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -278,7 +218,7 @@ async fn run(database_url: Option<&str>) {
     let chat = format!("{peer}@s.whatsapp.net");
 
     // Pair once; every later start restores the session without a QR.
-    let serve = Serve::start(&env, None, None);
+    let serve = Gateway::start(&env, None, None);
     let (status, created) = serve
         .call(
             reqwest::Method::POST,
@@ -311,10 +251,10 @@ async fn run(database_url: Option<&str>) {
 
     for point in POINTS {
         let text = format!("crash at {point}");
-        let serve = Serve::start(&env, Some(point), None);
+        let serve = Gateway::start(&env, Some(point), None);
         serve.wait_open().await;
         let sent = reqwest::Client::new()
-            .post(format!("{}/message/sendText/crash", serve.url))
+            .post(format!("{}/message/sendText/crash", serve.url()))
             .header("apikey", KEY)
             .timeout(Duration::from_secs(20))
             .json(&json!({"number": peer, "text": text}))
@@ -327,7 +267,7 @@ async fn run(database_url: Option<&str>) {
         serve.wait_for_crash(point).await;
 
         // Restart: the pending send is sent again under its id and settles.
-        let serve = Serve::start(&env, None, None);
+        let serve = Gateway::start(&env, None, None);
         let id = eventually("the reserved row", || async {
             let rows = serve.rows_with_text(&chat, &text).await;
             rows.first()
@@ -380,17 +320,17 @@ async fn run(database_url: Option<&str>) {
 
     // With no resend window, a send cut off before the wire is failed at the next start.
     let text = "crash with no resend window";
-    let serve = Serve::start(&env, Some("send.encrypted"), None);
+    let serve = Gateway::start(&env, Some("send.encrypted"), None);
     serve.wait_open().await;
     let _ = reqwest::Client::new()
-        .post(format!("{}/message/sendText/crash", serve.url))
+        .post(format!("{}/message/sendText/crash", serve.url()))
         .header("apikey", KEY)
         .timeout(Duration::from_secs(20))
         .json(&json!({"number": peer, "text": text}))
         .send()
         .await;
     serve.wait_for_crash("send.encrypted").await;
-    let serve = Serve::start(&env, None, Some("0"));
+    let serve = Gateway::start(&env, None, Some("0"));
     let id = eventually("the reserved row", || async {
         let rows = serve.rows_with_text(&chat, text).await;
         rows.first()

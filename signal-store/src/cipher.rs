@@ -10,6 +10,7 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 
 use crate::error::StoreError;
+use crate::keyring::{KeyUsed, SharedKeyring};
 use crate::master_key::MasterKey;
 
 const VERSION: u8 = 1;
@@ -40,8 +41,10 @@ impl RowRef<'_> {
     }
 }
 
+/// Seals under the keyring's current key; opens with the current key, then the previous one
+/// (see [`crate::Keyring`]).
 pub(crate) struct RowCipher {
-    aead: Aes256Gcm,
+    keys: SharedKeyring,
 }
 
 impl std::fmt::Debug for RowCipher {
@@ -51,55 +54,81 @@ impl std::fmt::Debug for RowCipher {
 }
 
 impl RowCipher {
-    pub fn new(key: &MasterKey) -> Self {
-        Self {
-            aead: Aes256Gcm::new(key.expose().into()),
-        }
+    pub fn new(keys: SharedKeyring) -> Self {
+        Self { keys }
+    }
+
+    pub fn keys(&self) -> &SharedKeyring {
+        &self.keys
     }
 
     pub fn seal(&self, row: RowRef<'_>, plaintext: &[u8]) -> Result<Vec<u8>, StoreError> {
-        let mut nonce = [0u8; NONCE_LEN];
-        getrandom::fill(&mut nonce).map_err(|_| StoreError::Random)?;
-        let aad = row.aad();
-        let ciphertext = self
-            .aead
-            .encrypt(
-                &Nonce::from(nonce),
-                Payload {
-                    msg: plaintext,
-                    aad: &aad,
-                },
-            )
-            .map_err(|_| StoreError::OutOfRange("plaintext length"))?;
-        let mut out = Vec::with_capacity(1 + NONCE_LEN + ciphertext.len());
-        out.push(VERSION);
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&ciphertext);
-        Ok(out)
+        seal_with(self.keys.get().current(), &row, plaintext)
     }
 
     pub fn open(&self, row: RowRef<'_>, sealed: &[u8]) -> Result<Vec<u8>, StoreError> {
-        let corrupt = StoreError::Decrypt { table: row.table };
-        let Some((&version, rest)) = sealed.split_first() else {
-            return Err(corrupt);
-        };
-        if version != VERSION || rest.len() < NONCE_LEN + TAG_LEN {
-            return Err(corrupt);
-        }
-        let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
-        let nonce = <[u8; NONCE_LEN]>::try_from(nonce)
-            .map_err(|_| StoreError::Decrypt { table: row.table })?;
-        let aad = row.aad();
-        self.aead
-            .decrypt(
-                &Nonce::from(nonce),
-                Payload {
-                    msg: ciphertext,
-                    aad: &aad,
-                },
-            )
-            .map_err(|_| corrupt)
+        self.open_which(&row, sealed).map(|(plain, _)| plain)
     }
+
+    /// [`RowCipher::open`], also telling which key opened the value.
+    pub fn open_which(
+        &self,
+        row: &RowRef<'_>,
+        sealed: &[u8],
+    ) -> Result<(Vec<u8>, KeyUsed), StoreError> {
+        self.keys.get().open_with(|key| open_with(key, row, sealed))
+    }
+}
+
+pub(crate) fn seal_with(
+    key: &MasterKey,
+    row: &RowRef<'_>,
+    plaintext: &[u8],
+) -> Result<Vec<u8>, StoreError> {
+    let mut nonce = [0u8; NONCE_LEN];
+    getrandom::fill(&mut nonce).map_err(|_| StoreError::Random)?;
+    let aad = row.aad();
+    let ciphertext = Aes256Gcm::new(key.expose().into())
+        .encrypt(
+            &Nonce::from(nonce),
+            Payload {
+                msg: plaintext,
+                aad: &aad,
+            },
+        )
+        .map_err(|_| StoreError::OutOfRange("plaintext length"))?;
+    let mut out = Vec::with_capacity(1 + NONCE_LEN + ciphertext.len());
+    out.push(VERSION);
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&ciphertext);
+    Ok(out)
+}
+
+pub(crate) fn open_with(
+    key: &MasterKey,
+    row: &RowRef<'_>,
+    sealed: &[u8],
+) -> Result<Vec<u8>, StoreError> {
+    let corrupt = StoreError::Decrypt { table: row.table };
+    let Some((&version, rest)) = sealed.split_first() else {
+        return Err(corrupt);
+    };
+    if version != VERSION || rest.len() < NONCE_LEN + TAG_LEN {
+        return Err(corrupt);
+    }
+    let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
+    let nonce =
+        <[u8; NONCE_LEN]>::try_from(nonce).map_err(|_| StoreError::Decrypt { table: row.table })?;
+    let aad = row.aad();
+    Aes256Gcm::new(key.expose().into())
+        .decrypt(
+            &Nonce::from(nonce),
+            Payload {
+                msg: ciphertext,
+                aad: &aad,
+            },
+        )
+        .map_err(|_| corrupt)
 }
 
 #[cfg(test)]
@@ -107,7 +136,7 @@ mod tests {
     use super::*;
 
     fn cipher() -> RowCipher {
-        RowCipher::new(&MasterKey::from_bytes([7; 32]))
+        RowCipher::new(SharedKeyring::from(&MasterKey::from_bytes([7; 32])))
     }
 
     fn row<'a>(owner: &'a str, key: &[&[u8]]) -> RowRef<'a> {
@@ -153,8 +182,32 @@ mod tests {
         for n in 0..30 {
             assert!(c.open(row("dev", &[b"x"]), &a[..n.min(a.len())]).is_err());
         }
-        let other = RowCipher::new(&MasterKey::from_bytes([8; 32]));
+        let other = RowCipher::new(SharedKeyring::from(&MasterKey::from_bytes([8; 32])));
         let b = c.seal(row("dev", &[b"x"]), b"secret").unwrap();
         assert!(other.open(row("dev", &[b"x"]), &b).is_err());
+    }
+
+    #[test]
+    fn previous_key_still_opens_and_new_seals_use_the_current_one() {
+        use crate::keyring::Keyring;
+        let old = MasterKey::from_bytes([7; 32]);
+        let new = MasterKey::from_bytes([9; 32]);
+        let c = cipher();
+        let sealed_old = c.seal(row("dev", &[b"x"]), b"secret").unwrap();
+        c.keys()
+            .replace(Keyring::new(new.clone()).with_previous(Some(old)));
+        let (plain, used) = c.open_which(&row("dev", &[b"x"]), &sealed_old).unwrap();
+        assert_eq!(
+            (plain.as_slice(), used),
+            (&b"secret"[..], KeyUsed::Previous)
+        );
+        let sealed_new = c.seal(row("dev", &[b"x"]), b"secret").unwrap();
+        assert_eq!(
+            c.open_which(&row("dev", &[b"x"]), &sealed_new).unwrap().1,
+            KeyUsed::Current
+        );
+        // Without the previous key, the old value no longer opens.
+        c.keys().replace(Keyring::new(new));
+        assert!(c.open(row("dev", &[b"x"]), &sealed_old).is_err());
     }
 }

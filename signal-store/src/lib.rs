@@ -25,6 +25,13 @@
 //! moved to another row or device fails with [`StoreError::Decrypt`]. Public keys, JIDs and
 //! signatures are stored in clear.
 //!
+//! # Key rotation
+//! A [`Keyring`] holds the current key and, during a rotation, the previous one: values are
+//! sealed under the current key and opened with either. [`Store::reseal`] re-seals what is still
+//! under the previous key (table-driven over every sealed column, batched, compare-and-set), and
+//! [`key_check`] records in each database which key its values are under, so a process started
+//! with the wrong key can refuse to start instead of half-working.
+//!
 //! # Durability
 //! Every write method, and [`Store::apply`] for multi-row batches, is durable when it returns
 //! `Ok` (committed; SQLite runs WAL with `synchronous=FULL`). Persist ratchet state before the
@@ -36,8 +43,11 @@
 mod cipher;
 mod error;
 mod group_commit;
+pub mod key_check;
+mod keyring;
 mod master_key;
 mod memory;
+mod reseal;
 mod rows;
 mod sql;
 mod store;
@@ -48,9 +58,15 @@ mod types;
 pub mod testing;
 
 pub use error::{KeyFormatError, MasterKeyError, StoreError};
-pub use master_key::{MASTER_KEY_ENV, MASTER_KEY_FILE, MasterKey};
+pub use keyring::{KeyUsed, Keyring, SharedKeyring};
+pub use master_key::{
+    KeyFingerprint, KeySource, MASTER_KEY_ENV, MASTER_KEY_FILE, MASTER_KEY_PREVIOUS_ENV, MasterKey,
+    PREVIOUS_KEY_FILE,
+};
+pub use reseal::{ResealMode, ResealReport};
 pub use store::{PostgresOptions, SQLITE_FILE, SqliteOptions, Store};
 pub use types::{
     Account, Address, Batch, BatchOp, DeviceCredentials, DeviceId, IdentityChange, IdentityRecord,
-    KeyPairBytes, MAX_DEVICE_ID_LEN, PreKey, Secret32, SenderKeyName, SignedPreKey, Trust,
+    InboxEntry, KeyPairBytes, MAX_DEVICE_ID_LEN, PreKey, Secret32, SenderKeyName, SignedPreKey,
+    Trust,
 };

@@ -5,6 +5,9 @@
 //! still be 0600 (no group/other access) on later starts. Losing this key loses every paired
 //! device, so the file is written to a temporary name, synced and then linked into place: a crash
 //! never leaves a half-written key behind.
+//!
+//! During a key rotation the key it replaces can be kept for reading only, in
+//! `ZAPIN_MASTER_KEY_PREVIOUS` or `<data dir>/master.key.previous` (see [`crate::Keyring`]).
 
 use std::fmt;
 use std::fs;
@@ -20,6 +23,72 @@ use crate::error::{KeyFormatError, MasterKeyError};
 pub const MASTER_KEY_ENV: &str = "ZAPIN_MASTER_KEY";
 /// Name of the key file inside the data directory.
 pub const MASTER_KEY_FILE: &str = "master.key";
+/// Environment variable holding the key a rotation replaced, accepted for reading only.
+pub const MASTER_KEY_PREVIOUS_ENV: &str = "ZAPIN_MASTER_KEY_PREVIOUS";
+/// Name of the file holding the key a rotation replaced, next to [`MASTER_KEY_FILE`].
+pub const PREVIOUS_KEY_FILE: &str = "master.key.previous";
+
+/// Where the current master key came from. Shown in messages instead of the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// `ZAPIN_MASTER_KEY`.
+    Env,
+    /// The key file at this path.
+    File(PathBuf),
+}
+
+impl KeySource {
+    /// Where the previous key of a rotation is kept next to the key file (`None` for the
+    /// environment: the operator sets `ZAPIN_MASTER_KEY_PREVIOUS`).
+    pub fn previous_file(&self) -> Option<PathBuf> {
+        match self {
+            KeySource::Env => None,
+            KeySource::File(path) => Some(path.with_file_name(PREVIOUS_KEY_FILE)),
+        }
+    }
+}
+
+impl fmt::Display for KeySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeySource::Env => f.write_str(MASTER_KEY_ENV),
+            KeySource::File(path) => write!(f, "the key file {}", path.display()),
+        }
+    }
+}
+
+/// Label of the HMAC that names a key without revealing it.
+const FINGERPRINT_LABEL: &[u8] = b"zapin/master-key-fingerprint/v1";
+
+/// Names a master key: hex HMAC-SHA256 of a fixed label under the key. Stored in each database
+/// (see [`crate::key_check`]) so a start can tell whether its key is the one the data was sealed
+/// with; it reveals nothing about the key. [`fmt::Display`] shows the first 16 hex digits.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyFingerprint(String);
+
+impl KeyFingerprint {
+    /// The full 64 hex digits, as stored.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// A fingerprint read back from a database.
+    pub fn from_stored(text: String) -> Self {
+        Self(text)
+    }
+}
+
+impl fmt::Display for KeyFingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.get(..16).unwrap_or(&self.0))
+    }
+}
+
+impl fmt::Debug for KeyFingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyFingerprint({self})")
+    }
+}
 
 /// The master key. Zeroed on drop, never printed.
 #[derive(Clone)]
@@ -60,6 +129,24 @@ impl MasterKey {
     /// one key (the gateway's instance tokens and webhook secrets).
     pub fn expose(&self) -> &[u8; 32] {
         &self.0
+    }
+
+    /// A subkey for one purpose (`label`): HMAC-SHA256 of the label under the key, so that
+    /// different uses (token lookup hashes, webhook secrets) never share a key.
+    pub fn derive(&self, label: &[u8]) -> Zeroizing<[u8; 32]> {
+        use hmac::{Hmac, KeyInit, Mac};
+        let mut out = Zeroizing::new([0u8; 32]);
+        // HMAC takes keys of any length, so `new_from_slice` cannot fail.
+        if let Ok(mut mac) = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(self.expose()) {
+            mac.update(label);
+            out.copy_from_slice(&mac.finalize().into_bytes());
+        }
+        out
+    }
+
+    /// This key's [`KeyFingerprint`].
+    pub fn fingerprint(&self) -> KeyFingerprint {
+        KeyFingerprint(hex::encode(*self.derive(FINGERPRINT_LABEL)))
     }
 
     /// Parses 64 hex characters or standard base64 (padded or not) of 32 bytes. Surrounding
@@ -104,6 +191,36 @@ impl MasterKey {
             Some(v) if !v.is_empty() => Self::parse(v).map_err(MasterKeyError::BadEnvValue),
             _ => Self::load_or_create_file(&data_dir.join(MASTER_KEY_FILE)),
         }
+    }
+
+    /// Reads the key file at `path`; `None` when there is none. Same format and permission
+    /// rules as [`MasterKey::load_or_create_file`].
+    pub fn load_file(path: &Path) -> Result<Option<Self>, MasterKeyError> {
+        match read_key_file(path) {
+            Err(MasterKeyError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                Ok(None)
+            }
+            other => other.map(Some),
+        }
+    }
+
+    /// Writes this key to `path` (mode 0600), replacing what is there atomically: a new file is
+    /// written and synced under a temporary name, then renamed over `path`, so a crash leaves
+    /// either the old key or the new one, never a mix.
+    pub fn save_file(&self, path: &Path) -> Result<(), MasterKeyError> {
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).map_err(io_err(dir))?;
+        }
+        let tmp = temp_path(path)?;
+        let written = write_new_file(&tmp, self).and_then(|()| fs::rename(&tmp, path));
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(io_err(path)(e));
+        }
+        sync_parent(path);
+        Ok(())
     }
 
     /// Reads the key file at `path`, or creates it (mode 0600, hex content) when it does not exist.
@@ -166,9 +283,7 @@ fn create_key_file(path: &Path) -> Result<MasterKey, MasterKeyError> {
         fs::create_dir_all(dir).map_err(io_err(dir))?;
     }
     let key = MasterKey::generate()?;
-    let mut suffix = [0u8; 8];
-    getrandom::fill(&mut suffix).map_err(|_| MasterKeyError::Random)?;
-    let tmp = PathBuf::from(format!("{}.tmp-{}", path.display(), hex::encode(suffix)));
+    let tmp = temp_path(path)?;
 
     let written = write_new_file(&tmp, &key);
     let linked = written.and_then(|()| fs::hard_link(&tmp, path));
@@ -182,6 +297,17 @@ fn create_key_file(path: &Path) -> Result<MasterKey, MasterKeyError> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read_key_file(path),
         Err(e) => Err(io_err(path)(e)),
     }
+}
+
+/// A fresh name next to `path` for a file that is then linked or renamed into place.
+fn temp_path(path: &Path) -> Result<PathBuf, MasterKeyError> {
+    let mut suffix = [0u8; 8];
+    getrandom::fill(&mut suffix).map_err(|_| MasterKeyError::Random)?;
+    Ok(PathBuf::from(format!(
+        "{}.tmp-{}",
+        path.display(),
+        hex::encode(suffix)
+    )))
 }
 
 fn write_new_file(path: &Path, key: &MasterKey) -> std::io::Result<()> {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
 use crate::error::StoreError;
-use crate::rows::{DeviceRow, IdentityRow, PreKeyRow, RowOp, SignedPreKeyRow};
+use crate::rows::{DeviceRow, IdentityRow, InboxRow, PreKeyRow, RowOp, SignedPreKeyRow};
 
 #[derive(Debug)]
 struct DeviceData {
@@ -16,6 +16,8 @@ struct DeviceData {
     identities: BTreeMap<(String, i64), IdentityRow>,
     sessions: BTreeMap<(String, i64), Vec<u8>>,
     sender_keys: BTreeMap<(String, String, i64), Vec<u8>>,
+    /// In arrival order.
+    inbox: Vec<InboxRow>,
 }
 
 #[derive(Debug, Default)]
@@ -68,6 +70,7 @@ impl MemoryBackend {
                 identities: BTreeMap::new(),
                 sessions: BTreeMap::new(),
                 sender_keys: BTreeMap::new(),
+                inbox: Vec::new(),
             },
         );
         Ok(())
@@ -333,9 +336,48 @@ impl MemoryBackend {
                     RowOp::PutIdentity { name, device, row } => {
                         d.identities.insert((name.clone(), *device), row.clone());
                     }
+                    RowOp::PutInbox(row) => {
+                        let known = d
+                            .inbox
+                            .iter()
+                            .any(|r| r.sender == row.sender && r.msg_id == row.msg_id);
+                        if !known {
+                            d.inbox.push(row.clone());
+                        }
+                    }
                 }
             }
             Ok(())
         })
+    }
+
+    pub async fn load_inbox(&self, owner: &str) -> Result<Vec<InboxRow>, StoreError> {
+        Ok(self
+            .read_device(owner, |d| d.inbox.clone())
+            .unwrap_or_default())
+    }
+
+    pub async fn delete_inbox(
+        &self,
+        owner: &str,
+        names: &[(String, String)],
+    ) -> Result<u64, StoreError> {
+        let mut devices = self.lock();
+        let Some(d) = devices.get_mut(owner) else {
+            return Ok(0);
+        };
+        let before = d.inbox.len();
+        d.inbox.retain(|r| {
+            !names
+                .iter()
+                .any(|(s, id)| *s == r.sender && *id == r.msg_id)
+        });
+        Ok((before - d.inbox.len()) as u64)
+    }
+
+    pub async fn count_inbox(&self, owner: &str) -> Result<u64, StoreError> {
+        Ok(self
+            .read_device(owner, |d| d.inbox.len() as u64)
+            .unwrap_or(0))
     }
 }

@@ -67,4 +67,12 @@ pub(crate) enum RowOp {
         device: i64,
         row: IdentityRow,
     },
+    PutInbox(InboxRow),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct InboxRow {
+    pub sender: String,
+    pub msg_id: String,
+    pub body_enc: Vec<u8>,
 }

@@ -7,7 +7,7 @@
 use sqlx::Row as _;
 
 use crate::error::StoreError;
-use crate::rows::{DeviceRow, IdentityRow, PreKeyRow, RowOp, SignedPreKeyRow};
+use crate::rows::{DeviceRow, IdentityRow, InboxRow, PreKeyRow, RowOp, SignedPreKeyRow};
 
 fn is_fk_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_foreign_key_violation())
@@ -65,6 +65,10 @@ const UPSERT_SENDER_KEY: &str = "INSERT INTO sender_keys \
 const UPSERT_IDENTITY: &str = "INSERT INTO identities (owner, name, device, identity_key, trust) \
      VALUES ($1, $2, $3, $4, $5) ON CONFLICT (owner, name, device) \
      DO UPDATE SET identity_key = excluded.identity_key, trust = excluded.trust";
+
+/// A redelivered message that was decrypted before keeps its first row.
+const INSERT_INBOX: &str = "INSERT INTO inbox (owner, sender, msg_id, body_enc) \
+     VALUES ($1, $2, $3, $4) ON CONFLICT (owner, sender, msg_id) DO NOTHING";
 
 const SELECT_IDENTITY: &str = "SELECT identity_key, trust FROM identities \
      WHERE owner = $1 AND name = $2 AND device = $3";
@@ -159,6 +163,15 @@ macro_rules! sql_backend {
                             .bind(*device)
                             .bind(row.identity_key.as_slice())
                             .bind(row.trust)
+                            .execute(&mut *conn)
+                            .await?
+                    }
+                    RowOp::PutInbox(row) => {
+                        sqlx::query(INSERT_INBOX)
+                            .bind(owner)
+                            .bind(row.sender.as_str())
+                            .bind(row.msg_id.as_str())
+                            .bind(row.body_enc.as_slice())
                             .execute(&mut *conn)
                             .await?
                     }
@@ -629,6 +642,55 @@ macro_rules! sql_backend {
                 .execute(&self.pool)
                 .await?;
                 Ok(done.rows_affected() > 0)
+            }
+
+            pub async fn load_inbox(&self, owner: &str) -> Result<Vec<InboxRow>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT sender, msg_id, body_enc FROM inbox WHERE owner = $1 ORDER BY seq",
+                )
+                .bind(owner)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter()
+                    .map(|r| {
+                        Ok(InboxRow {
+                            sender: r.try_get(0)?,
+                            msg_id: r.try_get(1)?,
+                            body_enc: r.try_get(2)?,
+                        })
+                    })
+                    .collect()
+            }
+
+            pub async fn delete_inbox(
+                &self,
+                owner: &str,
+                names: &[(String, String)],
+            ) -> Result<u64, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let mut removed = 0;
+                for (sender, id) in names {
+                    removed += sqlx::query(
+                        "DELETE FROM inbox WHERE owner = $1 AND sender = $2 AND msg_id = $3",
+                    )
+                    .bind(owner)
+                    .bind(sender.as_str())
+                    .bind(id.as_str())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                }
+                tx.commit().await?;
+                Ok(removed)
+            }
+
+            pub async fn count_inbox(&self, owner: &str) -> Result<u64, StoreError> {
+                let n: i64 = sqlx::query("SELECT COUNT(*) FROM inbox WHERE owner = $1")
+                    .bind(owner)
+                    .fetch_one(&self.pool)
+                    .await?
+                    .try_get(0)?;
+                Ok(u64::try_from(n).unwrap_or(0))
             }
 
             /// One write as a single autocommit statement (one round trip); an insert for a

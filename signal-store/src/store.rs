@@ -15,13 +15,16 @@ use zeroize::Zeroizing;
 use crate::cipher::{RowCipher, RowRef};
 use crate::error::StoreError;
 use crate::group_commit::GroupCommit;
+use crate::key_check::PoolRef;
+use crate::keyring::SharedKeyring;
 use crate::master_key::MasterKey;
 use crate::memory::MemoryBackend;
-use crate::rows::{DeviceRow, IdentityRow, PreKeyRow, RowOp, SignedPreKeyRow};
+use crate::reseal::{ResealMode, ResealReport};
+use crate::rows::{DeviceRow, IdentityRow, InboxRow, PreKeyRow, RowOp, SignedPreKeyRow};
 use crate::sql::{PostgresBackend, SqliteBackend};
 use crate::types::{
     Account, Address, Batch, BatchOp, DeviceCredentials, DeviceId, IdentityChange, IdentityRecord,
-    KeyPairBytes, PreKey, Secret32, SenderKeyName, SignedPreKey, Trust,
+    InboxEntry, KeyPairBytes, PreKey, Secret32, SenderKeyName, SignedPreKey, Trust,
 };
 
 /// Name of the SQLite database file inside the data directory.
@@ -133,7 +136,7 @@ impl Store {
     pub fn memory(key: &MasterKey) -> Self {
         Self {
             backend: Backend::Memory(Arc::new(MemoryBackend::default())),
-            cipher: Arc::new(RowCipher::new(key)),
+            cipher: Arc::new(RowCipher::new(SharedKeyring::from(key))),
             group: None,
             commits: Arc::default(),
         }
@@ -141,7 +144,12 @@ impl Store {
 
     /// Opens (creating if needed) `<data_dir>/signal-store.sqlite3` in WAL mode with
     /// `synchronous=FULL`, foreign keys on and a busy timeout, and applies pending migrations.
-    pub async fn open_sqlite(options: &SqliteOptions, key: &MasterKey) -> Result<Self, StoreError> {
+    ///
+    /// `keys` is a [`MasterKey`] or the process's [`SharedKeyring`] (see [`crate::Keyring`]).
+    pub async fn open_sqlite(
+        options: &SqliteOptions,
+        keys: impl Into<SharedKeyring>,
+    ) -> Result<Self, StoreError> {
         create_private_dir(&options.data_dir)?;
         let connect = SqliteConnectOptions::new()
             .filename(options.data_dir.join(SQLITE_FILE))
@@ -161,7 +169,7 @@ impl Store {
         Ok(Self {
             group: Some(GroupCommit::new(backend.clone())),
             backend: Backend::Sqlite(backend),
-            cipher: Arc::new(RowCipher::new(key)),
+            cipher: Arc::new(RowCipher::new(keys.into())),
             commits: Arc::default(),
         })
     }
@@ -169,7 +177,7 @@ impl Store {
     /// Connects to PostgreSQL and applies pending migrations.
     pub async fn open_postgres(
         options: &PostgresOptions,
-        key: &MasterKey,
+        keys: impl Into<SharedKeyring>,
     ) -> Result<Self, StoreError> {
         let mut connect = PgConnectOptions::from_str(&options.url)?;
         if let Some(schema) = &options.schema {
@@ -192,7 +200,7 @@ impl Store {
         zapin_migrations::postgres().run(&pool).await?;
         Ok(Self {
             backend: Backend::Postgres(PostgresBackend { pool }),
-            cipher: Arc::new(RowCipher::new(key)),
+            cipher: Arc::new(RowCipher::new(keys.into())),
             group: None,
             commits: Arc::default(),
         })
@@ -229,6 +237,33 @@ impl Store {
             self.commits.fetch_add(1, Ordering::Relaxed);
         }
         result
+    }
+
+    /// The keys this store seals and opens with; replacing its keyring switches the store (and
+    /// whoever shares the handle) to another current key.
+    pub fn keyring(&self) -> &SharedKeyring {
+        self.cipher.keys()
+    }
+
+    /// The database pool, for the [`crate::key_check`] row (`None` in memory).
+    pub fn pool(&self) -> Option<PoolRef<'_>> {
+        match &self.backend {
+            Backend::Memory(_) => None,
+            Backend::Sqlite(b) => Some(PoolRef::Sqlite(&b.pool)),
+            Backend::Postgres(b) => Some(PoolRef::Postgres(&b.pool)),
+        }
+    }
+
+    /// Re-seals every sealed value that opens only under the keyring's previous key under its
+    /// current key, in batches of `batch` rows, each committed on its own and written back only
+    /// if unchanged meanwhile; or, with [`ResealMode::Check`], only counts which key each value
+    /// is under. Safe to run while sessions write; running it again continues where an
+    /// interrupted run stopped. A memory store has nothing at rest: an empty report.
+    pub async fn reseal(&self, mode: ResealMode, batch: usize) -> Result<ResealReport, StoreError> {
+        match self.pool() {
+            None => Ok(ResealReport::default()),
+            Some(pool) => crate::reseal::reseal(pool, &self.cipher, mode, batch).await,
+        }
     }
 
     #[doc(hidden)]
@@ -608,6 +643,46 @@ impl Store {
         self.apply(device, batch).await
     }
 
+    // ---- receive inbox ----
+
+    /// Every message waiting in `device`'s receive inbox, oldest first (see
+    /// [`BatchOp::PutInbox`]). A row that does not open under this key is an error, not skipped:
+    /// skipping it would lose the message.
+    pub async fn load_inbox(&self, device: &DeviceId) -> Result<Vec<InboxEntry>, StoreError> {
+        let owner = device.as_str();
+        let rows: Vec<InboxRow> = dispatch!(self.load_inbox(owner))?;
+        rows.into_iter()
+            .map(|row| {
+                let body = self
+                    .cipher
+                    .open(inbox_ref(owner, &row.sender, &row.msg_id), &row.body_enc)?;
+                Ok(InboxEntry {
+                    sender: row.sender,
+                    id: row.msg_id,
+                    body,
+                })
+            })
+            .collect()
+    }
+
+    /// Removes the named messages (`(sender, id)`) from `device`'s inbox in one transaction;
+    /// names not there are ignored. Returns how many rows went.
+    pub async fn delete_inbox(
+        &self,
+        device: &DeviceId,
+        names: &[(String, String)],
+    ) -> Result<u64, StoreError> {
+        if names.is_empty() {
+            return Ok(0);
+        }
+        dispatch_write!(self.delete_inbox(device.as_str(), names))
+    }
+
+    /// How many messages wait in `device`'s inbox.
+    pub async fn count_inbox(&self, device: &DeviceId) -> Result<u64, StoreError> {
+        dispatch!(self.count_inbox(device.as_str()))
+    }
+
     // ---- sealing ----
 
     fn seal_op(&self, owner: &str, op: &BatchOp) -> Result<RowOp, StoreError> {
@@ -633,6 +708,13 @@ impl Store {
                 device: to_i64(address.device),
                 row: identity_row(identity),
             },
+            BatchOp::PutInbox(entry) => RowOp::PutInbox(InboxRow {
+                sender: entry.sender.clone(),
+                msg_id: entry.id.clone(),
+                body_enc: self
+                    .cipher
+                    .seal(inbox_ref(owner, &entry.sender, &entry.id), &entry.body)?,
+            }),
         })
     }
 
@@ -826,6 +908,14 @@ fn signed_prekey_ref(owner: &str, id: u32) -> RowRef<'_> {
         owner,
         table: "signed_prekeys",
         key: vec![id.to_be_bytes().to_vec()],
+    }
+}
+
+fn inbox_ref<'a>(owner: &'a str, sender: &'a str, id: &'a str) -> RowRef<'a> {
+    RowRef {
+        owner,
+        table: "inbox",
+        key: vec![sender.as_bytes().to_vec(), id.as_bytes().to_vec()],
     }
 }
 

@@ -247,6 +247,9 @@ pub enum BatchOp {
         address: Address,
         identity: IdentityRecord,
     },
+    /// Keep a decrypted incoming message until its consumer confirms it (the receive inbox). A
+    /// second entry with the same sender and id is ignored: the first one is kept.
+    PutInbox(InboxEntry),
 }
 
 impl fmt::Debug for BatchOp {
@@ -272,6 +275,7 @@ impl fmt::Debug for BatchOp {
                 .field("address", address)
                 .field("identity", identity)
                 .finish(),
+            BatchOp::PutInbox(entry) => entry.fmt(f),
         }
     }
 }
@@ -318,8 +322,18 @@ impl Batch {
         self
     }
 
+    pub fn put_inbox(mut self, entry: InboxEntry) -> Self {
+        self.ops.push(BatchOp::PutInbox(entry));
+        self
+    }
+
     pub fn push(&mut self, op: BatchOp) {
         self.ops.push(op);
+    }
+
+    /// Appends every write of `other`, in order.
+    pub fn append(&mut self, other: Batch) {
+        self.ops.extend(other.ops);
     }
 
     pub fn ops(&self) -> &[BatchOp] {
@@ -328,5 +342,28 @@ impl Batch {
 
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
+    }
+}
+
+/// A decrypted incoming message waiting in the receive inbox. The store seals `body` (it holds
+/// plaintext) and never interprets it; `sender` and `id` name the message (WhatsApp message ids
+/// are unique per sender) and are stored in clear, so a confirmation can find the row.
+#[derive(Clone, PartialEq, Eq)]
+pub struct InboxEntry {
+    /// The sending device's JID.
+    pub sender: String,
+    /// The message id.
+    pub id: String,
+    /// The consumer's encoding of the message.
+    pub body: Vec<u8>,
+}
+
+impl fmt::Debug for InboxEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InboxEntry")
+            .field("sender", &self.sender)
+            .field("id", &self.id)
+            .field("body_len", &self.body.len())
+            .finish()
     }
 }

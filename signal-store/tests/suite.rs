@@ -7,7 +7,8 @@ mod common;
 
 use common::*;
 use zapin_signal_store::{
-    Address, Batch, IdentityChange, IdentityRecord, SenderKeyName, Store, StoreError, Trust,
+    Address, Batch, IdentityChange, IdentityRecord, InboxEntry, SenderKeyName, Store, StoreError,
+    Trust,
 };
 
 /// Expands each listed behaviour test once per backend.
@@ -71,6 +72,7 @@ for_each_backend!(
         sessions_round_trip,
         sender_keys_round_trip,
         batches_are_atomic,
+        inbox_keeps_messages_in_order_until_confirmed,
         devices_are_isolated,
         delete_device_removes_everything,
         concurrent_writers_share_one_pool,
@@ -338,6 +340,98 @@ async fn sender_keys_round_trip(store: &Store) {
             .as_deref(),
         Some(&b"sk-2"[..])
     );
+}
+
+fn inbox_entry(sender: &str, id: &str, body: &[u8]) -> InboxEntry {
+    InboxEntry {
+        sender: sender.into(),
+        id: id.into(),
+        body: body.to_vec(),
+    }
+}
+
+async fn inbox_keeps_messages_in_order_until_confirmed(store: &Store) {
+    let dev = device("inbox");
+    store.create_device(&dev, &credentials(3)).await.unwrap();
+    let peer = Address::new("peer", 1);
+    // The message row rides in the ratchet's transaction.
+    store
+        .apply(
+            &dev,
+            Batch::new()
+                .store_session(peer.clone(), b"r1".to_vec())
+                .put_inbox(inbox_entry("a@s.whatsapp.net", "M1", b"one")),
+        )
+        .await
+        .unwrap();
+    for (sender, id, body) in [
+        ("b@s.whatsapp.net", "M2", b"two"),
+        ("a@s.whatsapp.net", "M3", b"thr"),
+    ] {
+        store
+            .apply(&dev, Batch::new().put_inbox(inbox_entry(sender, id, body)))
+            .await
+            .unwrap();
+    }
+    // The same message again keeps the first body.
+    store
+        .apply(
+            &dev,
+            Batch::new().put_inbox(inbox_entry("a@s.whatsapp.net", "M1", b"again")),
+        )
+        .await
+        .unwrap();
+    let ids = |v: Vec<InboxEntry>| v.into_iter().map(|e| (e.id, e.body)).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.load_inbox(&dev).await.unwrap()),
+        vec![
+            ("M1".into(), b"one".to_vec()),
+            ("M2".into(), b"two".to_vec()),
+            ("M3".into(), b"thr".to_vec())
+        ]
+    );
+    assert_eq!(store.count_inbox(&dev).await.unwrap(), 3);
+    let removed = store
+        .delete_inbox(
+            &dev,
+            &[
+                ("a@s.whatsapp.net".into(), "M1".into()),
+                ("b@s.whatsapp.net".into(), "M3".into()), // wrong sender: stays
+                ("x@s.whatsapp.net".into(), "M9".into()),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(removed, 1);
+    assert_eq!(
+        ids(store.load_inbox(&dev).await.unwrap()),
+        vec![
+            ("M2".into(), b"two".to_vec()),
+            ("M3".into(), b"thr".to_vec())
+        ]
+    );
+    // A newer row sorts after the older ones even though an older one was deleted.
+    store
+        .apply(
+            &dev,
+            Batch::new().put_inbox(inbox_entry("a@s.whatsapp.net", "M4", b"fou")),
+        )
+        .await
+        .unwrap();
+    let order: Vec<String> = store
+        .load_inbox(&dev)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(order, ["M2", "M3", "M4"]);
+    // Other devices see none of it; deleting the device takes its inbox along.
+    let other = device("inbox-other");
+    store.create_device(&other, &credentials(4)).await.unwrap();
+    assert!(store.load_inbox(&other).await.unwrap().is_empty());
+    store.delete_device(&dev).await.unwrap();
+    assert_eq!(store.count_inbox(&dev).await.unwrap(), 0);
 }
 
 async fn batches_are_atomic(store: &Store) {
@@ -634,6 +728,14 @@ async fn secrets_are_encrypted_at_rest(store: &Store) {
         )
         .await
         .unwrap();
+    let plaintext = b"DECRYPTED-MESSAGE-TEXT-MARKER-0123456789".to_vec();
+    store
+        .apply(
+            &dev,
+            Batch::new().put_inbox(inbox_entry("peer@s.whatsapp.net", "M1", &plaintext)),
+        )
+        .await
+        .unwrap();
 
     let secrets: Vec<(&str, Vec<u8>)> = vec![
         ("noise private", creds.noise_key.private.expose().to_vec()),
@@ -652,6 +754,7 @@ async fn secrets_are_encrypted_at_rest(store: &Store) {
         ),
         ("session record", record.clone()),
         ("sender key record", sk_record.clone()),
+        ("inbox message", plaintext.clone()),
     ];
     let mut columns = Vec::new();
     for (table, cols) in [
@@ -666,6 +769,7 @@ async fn secrets_are_encrypted_at_rest(store: &Store) {
         ),
         ("sessions", &["record_enc"][..]),
         ("sender_keys", &["record_enc"][..]),
+        ("inbox", &["body_enc"][..]),
     ] {
         for col in cols {
             let blobs = raw_blobs(store, table, col).await;

@@ -3,11 +3,11 @@
 //! Uses `zapin-protocol` in the server role. It must never depend on `zapin-engine`: the simulator is
 //! what keeps the engine honest, and it is itself kept honest by the unmodified Baileys client.
 //!
-//! This crate holds the server's state (§12.0 of wa-protocol.md), the control API
-//! (`/work/shared/sim-control-api.md`), the `/ws/chat` endpoint with its faults and idle timeout,
-//! the seam the protocol layer fills in (`conn::handler::HandlerFactory`: one state machine per
-//! connection: Noise, codec, login, pairing), the messaging router it calls (`router`) and the mock
-//! phones' Signal (`phone`, behind the `PhoneActions` seam). Entry point: `run(SimConfig)`.
+//! This crate holds the server's state, the control API (documented in the crate's README), the
+//! `/ws/chat` endpoint with its faults and idle timeout, the seam the protocol layer fills in
+//! (`conn::handler::HandlerFactory`: one state machine per connection: Noise, codec, login,
+//! pairing), the messaging router it calls (`router`) and the mock phones' Signal (`phone`, behind
+//! the `PhoneActions` seam). Entry point: `run(SimConfig)`.
 
 pub mod addr;
 pub mod api;

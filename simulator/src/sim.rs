@@ -90,6 +90,24 @@ impl Sim {
         self.state().set_device_online(phone, device, true);
     }
 
+    /// A connection's task ended (any cause): it leaves the registry, its device goes offline if
+    /// this was still its connection, and what it had in flight waits for the device's next
+    /// login, or goes at once to a newer connection that already replaced it.
+    pub fn connection_closed(&self, conn: ConnId) {
+        let device = self.connections().device_of(conn);
+        if let Some((phone, device)) = self.connections().unregister(conn) {
+            self.state().set_device_online(&phone, device, false);
+        }
+        self.state().connection_closed(conn);
+        if let Some((phone, device)) = device {
+            let released = self.state().release(&phone, device, conn);
+            if released > 0 {
+                tracing::debug!(%conn, "{phone}:{device}: {released} unacknowledged stanzas held for redelivery");
+                crate::router::redeliver_held(self, &phone, device);
+            }
+        }
+    }
+
     pub fn stats(&self) -> Stats {
         use std::sync::atomic::Ordering::Relaxed;
         let c = self.state().counters();

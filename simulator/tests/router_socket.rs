@@ -45,7 +45,7 @@ impl ConnectionHandler for NodeConn {
             let (phone, device) = who.split_once(':').unwrap();
             let device: u16 = device.parse().unwrap();
             sim.device_logged_in(self.ctx.id, phone, device);
-            for q in sim.state().drain_offline(phone, device).unwrap() {
+            for q in sim.state().hand_to(phone, device, self.ctx.id) {
                 out.write(q.node);
             }
             out.write(binary::encode(&Node::new("success")).unwrap());

@@ -5,17 +5,16 @@
 
 mod common;
 
-use common::wa::{Client, Companion, Event, bytes_of, pk, server};
+use common::wa::{
+    Client, Companion, Event, answer_pair_success, bytes_of, is_stream_error, login, pair_by_qr,
+    pk, register,
+};
 use common::*;
-use hmac::{Hmac, KeyInit, Mac};
 use prost::Message as _;
 use serde_json::json;
-use sha2::Sha256;
 use zapin_protocol::binary::Node;
 use zapin_protocol::crypto::{KeyPair, xeddsa};
-use zapin_protocol::proto::wa::{
-    AdvDeviceIdentity, AdvSignedDeviceIdentity, AdvSignedDeviceIdentityHmac,
-};
+use zapin_protocol::proto::wa::AdvSignedDeviceIdentity;
 use zapin_sim::RunningSim;
 use zapin_sim::wire::link_code;
 
@@ -30,152 +29,6 @@ async fn sim_with_accounts() -> (RunningSim, Api) {
         assert_eq!(s, 201);
     }
     (sim, api)
-}
-
-/// Registers and reads `pair-device`; returns the client and its refs (already acked).
-async fn register(sim: &RunningSim, c: &Companion) -> (Client, Vec<String>) {
-    let mut client = Client::connect(sim, &c.noise, &c.registration_payload()).await;
-    let iq = client.node().await;
-    assert_eq!(iq.tag, "iq");
-    assert_eq!(iq.attr_str("type"), Some("set"));
-    assert_eq!(iq.attr_str("xmlns"), Some("md"));
-    assert_eq!(iq.attr_jid("from"), Some(server()));
-    let refs: Vec<String> = iq
-        .child("pair-device")
-        .unwrap()
-        .children_by_tag("ref")
-        .map(|r| String::from_utf8(r.content_bytes().unwrap().to_vec()).unwrap())
-        .collect();
-    let ack = Node::new("iq")
-        .attr("to", server())
-        .attr("type", "result")
-        .attr("id", iq.attr_str("id").unwrap().to_string());
-    client.send(&ack).await;
-    (client, refs)
-}
-
-/// Checks `pair-success` as a strict companion does and answers it. `tamper` breaks the device
-/// signature. Returns the device JID string from `<device jid>` and the key index.
-async fn answer_pair_success(
-    client: &mut Client,
-    c: &Companion,
-    adv_secret: &[u8; 32],
-    tamper: bool,
-) -> (String, String, u32) {
-    let iq = client
-        .expect("pair-success", |n| n.child("pair-success").is_some())
-        .await;
-    let ps = iq.child("pair-success").unwrap();
-    let container =
-        AdvSignedDeviceIdentityHmac::decode(&bytes_of(ps, "device-identity")[..]).unwrap();
-    let signed_bytes = container.details.unwrap();
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(adv_secret).unwrap();
-    mac.update(&signed_bytes);
-    assert_eq!(
-        mac.finalize().into_bytes().to_vec(),
-        container.hmac.unwrap(),
-        "HMAC"
-    );
-    let mut signed = AdvSignedDeviceIdentity::decode(&signed_bytes[..]).unwrap();
-    let details = signed.details.clone().unwrap();
-    let account_key = pk(&signed.account_signature_key.clone().unwrap());
-    let mut msg = vec![6, 0];
-    msg.extend_from_slice(&details);
-    msg.extend_from_slice(c.identity.public().as_bytes());
-    assert!(
-        xeddsa::verify_slice(
-            &account_key,
-            &msg,
-            signed.account_signature.as_deref().unwrap()
-        ),
-        "account signature"
-    );
-    let identity = AdvDeviceIdentity::decode(&details[..]).unwrap();
-    let key_index = identity.key_index.unwrap();
-    let device = ps.child("device").unwrap();
-    let jid = device.attr_jid("jid").unwrap().to_string();
-    let lid = device.attr_jid("lid").unwrap().to_string();
-
-    let mut msg = vec![6, 1];
-    msg.extend_from_slice(&details);
-    msg.extend_from_slice(c.identity.public().as_bytes());
-    msg.extend_from_slice(account_key.as_bytes());
-    if tamper {
-        msg.push(0);
-    }
-    signed.device_signature = Some(xeddsa::sign(&c.identity, &msg, &[9; 64]).to_vec());
-    signed.account_signature_key = None;
-    let reply = Node::new("iq")
-        .attr("to", server())
-        .attr("type", "result")
-        .attr("id", iq.attr_str("id").unwrap().to_string())
-        .children(vec![Node::new("pair-device-sign").children(vec![
-            Node::new("device-identity")
-                .attr("key-index", key_index.to_string())
-                .bytes(signed.encode_to_vec()),
-        ])]);
-    client.send(&reply).await;
-    (jid, lid, key_index)
-}
-
-fn is_stream_error(n: &Node, code: Option<&str>) -> bool {
-    n.tag == "stream:error" && n.attr_str("code") == code
-}
-
-/// QR pairing end to end; returns the device number.
-async fn pair_by_qr(sim: &RunningSim, api: &Api, c: &Companion, phone: &str) -> u16 {
-    let (mut client, refs) = register(sim, c).await;
-    assert_eq!(refs.len(), 6);
-    let qr = c.qr(&refs[0]);
-    let base = sim.http_url();
-    let phone_owned = phone.to_string();
-    let scan = tokio::spawn(async move {
-        let resp = reqwest::Client::new()
-            .post(format!("{base}/sim/accounts/{phone_owned}/scan"))
-            .json(&json!({"qr": qr}))
-            .send()
-            .await
-            .unwrap();
-        (
-            resp.status().as_u16(),
-            resp.json::<serde_json::Value>().await.unwrap(),
-        )
-    });
-    let (jid, lid, _) = answer_pair_success(&mut client, c, &c.adv_secret, false).await;
-    let last = client.until_closed().await.expect("515 before close");
-    assert!(is_stream_error(&last, Some("515")), "{last:?}");
-    let (status, body) = scan.await.unwrap();
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["device_jid"], jid);
-    assert_eq!(body["lid"], lid);
-    let _ = api;
-    jid.split(':')
-        .nth(1)
-        .unwrap()
-        .split('@')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
-async fn login(sim: &RunningSim, c: &Companion, phone: &str, device: u16) -> (Client, Node) {
-    let mut client = Client::connect(sim, &c.noise, &Companion::login_payload(phone, device)).await;
-    let success = client.node().await;
-    assert_eq!(success.tag, "success", "{success:?}");
-    let offline = client
-        .expect("<ib><offline>", |n| {
-            n.tag == "ib" && n.child("offline").is_some()
-        })
-        .await;
-    assert!(
-        offline
-            .child("offline")
-            .unwrap()
-            .attr_str("count")
-            .is_some()
-    );
-    (client, success)
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use super::{get_bool, get_i64, get_str, get_strings, run_schema};
+use crate::client_tolerance::{key_filter_from_me, key_filter_text};
 use crate::error::{ErrorEnvelope, RawErrorBody};
 use crate::schema::{Rules, Ty};
 
@@ -160,12 +161,13 @@ pub fn validate_find_messages(body: &Value) -> Result<FindMessages, ErrorEnvelop
     Ok(FindMessages {
         filter: MessageFilter {
             id: get_str(w, "id"),
+            // Only truthy key filters apply, as in Evolution (see `client_tolerance`).
             key: KeyFilter {
-                id: get_str(k, "id"),
-                from_me: get_bool(k, "fromMe"),
-                remote_jid: get_str(k, "remoteJid"),
-                participant: get_str(k, "participant"),
-                remote_jid_alt: get_str(k, "remoteJidAlt"),
+                id: key_filter_text(k, "id"),
+                from_me: key_filter_from_me(k),
+                remote_jid: key_filter_text(k, "remoteJid"),
+                participant: key_filter_text(k, "participant"),
+                remote_jid_alt: key_filter_text(k, "remoteJidAlt"),
             },
             source: get_str(w, "source"),
             message_type: get_str(w, "messageType"),

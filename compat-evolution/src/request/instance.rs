@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{get_bool, get_str, get_strings, run_schema};
+use super::{get_bool, get_str, run_schema};
 use crate::error::ErrorEnvelope;
 use crate::events::{EventSubscription, SUBSCRIBABLE};
 use crate::response::InstanceSettings;
@@ -231,28 +231,7 @@ pub fn validate_create_instance(body: &Value) -> Result<CreateInstance, ErrorEnv
         qrcode: flag("qrcode"),
         business_id: get_str(body, "businessId"),
         settings,
-        webhook: create_webhook(body),
-    })
-}
-
-/// The nested `webhook{}` object, or (§11 #20) the schema's flat `webhookUrl`/`webhookByEvents`/
-/// `webhookBase64`/`webhookEvents` fields. Without a URL there is no webhook.
-fn create_webhook(body: &Value) -> Option<CreateWebhook> {
-    if let Some(w) = body.get("webhook").filter(|w| w.is_object()) {
-        return Some(CreateWebhook {
-            url: get_str(w, "url")?,
-            by_events: get_bool(w, "byEvents"),
-            base64: get_bool(w, "base64"),
-            headers: w.get("headers").and_then(Value::as_object).cloned(),
-            events: EventSubscription::from_request(true, get_strings(w, "events")),
-        });
-    }
-    Some(CreateWebhook {
-        url: get_str(body, "webhookUrl")?,
-        by_events: get_bool(body, "webhookByEvents"),
-        base64: get_bool(body, "webhookBase64"),
-        headers: None,
-        events: EventSubscription::from_request(true, get_strings(body, "webhookEvents")),
+        webhook: crate::client_tolerance::create_webhook(body),
     })
 }
 

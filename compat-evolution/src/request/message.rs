@@ -102,9 +102,7 @@ pub fn validate_send_text(body: &Value) -> Result<SendText, ErrorEnvelope> {
         link_preview: get_bool(body, "linkPreview"),
         quoted: quoted(body),
         mentioned: get_strings(body, "mentioned").unwrap_or_default(),
-        mentions_every_one: get_bool(body, "mentionsEveryOne")
-            .or_else(|| get_bool(body, "everyOne"))
-            .unwrap_or(false),
+        mentions_every_one: crate::client_tolerance::mentions_every_one(body).unwrap_or(false),
     })
 }
 

@@ -4,6 +4,7 @@ use serde_json::{Map, Value};
 
 use super::instance::webhook_object_schema;
 use super::{get_bool, get_str, get_strings, run_schema};
+use crate::client_tolerance;
 use crate::error::ErrorEnvelope;
 use crate::events::EventSubscription;
 use crate::schema::Rules;
@@ -40,13 +41,8 @@ pub fn validate_webhook_set(body: &Value) -> Result<WebhookSet, ErrorEnvelope> {
         enabled,
         url: get_str(w, "url").unwrap_or_default(),
         headers: w.get("headers").and_then(Value::as_object).cloned(),
-        // The older top-level spellings are read as a fallback.
-        by_events: get_bool(w, "byEvents")
-            .or_else(|| get_bool(w, "webhookByEvents"))
-            .unwrap_or(false),
-        base64: get_bool(w, "base64")
-            .or_else(|| get_bool(w, "webhookBase64"))
-            .unwrap_or(false),
+        by_events: client_tolerance::webhook_by_events(w).unwrap_or(false),
+        base64: client_tolerance::webhook_base64(w).unwrap_or(false),
         events: EventSubscription::from_request(enabled, get_strings(w, "events")),
     })
 }

@@ -188,6 +188,85 @@ pub struct FetchInstanceRow {
     pub count: InstanceCounts,
 }
 
+/// `disconnectionObject` of a fetchInstances row: Baileys' `lastDisconnect` (`{error, date}`,
+/// the error a `@hapi/boom` error) as Evolution stores it, through `JSON.stringify`. `message` is
+/// the Boom's message (`Intentional Logout`, `Connection Failure`, …), `date` an ISO time.
+pub fn disconnection_object(status_code: u16, message: &str, date: &str) -> String {
+    #[derive(Serialize)]
+    struct LastDisconnect<'a> {
+        error: Boom<'a>,
+        date: &'a str,
+    }
+    // Boom's own enumerable keys, in its order; `message` and `stack` are not enumerable.
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Boom<'a> {
+        data: Option<()>,
+        is_boom: bool,
+        is_server: bool,
+        output: Output<'a>,
+    }
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Output<'a> {
+        status_code: u16,
+        payload: Payload<'a>,
+        headers: Map<String, Value>,
+    }
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Payload<'a> {
+        status_code: u16,
+        error: &'a str,
+        message: &'a str,
+    }
+    let is_server = status_code >= 500;
+    let value = LastDisconnect {
+        error: Boom {
+            data: None,
+            is_boom: true,
+            is_server,
+            output: Output {
+                status_code,
+                payload: Payload {
+                    status_code,
+                    error: reason_phrase(status_code),
+                    // Boom hides server-side messages from the payload.
+                    message: if is_server {
+                        "An internal server error occurred"
+                    } else {
+                        message
+                    },
+                },
+                headers: Map::new(),
+            },
+        },
+        date,
+    };
+    serde_json::to_string(&value).unwrap_or_default()
+}
+
+/// Node's `http.STATUS_CODES` text for the codes a WhatsApp disconnect carries (Boom's `error`).
+fn reason_phrase(code: u16) -> &'static str {
+    match code {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        402 => "Payment Required",
+        403 => "Forbidden",
+        405 => "Method Not Allowed",
+        406 => "Not Acceptable",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        411 => "Length Required",
+        428 => "Precondition Required",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        _ => "Unknown",
+    }
+}
+
 /// The `Setting` relation of a fetchInstances row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]

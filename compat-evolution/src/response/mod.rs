@@ -14,7 +14,7 @@ pub use instance::{
     ConnectResponse, ConnectionState, ConnectionStateBody, CreateInstanceResponse,
     CreateWebhookEcho, CreatedInstance, EnabledEcho, FetchInstanceRow, FetchSettingRow,
     InstanceCounts, InstanceState, InstanceStatusView, QrCode, QrImage, StatusResponse,
-    StatusResponseMessage,
+    StatusResponseMessage, disconnection_object,
 };
 pub use message::{
     FindMessagesPage, FindMessagesResponse, MessageKey, MessageRecord, MessageRow, MessageStatus,

@@ -47,6 +47,7 @@ pub mod content;
 pub mod directory;
 pub mod groups;
 pub mod ids;
+pub mod inbox;
 mod lru;
 pub mod prekeys;
 pub mod presence;

@@ -1,21 +1,24 @@
 //! Receiving `<message>` stanzas (wa-protocol.md §7.3–§7.5): decrypt every `<enc>`, process
 //! sender-key distributions, unwrap own-device copies, and answer with a receipt (or a retry
-//! receipt) once the new Signal state is durable.
+//! receipt) once the new Signal state is durable. A message with content is durable too before
+//! any reply: its [`inbox`] entry is committed in the same transaction as the ratchet step.
 
 use rand_core::CryptoRng;
 use zapin_protocol::binary::Node;
 use zapin_protocol::jid::Jid;
 use zapin_protocol::proto::wa;
 use zapin_protocol::signal::{PreKey, PreKeyBundle, SenderKeyDistributionMessage, SignedPreKey};
-use zapin_signal_store::SenderKeyName;
+use zapin_signal_store::{Batch, SenderKeyName};
 
 use super::Exchange;
 use super::content::{content_type, decode_padded, has_content, unwrap_device_sent};
+use super::inbox;
 use super::prekeys::{be_bytes, bundle_key_nodes};
 use super::receipts::{MessageKey, StatusUpdate, ack_for, parse_receipt, receipt_statuses};
 use super::{MAX_RETRY_COUNT, MessagingError, Messenger, signal_address};
+use crate::crashpoint;
 use crate::signal_session::{
-    EncType, SessionError, decrypt_from, group_decrypt_from, process_distribution_from,
+    EncType, Pending, SessionError, prepare_decrypt, prepare_distribution, prepare_group_decrypt,
 };
 
 /// NACK code: parsing error (§7.8).
@@ -80,7 +83,10 @@ struct Origin {
 
 /// Outcome of one `<enc>`.
 enum EncOutcome {
-    Plain(Box<wa::Message>),
+    /// Decrypted; the writes that make it durable are not committed yet.
+    Plain(Box<wa::Message>, Batch),
+    /// Decrypted (the key is spent) but the plaintext is not a message.
+    Undecodable(MessagingError, Batch),
     Duplicate,
     Failed(MessagingError),
 }
@@ -159,6 +165,11 @@ impl Messenger {
         let session_device = self.session_jid(&origin.sender);
         let pairwise = signal_address(&session_device);
 
+        // Writes of this stanza not yet committed: the ratchet steps, the sender keys it
+        // distributes and, when it carries content, its inbox entry. One transaction, committed
+        // before any reply leaves.
+        let mut staged = Batch::new();
+        let mut inboxed = false;
         let mut content: Option<wa::Message> = None;
         let mut failure: Option<MessagingError> = None;
         let mut dsm_chat: Option<Jid> = None;
@@ -183,13 +194,15 @@ impl Messenger {
                             signal_address(&origin.sender),
                         );
                         classify(
-                            group_decrypt_from(&self.store, &self.me.store_id, &name, &body).await,
+                            prepare_group_decrypt(&self.store, &self.me.store_id, &name, &body)
+                                .await
+                                .map(Pending::into_parts),
                         )
                     }
                 }
                 Some(t) => match EncType::parse(t) {
                     Ok(enc_type) => classify(
-                        decrypt_from(
+                        prepare_decrypt(
                             &self.store,
                             &self.me.store_id,
                             &self.me.identity,
@@ -199,9 +212,10 @@ impl Messenger {
                             rng,
                         )
                         .await
-                        .map(|i| {
+                        .map(|p| {
+                            let (batch, i) = p.into_parts();
                             identity_changed |= i.replaced_identity.is_some();
-                            i.plaintext
+                            (batch, i.plaintext)
                         }),
                     ),
                     Err(e) => EncOutcome::Failed(e.into()),
@@ -209,7 +223,8 @@ impl Messenger {
                 None => EncOutcome::Failed(MessagingError::Malformed("enc", "no type")),
             };
             match outcome {
-                EncOutcome::Plain(m) => {
+                EncOutcome::Plain(m, batch) => {
+                    staged.append(batch);
                     let mut m = *m;
                     // Own-device copies carry the original inside; only our own devices may
                     // send one (a DSM from anyone else is not unwrapped, so it is no content).
@@ -221,14 +236,32 @@ impl Messenger {
                             dsm_chat = Some(d.to_non_ad());
                         }
                     }
-                    if let Some(skdm) = m.sender_key_distribution_message.take() {
-                        self.process_skdm(&origin, &skdm).await?;
-                    }
+                    let skdm = m.sender_key_distribution_message.take();
                     if has_content(&m) {
                         content = Some(m);
                     }
+                    if let Some(skdm) = skdm {
+                        staged.append(self.prepare_skdm(&origin, &skdm).await?);
+                        // The skmsg next to it decrypts with that key: make it durable first,
+                        // with this stanza's content if it already has some.
+                        if let Some(m) = &content {
+                            let received =
+                                self.received(node, &origin, &id, m, &dsm_chat, identity_changed);
+                            staged = staged.put_inbox(inbox::entry_for(&received));
+                            inboxed = true;
+                        }
+                        self.store
+                            .apply(&self.me.store_id, std::mem::take(&mut staged))
+                            .await?;
+                    }
                 }
-                // Already decrypted and persisted before: ack it, surface nothing.
+                EncOutcome::Undecodable(e, batch) => {
+                    // The key was used: keep the ratchet step, refuse the content below.
+                    staged.append(batch);
+                    failure = Some(e);
+                }
+                // Already decrypted and committed before (its inbox entry with it): ack it,
+                // surface nothing here.
                 EncOutcome::Duplicate => {}
                 EncOutcome::Failed(e) => {
                     if matches!(e, MessagingError::Store(_))
@@ -241,7 +274,21 @@ impl Messenger {
             }
         }
 
-        if content.is_none()
+        let received = content
+            .as_ref()
+            .map(|m| self.received(node, &origin, &id, m, &dsm_chat, identity_changed));
+        if let Some(r) = &received
+            && !inboxed
+        {
+            staged = staged.put_inbox(inbox::entry_for(r));
+        }
+        if !staged.is_empty() {
+            crashpoint::hit("receive.decrypted");
+            self.store.apply(&self.me.store_id, staged).await?;
+            crashpoint::hit("receive.committed");
+        }
+
+        if received.is_none()
             && let Some(err) = failure
         {
             // The decrypt succeeded and is persisted but the plaintext is bad: a resend would
@@ -269,35 +316,41 @@ impl Messenger {
             replies = vec![ack_for(node, None)];
         }
         // Duplicates are acked (the receipt above) and never surfaced twice.
-        let Some(message) = content else {
-            return Ok(Received {
-                replies,
-                message: None,
-            });
-        };
-        let chat = dsm_chat.unwrap_or_else(|| origin.chat.clone());
-        let received = ReceivedMessage {
+        Ok(Received {
+            replies,
+            message: received,
+        })
+    }
+
+    /// The message to surface for `content`, decrypted from `node`.
+    fn received(
+        &self,
+        node: &Node,
+        origin: &Origin,
+        id: &str,
+        content: &wa::Message,
+        dsm_chat: &Option<Jid>,
+        identity_changed: bool,
+    ) -> ReceivedMessage {
+        let chat = dsm_chat.clone().unwrap_or_else(|| origin.chat.clone());
+        ReceivedMessage {
             key: MessageKey {
                 remote_jid: chat,
                 from_me: origin.from_me,
-                id,
+                id: id.to_owned(),
                 participant: origin.is_group.then(|| origin.sender.clone()),
             },
             sender: origin.sender.clone(),
             sender_alt: origin.sender_alt.clone(),
             push_name: node.attr_str("notify").map(str::to_owned),
             timestamp: node.attr_str("t").and_then(|t| t.parse().ok()).unwrap_or(0),
-            message_type: content_type(&message),
-            message,
+            message_type: content_type(content),
+            message: content.clone(),
             stanza_type: node.attr_str("type").unwrap_or("text").to_owned(),
             category: node.attr_str("category").map(str::to_owned),
             offline: node.get_attr("offline").is_some(),
             identity_changed,
-        };
-        Ok(Received {
-            replies,
-            message: Some(received),
-        })
+        }
     }
 
     /// Handles an incoming `<receipt>`: status updates for our messages, the ack, and for a
@@ -327,24 +380,24 @@ impl Messenger {
         Ok(out)
     }
 
-    async fn process_skdm(
+    /// The sender key a member distributes with `skdm`, as writes to commit with the stanza.
+    async fn prepare_skdm(
         &mut self,
         origin: &Origin,
         skdm: &wa::message::SenderKeyDistributionMessage,
-    ) -> Result<(), MessagingError> {
+    ) -> Result<Batch, MessagingError> {
         let (Some(group), Some(bytes)) = (
             skdm.group_id.as_deref(),
             skdm.axolotl_sender_key_distribution_message.as_deref(),
         ) else {
-            return Ok(());
+            return Ok(Batch::new());
         };
         // A malformed SKDM only costs the group messages it would have unlocked.
         let Ok(parsed) = SenderKeyDistributionMessage::parse(bytes) else {
-            return Ok(());
+            return Ok(Batch::new());
         };
         let name = SenderKeyName::new(group, signal_address(&origin.sender));
-        process_distribution_from(&self.store, &self.me.store_id, &name, &parsed).await?;
-        Ok(())
+        Ok(prepare_distribution(&self.store, &self.me.store_id, &name, &parsed).await?)
     }
 
     /// `<receipt id to [participant] [recipient] [type]>` for a message handled successfully.
@@ -459,11 +512,11 @@ impl Messenger {
     }
 }
 
-fn classify(r: Result<Vec<u8>, SessionError>) -> EncOutcome {
+fn classify(r: Result<(Batch, Vec<u8>), SessionError>) -> EncOutcome {
     match r {
-        Ok(plain) => match decode_padded(&plain) {
-            Ok(m) => EncOutcome::Plain(Box::new(m)),
-            Err(e) => EncOutcome::Failed(e),
+        Ok((batch, plain)) => match decode_padded(&plain) {
+            Ok(m) => EncOutcome::Plain(Box::new(m), batch),
+            Err(e) => EncOutcome::Undecodable(e, batch),
         },
         Err(SessionError::Duplicate { .. }) => EncOutcome::Duplicate,
         Err(e) => EncOutcome::Failed(e.into()),

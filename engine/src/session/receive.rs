@@ -149,6 +149,9 @@ impl Session {
                         return Step::End(o);
                     }
                 }
+                if received.message.is_some() {
+                    crate::crashpoint::hit("receive.acked");
+                }
                 if let Some(message) = received.message {
                     let subject = if message.key.remote_jid.is_group() {
                         self.messenger

@@ -28,8 +28,8 @@ use crate::config::{Config, Database};
 use crate::webhook::Routing;
 
 pub use models::{
-    Chat, Contact, Instance, Message, MessagePage, MessageQuery, NewInstance, Settings,
-    WebhookConfig, WebhookSet,
+    Chat, Contact, Disconnection, Instance, InstanceDetails, Message, MessagePage, MessageQuery,
+    NewInstance, Settings, StatusChange, WebhookConfig, WebhookSet,
 };
 pub use secrets::SealReport;
 pub use sends::PendingSend;
@@ -180,21 +180,17 @@ impl Default for DbOptions {
 impl Db {
     /// Opens the database `config` names (`DATABASE_CONNECTION_URI`, else the embedded SQLite
     /// file under `ZAPIN_DATA_DIR`), runs pending migrations, seals what earlier versions stored
-    /// in plain text (with `config.master_key`, see [`Db::seal_at_rest`]) and takes the global
+    /// in plain text (with `config`'s keyring, see [`Db::seal_at_rest`]) and takes the global
     /// webhook routing from `config`.
     pub async fn open(config: &Config) -> Result<Self, DbError> {
         let db = Self::open_unsealed(config).await?;
-        if let Some(key) = &config.master_key {
-            db.seal_at_rest(
-                &crate::http::TokenCipher::new(Some(key.clone())),
-                &crate::webhook::SecretCipher::new(Some(key)),
-            )
-            .await?;
-        }
+        db.seal_legacy(config).await?;
         Ok(db)
     }
 
-    async fn open_unsealed(config: &Config) -> Result<Self, DbError> {
+    /// [`Db::open`] without sealing plain-text rows: `zapin serve` first checks that its key is
+    /// the one the data is sealed under (see [`crate::keys`]), then calls [`Db::seal_legacy`].
+    pub async fn open_unsealed(config: &Config) -> Result<Self, DbError> {
         let routing = Routing::from_config(config);
         let options = DbOptions::default();
         match &config.database {
@@ -207,6 +203,20 @@ impl Db {
             }
             Database::Postgres(uri) => Self::open_postgres(uri.expose(), routing, &options).await,
         }
+    }
+
+    /// Seals what earlier versions stored in plain text under `config`'s keyring (nothing
+    /// without a key; see [`Db::seal_at_rest`]).
+    pub async fn seal_legacy(&self, config: &Config) -> Result<SealReport, DbError> {
+        let keys = config.keyring();
+        if keys.is_none() {
+            return Ok(SealReport::default());
+        }
+        self.seal_at_rest(
+            &crate::http::TokenCipher::with_keyring(keys.clone()),
+            &crate::webhook::SecretCipher::with_keyring(keys),
+        )
+        .await
     }
 
     /// Opens (creating it and its directory if needed) an SQLite file.

@@ -36,6 +36,27 @@ pub struct Instance {
     pub updated_at: i64,
 }
 
+/// The last disconnect that closed an instance (Evolution's `disconnection*` columns). Kept
+/// across reconnects, as Evolution keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Disconnection {
+    /// The close code (`401` logged out, `403`, `406`, `402`, …).
+    pub reason_code: i64,
+    /// The JSON text Evolution stores (`JSON.stringify(lastDisconnect)`).
+    pub object: String,
+    /// Unix milliseconds.
+    pub at: i64,
+}
+
+/// What fetchInstances shows of an instance beyond [`Instance`]: read with its own query so
+/// that the hot paths loading [`Instance`] (every guarded request) stay as they are.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct InstanceDetails {
+    pub disconnection: Option<Disconnection>,
+    /// `businessId` given at create (the Meta WABA id).
+    pub business_id: Option<String>,
+}
+
 /// Per-instance behaviour switches (Evolution's `Setting`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Settings {
@@ -88,6 +109,17 @@ pub struct Message {
     pub source: String,
     /// The content's `contextInfo` (null when it has none).
     pub context_info: Value,
+}
+
+/// What [`crate::db::Tx::set_message_status`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusChange {
+    /// No such message.
+    Missing,
+    /// The message already has a later status; nothing changed.
+    Stale,
+    /// Stored.
+    Recorded,
 }
 
 /// Filters of [`crate::db::Tx::query_messages`]; `None` matches anything.

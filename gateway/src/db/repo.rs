@@ -5,10 +5,10 @@
 use serde::Serialize;
 
 use super::models::{
-    Chat, Contact, Instance, Message, MessagePage, MessageQuery, NewInstance, Settings,
-    WebhookConfig, WebhookSet,
+    Chat, Contact, Disconnection, Instance, InstanceDetails, Message, MessagePage, MessageQuery,
+    NewInstance, Settings, WebhookConfig, WebhookSet,
 };
-use super::{DbError, Tx, new_uuid, now_ms, with_conn};
+use super::{DbError, StatusChange, Tx, new_uuid, now_ms, with_conn};
 use crate::webhook::{EVENT_INSTANCE_CREATE, EVENT_INSTANCE_DELETE, EVENT_MESSAGES_UPSERT};
 
 type InstanceRow = (
@@ -345,6 +345,74 @@ impl Tx {
         Ok(())
     }
 
+    /// Records the disconnect that closed the instance (fetchInstances' `disconnection*`).
+    pub async fn record_disconnection(
+        &mut self,
+        id: &str,
+        disconnection: &Disconnection,
+    ) -> Result<(), DbError> {
+        let done = with_conn!(tx &mut self.inner, |c| {
+            sqlx::query(
+                "UPDATE instances SET disconnection_reason_code = $2, disconnection_object = $3, \
+                 disconnection_at = $4, updated_at = $5 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(disconnection.reason_code)
+            .bind(&disconnection.object)
+            .bind(disconnection.at)
+            .bind(now_ms())
+            .execute(c)
+            .await?
+            .rows_affected()
+        });
+        if done == 0 {
+            return Err(DbError::NoInstance(id.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Stores the `businessId` given at create.
+    pub async fn set_business_id(&mut self, id: &str, business_id: &str) -> Result<(), DbError> {
+        with_conn!(tx &mut self.inner, |c| {
+            sqlx::query("UPDATE instances SET business_id = $2 WHERE id = $1")
+                .bind(id)
+                .bind(business_id)
+                .execute(c)
+                .await?
+                .rows_affected()
+        });
+        Ok(())
+    }
+
+    /// What fetchInstances shows beyond [`Instance`] (see [`InstanceDetails`]).
+    pub async fn instance_details(&mut self, id: &str) -> Result<InstanceDetails, DbError> {
+        type Row = (Option<i64>, Option<String>, Option<i64>, Option<String>);
+        let row: Option<Row> = with_conn!(tx &mut self.inner, |c| {
+            sqlx::query_as(
+                "SELECT disconnection_reason_code, disconnection_object, disconnection_at, \
+                 business_id FROM instances WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(c)
+            .await?
+        });
+        let Some((code, object, at, business_id)) = row else {
+            return Ok(InstanceDetails::default());
+        };
+        let disconnection = match (code, object, at) {
+            (Some(reason_code), Some(object), Some(at)) => Some(Disconnection {
+                reason_code,
+                object,
+                at,
+            }),
+            _ => None,
+        };
+        Ok(InstanceDetails {
+            disconnection,
+            business_id,
+        })
+    }
+
     /// Enqueues `INSTANCE_DELETE` (routed while the instance's webhook still exists), then deletes
     /// the instance and, by cascade, everything it owns. False if there was no such instance.
     pub async fn delete_instance<B: Serialize>(
@@ -556,15 +624,30 @@ impl Tx {
         Ok(existed.is_none())
     }
 
-    /// Records a message's new delivery status. False when the message is not stored.
+    /// Records a message's new delivery status, which only moves forward: `PENDING` → `ERROR` →
+    /// `SERVER_ACK` → `DELIVERY_ACK` → `READ` → `PLAYED` → `DELETED` (an equal status is
+    /// recorded again). A status older than the stored one is [`StatusChange::Stale`] and leaves
+    /// the row alone: the server ack of a message sent again under its id arriving after the
+    /// first copy's delivery receipt, say. `ERROR` sits below the acks so that a message marked
+    /// failed that turns out delivered still moves on.
     pub async fn set_message_status(
         &mut self,
         instance_id: &str,
         key_id: &str,
         status: &str,
-    ) -> Result<bool, DbError> {
+    ) -> Result<StatusChange, DbError> {
+        const RANK_STORED: &str = "CASE status WHEN 'ERROR' THEN 1 WHEN 'SERVER_ACK' THEN 2 \
+             WHEN 'DELIVERY_ACK' THEN 3 WHEN 'READ' THEN 4 WHEN 'PLAYED' THEN 5 \
+             WHEN 'DELETED' THEN 6 ELSE 0 END";
+        const RANK_NEW: &str = "CASE $3 WHEN 'ERROR' THEN 1 WHEN 'SERVER_ACK' THEN 2 \
+             WHEN 'DELIVERY_ACK' THEN 3 WHEN 'READ' THEN 4 WHEN 'PLAYED' THEN 5 \
+             WHEN 'DELETED' THEN 6 ELSE 0 END";
+        let sql = format!(
+            "UPDATE messages SET status = $3 WHERE instance_id = $1 AND key_id = $2 \
+             AND {RANK_STORED} <= {RANK_NEW}"
+        );
         let done = with_conn!(tx &mut self.inner, |c| {
-            sqlx::query("UPDATE messages SET status = $3 WHERE instance_id = $1 AND key_id = $2")
+            sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
                 .bind(instance_id)
                 .bind(key_id)
                 .bind(status)
@@ -572,7 +655,14 @@ impl Tx {
                 .await?
                 .rows_affected()
         });
-        Ok(done > 0)
+        if done > 0 {
+            return Ok(StatusChange::Recorded);
+        }
+        Ok(if self.get_message(instance_id, key_id).await?.is_some() {
+            StatusChange::Stale
+        } else {
+            StatusChange::Missing
+        })
     }
 
     pub async fn get_message(

@@ -9,6 +9,7 @@
 //! constant time) unlocks everything. An instance token unlocks only the instance it belongs to,
 //! on every route, and `fetchInstances` filtered to the instances holding it; it never unlocks
 //! `/instance/create`. There is no other way in: no query-string key, no `Authorization` header.
+//! [`account_key`] says which account a key stands for (`/verify-creds`).
 
 use axum::extract::{Path, Request, State};
 use axum::http::HeaderMap;
@@ -17,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use zapin_compat_evolution::ErrorEnvelope;
 use zapin_compat_evolution::request::parse_json_body;
 
+use super::tenancy::Caller;
 use super::{ApiError, AppState};
 use crate::db::Instance;
 
@@ -35,12 +37,40 @@ pub fn is_global(state: &AppState, key: &[u8]) -> bool {
     state.config.api_key.matches(key)
 }
 
+/// The account a key stands for: what `POST /verify-creds` accepts and what a dashboard logs in
+/// with. Instance tokens are not account keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountKey {
+    /// `AUTHENTICATION_API_KEY`: every instance.
+    Global,
+}
+
+/// Which account `key` opens, if any. This is the one place account keys are recognised: a
+/// tenant's key is checked here (as another [`AccountKey`] variant) once tenants exist.
+pub fn account_key(state: &AppState, key: &[u8]) -> Option<AccountKey> {
+    is_global(state, key).then_some(AccountKey::Global)
+}
+
 /// Whether `key` unlocks `instance`: the global key or the instance's own token.
 pub fn unlocks(state: &AppState, key: Option<&[u8]>, instance: &Instance) -> bool {
     let Some(key) = key else {
         return false;
     };
     is_global(state, key) || state.tokens.unlocks(instance, key)
+}
+
+/// Whether `instance` belongs to the tenant `tenant_id` (its ownership row names this very
+/// instance, not an earlier one of the same name).
+pub async fn owned_by(
+    state: &AppState,
+    instance: &Instance,
+    tenant_id: &str,
+) -> Result<bool, ApiError> {
+    let Some(tenancy) = &state.tenancy else {
+        return Ok(false);
+    };
+    let owner = tenancy.directory.owner(&instance.name).await?;
+    Ok(owner.is_some_and(|o| o.tenant_id == tenant_id && o.instance_id == instance.id))
 }
 
 /// Loads an instance by name (step 1 of the chain).
@@ -63,8 +93,27 @@ pub async fn instance_guard(
         Ok(None) => return ApiError(ErrorEnvelope::instance_not_found(&name)).into_response(),
         Err(err) => return err.into_response(),
     };
-    if !unlocks(&state, api_key(req.headers()), &instance) {
-        return ApiError(ErrorEnvelope::unauthorized()).into_response();
+    let caller = req
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .unwrap_or(Caller::Other);
+    match &caller {
+        Caller::Operator => {}
+        // A tenant key works on its tenant's instances only; another tenant's instance
+        // answers exactly like one that does not exist.
+        Caller::Tenant(ctx) => match owned_by(&state, &instance, &ctx.tenant.id).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return ApiError(ErrorEnvelope::instance_not_found(&name)).into_response();
+            }
+            Err(err) => return err.into_response(),
+        },
+        Caller::Other => {
+            if !unlocks(&state, api_key(req.headers()), &instance) {
+                return ApiError(ErrorEnvelope::unauthorized()).into_response();
+            }
+        }
     }
     let mut req = match parse_json_first(req).await {
         Ok(req) => req,

@@ -27,12 +27,9 @@ fn is_group(jid: &str) -> bool {
 }
 
 /// `digits` → `digits@s.whatsapp.net`; JIDs pass through.
+/// A `mentioned` entry: digits or a JID, read like any `number` (Evolution's `createJid`).
 fn mention_jid(m: &str) -> String {
-    if m.contains('@') {
-        m.to_owned()
-    } else {
-        format!("{m}@s.whatsapp.net")
-    }
+    zapin_compat_evolution::client_tolerance::chat_jid(m)
 }
 
 /// Builds the send's extras for `req` to `target` (a JID), `own` being the instance's JID.

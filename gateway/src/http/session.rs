@@ -281,14 +281,10 @@ fn presence_delay(delay_ms: f64) -> Duration {
     }
 }
 
-/// `5511…` → `5511…@s.whatsapp.net`; JIDs pass through.
+/// The chat a `number` names: a phone number or a JID in any form clients send (see
+/// `client_tolerance::chat_jid`).
 pub fn to_jid(number: &str) -> String {
-    if number.contains('@') {
-        number.to_owned()
-    } else {
-        let digits: String = number.chars().filter(char::is_ascii_digit).collect();
-        format!("{digits}@s.whatsapp.net")
-    }
+    zapin_compat_evolution::client_tolerance::chat_jid(number)
 }
 
 /// `POST /message/sendText/{instance}` → 201 message record (status `PENDING`). The message row

@@ -16,6 +16,10 @@
 //! [`crate::db::Db::seal_at_rest`]). A row sealed under another key has no usable hash under
 //! this one: requests with its token get 401, not an error.
 //!
+//! During a key rotation the cipher reads the process's [`SharedKeyring`]: tokens are sealed and
+//! hashed under the current key, and opened and matched under the current or the previous one,
+//! so rows not re-sealed yet keep working.
+//!
 //! Without a key (library use and tests that build a [`TokenCipher`] from a bare `Config`)
 //! tokens are stored as given; a plain-text token that itself starts with `enc1:` or `raw:` is
 //! stored as `raw:<token>` so it cannot be mistaken for a sealed one. The `zapin` binary always
@@ -29,6 +33,8 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq as _;
 use zeroize::Zeroizing;
+
+use zapin_signal_store::{KeyUsed, SharedKeyring};
 
 use crate::config::MasterKey;
 use crate::db::Instance;
@@ -54,9 +60,7 @@ pub enum TokenError {
 /// Seals and opens stored tokens. `None` key: plain text.
 #[derive(Clone, Default)]
 pub struct TokenCipher {
-    key: Option<MasterKey>,
-    /// HMAC key of `token_hash`, derived from `key`.
-    lookup: Option<Zeroizing<[u8; 32]>>,
+    keys: Option<SharedKeyring>,
 }
 
 impl std::fmt::Debug for TokenCipher {
@@ -80,47 +84,67 @@ fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Zeroizing<[u8; 32]> {
     out
 }
 
+/// `token_hash` of `token` under `key`.
+fn lookup_hash(key: &MasterKey, token: &[u8]) -> String {
+    hex::encode(*hmac_sha256(key.derive(LOOKUP_LABEL).as_slice(), &[token]))
+}
+
 impl TokenCipher {
+    /// A cipher with one fixed key (`None`: plain text).
     pub fn new(key: Option<MasterKey>) -> Self {
-        let lookup = key.as_ref().map(|k| k.derive(LOOKUP_LABEL));
-        Self { key, lookup }
+        Self {
+            keys: key.as_ref().map(SharedKeyring::from),
+        }
     }
 
-    /// The `token_hash` column for `token`: `None` without a key.
+    /// A cipher that follows the process's keyring (see the module doc).
+    pub fn with_keyring(keys: Option<SharedKeyring>) -> Self {
+        Self { keys }
+    }
+
+    /// The `token_hash` column for `token` (under the current key): `None` without a key.
     pub fn lookup(&self, token: &[u8]) -> Option<String> {
-        let key = self.lookup.as_ref()?;
-        Some(hex::encode(*hmac_sha256(key.as_slice(), &[token])))
+        let keys = self.keys.as_ref()?.get();
+        Some(lookup_hash(keys.current(), token))
     }
 
     /// Whether `candidate` (an `apikey` header) is `instance`'s token. With a key only the
-    /// `token_hash` is consulted (constant-time comparison of equal-length hex digests); a row
-    /// without one (sealed under another key) matches nothing.
+    /// `token_hash` is consulted (constant-time comparison of equal-length hex digests, under the
+    /// current key and during a rotation the previous one); a row without one (sealed under
+    /// another key) matches nothing.
     pub fn unlocks(&self, instance: &Instance, candidate: &[u8]) -> bool {
         if candidate.is_empty() {
             return false;
         }
-        match (self.lookup(candidate), &instance.token_hash) {
-            (Some(probe), Some(stored)) => bool::from(probe.as_bytes().ct_eq(stored.as_bytes())),
-            (Some(_), None) => false,
-            (None, _) => self.matches(&instance.token, candidate),
-        }
+        let Some(keys) = &self.keys else {
+            return self.matches(&instance.token, candidate);
+        };
+        let Some(stored) = &instance.token_hash else {
+            return false;
+        };
+        let keys = keys.get();
+        keys.keys().fold(false, |found, (_, key)| {
+            let probe = lookup_hash(key, candidate);
+            found | bool::from(probe.as_bytes().ct_eq(stored.as_bytes()))
+        })
     }
 
     pub fn encrypts(&self) -> bool {
-        self.key.is_some()
+        self.keys.is_some()
     }
 
     /// The form to store.
     pub fn seal(&self, token: &str) -> Result<String, TokenError> {
-        let Some(key) = &self.key else {
+        let Some(keys) = &self.keys else {
             if token.starts_with(PREFIX) || token.starts_with(RAW_PREFIX) {
                 return Ok(format!("{RAW_PREFIX}{token}"));
             }
             return Ok(token.to_owned());
         };
+        let keys = keys.get();
         let mut nonce = [0u8; NONCE_LEN];
         getrandom::fill(&mut nonce).map_err(|_| TokenError::Rng)?;
-        let ct = Aes256Gcm::new(key.expose().into())
+        let ct = Aes256Gcm::new(keys.current().expose().into())
             .encrypt(&nonce.into(), token.as_bytes())
             .map_err(|_| TokenError::Encrypt)?;
         let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
@@ -131,25 +155,35 @@ impl TokenCipher {
 
     /// The token itself from its stored form.
     pub fn open(&self, stored: &str) -> Result<Zeroizing<String>, TokenError> {
+        self.open_which(stored).map(|(token, _)| token)
+    }
+
+    /// [`TokenCipher::open`], also telling which key opened it (`None`: stored in plain text).
+    pub fn open_which(
+        &self,
+        stored: &str,
+    ) -> Result<(Zeroizing<String>, Option<KeyUsed>), TokenError> {
         if let Some(raw) = stored.strip_prefix(RAW_PREFIX) {
-            return Ok(Zeroizing::new(raw.to_owned()));
+            return Ok((Zeroizing::new(raw.to_owned()), None));
         }
         let Some(sealed) = stored.strip_prefix(PREFIX) else {
-            return Ok(Zeroizing::new(stored.to_owned()));
+            return Ok((Zeroizing::new(stored.to_owned()), None));
         };
-        let key = self.key.as_ref().ok_or(TokenError::Decrypt)?;
+        let keys = self.keys.as_ref().ok_or(TokenError::Decrypt)?.get();
         let raw = STANDARD.decode(sealed).map_err(|_| TokenError::Decrypt)?;
         if raw.len() < NONCE_LEN {
             return Err(TokenError::Decrypt);
         }
         let (nonce, ct) = raw.split_at(NONCE_LEN);
         let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| TokenError::Decrypt)?;
-        let pt = Aes256Gcm::new(key.expose().into())
-            .decrypt(&nonce.into(), ct)
-            .map_err(|_| TokenError::Decrypt)?;
-        String::from_utf8(pt)
-            .map(Zeroizing::new)
-            .map_err(|_| TokenError::Decrypt)
+        let (pt, used) = keys.open_with(|key| {
+            Aes256Gcm::new(key.expose().into())
+                .decrypt(&nonce.into(), ct)
+                .map(Zeroizing::new)
+                .map_err(|_| TokenError::Decrypt)
+        })?;
+        let token = std::str::from_utf8(&pt).map_err(|_| TokenError::Decrypt)?;
+        Ok((Zeroizing::new(token.to_owned()), Some(used)))
     }
 
     /// Whether `candidate` is the token stored as `stored`, in constant time for equal lengths.
@@ -256,5 +290,37 @@ mod tests {
         assert!(!TokenCipher::new(None).unlocks(&plain, b"TOKEN-2"));
         assert!(TokenCipher::new(None).lookup(b"TOKEN-1").is_none());
         assert!(!format!("{c:?}").contains("TOKEN"));
+    }
+
+    #[test]
+    fn during_a_rotation_old_tokens_still_open_and_unlock() {
+        use zapin_signal_store::Keyring;
+        let old = MasterKey::parse(K1).unwrap();
+        let new = MasterKey::parse(K2).unwrap();
+        let c = TokenCipher::new(Some(old.clone()));
+        let row = instance(c.seal("TOKEN-1").unwrap(), c.lookup(b"TOKEN-1"));
+        let keys = SharedKeyring::new(Keyring::new(new.clone()).with_previous(Some(old)));
+        let rotating = TokenCipher::with_keyring(Some(keys.clone()));
+        let (token, used) = rotating.open_which(&row.token).unwrap();
+        assert_eq!((token.as_str(), used), ("TOKEN-1", Some(KeyUsed::Previous)));
+        assert!(
+            rotating.unlocks(&row, b"TOKEN-1"),
+            "hash under the previous key"
+        );
+        assert!(!rotating.unlocks(&row, b"TOKEN-2"));
+        // New rows are sealed and hashed under the new key.
+        let fresh = instance(
+            rotating.seal("TOKEN-3").unwrap(),
+            rotating.lookup(b"TOKEN-3"),
+        );
+        assert_eq!(
+            rotating.open_which(&fresh.token).unwrap().1,
+            Some(KeyUsed::Current)
+        );
+        // Once the previous key is dropped, only rows under the new key work.
+        keys.replace(Keyring::new(new));
+        assert!(!rotating.unlocks(&row, b"TOKEN-1"));
+        assert!(rotating.open(&row.token).is_err());
+        assert!(rotating.unlocks(&fresh, b"TOKEN-3"));
     }
 }

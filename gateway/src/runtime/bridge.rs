@@ -17,16 +17,46 @@ use zapin_compat_evolution::payload::{
     QrcodeUpdated, is_terminal_close,
 };
 use zapin_compat_evolution::response::{
-    MessageKey, MessageRecord, MessageStatus as EvoStatus, QrImage,
+    MessageKey, MessageRecord, MessageStatus as EvoStatus, QrImage, disconnection_object,
 };
+use zapin_engine::crashpoint;
 use zapin_engine::messaging::ReceivedMessage;
 use zapin_engine::messaging::StatusUpdate;
-use zapin_engine::{ConnectionState, Event, EventKind};
+use zapin_engine::{ConnectionState, Event, EventKind, InstanceId, LogoutReason};
 
 use super::{EngineRuntime, qr, user_jid};
 use crate::Config;
-use crate::db::{Db, DbError, Instance, Message, Tx};
+use crate::db::{Db, DbError, Disconnection, Instance, Message, StatusChange, Tx};
 use crate::http::TokenCipher;
+
+/// Stored messages confirmed to the engine in one go at most (see [`Bridge::run`]).
+const CONFIRM_BATCH: usize = 256;
+
+/// Messages stored here and not yet confirmed to the engine, by instance.
+#[derive(Default)]
+struct Confirms {
+    by_instance: Vec<(InstanceId, Vec<ReceivedMessage>)>,
+    len: usize,
+}
+
+impl Confirms {
+    fn push(&mut self, instance: InstanceId, message: ReceivedMessage) {
+        self.len += 1;
+        match self.by_instance.iter_mut().find(|(i, _)| *i == instance) {
+            Some((_, list)) => list.push(message),
+            None => self.by_instance.push((instance, vec![message])),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn take(&mut self) -> Vec<(InstanceId, Vec<ReceivedMessage>)> {
+        self.len = 0;
+        std::mem::take(&mut self.by_instance)
+    }
+}
 
 /// What the bridge needs; built by [`crate::runtime::start`].
 #[derive(Debug, Clone)]
@@ -85,51 +115,150 @@ pub fn record(m: &Message) -> MessageRecord {
     }
 }
 
+/// The push name of a message from another device of the instance's own account (`notify` on
+/// what the phone sends), if it carries one. `-` means "none" (whatsmeow ignores it too).
+fn own_push_name(m: &ReceivedMessage) -> Option<&str> {
+    m.push_name
+        .as_deref()
+        .filter(|name| m.key.from_me && !name.trim().is_empty() && *name != "-")
+}
+
+/// Stores the disconnect that closed `instance` (fetchInstances' `disconnection*`), with the
+/// `lastDisconnect` text Evolution stores.
+async fn record_disconnection(
+    tx: &mut Tx,
+    instance: &Instance,
+    code: u16,
+    message: &str,
+) -> Result<(), DbError> {
+    let at = now_ms();
+    let object = disconnection_object(code, message, &format_date_time(at, 0));
+    tx.record_disconnection(
+        &instance.id,
+        &Disconnection {
+            reason_code: i64::from(code),
+            object,
+            at,
+        },
+    )
+    .await
+}
+
 impl Bridge {
     /// Runs until the engine's event stream closes or `stopped` turns true; on stop, the events
     /// already emitted are still stored (the sessions are shut down before the bridge).
+    ///
+    /// Messages first: those a crash left in the engine's inbox (decrypted and acked, not yet
+    /// stored here) are stored before any new event, so each chat keeps its order. Each stored
+    /// message is then confirmed to the engine, in batches: a crash before a confirmation only
+    /// makes the message come back once more at the next start, where its id finds it stored.
     pub async fn run(
         self,
         mut events: broadcast::Receiver<Event>,
         mut stopped: tokio::sync::watch::Receiver<bool>,
     ) {
+        let mut confirms = Confirms::default();
+        self.replay_pending(&mut confirms).await;
         loop {
             let received = tokio::select! {
                 biased;
                 received = events.recv() => received,
                 _ = stopped.wait_for(|s| *s) => break,
             };
-            if !self.receive(received).await {
+            let open = match received {
+                Ok(event) => {
+                    self.handle_logged(event, &mut confirms).await;
+                    true
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    // The messages among the lost events are still in the engine's inbox.
+                    tracing::warn!(
+                        lost = n,
+                        "event bridge lagged behind the engine; replaying unconfirmed messages"
+                    );
+                    self.replay_pending(&mut confirms).await;
+                    true
+                }
+                Err(broadcast::error::RecvError::Closed) => false,
+            };
+            // Group commit: confirm once the burst is stored, or every CONFIRM_BATCH messages.
+            if !open || events.is_empty() || confirms.len() >= CONFIRM_BATCH {
+                self.confirm(&mut confirms).await;
+            }
+            if !open {
                 return;
             }
         }
         // Drain what the sessions emitted before they stopped.
         loop {
             match events.try_recv() {
-                Ok(event) => self.handle_logged(event).await,
+                Ok(event) => self.handle_logged(event, &mut confirms).await,
                 Err(broadcast::error::TryRecvError::Lagged(n)) => {
                     tracing::warn!(lost = n, "event bridge lagged behind the engine");
+                    self.replay_pending(&mut confirms).await;
                 }
-                Err(_) => return,
+                Err(_) => break,
             }
+        }
+        self.confirm(&mut confirms).await;
+    }
+
+    /// Stores every message still in the engine's inbox (see [`Bridge::run`]).
+    async fn replay_pending(&self, confirms: &mut Confirms) {
+        let manager = self.runtime.manager();
+        let instances = match manager.instances_with_pending().await {
+            Ok(ids) => ids,
+            Err(err) => {
+                tracing::error!("listing unconfirmed messages: {err}");
+                return;
+            }
+        };
+        for instance in instances {
+            let messages = match manager.pending_received(&instance).await {
+                Ok(m) => m,
+                Err(err) => {
+                    tracing::error!(%instance, "reading unconfirmed messages: {err}");
+                    continue;
+                }
+            };
+            tracing::info!(%instance, count = messages.len(), "storing unconfirmed messages from the engine inbox");
+            for message in messages {
+                let event = Event {
+                    instance: instance.clone(),
+                    kind: EventKind::MessageUpsert(Box::new(message)),
+                };
+                self.handle_logged(event, confirms).await;
+            }
+        }
+        self.confirm(confirms).await;
+    }
+
+    async fn handle_logged(&self, event: Event, confirms: &mut Confirms) {
+        let instance = event.instance.clone();
+        match self.handle(event).await {
+            Ok(Some(message)) => {
+                crashpoint::hit("bridge.stored");
+                confirms.push(instance, *message);
+            }
+            Ok(None) => {}
+            // A message stays in the engine's inbox and comes back at the next start.
+            Err(err) => tracing::error!("storing an engine event: {err}"),
         }
     }
 
-    /// False once the stream is closed.
-    async fn receive(&self, received: Result<Event, broadcast::error::RecvError>) -> bool {
-        match received {
-            Ok(event) => self.handle_logged(event).await,
-            Err(broadcast::error::RecvError::Lagged(n)) => {
-                tracing::warn!(lost = n, "event bridge lagged behind the engine");
+    /// Tells the engine which messages are stored; a failure leaves them to be replayed.
+    async fn confirm(&self, confirms: &mut Confirms) {
+        for (instance, messages) in confirms.take() {
+            let refs: Vec<&ReceivedMessage> = messages.iter().collect();
+            if let Err(err) = self
+                .runtime
+                .manager()
+                .confirm_received(&instance, &refs)
+                .await
+            {
+                tracing::warn!(%instance, "confirming stored messages: {err}");
             }
-            Err(broadcast::error::RecvError::Closed) => return false,
-        }
-        true
-    }
-
-    async fn handle_logged(&self, event: Event) {
-        if let Err(err) = self.handle(event).await {
-            tracing::error!("storing an engine event: {err}");
+            crashpoint::hit("bridge.confirmed");
         }
     }
 
@@ -211,8 +340,15 @@ impl Bridge {
         .await
     }
 
-    async fn handle(&self, event: Event) -> Result<(), DbError> {
+    /// Stores `event`; for a message, returns it once it is stored (or deliberately not: a
+    /// deleted instance, `groupsIgnore`), for the engine to forget.
+    async fn handle(&self, event: Event) -> Result<Option<Box<ReceivedMessage>>, DbError> {
+        crashpoint::hit("bridge.received");
         let id = event.instance.as_str().to_owned();
+        let message = match &event.kind {
+            EventKind::MessageUpsert(m) => Some(m.clone()),
+            _ => None,
+        };
         // Memory first: connect may be waiting on the QR.
         match &event.kind {
             EventKind::QrCode { code, index, .. } => {
@@ -264,7 +400,7 @@ impl Bridge {
         let mut tx = self.db.begin().await?;
         let Some(mut instance) = tx.get_instance(&id).await? else {
             // Deleted meanwhile (or a device the gateway does not know): nothing to report.
-            return Ok(());
+            return Ok(message);
         };
         // groupsIgnore (§7): group messages, their status updates and group presence are
         // neither stored nor reported. Settings are read only for group events.
@@ -274,13 +410,25 @@ impl Bridge {
             EventKind::Presence(p) => p.chat.ends_with("@g.us"),
             _ => false,
         };
+        // The phone's push name rides on what the account's other devices send (Baileys learns
+        // its own name the same way); it is the instance's `profileName`.
+        if let EventKind::MessageUpsert(m) = &event.kind
+            && let Some(name) = own_push_name(m)
+            && instance.profile_name.as_deref() != Some(name)
+        {
+            instance.profile_name = Some(name.to_owned());
+            let status = instance.connection_status.clone();
+            self.set_status(&mut tx, &mut instance, &status).await?;
+        }
         if group_event
             && tx
                 .get_settings(&instance.id)
                 .await?
                 .is_some_and(|s| s.groups_ignore)
         {
-            return tx.rollback().await;
+            // Only what the event did to the instance row above (a learned push name) is kept.
+            tx.commit().await?;
+            return Ok(message);
         }
         match event.kind {
             EventKind::QrCode { code, .. } => {
@@ -309,12 +457,30 @@ impl Bridge {
                 let status = instance.connection_status.clone();
                 self.set_status(&mut tx, &mut instance, &status).await?;
             }
-            EventKind::Connection { state, status, .. } => {
+            EventKind::Connection {
+                state,
+                status,
+                reason,
+            } => {
                 self.connection(&mut tx, &mut instance, state, status)
                     .await?;
+                // Logouts were recorded by their `LoggedOut`, which comes first; the other
+                // closes that end the session (402) are recorded here.
+                if state == ConnectionState::Close
+                    && is_terminal_close(status)
+                    && !matches!(status, 401 | 403 | 406)
+                {
+                    let message = reason.as_deref().unwrap_or("Connection Failure");
+                    record_disconnection(&mut tx, &instance, status, message).await?;
+                }
             }
-            EventKind::LoggedOut { .. } => {
+            EventKind::LoggedOut { reason } => {
                 self.set_status(&mut tx, &mut instance, "close").await?;
+                let (code, message) = match reason {
+                    LogoutReason::UserInitiated => (401, "Intentional Logout"),
+                    LogoutReason::Revoked { code } => (code, "Connection Failure"),
+                };
+                record_disconnection(&mut tx, &instance, code, message).await?;
             }
             EventKind::MessageUpsert(m) => self.upsert(&mut tx, &instance, &m).await?,
             EventKind::MessageUpdate(u) => self.update(&mut tx, &instance, &u).await?,
@@ -334,7 +500,8 @@ impl Bridge {
             EventKind::Chats(chats) => self.chats(&mut tx, &instance, chats).await?,
             _ => {}
         }
-        tx.commit().await
+        tx.commit().await?;
+        Ok(message)
     }
 
     async fn set_status(
@@ -454,13 +621,20 @@ impl Bridge {
         u: &StatusUpdate,
     ) -> Result<(), DbError> {
         let status = u.status.as_evolution();
-        let found = tx
-            .set_message_status(&instance.id, &u.key.id, status)
-            .await?;
         if u.key.from_me {
             // The server has it (or refused it): nothing left to resend.
             tx.settle_send(&instance.id, &u.key.id).await?;
         }
+        let found = match tx
+            .set_message_status(&instance.id, &u.key.id, status)
+            .await?
+        {
+            // Older than what is stored (a resend's ack after the first copy's receipt): the
+            // reported state never goes back.
+            StatusChange::Stale => return Ok(()),
+            StatusChange::Missing => false,
+            StatusChange::Recorded => true,
+        };
         let data = MessagesUpdate {
             key_id: u.key.id.clone(),
             remote_jid: u.key.remote_jid.to_string(),

@@ -20,7 +20,9 @@ use zapin_engine::{
     BrowserInfo, ConnectionState, CreateOptions, EngineConfig, EngineError, InstanceId,
     SessionHandle, SessionManager,
 };
-use zapin_signal_store::{MasterKey, PostgresOptions, SqliteOptions, Store, StoreError};
+use zapin_signal_store::{
+    MasterKey, PostgresOptions, SharedKeyring, SqliteOptions, Store, StoreError,
+};
 
 use crate::config::{Config, Database};
 use crate::db::Instance;
@@ -90,16 +92,18 @@ struct Tasks {
 /// `signal-store.sqlite3` under `ZAPIN_DATA_DIR`. The master key is `ZAPIN_MASTER_KEY`, else the
 /// key file in the data directory (created on first start).
 pub async fn open_store(config: &Config) -> Result<Store, RuntimeError> {
-    let key = match &config.master_key {
-        Some(k) => MasterKey::from_bytes(*k.expose()),
-        None => MasterKey::resolve(None, &config.data_dir)?,
+    // The process's keyring, shared with the tokens and webhook secrets (an online rotation
+    // switches them together).
+    let keys = match config.keyring() {
+        Some(keys) => keys,
+        None => SharedKeyring::from(&MasterKey::resolve(None, &config.data_dir)?),
     };
     Ok(match &config.database {
         Database::Postgres(uri) => {
-            Store::open_postgres(&PostgresOptions::new(uri.expose().to_owned()), &key).await?
+            Store::open_postgres(&PostgresOptions::new(uri.expose().to_owned()), keys).await?
         }
         Database::EmbeddedSqlite | Database::Sqlite(_) => {
-            Store::open_sqlite(&SqliteOptions::new(&config.data_dir), &key).await?
+            Store::open_sqlite(&SqliteOptions::new(&config.data_dir), keys).await?
         }
     })
 }
@@ -112,6 +116,7 @@ pub fn engine_config(config: &Config) -> EngineConfig {
         trust_root: zapin_protocol::crypto::PublicKey(config.wa_root_pubkey),
         version: config.wa_version,
         qrcode_limit: config.qrcode_limit.max(1),
+        event_buffer: config.event_buffer.max(1),
         browser: BrowserInfo {
             os: config.phone_client.clone(),
             browser: config.phone_name.clone(),

@@ -42,7 +42,7 @@ use zapin_engine::{ConnectionState, EngineError, Event, EventKind, SendOptions, 
 
 use super::EngineRuntime;
 use super::bridge::{Bridge, now_ms, record};
-use crate::db::{DbError, Instance, Message, PendingSend, Tx};
+use crate::db::{DbError, Instance, Message, PendingSend, StatusChange, Tx};
 
 /// How often pending sends are checked against the resend window while running.
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
@@ -245,11 +245,17 @@ async fn fail(
     instance: &Instance,
     stored: &Message,
 ) -> Result<(), DbError> {
-    tracing::warn!(instance = %instance.name, id = %stored.key_id, "send marked failed");
     tx.settle_send(&instance.id, &stored.key_id).await?;
-    let found = tx
+    let found = match tx
         .set_message_status(&instance.id, &stored.key_id, "ERROR")
-        .await?;
+        .await?
+    {
+        // Acknowledged meanwhile: not failed after all.
+        StatusChange::Stale => return Ok(()),
+        StatusChange::Missing => false,
+        StatusChange::Recorded => true,
+    };
+    tracing::warn!(instance = %instance.name, id = %stored.key_id, "send marked failed");
     let data = MessagesUpdate {
         key_id: stored.key_id.clone(),
         remote_jid: stored.remote_jid.clone(),

@@ -38,13 +38,19 @@ pub struct DispatcherConfig {
     pub retry: RetryPolicy,
 }
 
+/// How much longer than the request timeout a claimed row stays leased.
+pub const LEASE_MARGIN: Duration = Duration::from_secs(5);
+
 impl DispatcherConfig {
     pub fn from_config(config: &Config) -> Self {
         let request_timeout = Duration::from_millis(config.webhook_request_timeout_ms.max(1));
         Self {
             concurrency: 8,
             request_timeout,
-            lease: request_timeout + Duration::from_secs(30),
+            // The margin covers recording the outcome after the answer. Keep it short: on
+            // PostgreSQL a crashed process's leases hold back its instances' later events (they
+            // are delivered in order) until they expire.
+            lease: request_timeout + LEASE_MARGIN,
             poll_interval: Duration::from_secs(2),
             retry: RetryPolicy::from_config(config),
         }
@@ -125,6 +131,11 @@ impl Dispatcher {
     }
 
     async fn run(self: Arc<Self>, mut stopped: watch::Receiver<bool>) {
+        match self.db.release_leases_of_a_previous_run().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(rows = n, "outbox rows leased before a crash are due again"),
+            Err(err) => tracing::warn!("releasing outbox leases of a previous run: {err}"),
+        }
         let concurrency = self.config.concurrency.max(1);
         let mut in_flight: JoinSet<()> = JoinSet::new();
         loop {

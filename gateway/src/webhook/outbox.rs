@@ -226,9 +226,21 @@ impl Tx {
     }
 }
 
+/// This process's name on the leases it takes: random, fixed for the life of the process.
+fn lease_owner() -> &'static str {
+    static OWNER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    OWNER.get_or_init(crate::db::new_uuid)
+}
+
 impl Db {
     /// Leases up to `limit` due rows until `lease_until` and counts the attempt. A row whose lease
     /// expired (its dispatcher died or hung) is due again.
+    ///
+    /// Only the oldest row of each instance and target is taken, so an instance's events reach
+    /// each webhook one at a time and in the order they were enqueued (a chat's messages and
+    /// their status updates stay in order, also across retries: a failing delivery holds back
+    /// the ones behind it until it is delivered or dead-lettered). Different instances and
+    /// targets are delivered in parallel.
     pub(crate) async fn claim_due(
         &self,
         now: i64,
@@ -238,9 +250,11 @@ impl Db {
         let rows: Vec<EntryRow> = match &self.pool {
             Pool::Sqlite(p) => {
                 sqlx::query_as(
-                    "UPDATE outbox SET lease_until = $1, attempts = attempts + 1 \
-                     WHERE id IN (SELECT id FROM outbox WHERE next_attempt_at <= $2 \
-                     AND (lease_until IS NULL OR lease_until < $2) \
+                    "UPDATE outbox SET lease_until = $1, lease_owner = $4, attempts = attempts + 1 \
+                     WHERE id IN (SELECT id FROM outbox o WHERE next_attempt_at <= $2 \
+                     AND (lease_until IS NULL OR lease_until < $2) AND NOT EXISTS (SELECT 1 FROM outbox p \
+                     WHERE p.instance_id = o.instance_id AND p.target_kind = o.target_kind \
+                     AND p.id < o.id) \
                      ORDER BY next_attempt_at, id LIMIT $3) \
                      RETURNING id, idempotency_id, instance_id, event, target_kind, url, headers, \
                      secret, body, attempts, next_attempt_at, lease_until, created_at, last_error, \
@@ -249,14 +263,17 @@ impl Db {
                 .bind(lease_until)
                 .bind(now)
                 .bind(limit)
+                .bind(lease_owner())
                 .fetch_all(p)
                 .await?
             }
             Pool::Postgres(p) => {
                 sqlx::query_as(
-                    "UPDATE outbox SET lease_until = $1, attempts = attempts + 1 \
-                     WHERE id IN (SELECT id FROM outbox WHERE next_attempt_at <= $2 \
-                     AND (lease_until IS NULL OR lease_until < $2) \
+                    "UPDATE outbox SET lease_until = $1, lease_owner = $4, attempts = attempts + 1 \
+                     WHERE id IN (SELECT id FROM outbox o WHERE next_attempt_at <= $2 \
+                     AND (lease_until IS NULL OR lease_until < $2) AND NOT EXISTS (SELECT 1 FROM outbox p \
+                     WHERE p.instance_id = o.instance_id AND p.target_kind = o.target_kind \
+                     AND p.id < o.id) \
                      ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
                      RETURNING id, idempotency_id, instance_id, event, target_kind, url, headers, \
                      secret, body, attempts, next_attempt_at, lease_until, created_at, last_error, \
@@ -265,11 +282,31 @@ impl Db {
                 .bind(lease_until)
                 .bind(now)
                 .bind(limit)
+                .bind(lease_owner())
                 .fetch_all(p)
                 .await?
             }
         };
         Ok(rows.into_iter().map(entry).collect())
+    }
+
+    /// Frees the leases of other processes, on SQLite only, when a dispatcher starts. A SQLite
+    /// database belongs to one `zapin serve` process, so such a lease was held by a predecessor
+    /// that died: waiting for it to expire (request timeout + 5 s) would only delay the events it
+    /// held. Leases of this process (another dispatcher in it) are kept. On PostgreSQL another
+    /// node may hold the lease, so it is left to expire.
+    pub(crate) async fn release_leases_of_a_previous_run(&self) -> Result<u64, DbError> {
+        let Pool::Sqlite(p) = &self.pool else {
+            return Ok(0);
+        };
+        Ok(sqlx::query(
+            "UPDATE outbox SET lease_until = NULL, lease_owner = NULL \
+             WHERE lease_until IS NOT NULL AND (lease_owner IS NULL OR lease_owner <> $1)",
+        )
+        .bind(lease_owner())
+        .execute(p)
+        .await?
+        .rows_affected())
     }
 
     /// The receiver took it: forget the row.
@@ -340,12 +377,17 @@ impl Db {
         tx.commit().await
     }
 
-    /// The earliest `next_attempt_at` of rows nobody holds a lease on.
+    /// The earliest `next_attempt_at` of rows nobody holds a lease on and that are next in line
+    /// (see [`Db::claim_due`]): a row waiting behind an older one is not due, however old.
     pub(crate) async fn next_due(&self) -> Result<Option<i64>, DbError> {
         let min: Option<i64> = with_conn!(pool & self.pool, |c| {
-            sqlx::query_scalar("SELECT MIN(next_attempt_at) FROM outbox WHERE lease_until IS NULL")
-                .fetch_one(c)
-                .await?
+            sqlx::query_scalar(
+                "SELECT MIN(next_attempt_at) FROM outbox o WHERE lease_until IS NULL \
+                 AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.instance_id = o.instance_id \
+                 AND p.target_kind = o.target_kind AND p.id < o.id)",
+            )
+            .fetch_one(c)
+            .await?
         });
         Ok(min)
     }

@@ -9,12 +9,17 @@
 //! Without a key (library use and tests) secrets are stored as given. Values without the
 //! `enc1:` prefix are read as plain text: rows of earlier versions, which
 //! [`crate::db::Db::seal_at_rest`] seals on start.
+//!
+//! Like instance tokens, secrets follow the process's [`SharedKeyring`]: sealed under the current
+//! key, opened under the current or (during a rotation) the previous one.
 
 use aes_gcm::Aes256Gcm;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use zeroize::Zeroizing;
+
+use zapin_signal_store::{KeyUsed, SharedKeyring};
 
 use crate::config::MasterKey;
 
@@ -37,13 +42,13 @@ pub enum SecretError {
 /// Seals and opens webhook secrets. `None` key: plain text.
 #[derive(Clone, Default)]
 pub struct SecretCipher {
-    key: Option<Zeroizing<[u8; 32]>>,
+    keys: Option<SharedKeyring>,
 }
 
 impl std::fmt::Debug for SecretCipher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SecretCipher")
-            .field("encrypts", &self.key.is_some())
+            .field("encrypts", &self.keys.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -52,11 +57,21 @@ fn aad(instance_id: &str) -> Vec<u8> {
     [AAD_LABEL, instance_id.as_bytes()].concat()
 }
 
+fn cipher(key: &MasterKey) -> Aes256Gcm {
+    Aes256Gcm::new((&*key.derive(KEY_LABEL)).into())
+}
+
 impl SecretCipher {
+    /// A cipher with one fixed key (`None`: plain text).
     pub fn new(key: Option<&MasterKey>) -> Self {
         Self {
-            key: key.map(|k| k.derive(KEY_LABEL)),
+            keys: key.map(SharedKeyring::from),
         }
+    }
+
+    /// A cipher that follows the process's keyring (see the module doc).
+    pub fn with_keyring(keys: Option<SharedKeyring>) -> Self {
+        Self { keys }
     }
 
     /// Whether `stored` is in sealed form (as opposed to plain text from an earlier version).
@@ -66,12 +81,13 @@ impl SecretCipher {
 
     /// The form to store for `instance_id`'s webhook.
     pub fn seal(&self, instance_id: &str, secret: &str) -> Result<String, SecretError> {
-        let Some(key) = &self.key else {
+        let Some(keys) = &self.keys else {
             return Ok(secret.to_owned());
         };
+        let keys = keys.get();
         let mut nonce = [0u8; NONCE_LEN];
         getrandom::fill(&mut nonce).map_err(|_| SecretError::Rng)?;
-        let ct = Aes256Gcm::new((&**key).into())
+        let ct = cipher(keys.current())
             .encrypt(
                 &nonce.into(),
                 Payload {
@@ -88,29 +104,35 @@ impl SecretCipher {
 
     /// The secret itself from its stored form.
     pub fn open(&self, instance_id: &str, stored: &str) -> Result<Zeroizing<String>, SecretError> {
+        self.open_which(instance_id, stored)
+            .map(|(secret, _)| secret)
+    }
+
+    /// [`SecretCipher::open`], also telling which key opened it (`None`: plain text).
+    pub fn open_which(
+        &self,
+        instance_id: &str,
+        stored: &str,
+    ) -> Result<(Zeroizing<String>, Option<KeyUsed>), SecretError> {
         let Some(sealed) = stored.strip_prefix(PREFIX) else {
-            return Ok(Zeroizing::new(stored.to_owned()));
+            return Ok((Zeroizing::new(stored.to_owned()), None));
         };
-        let key = self.key.as_ref().ok_or(SecretError::Decrypt)?;
+        let keys = self.keys.as_ref().ok_or(SecretError::Decrypt)?.get();
         let raw = STANDARD.decode(sealed).map_err(|_| SecretError::Decrypt)?;
         if raw.len() < NONCE_LEN {
             return Err(SecretError::Decrypt);
         }
         let (nonce, ct) = raw.split_at(NONCE_LEN);
         let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| SecretError::Decrypt)?;
-        let pt = Zeroizing::new(
-            Aes256Gcm::new((&**key).into())
-                .decrypt(
-                    &nonce.into(),
-                    Payload {
-                        msg: ct,
-                        aad: &aad(instance_id),
-                    },
-                )
-                .map_err(|_| SecretError::Decrypt)?,
-        );
+        let aad = aad(instance_id);
+        let (pt, used) = keys.open_with(|key| {
+            cipher(key)
+                .decrypt(&nonce.into(), Payload { msg: ct, aad: &aad })
+                .map(Zeroizing::new)
+                .map_err(|_| SecretError::Decrypt)
+        })?;
         std::str::from_utf8(&pt)
-            .map(|s| Zeroizing::new(s.to_owned()))
+            .map(|s| (Zeroizing::new(s.to_owned()), Some(used)))
             .map_err(|_| SecretError::Decrypt)
     }
 }

@@ -17,6 +17,8 @@ use tokio::sync::Notify;
 use zapin_gateway::db::{Db, DbOptions};
 use zapin_gateway::webhook::Routing;
 
+pub mod serve;
+
 pub const TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Where the test PostgreSQL runs unless `ZAPIN_TEST_DATABASE_URL` says otherwise.

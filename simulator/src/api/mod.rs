@@ -1,4 +1,5 @@
-//! The control API (`/work/shared/sim-control-api.md`): the router, JSON in and out, and errors.
+//! The control API (every route is documented in the crate's README): the router, JSON in and
+//! out, and errors.
 //!
 //! Every error is `{"error": "..."}` with a 4xx status — 501 only where the protocol layer is not
 //! wired yet. Bodies are parsed by `ApiJson`, so malformed JSON, missing fields and wrong types are

@@ -143,6 +143,11 @@ impl Connections {
         }
     }
 
+    /// The device a connection logged in as, even if a newer connection replaced it since.
+    pub fn device_of(&self, id: ConnId) -> Option<(String, u16)> {
+        self.maps().conns.get(&id)?.device.clone()
+    }
+
     pub fn len(&self) -> usize {
         self.maps().conns.len()
     }

@@ -130,10 +130,7 @@ async fn run_connection(
     }
 
     handler.on_closed();
-    if let Some((phone, device)) = sim.connections().unregister(id) {
-        sim.state().set_device_online(&phone, device, false);
-    }
-    sim.state().connection_closed(id);
+    sim.connection_closed(id);
     tracing::debug!(conn = %id, "connection closed");
 }
 

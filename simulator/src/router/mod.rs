@@ -6,6 +6,7 @@
 //! `binary::encode`, no flags byte; offline: the device's queue). Device 0 of every account is the
 //! mock phone, which consumes what is delivered to it (`crate::phone::receive`).
 
+mod acks;
 mod groups;
 mod message;
 mod phash;
@@ -17,7 +18,7 @@ mod receipt;
 use zapin_protocol::binary::{self, Content, Node};
 use zapin_protocol::jid::{Jid, Server};
 
-use crate::conn::{ConnCommand, ConnId};
+use crate::conn::{ConnCommand, ConnId, SendError};
 use crate::sim::Sim;
 use crate::state::{QueuedStanza, StanzaKind};
 
@@ -50,9 +51,11 @@ pub fn handle_stanza(sim: &Sim, from: &Origin, node: Node) -> Vec<Node> {
     match node.tag.as_ref() {
         "message" => message::handle(sim, &sender, &node),
         "receipt" => receipt::handle(sim, &sender, &node),
-        // Clients ack what we delivered. Delivered stanzas are not kept once handed to the
-        // connection, and the offline queue is drained whole at login, so there is nothing to drop.
-        "ack" => Vec::new(),
+        // What the device confirms is no longer held for it; the server answers nothing.
+        "ack" => {
+            acks::on_ack(sim, &sender, &node);
+            Vec::new()
+        }
         "presence" => presence::handle_presence(sim, &sender, &node),
         "chatstate" => presence::handle_chatstate(sim, &sender, &node),
         "iq" => handle_iq(sim, &sender, &node),
@@ -76,11 +79,14 @@ fn handle_iq(sim: &Sim, sender: &Sender, iq: &Node) -> Vec<Node> {
     }
 }
 
-/// Delivers a stanza to one device of an account: if it is online, encodes it and sends
-/// `ConnCommand::Deliver` to its connection; otherwise appends it to the device's offline queue
-/// (`SimState::queue_offline`), which the handler drains after the next `<success>`.
-/// Device 0 (the mock phone) consumes messages itself (decrypts with its Signal state and records
-/// them for `GET /sim/accounts/{phone}/messages`).
+/// Delivers a stanza to one device of an account. Device 0 (the mock phone) consumes messages
+/// itself (decrypts with its Signal state and records them for `GET /sim/accounts/{phone}/messages`).
+///
+/// For a companion, a `message`, `receipt` or `notification` is held until the device
+/// acknowledges it (`SimState::hold`, `acks`): if the device is online it is in flight on its
+/// connection (`ConnCommand::Deliver`, encoded by `binary::encode`), otherwise it waits for the next
+/// login, where the handler writes everything held with `offline="1"`. Anything else (presence,
+/// chatstate) is written if the device is online and otherwise dropped.
 pub fn deliver(sim: &Sim, phone: &str, device: u32, mut node: Node) {
     let Ok(device) = u16::try_from(device) else {
         return;
@@ -99,30 +105,73 @@ pub fn deliver(sim: &Sim, phone: &str, device: u32, mut node: Node) {
             return;
         }
     };
-    if let Some(conn) = sim.connections().connection_of(phone, device) {
-        match sim.connections().send(
-            conn,
-            ConnCommand::Deliver {
-                node: bytes.clone(),
-            },
-        ) {
-            Ok(()) => return,
-            Err(e) => tracing::warn!("delivery to {phone}:{device} on {conn} failed ({e}): queued"),
-        }
-    }
     let kind = match node.tag.as_ref() {
         "message" => StanzaKind::Message,
         "receipt" => StanzaKind::Receipt,
-        _ => StanzaKind::Notification,
+        "notification" => StanzaKind::Notification,
+        _ => {
+            if let Some(conn) = sim.connections().connection_of(phone, device) {
+                let _ = sim
+                    .connections()
+                    .send(conn, ConnCommand::Deliver { node: bytes });
+            }
+            return;
+        }
     };
-    let queued = QueuedStanza {
+    let conn = sim.connections().connection_of(phone, device);
+    let held = QueuedStanza {
         id: node.attr_str("id").unwrap_or_default().to_string(),
         kind,
         t: now_secs(),
-        node: bytes,
+        node: bytes.clone(),
+        sent_on: conn,
     };
-    if let Err(e) = sim.state().queue_offline(phone, device, queued) {
-        tracing::debug!("not queued for {phone}:{device}: {e}");
+    if let Err(e) = sim.state().hold(phone, device, held) {
+        tracing::debug!("not held for {phone}:{device}: {e}");
+        return;
+    }
+    match conn {
+        Some(conn) => match sim
+            .connections()
+            .send(conn, ConnCommand::Deliver { node: bytes })
+        {
+            Ok(()) => {}
+            // Still in flight on that connection: written again at the device's next login.
+            Err(e @ SendError::Full) => {
+                tracing::warn!("delivery to {phone}:{device} on {conn} failed ({e}): held")
+            }
+            // That connection ended while we routed: a newer one may have taken over already.
+            Err(SendError::Gone) => redeliver_held(sim, phone, device),
+        },
+        // The device may have logged in (and taken its queue) while we routed.
+        None => redeliver_held(sim, phone, device),
+    }
+}
+
+/// Sends a companion's current connection, if it has one, every held stanza that is not already
+/// in flight on it (marked `offline="1"`). Called where a stanza may have been left behind: a
+/// connection that ended after a newer one of the same device logged in, or a delivery that
+/// raced with a login. A duplicate on the device is possible there; a loss is not.
+pub fn redeliver_held(sim: &Sim, phone: &str, device: u16) {
+    let Some(conn) = sim.connections().connection_of(phone, device) else {
+        return;
+    };
+    for held in sim.state().hand_to(phone, device, conn) {
+        let node = match binary::decode(&held.node) {
+            Ok(n) => binary::encode(&n.attr("offline", "1")).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        let node = match node {
+            Ok(node) => node,
+            Err(e) => {
+                tracing::warn!("held stanza for {phone}:{device} does not re-encode: {e}");
+                continue;
+            }
+        };
+        if let Err(e) = sim.connections().send(conn, ConnCommand::Deliver { node }) {
+            tracing::warn!("redelivery to {phone}:{device} on {conn} failed ({e}): held");
+            return;
+        }
     }
 }
 

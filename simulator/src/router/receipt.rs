@@ -9,6 +9,8 @@ use super::{Sender, deliver, device_jid, identity_of, now_secs, resolve_device};
 use crate::sim::Sim;
 
 pub(super) fn handle(sim: &Sim, sender: &Sender, node: &Node) -> Vec<Node> {
+    // Whatever else it is, the device's receipt confirms the messages it names.
+    super::acks::on_receipt(sim, sender, node);
     let (Some(id), Some(to)) = (node.attr_str("id"), node.attr_jid("to")) else {
         tracing::debug!("<receipt> without id or to from {}: ignored", sender.phone);
         return Vec::new();

@@ -6,6 +6,7 @@
 
 pub mod model;
 pub mod persist;
+mod queue;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
@@ -23,13 +24,15 @@ use crate::keys::KeySource;
 use crate::qr::{QrData, platform_name};
 pub use model::*;
 pub use persist::PersistError;
+pub use queue::DeviceAck;
 
 /// Caps that keep memory per device bounded (the simulator must hold 10,000 connections).
 #[derive(Debug, Clone, Copy)]
 pub struct StateLimits {
     /// Uploaded one-time prekeys kept per companion (Baileys uploads 812 at once).
     pub max_device_prekeys: usize,
-    /// Stanzas queued per offline companion; the oldest are dropped beyond it.
+    /// Stanzas held per companion until it acknowledges them, queued and in flight together;
+    /// the oldest are dropped beyond it.
     pub max_offline_queue: usize,
     /// Messages and receipts kept per mock phone for the control API.
     pub max_phone_log: usize,
@@ -696,42 +699,6 @@ impl SimState {
         Ok(k)
     }
 
-    /// Holds a stanza for an offline companion; returns how many are queued.
-    pub fn queue_offline(
-        &self,
-        phone: &str,
-        device: u16,
-        stanza: QueuedStanza,
-    ) -> Result<usize, StateError> {
-        let cap = self.config().limits.max_offline_queue;
-        let mut st = self.lock();
-        let d = companion_mut(&mut st, phone, device)?;
-        d.offline_queue.push_back(stanza);
-        if d.offline_queue.len() > cap {
-            d.offline_queue.pop_front();
-            tracing::warn!("offline queue of {phone}:{device} is full; dropped its oldest stanza");
-        }
-        let n = d.offline_queue.len();
-        drop(st);
-        self.mark_dirty();
-        Ok(n)
-    }
-
-    /// Hands over the whole offline queue (the device just logged in).
-    pub fn drain_offline(
-        &self,
-        phone: &str,
-        device: u16,
-    ) -> Result<VecDeque<QueuedStanza>, StateError> {
-        let mut st = self.lock();
-        let q = std::mem::take(&mut companion_mut(&mut st, phone, device)?.offline_queue);
-        drop(st);
-        if !q.is_empty() {
-            self.mark_dirty();
-        }
-        Ok(q)
-    }
-
     // ----- the mock phone's view -----
 
     ///
@@ -1029,7 +996,7 @@ fn new_account(
 mod tests {
     use super::*;
 
-    fn state(limits: StateLimits) -> SimState {
+    pub(super) fn state(limits: StateLimits) -> SimState {
         SimState::open(StateConfig {
             seed: Some(3),
             state_dir: None,
@@ -1042,7 +1009,8 @@ mod tests {
         .unwrap()
     }
 
-    fn paired(st: &SimState) -> u16 {
+    /// Account 15550000001 with one paired companion; returns its device number.
+    pub(super) fn paired(st: &SimState) -> u16 {
         st.create_account(Some("15550000001".into()), None).unwrap();
         let reg = Registration {
             noise_static: PublicKey([1; 32]),
@@ -1149,8 +1117,9 @@ mod tests {
                 kind: StanzaKind::Message,
                 t: 0,
                 node: vec![],
+                sent_on: None,
             };
-            assert!(st.queue_offline("15550000001", dev, q).unwrap() <= 2);
+            assert!(st.hold("15550000001", dev, q).unwrap() <= 2);
         }
         let q = st.drain_offline("15550000001", dev).unwrap();
         assert_eq!(

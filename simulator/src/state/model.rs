@@ -113,15 +113,19 @@ pub struct CompanionDevice {
     pub adv_signed_identity: Vec<u8>,
     pub platform: String,
     pub paired_at: u64,
-    /// Stanzas waiting for the device to log in (§6.8); capped at
-    /// `StateLimits::max_offline_queue`, oldest dropped first.
+    /// Every stanza for this device that it has not acknowledged yet, oldest first (§6.8,
+    /// §7.4, §7.8): queued while it was offline, or in flight on a connection
+    /// (`QueuedStanza::sent_on`) until its receipt or ack arrives. Both count against
+    /// `StateLimits::max_offline_queue`; beyond it the oldest is dropped. Persisted whole, so
+    /// neither a disconnect nor a simulator restart loses a stanza the device did not confirm.
     pub offline_queue: VecDeque<QueuedStanza>,
     #[serde(skip)]
     pub online: bool,
 }
 
-/// A stanza held for an offline device. `node` is the encoded binary node (codec output before
-/// Noise); the protocol layer adds the `offline` attribute when it delivers it.
+/// A stanza held for a device until it acknowledges it. `node` is the encoded binary node (codec
+/// output before Noise); the protocol layer adds the `offline` attribute when it delivers it from
+/// the queue at login.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueuedStanza {
     pub id: String,
@@ -129,6 +133,10 @@ pub struct QueuedStanza {
     pub t: u64,
     #[serde(with = "crate::serde_hex::bytes")]
     pub node: Vec<u8>,
+    /// The connection it was handed to and not yet acknowledged on; `None` while it waits for a
+    /// login. Connection ids die with the process, so a reloaded stanza is simply queued.
+    #[serde(skip)]
+    pub sent_on: Option<ConnId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

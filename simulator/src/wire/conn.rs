@@ -270,12 +270,10 @@ impl WireConn {
             .attr("location", "sim");
         self.write_node(&success, out);
         self.ctx.sim.device_logged_in(self.ctx.id, &phone, device);
-        let queued = self
-            .ctx
-            .sim
-            .state()
-            .drain_offline(&phone, device)
-            .unwrap_or_default();
+        // Everything the device has not acknowledged: what waited while it was offline and what
+        // an earlier connection (closed, or being replaced right now) had in flight, oldest
+        // first. It stays held, now in flight here, until the device confirms it.
+        let queued = self.ctx.sim.state().hand_to(&phone, device, self.ctx.id);
         let count = queued.len();
         for stanza in queued {
             match binary::decode(&stanza.node) {

@@ -1,0 +1,159 @@
+"""The official Evolution API Python client (evolutionapi 0.1.2, unmodified) against a live
+`zapin serve` wired to the simulator: every call of the client that reaches a route zapin serves,
+each checked by its effect (the text decrypted by the simulated phone, the read receipt it got,
+the connection state, the instance list).
+
+Usage: python drive_zapin.py '<json>' with
+  {"api": "http://127.0.0.1:Z", "apikey": "...", "sim": "http://127.0.0.1:S",
+   "owner": "<phone>", "friend": "<phone>"}
+Exits non-zero with the failed check on stderr; prints one JSON line of what it saw on success.
+Driven by gateway/tests/python_client.rs.
+"""
+
+import json
+import sys
+import time
+
+import requests
+from evolutionapi.client import EvolutionClient
+from evolutionapi.models.chat import Presence, ReadMessage
+from evolutionapi.models.instance import InstanceConfig
+from evolutionapi.models.message import TextMessage
+from evolutionapi.models.presence import PresenceStatus
+
+TIMEOUT = 30.0
+
+
+def wait_for(what, check):
+    """Polls `check` until it returns something truthy (a condition, not a fixed sleep)."""
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def expect(condition, message):
+    if not condition:
+        raise AssertionError(message)
+
+
+def main():
+    cfg = json.loads(sys.argv[1])
+    sim = cfg["sim"]
+    owner, friend = cfg["owner"], cfg["friend"]
+    owner_jid, friend_jid = f"{owner}@s.whatsapp.net", f"{friend}@s.whatsapp.net"
+    client = EvolutionClient(cfg["api"], cfg["apikey"])
+    seen = {}
+
+    expect(client.instances.fetch_instances() == [], "no instances at first")
+
+    created = client.instances.create_instance(
+        InstanceConfig(
+            instanceName="py",
+            integration="WHATSAPP-BAILEYS",
+            token="PY-TOKEN",
+            rejectCall=True,
+            msgCall="busy",
+        )
+    )
+    expect(created.get("hash") == "PY-TOKEN", f"create: {created}")
+    token = created["hash"]
+    ops = client.instance_operations
+
+    # Connect: the QR object (polled: the first QR may not exist yet).
+    qr = wait_for("a QR code", lambda: ops.connect("py", token).get("code"))
+    state = wait_for(
+        "connecting",
+        lambda: ops.get_connection_state("py", token)["instance"].get("state") == "connecting",
+    )
+    scan = requests.post(f"{sim}/sim/accounts/{owner}/scan", json={"qr": qr}, timeout=TIMEOUT)
+    expect(scan.ok, f"scan: {scan.status_code} {scan.text}")
+    wait_for(
+        "open",
+        lambda: ops.get_connection_state("py", token)["instance"].get("state") == "open",
+    )
+    listed = client.instances.fetch_instances()
+    expect(
+        [(i["name"], i["connectionStatus"], i["ownerJid"]) for i in listed]
+        == [("py", "open", owner_jid)],
+        f"fetchInstances: {listed}",
+    )
+    seen["setting"] = listed[0]["Setting"]["msgCall"]
+
+    # Send a text: the friend's phone decrypts it.
+    record = client.messages.send_text("py", TextMessage(number=friend, text="hello from python"), token)
+    expect(record.get("key", {}).get("fromMe") is True, f"sendText: {record}")
+    sent_id = record["key"]["id"]
+    wait_for(
+        "the friend's phone to decrypt the text",
+        lambda: any(
+            m["id"] == sent_id and m.get("text") == "hello from python"
+            for m in requests.get(f"{sim}/sim/accounts/{friend}/messages", timeout=TIMEOUT).json()
+        ),
+    )
+
+    # Typing in the friend's chat, then a global presence.
+    typed = client.chat.send_presence("py", Presence(number=friend_jid, delay=100, presence="composing"), token)
+    expect(typed == {"presence": "composing"}, f"sendPresence: {typed}")
+    presence = ops.set_presence("py", PresenceStatus.AVAILABLE, token)
+    expect(presence == {"presence": "available"}, f"setPresence: {presence}")
+
+    # The friend writes; the client finds the message and marks it read; the phone sees it.
+    reply = requests.post(
+        f"{sim}/sim/accounts/{friend}/messages",
+        json={"to": owner_jid, "text": "hello from the phone"},
+        timeout=TIMEOUT,
+    ).json()
+    received_id = reply["id"]
+
+    def received():
+        page = client.chat.get_messages("py", friend_jid, token, from_me=False)
+        records = page["messages"]["records"]
+        return [r for r in records if r["key"]["id"] == received_id] and records
+
+    records = wait_for("the reply in findMessages", received)
+    # `from_me=False` filters nothing in Evolution (it applies fromMe only when true): both show.
+    expect({r["key"]["id"] for r in records} >= {sent_id, received_id}, f"findMessages: {records}")
+    read = client.chat.mark_message_as_read("py", [ReadMessage(friend_jid, False, received_id)], token)
+    expect(read == {"message": "Read messages", "read": "success"}, f"markMessageAsRead: {read}")
+    wait_for(
+        "the read receipt at the phone",
+        lambda: any(
+            r["type"] == "read"
+            for r in requests.get(
+                f"{sim}/sim/accounts/{friend}/receipts", params={"id": received_id}, timeout=TIMEOUT
+            ).json()
+        ),
+    )
+
+    # Restart (a POST without a body, JSON Content-Type), then back to open.
+    restarted = ops.restart("py", token)
+    expect(isinstance(restarted, dict) and restarted.get("error") is not True, f"restart: {restarted}")
+    wait_for(
+        "open after restart",
+        lambda: ops.get_connection_state("py", token)["instance"].get("state") == "open",
+    )
+
+    # Logout, then delete (DELETEs with a JSON Content-Type and no body).
+    out = ops.logout("py", token)
+    expect(out == {"status": "SUCCESS", "error": False, "response": {"message": "Instance logged out"}}, f"logout: {out}")
+    wait_for(
+        "close after logout",
+        lambda: ops.get_connection_state("py", token)["instance"].get("state") == "close",
+    )
+    closed = client.instances.fetch_instances()[0]
+    expect(closed["disconnectionReasonCode"] == 401, f"after logout: {closed}")
+    gone = ops.delete("py", token)
+    expect(gone == {"status": "SUCCESS", "error": False, "response": {"message": "Instance deleted"}}, f"delete: {gone}")
+    expect(client.instances.fetch_instances() == [], "deleted")
+
+    seen.update(sent=sent_id, received=received_id, state=state)
+    print(json.dumps(seen))
+
+
+if __name__ == "__main__":
+    main()
