@@ -132,6 +132,7 @@ const seen = new EventEmitter()
 seen.setMaxListeners(0)
 const received = new Map() // inbound text -> arrival time
 const statuses = new Map() // own message id -> { delivered: time }
+const serverAcks = new Map() // own message id -> time of the server's <ack class=message>
 /** Resolves true once pred() holds, false at the timeout; wakes on every `changed`. */
 function waitUntil(pred, ms) {
 	return new Promise((resolve) => {
@@ -202,6 +203,12 @@ class Client {
 			}
 		})
 		sock.ev.on('messages.update', (ups) => { for (const u of ups) noteStatus(u.key.id, u.update?.status ?? 0) })
+		// Baileys reports no event for a successful server ack; its socket emits every frame by
+		// tag, so the ack is seen here, at the same point where zapin's engine reports ServerAck.
+		sock.ws.on('CB:ack,class:message', (node) => {
+			const id = node?.attrs?.id
+			if (id && !serverAcks.has(id)) serverAcks.set(id, Date.now())
+		})
 		sock.ev.on('connection.update', (u) => {
 			if (!current()) return
 			if (u.qr && !this.scanned && !sock.authState.creds.me) {
@@ -319,8 +326,10 @@ async function outbound(round) {
 	const all = await waitUntil(() => { for (const k of sent.keys()) if (!statuses.get(k)?.delivered) return false; return true }, ROUND_TIMEOUT_MS)
 	const lat = []; let last = t
 	for (const [k, at] of sent) { const d = statuses.get(k)?.delivered; if (d) { lat.push(d - at); last = Math.max(last, d) } }
+	const acks = []
+	for (const [k, at] of sent) { const a = serverAcks.get(k); if (a) acks.push(a - at) }
 	return { sent: sent.size, send_errors: errs.length, all_delivered: all, send_message_resolved: summary(sendLat),
-		delivery_receipt: summary(lat), delivered_per_sec: round2(lat.length / Math.max((last - t) / 1000, 1e-9)),
+		server_ack: summary(acks), delivery_receipt: summary(lat), delivered_per_sec: round2(lat.length / Math.max((last - t) / 1000, 1e-9)),
 		first_errors: errs.slice(0, 2) }
 }
 

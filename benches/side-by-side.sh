@@ -13,13 +13,16 @@
 #
 # Env: IDLE_SECS (20), ROUNDS (2), MSG_CONCURRENCY (64), PAIR_CONCURRENCY (Baileys, 4; zapin 32),
 #      AUTH_DIR (Baileys' auth files; default a fresh dir in /dev/shm, removed at exit),
-#      SESSIONS_BENCH (path of the release binary; default $CARGO_TARGET_DIR/release/sessions-bench).
+#      SESSIONS_BENCH (path of the release binary; default $CARGO_TARGET_DIR/release/sessions-bench),
+#      SIM_BENCH (the binary whose simulator to run; default SESSIONS_BENCH: set it to compare two
+#      engine builds against the same simulator).
 # Build first:  cargo build --release -p zapin-benches --bin sessions-bench
 # Node: tests/interop/node_modules must exist (`cd tests/interop && npm ci`).
 set -euo pipefail
 K=${1:?usage: side-by-side.sh K [STATE_DIR]}
 DIR=${2:-$(mktemp -d /tmp/zapin-side-by-side.XXXXXX)}
 BIN=${SESSIONS_BENCH:-${CARGO_TARGET_DIR:-target}/release/sessions-bench}
+SIM_BIN=${SIM_BENCH:-$BIN}
 IDLE_SECS=${IDLE_SECS:-20}
 ROUNDS=${ROUNDS:-2}
 MSG_CONCURRENCY=${MSG_CONCURRENCY:-64}
@@ -36,7 +39,7 @@ mkdir -p "$AUTH_DIR"
 ulimit -n 20000 2>/dev/null || true
 
 # The simulator runs until its stdin closes; the coprocess pipe is that stdin.
-coproc SIM { exec "$BIN" --sim-child "$DIR/sim" 2> "$DIR/sim.stderr"; }
+coproc SIM { exec "$SIM_BIN" --sim-child "$DIR/sim" 2> "$DIR/sim.stderr"; }
 SIM_PID=$SIM_PID
 trap 'eval "exec ${SIM[1]}>&-"; wait "$SIM_PID" 2>/dev/null || true; rm -rf "$AUTH_DIR"' EXIT
 read -r -t 60 -u "${SIM[0]}" READY HTTP _ || { echo "simulator did not start" >&2; exit 1; }
@@ -77,13 +80,21 @@ for r in range(max(len(zm), len(bm))):
     zo, bo = col(zm, "engine_to_sim_phone", "delivered_per_sec", r), col(bm, "client_to_sim_phone", "delivered_per_sec", r)
     zip50 = col(zm, "sim_phone_to_engine", "p50_ms", r); bip50 = col(bm, "sim_phone_to_client", "p50_ms", r)
     zip99 = col(zm, "sim_phone_to_engine", "p99_ms", r); bip99 = col(bm, "sim_phone_to_client", "p99_ms", r)
-    zod = zm[r]["engine_to_sim_phone"]["delivery_receipt"] if len(zm) > r else {}
-    bod = bm[r]["client_to_sim_phone"]["delivery_receipt"] if len(bm) > r else {}
+    zout = zm[r]["engine_to_sim_phone"] if len(zm) > r else {}
+    bout = bm[r]["client_to_sim_phone"] if len(bm) > r else {}
+    def p(side, key):
+        s = side.get(key) or {}
+        return f"{s.get('p50_ms')} / {s.get('p99_ms')}"
     rows += [
         (f"round {r} in: msgs/s", zi, bi, ratio(zi, bi)),
         (f"round {r} in: p50 / p99 ms", f"{zip50} / {zip99}", f"{bip50} / {bip99}", None),
         (f"round {r} out: delivered/s", zo, bo, ratio(zo, bo)),
-        (f"round {r} out: p50 / p99 ms", f"{zod.get('p50_ms')} / {zod.get('p99_ms')}", f"{bod.get('p50_ms')} / {bod.get('p99_ms')}", None),
+        # Send call returned (zapin send_text, Baileys sendMessage: stanza written).
+        (f"round {r} out: send returned p50 / p99 ms", p(zout, "send_resolved"), p(bout, "send_message_resolved"), None),
+        # The server's <ack class=message> for the stanza.
+        (f"round {r} out: server ack p50 / p99 ms", p(zout, "server_ack"), p(bout, "server_ack"), None),
+        (f"round {r} out: delivery receipt p50 / p99 ms", p(zout, "delivery_receipt"), p(bout, "delivery_receipt"), None),
+        (f"round {r} out: zapin store commits per send", zout.get("store_commits_per_msg"), None, None),
     ]
 print(f"K = {z['n']}  (load avg zapin {z['loadavg_start']} -> {z['loadavg_end']}, Baileys {b['loadavg_start']} -> {b['loadavg_end']})")
 print(f"| {'metric':<36} | {'zapin':>14} | {'Baileys':>14} | ratio |")

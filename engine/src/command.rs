@@ -19,9 +19,15 @@ pub enum OutgoingMessage {
 }
 
 /// What a text may carry besides its body (Evolution's `quoted`, `mentioned`,
-/// `mentionsEveryOne`). The default is a plain text.
+/// `mentionsEveryOne`), and the id to send it under. The default is a plain text with a new id.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SendOptions {
+    /// The message id, chosen by the caller so that it can record the message (and answer for
+    /// it) before anything goes on the wire, and send it again under the same id after a crash:
+    /// WhatsApp clients keep one message per id. It must pass
+    /// [`crate::messaging::ids::is_valid_message_id`] ([`EngineError::InvalidMessageId`]
+    /// otherwise); `None` lets the session generate one.
+    pub id: Option<String>,
     /// The message this one replies to.
     pub quoted: Option<QuotedMessage>,
     /// Users mentioned (`digits` or JIDs), listed in `contextInfo.mentionedJid`.
@@ -241,12 +247,20 @@ impl SessionHandle {
     /// [`SessionHandle::send_text`] with a quote and/or mentions: sent as an
     /// `extendedTextMessage` whose `contextInfo` carries them. `mention_everyone` on a group
     /// mentions its members as the (cached) group metadata lists them.
+    ///
+    /// Errors before the stanza is written mean nothing was sent. [`EngineError::WriteInterrupted`]
+    /// means the connection broke while writing it: the server may or may not have it.
     pub async fn send_text_with(
         &self,
         to: &str,
         text: &str,
         options: SendOptions,
     ) -> Result<String, EngineError> {
+        if let Some(id) = &options.id
+            && !crate::messaging::ids::is_valid_message_id(id)
+        {
+            return Err(EngineError::InvalidMessageId(id.clone()));
+        }
         let (to, message) = (
             to.to_owned(),
             Box::new(OutgoingMessage::Text {

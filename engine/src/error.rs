@@ -36,6 +36,15 @@ pub enum EngineError {
     Random,
     #[error("invalid JID {0:?}")]
     InvalidJid(String),
+    /// A caller-chosen message id that is not a WhatsApp-style id (see
+    /// [`crate::messaging::ids::is_valid_message_id`]).
+    #[error("invalid message id {0:?} (16 to 64 uppercase hexadecimal characters)")]
+    InvalidMessageId(String),
+    /// The connection failed while the stanza was being written: the server may or may not have
+    /// received it. Sending it again under the same id is safe (recipients keep one message per
+    /// id); treating it as not sent is not.
+    #[error("the connection broke while the message was being written")]
+    WriteInterrupted,
     #[error("messaging: {0}")]
     Messaging(#[from] MessagingError),
     /// Work moved off the runtime's worker threads (`spawn_blocking`, e.g. the link code's

@@ -22,9 +22,17 @@
 //! written) and [`Pending::commit`] (write, then hand out the result), so a caller can batch or
 //! a test can stop between them. [`Pending`] never exposes its output before the commit.
 //!
+//! A send touches several records at once (every device of the recipient and of our own account,
+//! sessions started from fetched bundles, our sender key in a group): [`SendBatch`] works on
+//! copies of all of them in memory and writes them in ONE transaction, so one outgoing stanza
+//! costs one durable commit (one fsync) however many devices it is encrypted for, and none of
+//! its ciphertexts is handed out before that commit.
+//!
 //! Records are serialized by `zapin-protocol` and stored opaquely; callers serialize operations
 //! on one address (the session actor does), since two concurrent load-modify-store cycles on the
 //! same record would lose one update.
+
+use std::collections::BTreeMap;
 
 use rand_core::CryptoRng;
 use zapin_protocol::crypto::{KeyPair, PublicKey};
@@ -409,6 +417,179 @@ pub async fn group_decrypt_from(
         .await?
         .commit(store, device)
         .await
+}
+
+/// The ratchet steps of one outgoing stanza, committed together.
+///
+/// Every operation works on an in-memory copy of the record it touches (loaded from the store on
+/// first use), so later steps see earlier ones: a session started from a bundle is then encrypted
+/// to, our sender key created for a distribution message is then used for the `skmsg`. Nothing is
+/// written until [`SendBatch::commit`], which stores every changed record in one transaction and
+/// only then hands out the ciphertexts. Dropping the batch is the same as crashing before the
+/// commit: nothing happened and nothing was sent.
+pub struct SendBatch {
+    store: Store,
+    device: DeviceId,
+    sessions: BTreeMap<Address, (SessionRecord, bool)>,
+    identities: BTreeMap<Address, IdentityRecord>,
+    sender_keys: BTreeMap<SenderKeyName, (SenderKeyRecord, bool)>,
+    pairwise: Vec<CiphertextMessage>,
+    group: Option<SenderKeyMessage>,
+}
+
+/// What a committed [`SendBatch`] produced; durable, so it may be sent.
+#[derive(Debug)]
+pub struct Encrypted {
+    /// One ciphertext per [`SendBatch::encrypt`] call, in call order.
+    pub pairwise: Vec<CiphertextMessage>,
+    /// The `skmsg` of a group send.
+    pub group: Option<SenderKeyMessage>,
+}
+
+impl std::fmt::Debug for SendBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SendBatch")
+            .field("device", &self.device)
+            .field("sessions", &self.sessions.len())
+            .field("sender_keys", &self.sender_keys.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SendBatch {
+    pub fn new(store: &Store, device: &DeviceId) -> Self {
+        Self {
+            store: store.clone(),
+            device: device.clone(),
+            sessions: BTreeMap::new(),
+            identities: BTreeMap::new(),
+            sender_keys: BTreeMap::new(),
+            pairwise: Vec::new(),
+            group: None,
+        }
+    }
+
+    async fn session(
+        &mut self,
+        address: &Address,
+    ) -> Result<&mut (SessionRecord, bool), SessionError> {
+        if !self.sessions.contains_key(address) {
+            let record = load_session(&self.store, &self.device, address).await?;
+            self.sessions.insert(address.clone(), (record, false));
+        }
+        self.sessions
+            .get_mut(address)
+            .ok_or_else(|| SessionError::NoSession(address.clone()))
+    }
+
+    /// Whether `address` has a session to encrypt to, as this batch sees it.
+    pub async fn has_session(&mut self, address: &Address) -> Result<bool, SessionError> {
+        Ok(self.session(address).await?.0.has_current_session())
+    }
+
+    /// [`initiate_with`] inside the batch: the new session (and the peer's identity) is written
+    /// with the rest.
+    pub async fn initiate<R: CryptoRng + ?Sized>(
+        &mut self,
+        ours: &LocalIdentity,
+        address: &Address,
+        bundle: &PreKeyBundle,
+        rng: &mut R,
+    ) -> Result<(), SessionError> {
+        let entry = self.session(address).await?;
+        entry.0 = signal::initiate_session(&entry.0, ours, bundle, rng)?;
+        entry.1 = true;
+        self.identities.insert(
+            address.clone(),
+            IdentityRecord {
+                key: bundle.identity_key.0,
+                trust: Trust::Trusted,
+            },
+        );
+        Ok(())
+    }
+
+    /// Encrypts `padded` for `address`; the ciphertext comes out of [`SendBatch::commit`], in
+    /// [`Encrypted::pairwise`] at the position of this call.
+    pub async fn encrypt(&mut self, address: &Address, padded: &[u8]) -> Result<(), SessionError> {
+        let entry = self.session(address).await?;
+        if !entry.0.has_current_session() {
+            return Err(SessionError::NoSession(address.clone()));
+        }
+        let (record, message) = signal::encrypt(&entry.0, padded)?;
+        *entry = (record, true);
+        self.pairwise.push(message);
+        Ok(())
+    }
+
+    async fn sender_key(
+        &mut self,
+        name: &SenderKeyName,
+    ) -> Result<&mut (SenderKeyRecord, bool), SessionError> {
+        if !self.sender_keys.contains_key(name) {
+            let record = load_sender_key(&self.store, &self.device, name).await?;
+            self.sender_keys.insert(name.clone(), (record, false));
+        }
+        self.sender_keys
+            .get_mut(name)
+            .ok_or(SessionError::Store(StoreError::Corrupt("sender key")))
+    }
+
+    /// [`sender_key_distribution_for`] inside the batch (a new key is written with the rest). The
+    /// message is only ever sent encrypted by this batch's pairwise ciphertexts.
+    pub async fn sender_key_distribution<R: CryptoRng + ?Sized>(
+        &mut self,
+        name: &SenderKeyName,
+        rng: &mut R,
+    ) -> Result<SenderKeyDistributionMessage, SessionError> {
+        let entry = self.sender_key(name).await?;
+        let before = entry.0.to_bytes();
+        let (after, skdm) = signal::create_sender_key_distribution(&entry.0, rng);
+        if after.to_bytes() != before {
+            *entry = (after, true);
+        }
+        Ok(skdm)
+    }
+
+    /// Encrypts `padded` with our sender key `name` (the batch's one `skmsg`).
+    pub async fn group_encrypt<R: CryptoRng + ?Sized>(
+        &mut self,
+        name: &SenderKeyName,
+        padded: &[u8],
+        rng: &mut R,
+    ) -> Result<(), SessionError> {
+        let entry = self.sender_key(name).await?;
+        let (record, message) = signal::group_encrypt(&entry.0, padded, rng)?;
+        *entry = (record, true);
+        self.group = Some(message);
+        Ok(())
+    }
+
+    /// Writes every changed record in one transaction (see [`Store::apply`]) and, once that is
+    /// durable, hands out the ciphertexts. A batch that changed nothing writes nothing.
+    pub async fn commit(self) -> Result<Encrypted, SessionError> {
+        let mut batch = Batch::new();
+        for (address, (record, changed)) in self.sessions {
+            if changed {
+                batch = batch.store_session(address, record.to_bytes());
+            }
+        }
+        for (address, identity) in self.identities {
+            batch = batch.save_identity(address, identity);
+        }
+        for (name, (record, changed)) in self.sender_keys {
+            if changed {
+                batch = batch.store_sender_key(name, record.to_bytes());
+            }
+        }
+        if !batch.is_empty() {
+            self.store.apply(&self.device, batch).await?;
+        }
+        Ok(Encrypted {
+            pairwise: self.pairwise,
+            group: self.group,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -94,7 +94,7 @@ async fn replies_and_mentions_reach_the_phone_as_context_info() {
     let options = SendOptions {
         quoted: Some(QuotedMessage::text(asked_id.clone(), "question?")),
         mentions: vec![dave.clone()],
-        mention_everyone: false,
+        ..SendOptions::default()
     };
     let id = handle
         .send_text_with(&carol, "answer @dave", options)
@@ -138,6 +138,53 @@ async fn replies_and_mentions_reach_the_phone_as_context_info() {
     let id = handle.send_text(&carol, "plain").await.unwrap();
     let m = inbox_message(&api, &carol, &id).await;
     assert!(m.get("context").is_none(), "{m}");
+
+    // A caller-chosen id is the message's id. Sent again under that id (a resend after a
+    // crash), the phone still holds one message: it keeps one per sender and id.
+    let chosen = "3EB0AAAABBBBCCCCDDDDEEEE";
+    let with_id = || SendOptions {
+        id: Some(chosen.to_owned()),
+        ..SendOptions::default()
+    };
+    let id = handle
+        .send_text_with(&carol, "once", with_id())
+        .await
+        .unwrap();
+    assert_eq!(id, chosen);
+    inbox_message(&api, &carol, chosen).await;
+    let id = handle
+        .send_text_with(&carol, "once", with_id())
+        .await
+        .unwrap();
+    assert_eq!(id, chosen);
+    // The phone handles its stanzas in order: once a later message is in, the resend was seen.
+    let marker = handle.send_text(&carol, "after the resend").await.unwrap();
+    inbox_message(&api, &carol, &marker).await;
+    let inbox = api.get(&format!("/sim/accounts/{carol}/messages")).await;
+    let copies = inbox
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["id"] == chosen)
+        .count();
+    assert_eq!(copies, 1, "{inbox}");
+    // An id that is not a WhatsApp-style id is refused before anything is sent.
+    for bad in ["3eb0aaaabbbbccccdddd", "short", "3EB0AAAABBBBCCCCDDDD-X"] {
+        let r = handle
+            .send_text_with(
+                &carol,
+                "never",
+                SendOptions {
+                    id: Some(bad.to_owned()),
+                    ..SendOptions::default()
+                },
+            )
+            .await;
+        assert!(
+            matches!(r, Err(EngineError::InvalidMessageId(ref b)) if b == bad),
+            "{r:?}"
+        );
+    }
 
     // Bad options are refused before anything is sent.
     let bad = SendOptions {

@@ -352,6 +352,8 @@ impl Exchange for Ex<'_> {
 
 struct Client {
     m: Messenger,
+    /// The messenger's store, to count its write transactions.
+    store: Store,
     rng: ChaCha20Rng,
     events: Vec<ReceivedMessage>,
     statuses: Vec<StatusUpdate>,
@@ -449,7 +451,8 @@ impl Net {
             push_name: name.to_owned(),
         };
         let client = Client {
-            m: Messenger::new(store, me, Limits::default()),
+            m: Messenger::new(store.clone(), me, Limits::default()),
+            store,
             rng,
             events: Vec::new(),
             statuses: Vec::new(),
@@ -734,6 +737,60 @@ async fn own_device_fan_out_delivers_a_device_sent_message() {
     assert_eq!(r.attr_str("type"), Some("sender"));
     assert_eq!(r.attr_jid("recipient"), Some(Jid::pn(BOB)));
     assert!(net.clients[a1].events.is_empty());
+}
+
+/// One outgoing stanza is one store transaction (one fsync on SQLite), however many devices it
+/// is encrypted for and whether or not their sessions had to be started from bundles first.
+#[tokio::test]
+async fn a_send_to_many_devices_commits_its_keys_in_one_transaction() {
+    let mut net = Net::new();
+    let a1 = net.add(ALICE, "900001", 1, "Alice").await;
+    let _a2 = net.add(ALICE, "900001", 2, "Alice").await;
+    let _a3 = net.add(ALICE, "900001", 3, "Alice").await;
+    let bobs: Vec<usize> = [
+        net.add(BOB, "900002", 0, "Bob").await,
+        net.add(BOB, "900002", 1, "Bob").await,
+        net.add(BOB, "900002", 2, "Bob").await,
+    ]
+    .into();
+    let c = net.add(CAROL, "900003", 1, "Carol").await;
+    net.server.groups.insert(
+        "120363000000000009".into(),
+        Group {
+            members: vec![a1, bobs[0], c],
+            mode: AddressingMode::Lid,
+        },
+    );
+    let writes = |net: &Net| net.clients[a1].store.write_transactions();
+    for (n, id) in ["3EB0000000000000000090", "3EB0000000000000000091"]
+        .into_iter()
+        .enumerate()
+    {
+        let before = writes(&net);
+        let m = prepare_text(&Jid::pn(BOB), &format!("to every device {n}"), None, &[]);
+        let sent = net.send(a1, &Jid::pn(BOB), &m, id).await;
+        // Three of Bob's devices and two other devices of our own.
+        assert_eq!(sent.devices.len(), 5);
+        // pkmsg both times: no device has answered yet.
+        assert_eq!(enc_types(&sent.stanza), ["pkmsg"; 5]);
+        assert_eq!(writes(&net) - before, 1, "send {n}");
+        net.pump().await;
+        for &b in &bobs {
+            assert_eq!(
+                text_of(net.clients[b].events.last().unwrap()),
+                format!("to every device {n}")
+            );
+        }
+    }
+    // A group send (sender key created and distributed to six devices, plus the skmsg): one.
+    let before = writes(&net);
+    let sent = net
+        .send_group(a1, "120363000000000009", "group", "3EB0000000000000000092")
+        .await;
+    assert_eq!(enc_types(&sent.stanza).len(), 7);
+    assert_eq!(writes(&net) - before, 1);
+    net.pump().await;
+    assert_eq!(text_of(net.clients[c].events.last().unwrap()), "group");
 }
 
 #[tokio::test]

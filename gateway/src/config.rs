@@ -334,6 +334,10 @@ pub struct Config {
     pub event_buffer: usize,
     /// `DEL_INSTANCE` (default `false`): minutes before an unconnected API-created instance is removed.
     pub del_instance_minutes: Option<u32>,
+    /// `ZAPIN_SEND_RESEND_WINDOW_SECS` (default 300): how long after it was reserved a message
+    /// the server never acknowledged (a crash, a broken connection) is still sent again under
+    /// its id; older ones are marked failed (README, "Sending and crashes").
+    pub send_resend_window: std::time::Duration,
 
     /// `WEBHOOK_GLOBAL_ENABLED` + `WEBHOOK_GLOBAL_URL`: the global webhook, when enabled.
     pub webhook_global_url: Option<String>,
@@ -579,6 +583,12 @@ impl Config {
             },
         };
 
+        let send_resend_window = std::time::Duration::from_secs(env.number(
+            "ZAPIN_SEND_RESEND_WINDOW_SECS",
+            300u64,
+            "a whole number of seconds (0: never resend, mark failed)",
+        )?);
+
         let webhook_enabled = env.bool("WEBHOOK_GLOBAL_ENABLED", false)?;
         let webhook_url = env
             .get("WEBHOOK_GLOBAL_URL")?
@@ -706,6 +716,7 @@ impl Config {
             qrcode_limit,
             event_buffer,
             del_instance_minutes,
+            send_resend_window,
             webhook_global_url,
             webhook_global_by_events,
             webhook_global_events,

@@ -43,6 +43,7 @@ fn defaults_with_an_empty_environment() {
     assert_eq!(c.phone_name, "Chrome");
     assert_eq!(c.qrcode_limit, 30);
     assert_eq!(c.del_instance_minutes, None);
+    assert_eq!(c.send_resend_window, std::time::Duration::from_secs(300));
     assert_eq!(c.webhook_global_url, None);
     assert!(!c.webhook_global_by_events);
     assert!(c.webhook_global_events.is_empty());
@@ -99,6 +100,7 @@ fn every_setting_is_read_from_its_variable() {
         ("CONFIG_SESSION_PHONE_CLIENT", "Acme"),
         ("CONFIG_SESSION_PHONE_NAME", "Firefox"),
         ("QRCODE_LIMIT", "5"),
+        ("ZAPIN_SEND_RESEND_WINDOW_SECS", "0"),
         ("DEL_INSTANCE", "15"),
         ("WEBHOOK_GLOBAL_ENABLED", "true"),
         ("WEBHOOK_GLOBAL_URL", "http://hooks.example.com/in"),
@@ -142,6 +144,7 @@ fn every_setting_is_read_from_its_variable() {
     assert_eq!(c.phone_name, "Firefox");
     assert_eq!(c.qrcode_limit, 5);
     assert_eq!(c.del_instance_minutes, Some(15));
+    assert_eq!(c.send_resend_window, std::time::Duration::ZERO);
     assert_eq!(
         c.webhook_global_url.as_deref(),
         Some("http://hooks.example.com/in")
@@ -245,6 +248,14 @@ fn every_bad_value_is_rejected_naming_its_variable() {
         (&[("CACHE_REDIS_ENABLED", "on")], "CACHE_REDIS_ENABLED"),
         (&[("QRCODE_LIMIT", "0")], "QRCODE_LIMIT"),
         (&[("QRCODE_LIMIT", "many")], "QRCODE_LIMIT"),
+        (
+            &[("ZAPIN_SEND_RESEND_WINDOW_SECS", "5m")],
+            "ZAPIN_SEND_RESEND_WINDOW_SECS",
+        ),
+        (
+            &[("ZAPIN_SEND_RESEND_WINDOW_SECS", "-1")],
+            "ZAPIN_SEND_RESEND_WINDOW_SECS",
+        ),
         (&[("DEL_INSTANCE", "0")], "DEL_INSTANCE"),
         (&[("DEL_INSTANCE", "true")], "DEL_INSTANCE"),
         (&[("WEBHOOK_GLOBAL_ENABLED", "true")], "WEBHOOK_GLOBAL_URL"),

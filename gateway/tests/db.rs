@@ -610,3 +610,74 @@ async fn one_migrator_applies_the_whole_shared_folder() {
         t.cleanup().await;
     }
 }
+
+/// A stored status only moves forward (a late, older one is stale and changes nothing), and a
+/// pending send's row is reserved, answered, settled and withdrawn as `runtime::sends` does.
+#[tokio::test]
+async fn statuses_move_forward_and_pending_sends_settle() {
+    use zapin_gateway::db::StatusChange::{Missing, Recorded, Stale};
+    each_backend(Routing::default(), |db| async move {
+        let inst = create(&db, "status").await;
+        let mut sent = message(&inst.id, "3EB0STATUS0000000001", "1@s.whatsapp.net", 1);
+        sent.from_me = true;
+        sent.status = Some("PENDING".to_owned());
+        let body = json!({"number": "1", "text": "hi"});
+
+        let mut tx = db.begin().await.unwrap();
+        tx.reserve_send(&sent, &body).await.unwrap();
+        tx.commit().await.unwrap();
+        let pending = db.pending_sends(Some(&inst.id)).await.unwrap();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].key_id, sent.key_id);
+        assert_eq!(pending[0].request, body);
+        assert!(!pending[0].answered);
+        assert_eq!(db.pending_sends(Some("other")).await.unwrap(), []);
+
+        let id = sent.key_id.as_str();
+        let mut tx = db.begin().await.unwrap();
+        assert!(tx.mark_send_answered(&inst.id, id).await.unwrap());
+        let steps = [
+            ("ERROR", Recorded),
+            ("SERVER_ACK", Recorded),
+            ("DELIVERY_ACK", Recorded),
+            ("SERVER_ACK", Stale),
+            ("ERROR", Stale),
+            ("PENDING", Stale),
+            ("DELIVERY_ACK", Recorded),
+            ("READ", Recorded),
+        ];
+        for (s, want) in steps {
+            assert_eq!(
+                tx.set_message_status(&inst.id, id, s).await.unwrap(),
+                want,
+                "{s}"
+            );
+        }
+        assert_eq!(
+            tx.set_message_status(&inst.id, "3EB0NOSUCHMESSAGE000", "READ")
+                .await
+                .unwrap(),
+            Missing
+        );
+        assert!(tx.settle_send(&inst.id, id).await.unwrap());
+        assert!(!tx.settle_send(&inst.id, id).await.unwrap());
+        let stored = tx.get_message(&inst.id, id).await.unwrap().unwrap();
+        assert_eq!(stored.status.as_deref(), Some("READ"));
+        tx.commit().await.unwrap();
+        assert_eq!(db.pending_sends(None).await.unwrap(), []);
+
+        // A reservation withdrawn (refused before the wire) leaves neither row.
+        let mut other = sent.clone();
+        other.key_id = "3EB0STATUS0000000002".to_owned();
+        let mut tx = db.begin().await.unwrap();
+        tx.reserve_send(&other, &body).await.unwrap();
+        tx.withdraw_send(&inst.id, &other.key_id).await.unwrap();
+        assert_eq!(tx.get_message(&inst.id, &other.key_id).await.unwrap(), None);
+        assert_eq!(
+            tx.pending_send(&inst.id, &other.key_id).await.unwrap(),
+            None
+        );
+        tx.commit().await.unwrap();
+    })
+    .await;
+}

@@ -516,6 +516,30 @@ async fn flow(database_url: Option<&str>) {
         assert_ne!(record["MessageUpdate"][0]["status"], "PENDING", "{record}");
     }
 
+    // Nothing stays claimed once the sends are answered: the in-flight set is bounded by the
+    // sends running at once, not by the sends or chats ever seen.
+    assert_eq!(gw.engine.sends_in_flight(), 0);
+
+    // A send refused before the wire (no such account) is withdrawn: 400, no row, no event.
+    let (status, refused) = gw
+        .call(
+            reqwest::Method::POST,
+            "/message/sendText/e2e",
+            Some(json!({"number": "15559999999", "text": "nobody there"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{refused}");
+    let (status, found) = gw
+        .call(
+            reqwest::Method::POST,
+            "/chat/findMessages/e2e",
+            Some(json!({"where": {"key": {"remoteJid": "15559999999@s.whatsapp.net"}}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["messages"]["total"], 0, "{found}");
+    assert_eq!(gw.engine.sends_in_flight(), 0);
+
     // The phone replies; messages.upsert reaches the webhook and the row is stored.
     let (status, body) = sim_post(
         &sim,
@@ -790,6 +814,8 @@ async fn flow(database_url: Option<&str>) {
             !(body["event"] == "messages.upsert" && body["data"]["key"]["fromMe"] == true),
             "{body}"
         );
+        // The refused send was never reported.
+        assert_ne!(body["data"]["message"]["conversation"], "nobody there");
     }
 
     // Restart: the linked instance comes back open without a QR.

@@ -9,7 +9,8 @@
 //!
 //! # What it must not do
 //! Interpret Signal state: session and sender-key records are opaque bytes produced by
-//! `zapin-protocol`. Open a pool, task or thread per device: one [`Store`] (one pool) serves all.
+//! `zapin-protocol`. Open a pool, task or thread per device: one [`Store`] (one pool, and on
+//! SQLite one group-commit writer task while there is work) serves all.
 //!
 //! # Shape
 //! [`Store`] is a concrete handle over an enum of the three backends with inherent `async fn`s.
@@ -34,10 +35,14 @@
 //! # Durability
 //! Every write method, and [`Store::apply`] for multi-row batches, is durable when it returns
 //! `Ok` (committed; SQLite runs WAL with `synchronous=FULL`). Persist ratchet state before the
-//! ciphertext it produced leaves the process.
+//! ciphertext it produced leaves the process. On SQLite, [`Store::apply`] batches of different
+//! devices that arrive while a commit is running share the next transaction (group commit, one
+//! fsync for all of them; each batch still all or none); [`Store::write_transactions`] counts
+//! the commits.
 
 mod cipher;
 mod error;
+mod group_commit;
 pub mod key_check;
 mod keyring;
 mod master_key;

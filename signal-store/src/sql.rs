@@ -706,20 +706,55 @@ macro_rules! sql_backend {
             /// All ops in one transaction; the device must exist.
             pub async fn apply(&self, owner: &str, ops: &[RowOp]) -> Result<(), StoreError> {
                 let mut tx = self.begin_write().await?;
+                Self::apply_ops(&mut tx, owner, ops).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            /// Several devices' batches in one transaction, each inside its own savepoint: a
+            /// failing batch is undone alone and reported in its slot, the others commit. `Err`
+            /// when the transaction itself failed (nothing committed). Used by SQLite's group
+            /// commit; PostgreSQL shares WAL flushes among concurrent transactions without it.
+            #[allow(dead_code)]
+            pub async fn apply_group(
+                &self,
+                batches: &[(&str, &[RowOp])],
+            ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let mut results = Vec::with_capacity(batches.len());
+                for (owner, ops) in batches {
+                    sqlx::query("SAVEPOINT batch").execute(&mut *tx).await?;
+                    let result = Self::apply_ops(&mut tx, owner, ops).await;
+                    if result.is_err() {
+                        sqlx::query("ROLLBACK TO SAVEPOINT batch")
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    sqlx::query("RELEASE SAVEPOINT batch").execute(&mut *tx).await?;
+                    results.push(result);
+                }
+                tx.commit().await?;
+                Ok(results)
+            }
+
+            async fn apply_ops(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                owner: &str,
+                ops: &[RowOp],
+            ) -> Result<(), StoreError> {
                 let exists = sqlx::query("SELECT 1 FROM devices WHERE device_id = $1")
                     .bind(owner)
-                    .fetch_optional(&mut *tx)
+                    .fetch_optional(&mut *conn)
                     .await?
                     .is_some();
                 if !exists {
                     return Err(StoreError::UnknownDevice(owner.to_owned()));
                 }
                 for op in ops {
-                    Self::exec_op(&mut tx, owner, op)
+                    Self::exec_op(&mut *conn, owner, op)
                         .await
                         .map_err(|e| write_err(owner, e))?;
                 }
-                tx.commit().await?;
                 Ok(())
             }
         }

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::str::FromStr as _;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -13,6 +14,7 @@ use zeroize::Zeroizing;
 
 use crate::cipher::{RowCipher, RowRef};
 use crate::error::StoreError;
+use crate::group_commit::GroupCommit;
 use crate::key_check::PoolRef;
 use crate::keyring::SharedKeyring;
 use crate::master_key::MasterKey;
@@ -75,6 +77,10 @@ impl PostgresOptions {
 pub struct Store {
     backend: Backend,
     cipher: Arc<RowCipher>,
+    /// SQLite only: the writer that shares one transaction among concurrent [`Store::apply`]s.
+    group: Option<Arc<GroupCommit>>,
+    /// Write transactions committed by this store outside the group committer.
+    commits: Arc<AtomicU64>,
 }
 
 /// Only the backend name: pool options can hold a database password.
@@ -104,6 +110,13 @@ macro_rules! dispatch {
     };
 }
 
+/// [`dispatch!`] for a method that writes: counts the committed transaction.
+macro_rules! dispatch_write {
+    ($self:ident . $method:ident ( $($arg:expr),* $(,)? )) => {
+        $self.counted(dispatch!($self.$method($($arg),*)))
+    };
+}
+
 fn to_i64(v: u32) -> i64 {
     i64::from(v)
 }
@@ -124,6 +137,8 @@ impl Store {
         Self {
             backend: Backend::Memory(Arc::new(MemoryBackend::default())),
             cipher: Arc::new(RowCipher::new(SharedKeyring::from(key))),
+            group: None,
+            commits: Arc::default(),
         }
     }
 
@@ -150,9 +165,12 @@ impl Store {
             .connect_with(connect)
             .await?;
         zapin_migrations::sqlite().run(&pool).await?;
+        let backend = SqliteBackend { pool };
         Ok(Self {
-            backend: Backend::Sqlite(SqliteBackend { pool }),
+            group: Some(GroupCommit::new(backend.clone())),
+            backend: Backend::Sqlite(backend),
             cipher: Arc::new(RowCipher::new(keys.into())),
+            commits: Arc::default(),
         })
     }
 
@@ -183,6 +201,8 @@ impl Store {
         Ok(Self {
             backend: Backend::Postgres(PostgresBackend { pool }),
             cipher: Arc::new(RowCipher::new(keys.into())),
+            group: None,
+            commits: Arc::default(),
         })
     }
 
@@ -202,6 +222,21 @@ impl Store {
             Backend::Sqlite(b) => b.pool.close().await,
             Backend::Postgres(b) => b.pool.close().await,
         }
+    }
+
+    /// Write transactions committed so far by this store and its clones: on SQLite each is
+    /// one WAL fsync (`synchronous=FULL`), on PostgreSQL one WAL flush. Concurrent
+    /// [`Store::apply`]s on SQLite share transactions, so this can grow slower than the number
+    /// of calls. For benchmarks and tests (fsyncs per send).
+    pub fn write_transactions(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed) + self.group.as_ref().map_or(0, |g| g.transactions())
+    }
+
+    fn counted<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        if result.is_ok() {
+            self.commits.fetch_add(1, Ordering::Relaxed);
+        }
+        result
     }
 
     /// The keys this store seals and opens with; replacing its keyring switches the store (and
@@ -258,7 +293,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let owner = device.as_str();
         let (row, spk) = self.seal_credentials(owner, credentials)?;
-        dispatch!(self.insert_device(owner, &row, &spk))
+        dispatch_write!(self.insert_device(owner, &row, &spk))
     }
 
     /// Replaces a device's credentials (after pairing, a push-name change, a signed-prekey
@@ -270,7 +305,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let owner = device.as_str();
         let (row, spk) = self.seal_credentials(owner, credentials)?;
-        dispatch!(self.update_device(owner, &row, &spk))
+        dispatch_write!(self.update_device(owner, &row, &spk))
     }
 
     pub async fn load_credentials(
@@ -287,7 +322,7 @@ impl Store {
     /// Removes the device and everything it owns in one statement (foreign-key cascade), so no
     /// reader ever sees half a device. Returns whether it existed.
     pub async fn delete_device(&self, device: &DeviceId) -> Result<bool, StoreError> {
-        dispatch!(self.delete_device(device.as_str()))
+        dispatch_write!(self.delete_device(device.as_str()))
     }
 
     /// Every device in the store, sorted; used to restore all sessions at startup.
@@ -311,7 +346,7 @@ impl Store {
         identity: &IdentityRecord,
     ) -> Result<IdentityChange, StoreError> {
         let row = identity_row(identity);
-        let previous = dispatch!(self.save_identity(
+        let previous = dispatch_write!(self.save_identity(
             device.as_str(),
             &address.name,
             to_i64(address.device),
@@ -345,7 +380,11 @@ impl Store {
         device: &DeviceId,
         address: &Address,
     ) -> Result<bool, StoreError> {
-        dispatch!(self.delete_identity(device.as_str(), &address.name, to_i64(address.device)))
+        dispatch_write!(self.delete_identity(
+            device.as_str(),
+            &address.name,
+            to_i64(address.device)
+        ))
     }
 
     // ---- one-time prekeys ----
@@ -370,7 +409,7 @@ impl Store {
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        dispatch!(self.insert_prekeys(owner, &rows))
+        dispatch_write!(self.insert_prekeys(owner, &rows))
     }
 
     pub async fn load_prekey(
@@ -392,13 +431,13 @@ impl Store {
         id: u32,
     ) -> Result<Option<PreKey>, StoreError> {
         let owner = device.as_str();
-        dispatch!(self.take_prekey(owner, to_i64(id)))?
+        dispatch_write!(self.take_prekey(owner, to_i64(id)))?
             .map(|r| self.open_prekey(owner, id, &r))
             .transpose()
     }
 
     pub async fn remove_prekey(&self, device: &DeviceId, id: u32) -> Result<bool, StoreError> {
-        dispatch!(self.remove_prekey(device.as_str(), to_i64(id)))
+        dispatch_write!(self.remove_prekey(device.as_str(), to_i64(id)))
     }
 
     /// Prekeys still available for upload or use.
@@ -425,7 +464,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let owner = device.as_str();
         let row = self.seal_signed_prekey(owner, signed_prekey)?;
-        dispatch!(self.store_signed_prekey(owner, &row))
+        dispatch_write!(self.store_signed_prekey(owner, &row))
     }
 
     pub async fn load_signed_prekey(
@@ -446,7 +485,7 @@ impl Store {
         device: &DeviceId,
         id: u32,
     ) -> Result<bool, StoreError> {
-        dispatch!(self.remove_signed_prekey(device.as_str(), to_i64(id)))
+        dispatch_write!(self.remove_signed_prekey(device.as_str(), to_i64(id)))
     }
 
     pub async fn signed_prekey_ids(&self, device: &DeviceId) -> Result<Vec<u32>, StoreError> {
@@ -483,7 +522,7 @@ impl Store {
             device: to_i64(address.device),
             record_enc: self.cipher.seal(session_ref(owner, address), record)?,
         };
-        dispatch!(self.apply_one(owner, &op))
+        dispatch_write!(self.apply_one(owner, &op))
     }
 
     pub async fn delete_session(
@@ -491,7 +530,7 @@ impl Store {
         device: &DeviceId,
         address: &Address,
     ) -> Result<bool, StoreError> {
-        dispatch!(self.delete_session(device.as_str(), &address.name, to_i64(address.device)))
+        dispatch_write!(self.delete_session(device.as_str(), &address.name, to_i64(address.device)))
     }
 
     /// Deletes the sessions with every device of user `name`; returns how many.
@@ -500,7 +539,7 @@ impl Store {
         device: &DeviceId,
         name: &str,
     ) -> Result<u64, StoreError> {
-        dispatch!(self.delete_sessions_of(device.as_str(), name))
+        dispatch_write!(self.delete_sessions_of(device.as_str(), name))
     }
 
     /// Device numbers of user `name` that have a session, ascending.
@@ -547,7 +586,7 @@ impl Store {
             device: to_i64(name.sender.device),
             record_enc: self.cipher.seal(sender_key_ref(owner, name), record)?,
         };
-        dispatch!(self.apply_one(owner, &op))
+        dispatch_write!(self.apply_one(owner, &op))
     }
 
     pub async fn delete_sender_key(
@@ -555,7 +594,7 @@ impl Store {
         device: &DeviceId,
         name: &SenderKeyName,
     ) -> Result<bool, StoreError> {
-        dispatch!(self.delete_sender_key(
+        dispatch_write!(self.delete_sender_key(
             device.as_str(),
             &name.group,
             &name.sender.name,
@@ -565,7 +604,9 @@ impl Store {
 
     // ---- transactions ----
 
-    /// Applies every write of `batch` in one transaction: all or none.
+    /// Applies every write of `batch` in one transaction: all or none. On SQLite, batches applied
+    /// concurrently (by many sessions) share one transaction and one fsync, each still all or
+    /// none (see `group_commit`).
     ///
     /// Contract: when this returns `Ok`, the writes are durable (committed; on SQLite the WAL is
     /// fsynced) and a crash at any later point keeps them. When it returns `Err`, none of them
@@ -578,7 +619,10 @@ impl Store {
             .iter()
             .map(|op| self.seal_op(owner, op))
             .collect::<Result<Vec<_>, StoreError>>()?;
-        dispatch!(self.apply(owner, &ops))
+        match &self.group {
+            Some(group) => group.apply(owner, ops).await,
+            None => dispatch_write!(self.apply(owner, &ops)),
+        }
     }
 
     /// Stores the session created from an incoming prekey message and removes the one-time
@@ -631,7 +675,7 @@ impl Store {
         if names.is_empty() {
             return Ok(0);
         }
-        dispatch!(self.delete_inbox(device.as_str(), names))
+        dispatch_write!(self.delete_inbox(device.as_str(), names))
     }
 
     /// How many messages wait in `device`'s inbox.

@@ -76,6 +76,7 @@ for_each_backend!(
         devices_are_isolated,
         delete_device_removes_everything,
         concurrent_writers_share_one_pool,
+        concurrent_batches_fail_alone,
     ],
     sql: [
         secrets_are_encrypted_at_rest,
@@ -854,4 +855,109 @@ async fn tampered_or_moved_ciphertext_is_rejected(store: &Store) {
         Err(StoreError::Decrypt { table: "prekeys" })
     ));
     assert_eq!(store.load_prekey(&a, 1).await.unwrap(), Some(prekey(1)));
+}
+
+/// Many devices' batches at once (on SQLite they share transactions): each is all or none, a
+/// batch for a missing device fails alone, and every `Ok` is readable.
+async fn concurrent_batches_fail_alone(store: &Store) {
+    const DEVICES: usize = 40;
+    for n in 0..DEVICES {
+        store
+            .create_device(&device(&format!("grp-{n:02}")), &credentials(n as u8))
+            .await
+            .unwrap();
+    }
+    let peer = Address::new("peer", 0);
+    let applies = (0..DEVICES * 2).map(|i| {
+        let store = store.clone();
+        let peer = peer.clone();
+        async move {
+            // Every third batch names a device that does not exist.
+            let name = if i % 3 == 0 {
+                format!("ghost-{i}")
+            } else {
+                format!("grp-{:02}", i % DEVICES)
+            };
+            let batch = Batch::new()
+                .store_session(peer, format!("record-{i}").into_bytes())
+                .store_sender_key(
+                    SenderKeyName::new(format!("g{i}@g.us"), Address::new("me", 0)),
+                    vec![i as u8; 8],
+                );
+            (i, name.clone(), store.apply(&device(&name), batch).await)
+        }
+    });
+    // Polled together, so they are all in flight at once.
+    let results = futures_util::future::join_all(applies).await;
+    for (i, name, result) in results {
+        let dev = device(&name);
+        let group = SenderKeyName::new(format!("g{i}@g.us"), Address::new("me", 0));
+        if name.starts_with("ghost") {
+            assert!(
+                matches!(result, Err(StoreError::UnknownDevice(ref d)) if *d == name),
+                "{result:?}"
+            );
+            assert_eq!(store.load_sender_key(&dev, &group).await.unwrap(), None);
+        } else {
+            result.unwrap();
+            assert_eq!(
+                store.load_sender_key(&dev, &group).await.unwrap(),
+                Some(vec![i as u8; 8])
+            );
+        }
+    }
+}
+
+/// SQLite's group commit: batches that queue while the write lock is taken all go into (at most)
+/// two transactions, one fsync each, instead of one transaction per batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_batches_waiting_for_the_lock_share_one_commit() {
+    const BATCHES: usize = 50;
+    let h = Harness::sqlite().await;
+    let store = &h.store;
+    for n in 0..BATCHES {
+        store
+            .create_device(&device(&format!("gc-{n:02}")), &credentials(n as u8))
+            .await
+            .unwrap();
+    }
+    let before = store.write_transactions();
+    // Another writer holds SQLite's write lock while every batch is queued.
+    let pool = store.sqlite_pool().unwrap().clone();
+    let blocker = pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
+    let applies = futures_util::future::join_all((0..BATCHES).map(|n| {
+        let store = store.clone();
+        async move {
+            store
+                .apply(
+                    &device(&format!("gc-{n:02}")),
+                    Batch::new().store_session(Address::new("peer", 0), vec![n as u8; 4]),
+                )
+                .await
+        }
+    }));
+    let release = async move {
+        // Runs after the first poll of `applies`, which queued every batch.
+        tokio::task::yield_now().await;
+        blocker.commit().await.unwrap();
+    };
+    let (results, ()) = tokio::join!(applies, release);
+    for r in results {
+        r.unwrap();
+    }
+    let used = store.write_transactions() - before;
+    assert!(
+        (1..=2).contains(&used),
+        "{BATCHES} queued batches took {used} transactions"
+    );
+    for n in 0..BATCHES {
+        assert_eq!(
+            store
+                .load_session(&device(&format!("gc-{n:02}")), &Address::new("peer", 0))
+                .await
+                .unwrap(),
+            Some(vec![n as u8; 4])
+        );
+    }
+    h.finish().await;
 }

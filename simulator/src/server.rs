@@ -69,6 +69,14 @@ pub async fn run(config: SimConfig) -> Result<RunningSim, SimError> {
         shutdown: shutdown_rx.clone(),
     });
     let mut stop = shutdown_rx;
+    // TCP_NODELAY, as a real server's stanza sockets have it: without it Nagle holds a small
+    // write (a receipt) behind an unacknowledged one (the ack just before it) until the client's
+    // delayed ACK fires, ≈ 40 ms on Linux, which shows up as latency of the client under test.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!("TCP_NODELAY on an accepted connection: {err}");
+        }
+    });
     let server = tokio::spawn(async move {
         axum::serve(
             listener,

@@ -483,6 +483,8 @@ async fn bench(args: Args) -> Result<()> {
         max_concurrent_handshakes: args.handshake_limit,
         ..EngineConfig::default()
     };
+    // Kept to read its commit counter around the message rounds (fsyncs per message).
+    let store_stats = store.clone();
     let manager = SessionManager::new(store, config);
     let shared = Arc::new(Shared {
         tracker: Mutex::new(Tracker::default()),
@@ -596,8 +598,18 @@ async fn bench(args: Args) -> Result<()> {
     // ---- message rounds
     let mut rounds = Vec::new();
     for round in 0..args.rounds {
-        let inbound = inbound_round(&args, round, n, &api, &shared).await?;
-        let outbound = outbound_round(&args, round, n, &manager, &shared).await?;
+        let commits = store_stats.write_transactions();
+        let mut inbound = inbound_round(&args, round, n, &api, &shared).await?;
+        let after_in = store_stats.write_transactions();
+        let mut outbound = outbound_round(&args, round, n, &manager, &shared).await?;
+        let after_out = store_stats.write_transactions();
+        // Signal-store transactions (each one fsync of the SQLite WAL) per message handled.
+        inbound["store_commits"] = json!(after_in - commits);
+        inbound["store_commits_per_msg"] =
+            json!(round2((after_in - commits) as f64 / (n.max(1)) as f64));
+        outbound["store_commits"] = json!(after_out - after_in);
+        outbound["store_commits_per_msg"] =
+            json!(round2((after_out - after_in) as f64 / (n.max(1)) as f64));
         eprintln!("round {round}: in {inbound}\n          out {outbound}");
         rounds.push(json!({ "round": round, "sim_phone_to_engine": inbound, "engine_to_sim_phone": outbound }));
     }
@@ -608,6 +620,8 @@ async fn bench(args: Args) -> Result<()> {
     let lagged = shared.lock().lagged;
     let summary = json!({
         "bench": "sessions-bench",
+        // Every signal-store commit of the run (pairing included): compare with an fsync count.
+        "store_write_transactions": store_stats.write_transactions(),
         "started_unix": started_at,
         "n": n,
         "pair_concurrency": args.pair_concurrency,
@@ -793,8 +807,9 @@ async fn outbound_round(
             let r = handle
                 .send_text(PEER_PHONE, &format!("bench-out-{round}-{i}"))
                 .await;
+            let resolved = at.elapsed();
             drop(permit);
-            Ok((r?, at))
+            Ok((r?, at, resolved))
         }));
         prog.show(i + 1);
     }
@@ -814,15 +829,16 @@ async fn outbound_round(
     let deadline = Instant::now() + Duration::from_secs(120);
     let all = wait_until(shared, deadline, |t| {
         sent.iter()
-            .filter(|(id, _)| t.updates.get(id).is_some_and(|u| u.1.is_some()))
+            .filter(|(id, _, _)| t.updates.get(id).is_some_and(|u| u.1.is_some()))
             .count()
             >= sent.len()
     })
     .await;
     let t = shared.lock();
     let (mut acks, mut delivered) = (Vec::new(), Vec::new());
+    let resolved: Vec<f64> = sent.iter().map(|(_, _, r)| ms(*r)).collect();
     let mut last = t0;
-    for (id, at) in &sent {
+    for (id, at, _) in &sent {
         if let Some((ack, del)) = t.updates.get(id) {
             if let Some(a) = ack {
                 acks.push(ms(*a - *at));
@@ -839,6 +855,7 @@ async fn outbound_round(
         "sent": sent.len(),
         "send_errors": errors,
         "all_delivered": all,
+        "send_resolved": summary_ms(resolved),
         "server_ack": summary_ms(acks),
         "delivery_receipt": summary_ms(delivered),
         "delivered_per_sec": round2(got as f64 / secs.max(1e-9)),

@@ -11,6 +11,22 @@ use zapin_protocol::jid::Jid;
 pub fn message_id<R: CryptoRng + ?Sized>(now_unix: u64, own_user: &str, rng: &mut R) -> String {
     let mut random = [0u8; 16];
     rng.fill_bytes(&mut random);
+    id_from(now_unix, own_user, &random)
+}
+
+/// [`message_id`] from the operating system's randomness and clock, for callers that reserve
+/// an id before handing the send to a session (`SendOptions::id`). `None` when the operating
+/// system has no randomness to give.
+pub fn new_message_id(own_user: &str) -> Option<String> {
+    let mut random = [0u8; 16];
+    getrandom::fill(&mut random).ok()?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    Some(id_from(now, own_user, &random))
+}
+
+fn id_from(now_unix: u64, own_user: &str, random: &[u8; 16]) -> String {
     let mut h = Sha256::new();
     h.update(now_unix.to_be_bytes());
     h.update(own_user.as_bytes());
@@ -21,6 +37,20 @@ pub fn message_id<R: CryptoRng + ?Sized>(now_unix: u64, own_user: &str, rng: &mu
     id.push_str("3EB0");
     id.push_str(&hex::encode_upper(&digest[..9]));
     id
+}
+
+/// Shortest and longest message id a caller may choose.
+pub const MESSAGE_ID_LEN: std::ops::RangeInclusive<usize> = 16..=64;
+
+/// Whether `id` may be used as the id of an outgoing message: uppercase hexadecimal, as every
+/// WhatsApp client generates them (`3EB0…` from web clients, 32 hex digits from phones), between
+/// 16 and 64 characters. Anything else could collide with server-generated ids or break peers
+/// that parse ids (Baileys derives the sending platform from the prefix).
+pub fn is_valid_message_id(id: &str) -> bool {
+    MESSAGE_ID_LEN.contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))
 }
 
 /// The device string hashed by [`phash`]: `user.0:device@server`, or just the server for a
@@ -83,5 +113,30 @@ mod tests {
                 .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_lowercase())
         );
         assert_ne!(a, b);
+        assert!(is_valid_message_id(&a));
+        let c = new_message_id("5511999999999").unwrap();
+        assert!(c.starts_with("3EB0") && is_valid_message_id(&c), "{c}");
+    }
+
+    #[test]
+    fn chosen_ids_must_look_like_whatsapp_ids() {
+        for ok in [
+            "3EB0C431C26A1916E07A",
+            "3EB0A1B2C3D4E5F60718293A",
+            "A1B2C3D4E5F60718293A4B5C6D7E8F90",
+        ] {
+            assert!(is_valid_message_id(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "3EB0",
+            "3eb0c431c26a1916e07a",
+            "3EB0C431C26A1916E07G",
+            "3EB0 C431C26A1916E07A",
+            "3EB0C431C26A1916E07A\n",
+            &"A".repeat(65),
+        ] {
+            assert!(!is_valid_message_id(bad), "{bad:?}");
+        }
     }
 }

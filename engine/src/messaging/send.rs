@@ -7,7 +7,7 @@ use rand_core::CryptoRng;
 use zapin_protocol::binary::Node;
 use zapin_protocol::jid::Jid;
 use zapin_protocol::proto::wa;
-use zapin_protocol::signal::{CiphertextMessage, SessionRecord};
+use zapin_protocol::signal::CiphertextMessage;
 use zapin_signal_store::SenderKeyName;
 
 use super::content::{encode_padded, skdm_message, stanza_type, wrap_device_sent};
@@ -18,9 +18,7 @@ use super::{
     Exchange, MAX_RETRY_COUNT, MessagingError, Messenger, SenderKeyShare, SentMessage, ids,
     signal_address,
 };
-use crate::signal_session::{
-    encrypt_for, group_encrypt_for, initiate_with, sender_key_distribution_for,
-};
+use crate::signal_session::SendBatch;
 
 /// A group's addressing mode (`addressing_mode` attribute).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +36,8 @@ impl AddressingMode {
     }
 }
 
-/// A built outgoing stanza. Its Signal state is already durable: write `stanza` to the socket.
+/// A built outgoing stanza. Its Signal state is already durable (one transaction for the whole
+/// stanza, see [`SendBatch`]): write `stanza` to the socket.
 #[derive(Debug, Clone)]
 pub struct Sent {
     pub stanza: Node,
@@ -95,32 +94,20 @@ impl Messenger {
         Ok(out)
     }
 
-    async fn has_session(&self, device: &Jid) -> Result<bool, MessagingError> {
-        let bytes = self
-            .store
-            .load_session(&self.me.store_id, &signal_address(device))
-            .await?;
-        Ok(match bytes {
-            Some(b) => SessionRecord::from_bytes(&b)
-                .map(|r| r.has_current_session())
-                .unwrap_or(false),
-            None => false,
-        })
-    }
-
-    /// Makes sure every device has a session, fetching bundles (one IQ) for those without.
-    /// Returns the devices that can be encrypted to; the others (server error, bad bundle) are
-    /// left out rather than failing the send.
+    /// Makes sure every device has a session in `batch`, fetching bundles (one IQ) for those
+    /// without. Returns the devices that can be encrypted to; the others (server error, bad
+    /// bundle) are left out rather than failing the send.
     async fn ensure_sessions<E: Exchange, R: rand_core::CryptoRng + Send + ?Sized>(
         &mut self,
         exchange: &mut E,
         devices: &[Jid],
+        batch: &mut SendBatch,
         rng: &mut R,
     ) -> Result<Vec<Jid>, MessagingError> {
         let mut ready = Vec::new();
         let mut missing = Vec::new();
         for d in devices {
-            if self.has_session(d).await? {
+            if batch.has_session(&signal_address(d)).await? {
                 ready.push(d.clone());
             } else {
                 missing.push(d.clone());
@@ -136,29 +123,17 @@ impl Messenger {
             if !missing.contains(&jid) {
                 continue;
             }
-            initiate_with(
-                &self.store,
-                &self.me.store_id,
-                &self.me.identity,
-                &signal_address(&jid),
-                &fetched.bundle,
-                rng,
-            )
-            .await?;
+            batch
+                .initiate(
+                    &self.me.identity,
+                    &signal_address(&jid),
+                    &fetched.bundle,
+                    rng,
+                )
+                .await?;
             ready.push(jid);
         }
         Ok(ready)
-    }
-
-    async fn encrypt_to(&self, device: &Jid, padded: &[u8]) -> Result<Node, MessagingError> {
-        let ct = encrypt_for(
-            &self.store,
-            &self.me.store_id,
-            &signal_address(device),
-            padded,
-        )
-        .await?;
-        Ok(enc_node(&ct))
     }
 
     fn device_identity_node(&self) -> Node {
@@ -245,20 +220,29 @@ impl Messenger {
                 }
             }
         }
-        let targets = self.ensure_sessions(exchange, &targets, rng).await?;
+        let mut batch = SendBatch::new(&self.store, &self.me.store_id);
+        let targets = self
+            .ensure_sessions(exchange, &targets, &mut batch, rng)
+            .await?;
         if !targets.iter().any(|d| !self.me.is_own_user(d)) && !self.me.is_own_user(&chat) {
             return Err(MessagingError::NoDevices(chat));
         }
         let dsm = wrap_device_sent(message, &chat, None);
-        let mut participants = Vec::with_capacity(targets.len());
-        let mut any_pkmsg = false;
         for d in &targets {
             let plain = if self.me.is_own_user(d) {
                 &dsm
             } else {
                 message
             };
-            let enc = self.encrypt_to(d, &encode_padded(plain, rng)).await?;
+            batch
+                .encrypt(&signal_address(d), &encode_padded(plain, rng))
+                .await?;
+        }
+        let encrypted = batch.commit().await?;
+        let mut participants = Vec::with_capacity(targets.len());
+        let mut any_pkmsg = false;
+        for (d, ct) in targets.iter().zip(&encrypted.pairwise) {
+            let enc = enc_node(ct);
             any_pkmsg |= enc.attr_str("type") == Some("pkmsg");
             participants.push(Node::new("to").attr("jid", d.clone()).children(vec![enc]));
         }
@@ -331,7 +315,8 @@ impl Messenger {
         let phash = ids::phash(&hashed);
 
         let name = self.own_sender_key_name(&group, mode);
-        let skdm = sender_key_distribution_for(&self.store, &self.me.store_id, &name, rng).await?;
+        let mut batch = SendBatch::new(&self.store, &self.me.store_id);
+        let skdm = batch.sender_key_distribution(&name, rng).await?;
         let mut share = self.sender_key_shares.remove(&group).unwrap_or_default();
         if share.key_id != skdm.key_id {
             share = SenderKeyShare {
@@ -344,28 +329,35 @@ impl Messenger {
             .filter(|d| !share.devices.contains(*d))
             .cloned()
             .collect();
+        let mut ready = Vec::new();
+        if !lacking.is_empty() {
+            ready = self
+                .ensure_sessions(exchange, &lacking, &mut batch, rng)
+                .await?;
+            let carrier = skdm_message(&group, skdm.serialized());
+            for d in &ready {
+                batch
+                    .encrypt(&signal_address(d), &encode_padded(&carrier, rng))
+                    .await?;
+            }
+        }
+        batch
+            .group_encrypt(&name, &encode_padded(message, rng), rng)
+            .await?;
+        let encrypted = batch.commit().await?;
+        let Some(skmsg) = encrypted.group else {
+            return Err(MessagingError::Malformed("group send", "no skmsg"));
+        };
         let mut participants = Vec::new();
         let mut any_pkmsg = false;
-        if !lacking.is_empty() {
-            let ready = self.ensure_sessions(exchange, &lacking, rng).await?;
-            let carrier = skdm_message(&group, skdm.serialized());
-            for d in ready {
-                let enc = self.encrypt_to(&d, &encode_padded(&carrier, rng)).await?;
-                any_pkmsg |= enc.attr_str("type") == Some("pkmsg");
-                participants.push(Node::new("to").attr("jid", d.clone()).children(vec![enc]));
-                share.devices.insert(d);
-            }
+        for (d, ct) in ready.into_iter().zip(&encrypted.pairwise) {
+            let enc = enc_node(ct);
+            any_pkmsg |= enc.attr_str("type") == Some("pkmsg");
+            participants.push(Node::new("to").attr("jid", d.clone()).children(vec![enc]));
+            share.devices.insert(d);
         }
         self.sender_key_shares.insert(group.clone(), share);
 
-        let skmsg = group_encrypt_for(
-            &self.store,
-            &self.me.store_id,
-            &name,
-            &encode_padded(message, rng),
-            rng,
-        )
-        .await?;
         let mut children = Vec::new();
         if !participants.is_empty() {
             children.push(Node::new("participants").children(participants));
@@ -434,6 +426,7 @@ impl Messenger {
         };
         let device = self.session_jid(&target);
 
+        let mut batch = SendBatch::new(&self.store, &self.me.store_id);
         if let Some(keys) = receipt.child("keys") {
             let registration = receipt
                 .child("registration")
@@ -446,17 +439,16 @@ impl Messenger {
                 ))?;
             let fetched = parse_bundle_fields(keys, registration)
                 .map_err(|_| MessagingError::Malformed("retry receipt", "bad <keys>"))?;
-            initiate_with(
-                &self.store,
-                &self.me.store_id,
-                &self.me.identity,
-                &signal_address(&device),
-                &fetched.bundle,
-                rng,
-            )
-            .await?;
+            batch
+                .initiate(
+                    &self.me.identity,
+                    &signal_address(&device),
+                    &fetched.bundle,
+                    rng,
+                )
+                .await?;
         } else if self
-            .ensure_sessions(exchange, std::slice::from_ref(&device), rng)
+            .ensure_sessions(exchange, std::slice::from_ref(&device), &mut batch, rng)
             .await?
             .is_empty()
         {
@@ -471,17 +463,19 @@ impl Messenger {
                 _ => AddressingMode::Pn,
             };
             let name = self.own_sender_key_name(&from, mode);
-            let skdm =
-                sender_key_distribution_for(&self.store, &self.me.store_id, &name, rng).await?;
+            let skdm = batch.sender_key_distribution(&name, rng).await?;
             message.sender_key_distribution_message =
                 skdm_message(&from, skdm.serialized()).sender_key_distribution_message;
         } else if self.me.is_own_user(&target) {
             message = wrap_device_sent(&message, &sent.chat, None);
         }
-        let enc = self
-            .encrypt_to(&device, &encode_padded(&message, rng))
-            .await?
-            .attr("count", count.to_string());
+        batch
+            .encrypt(&signal_address(&device), &encode_padded(&message, rng))
+            .await?;
+        let Some(ct) = batch.commit().await?.pairwise.pop() else {
+            return Err(MessagingError::Malformed("retry resend", "no ciphertext"));
+        };
+        let enc = enc_node(&ct).attr("count", count.to_string());
         let pkmsg = enc.attr_str("type") == Some("pkmsg");
         let mut stanza = Node::new("message")
             .attr("id", id)

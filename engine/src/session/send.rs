@@ -114,7 +114,10 @@ impl Session {
             Ok(r) => r,
             Err(e) => return (Err(e), Step::Continue),
         };
-        let id = ids::message_id(now_unix(), &messenger.me().pn.user, &mut self.rng);
+        let id = match options.id.clone() {
+            Some(id) => id,
+            None => ids::message_id(now_unix(), &messenger.me().pn.user, &mut self.rng),
+        };
         let mut exchange = ConnExchange::new(
             conn,
             cx,
@@ -157,7 +160,11 @@ impl Session {
         };
         match sent {
             Ok(sent) => {
+                crate::crashpoint::hit("send.encrypted");
                 let step = self.send(conn, &sent.stanza).await;
+                if matches!(step, Step::Continue) {
+                    crate::crashpoint::hit("send.written");
+                }
                 if step_result(&step).is_err() && to.is_group() {
                     // Never delivered: the next send must distribute the sender key again.
                     messenger_forget_shares(self.messenger.as_mut(), &to);
@@ -167,7 +174,11 @@ impl Session {
                 {
                     self.emit(EventKind::Chats(vec![chat]));
                 }
-                (step_result(&step).map(|()| id), step)
+                let result = match step {
+                    Step::Continue => Ok(id),
+                    Step::End(_) => Err(EngineError::WriteInterrupted),
+                };
+                (result, step)
             }
             Err(e) => (Err(e.into()), Step::Continue),
         }

@@ -12,6 +12,7 @@
 mod models;
 mod repo;
 mod secrets;
+mod sends;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -28,9 +29,10 @@ use crate::webhook::Routing;
 
 pub use models::{
     Chat, Contact, Disconnection, Instance, InstanceDetails, Message, MessagePage, MessageQuery,
-    NewInstance, Settings, WebhookConfig, WebhookSet,
+    NewInstance, Settings, StatusChange, WebhookConfig, WebhookSet,
 };
 pub use secrets::SealReport;
+pub use sends::PendingSend;
 
 /// The embedded SQLite file under `ZAPIN_DATA_DIR`.
 pub const SQLITE_FILE: &str = "zapin.sqlite3";

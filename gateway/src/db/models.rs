@@ -111,6 +111,17 @@ pub struct Message {
     pub context_info: Value,
 }
 
+/// What [`crate::db::Tx::set_message_status`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusChange {
+    /// No such message.
+    Missing,
+    /// The message already has a later status; nothing changed.
+    Stale,
+    /// Stored.
+    Recorded,
+}
+
 /// Filters of [`crate::db::Tx::query_messages`]; `None` matches anything.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MessageQuery {

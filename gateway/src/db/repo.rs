@@ -8,7 +8,7 @@ use super::models::{
     Chat, Contact, Disconnection, Instance, InstanceDetails, Message, MessagePage, MessageQuery,
     NewInstance, Settings, WebhookConfig, WebhookSet,
 };
-use super::{DbError, Tx, new_uuid, now_ms, with_conn};
+use super::{DbError, StatusChange, Tx, new_uuid, now_ms, with_conn};
 use crate::webhook::{EVENT_INSTANCE_CREATE, EVENT_INSTANCE_DELETE, EVENT_MESSAGES_UPSERT};
 
 type InstanceRow = (
@@ -152,6 +152,20 @@ impl super::Db {
                  number, created_at, updated_at FROM instances WHERE name = $1",
             )
             .bind(name)
+            .fetch_optional(c)
+            .await?
+        });
+        Ok(row.map(instance))
+    }
+
+    /// Reads an instance by id outside any transaction (like [`Self::instance_by_name`]).
+    pub async fn instance_by_id(&self, id: &str) -> Result<Option<Instance>, DbError> {
+        let row: Option<InstanceRow> = with_conn!(pool & self.pool, |c| {
+            sqlx::query_as(
+                "SELECT id, name, token, token_hash, owner_jid, profile_name, connection_status, integration, \
+                 number, created_at, updated_at FROM instances WHERE id = $1",
+            )
+            .bind(id)
             .fetch_optional(c)
             .await?
         });
@@ -610,15 +624,30 @@ impl Tx {
         Ok(existed.is_none())
     }
 
-    /// Records a message's new delivery status. False when the message is not stored.
+    /// Records a message's new delivery status, which only moves forward: `PENDING` → `ERROR` →
+    /// `SERVER_ACK` → `DELIVERY_ACK` → `READ` → `PLAYED` → `DELETED` (an equal status is
+    /// recorded again). A status older than the stored one is [`StatusChange::Stale`] and leaves
+    /// the row alone: the server ack of a message sent again under its id arriving after the
+    /// first copy's delivery receipt, say. `ERROR` sits below the acks so that a message marked
+    /// failed that turns out delivered still moves on.
     pub async fn set_message_status(
         &mut self,
         instance_id: &str,
         key_id: &str,
         status: &str,
-    ) -> Result<bool, DbError> {
+    ) -> Result<StatusChange, DbError> {
+        const RANK_STORED: &str = "CASE status WHEN 'ERROR' THEN 1 WHEN 'SERVER_ACK' THEN 2 \
+             WHEN 'DELIVERY_ACK' THEN 3 WHEN 'READ' THEN 4 WHEN 'PLAYED' THEN 5 \
+             WHEN 'DELETED' THEN 6 ELSE 0 END";
+        const RANK_NEW: &str = "CASE $3 WHEN 'ERROR' THEN 1 WHEN 'SERVER_ACK' THEN 2 \
+             WHEN 'DELIVERY_ACK' THEN 3 WHEN 'READ' THEN 4 WHEN 'PLAYED' THEN 5 \
+             WHEN 'DELETED' THEN 6 ELSE 0 END";
+        let sql = format!(
+            "UPDATE messages SET status = $3 WHERE instance_id = $1 AND key_id = $2 \
+             AND {RANK_STORED} <= {RANK_NEW}"
+        );
         let done = with_conn!(tx &mut self.inner, |c| {
-            sqlx::query("UPDATE messages SET status = $3 WHERE instance_id = $1 AND key_id = $2")
+            sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
                 .bind(instance_id)
                 .bind(key_id)
                 .bind(status)
@@ -626,7 +655,14 @@ impl Tx {
                 .await?
                 .rows_affected()
         });
-        Ok(done > 0)
+        if done > 0 {
+            return Ok(StatusChange::Recorded);
+        }
+        Ok(if self.get_message(instance_id, key_id).await?.is_some() {
+            StatusChange::Stale
+        } else {
+            StatusChange::Missing
+        })
     }
 
     pub async fn get_message(

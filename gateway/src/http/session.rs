@@ -12,7 +12,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use zapin_compat_evolution::ConnectErrorBody;
 use zapin_compat_evolution::ErrorEnvelope;
-use zapin_compat_evolution::events::EventName;
 use zapin_compat_evolution::numbers::{NumberKind, answer_rank, classify};
 use zapin_compat_evolution::request::{
     Presence, validate_connect_query, validate_mark_message_as_read, validate_send_presence,
@@ -27,9 +26,10 @@ use zapin_engine::{ChatState, ConnectionState, EngineError};
 use super::body::JsonBody;
 use super::guard::Authorized;
 use super::{ApiError, AppState};
-use crate::db::{Instance, Message};
+use crate::db::Instance;
 use crate::runtime::EngineRuntime;
-use crate::runtime::bridge::{Bridge, now_ms, record};
+use crate::runtime::bridge::Bridge;
+use crate::runtime::sends::{self, Outgoing, SendError};
 
 /// How long connect waits for the first QR of a fresh connection (Evolution sleeps 2 s).
 const FIRST_QR_WAIT: Duration = Duration::from_secs(2);
@@ -180,6 +180,7 @@ fn internal(err: EngineError) -> ApiError {
         | EngineError::InvalidPhone(_)
         | EngineError::InvalidJid(_)
         | EngineError::TooManyNumbers { .. }
+        | EngineError::InvalidMessageId(_)
         | EngineError::AlreadyPaired => ErrorEnvelope::bad_request([err.to_string()]).into(),
         other => {
             tracing::error!("engine request failed: {other}");
@@ -286,8 +287,9 @@ pub fn to_jid(number: &str) -> String {
     zapin_compat_evolution::client_tolerance::chat_jid(number)
 }
 
-/// `POST /message/sendText/{instance}` → 201 message record (status `PENDING`), stored with
-/// `SEND_MESSAGE` in one transaction.
+/// `POST /message/sendText/{instance}` → 201 message record (status `PENDING`). The message row
+/// is committed before anything goes on the wire and `send.message` is enqueued once the stanza
+/// is written; see [`crate::runtime::sends`] for what a failure or a crash leaves.
 pub async fn send_text(
     State(state): State<AppState>,
     Extension(Authorized(instance)): Extension<Authorized>,
@@ -299,56 +301,37 @@ pub async fn send_text(
     ),
     ApiError,
 > {
-    let req = validate_send_text(&body?)?;
+    let body = body?;
+    validate_send_text(&body)?;
     let session = open_session(&state, &instance)?;
     let runtime = engine(&state)?.clone();
-    let jid = to_jid(&req.number);
-    let own = runtime
-        .live(&instance.id)
-        .wuid
-        .or(instance.owner_jid.clone());
-    let extras = super::quote::extras(&state.db, &instance.id, own.as_deref(), &jid, &req).await?;
-    // Held until the row is committed: a server ack that overtakes this commit waits for it
-    // (see `Bridge::handle`), so the stored status ends up acked and `SEND_MESSAGE` is
-    // enqueued before the `MESSAGES_UPDATE`.
-    let _sending = runtime.begin_send(&instance.id).await;
-    let id = session
-        .send_text_with(&jid, &req.text, extras.options)
-        .await
-        .map_err(internal)?;
-    let stored = Message {
-        instance_id: instance.id.clone(),
-        key_id: id,
-        remote_jid: jid,
-        from_me: true,
-        participant: None,
-        push_name: None,
-        message: serde_json::json!({ "conversation": req.text }),
-        message_type: "conversation".to_owned(),
-        timestamp: now_ms() / 1000,
-        status: Some("PENDING".to_owned()),
-        source: "web".to_owned(),
-        // A quote or mentions make it an extendedTextMessage, reported (as Evolution rewrites
-        // it) as a conversation with that message's contextInfo.
-        context_info: extras.context_info,
-    };
-    let out = record(&stored);
     let bridge = Bridge {
         runtime,
         db: state.db.clone(),
         config: state.config.clone(),
         tokens: state.tokens.clone(),
     };
-    let mut tx = state.db.begin().await?;
-    // Current row: the owner JID may have been learnt since the guard loaded it.
-    let current = tx.get_instance(&instance.id).await?.unwrap_or(instance);
-    // An own-device echo may already have stored it: keep one row, report the send once.
-    tx.write_message(&stored).await?;
-    bridge
-        .enqueue(&mut tx, &current, EventName::SendMessage, &out)
-        .await?;
-    tx.commit().await?;
+    let outgoing = Outgoing::from_request(&bridge, &instance, &body)
+        .await
+        .map_err(send_error)?;
+    let out = sends::send_new(&bridge, instance, session, outgoing, body)
+        .await
+        .map_err(send_error)?;
     Ok((StatusCode::CREATED, Json(out)))
+}
+
+/// Evolution answers any failure of the send itself with a 400 carrying its text (contract
+/// §3.3, step 5): a messaging failure (no device to encrypt to, a refused key fetch) is the
+/// caller's 400 here too; the engine's own failures stay 500.
+fn send_error(err: SendError) -> ApiError {
+    match err {
+        SendError::Engine(err @ EngineError::Messaging(_)) => {
+            ErrorEnvelope::bad_request([err.to_string()]).into()
+        }
+        SendError::Engine(err) => internal(err),
+        SendError::Db(err) => err.into(),
+        SendError::BadRequest => ErrorEnvelope::bad_request(["invalid request"]).into(),
+    }
 }
 
 /// `POST /chat/markMessageAsRead/{instance}` → 201 `{"message":"Read messages","read":"success"}`.

@@ -26,12 +26,8 @@ use zapin_engine::{ConnectionState, Event, EventKind, InstanceId, LogoutReason};
 
 use super::{EngineRuntime, qr, user_jid};
 use crate::Config;
-use crate::db::{Db, DbError, Disconnection, Instance, Message, Tx};
+use crate::db::{Db, DbError, Disconnection, Instance, Message, StatusChange, Tx};
 use crate::http::TokenCipher;
-
-/// How long a status update of a message not stored yet waits for the instance's sends in
-/// flight to commit.
-const SETTLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Stored messages confirmed to the engine in one go at most (see [`Bridge::run`]).
 const CONFIRM_BATCH: usize = 256;
@@ -399,21 +395,8 @@ impl Bridge {
             _ => {}
         }
 
-        if let EventKind::MessageUpdate(u) = &event.kind
-            && u.key.from_me
-            && !self.db.message_exists(&id, &u.key.id).await?
-        {
-            // The ack may have overtaken the send's commit: let the send store its row first.
-            // Outside the transaction, which on SQLite would hold the write lock the send needs.
-            // Bounded: a slow unrelated send of this instance must not hold up every instance's
-            // events (a racing send commits within milliseconds of the engine's answer).
-            if tokio::time::timeout(SETTLE_LIMIT, self.runtime.sends_settled(&id))
-                .await
-                .is_err()
-            {
-                tracing::debug!(instance = %id, "status update of an unknown message");
-            }
-        }
+        // No wait for a racing send: its row is committed before its stanza is written
+        // (`super::sends`), so an ack always finds it.
         let mut tx = self.db.begin().await?;
         let Some(mut instance) = tx.get_instance(&id).await? else {
             // Deleted meanwhile (or a device the gateway does not know): nothing to report.
@@ -638,9 +621,20 @@ impl Bridge {
         u: &StatusUpdate,
     ) -> Result<(), DbError> {
         let status = u.status.as_evolution();
-        let found = tx
+        if u.key.from_me {
+            // The server has it (or refused it): nothing left to resend.
+            tx.settle_send(&instance.id, &u.key.id).await?;
+        }
+        let found = match tx
             .set_message_status(&instance.id, &u.key.id, status)
-            .await?;
+            .await?
+        {
+            // Older than what is stored (a resend's ack after the first copy's receipt): the
+            // reported state never goes back.
+            StatusChange::Stale => return Ok(()),
+            StatusChange::Missing => false,
+            StatusChange::Recorded => true,
+        };
         let data = MessagesUpdate {
             key_id: u.key.id.clone(),
             remote_jid: u.key.remote_jid.to_string(),

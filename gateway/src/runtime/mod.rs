@@ -8,6 +8,7 @@
 pub mod bridge;
 pub mod content;
 pub mod qr;
+pub mod sends;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -61,10 +62,12 @@ pub struct EngineRuntime {
     /// Serialises session creation: create's background start and a quick connect must not
     /// both register the same device.
     creating: tokio::sync::Mutex<()>,
-    /// Sends in flight: a send holds a read guard from before the engine writes the stanza
-    /// until its row is committed; the bridge takes the write guard before reporting a status
-    /// update of a message it has not stored yet (see [`EngineRuntime::sends_settled`]).
-    sending: Mutex<HashMap<String, Arc<tokio::sync::RwLock<()>>>>,
+    /// Sends in flight (a request's or a resend's), so that recovery never sends a message that
+    /// is being sent. An entry lives as long as its [`sends::SendClaim`]: the set holds at most
+    /// the sends running at once.
+    in_flight: Arc<sends::InFlight>,
+    /// Asks the recovery task to resend an instance's unconfirmed sends.
+    resend: Mutex<Option<tokio::sync::mpsc::UnboundedSender<String>>>,
     /// The bridge and dispatcher tasks, stopped by [`EngineRuntime::shutdown`].
     tasks: Mutex<Tasks>,
 }
@@ -77,6 +80,11 @@ struct Tasks {
         tokio::task::JoinHandle<()>,
     )>,
     dispatcher: Option<crate::webhook::DispatcherHandle>,
+    /// The send recovery task ([`sends::run`]).
+    recovery: Option<(
+        tokio::sync::watch::Sender<bool>,
+        tokio::task::JoinHandle<()>,
+    )>,
 }
 
 /// Opens the signal store the configuration names: PostgreSQL when `DATABASE_CONNECTION_URI` is
@@ -135,7 +143,8 @@ impl EngineRuntime {
             live: Mutex::new(HashMap::new()),
             qr_changed: Notify::new(),
             creating: tokio::sync::Mutex::new(()),
-            sending: Mutex::new(HashMap::new()),
+            in_flight: Arc::default(),
+            resend: Mutex::new(None),
             tasks: Mutex::new(Tasks::default()),
         })
     }
@@ -157,10 +166,24 @@ impl EngineRuntime {
     /// undelivered stays in the outbox). Idempotent.
     pub async fn shutdown(&self) {
         self.manager.shutdown().await;
-        let (bridge, dispatcher) = {
+        let (bridge, dispatcher, recovery) = {
             let mut tasks = self.tasks();
-            (tasks.bridge.take(), tasks.dispatcher.take())
+            (
+                tasks.bridge.take(),
+                tasks.dispatcher.take(),
+                tasks.recovery.take(),
+            )
         };
+        self.resend
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        if let Some((stop, task)) = recovery {
+            let _ = stop.send(true);
+            if let Err(err) = task.await {
+                tracing::error!("send recovery task failed: {err}");
+            }
+        }
         if let Some((stop, task)) = bridge {
             let _ = stop.send(true);
             if let Err(err) = task.await {
@@ -172,25 +195,28 @@ impl EngineRuntime {
         }
     }
 
-    fn send_lock(&self, instance_id: &str) -> Arc<tokio::sync::RwLock<()>> {
-        self.sending
+    /// Claims the send of `key_id` for the caller until the claim is dropped; `None` when
+    /// someone else is sending it.
+    pub fn claim_send(&self, instance_id: &str, key_id: &str) -> Option<sends::SendClaim> {
+        self.in_flight.claim(instance_id, key_id)
+    }
+
+    /// Sends in flight right now (the in-flight set never holds more).
+    pub fn sends_in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Asks the recovery task to resend `instance_id`'s unconfirmed sends now if its session is
+    /// open (else its next open does).
+    pub(crate) fn request_resend(&self, instance_id: &str) {
+        if let Some(tx) = self
+            .resend
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .entry(instance_id.to_owned())
-            .or_default()
-            .clone()
-    }
-
-    /// Marks a send of `instance_id` in flight until the guard is dropped: take it before the
-    /// engine writes the stanza and drop it after the message row is committed.
-    pub async fn begin_send(&self, instance_id: &str) -> tokio::sync::OwnedRwLockReadGuard<()> {
-        self.send_lock(instance_id).read_owned().await
-    }
-
-    /// Waits until every send of `instance_id` that was in flight has stored its row, so that a
-    /// server ack racing the send's commit finds the row (and is reported after `SEND_MESSAGE`).
-    pub async fn sends_settled(&self, instance_id: &str) {
-        drop(self.send_lock(instance_id).write_owned().await);
+            .as_ref()
+        {
+            let _ = tx.send(instance_id.to_owned());
+        }
     }
 
     pub fn manager(&self) -> &SessionManager {
@@ -327,10 +353,6 @@ impl EngineRuntime {
             }
         }
         self.live_map().remove(instance_id);
-        self.sending
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .remove(instance_id);
     }
 }
 
@@ -388,9 +410,18 @@ pub async fn start_with(
         config: Arc::new(config.clone()),
         tokens,
     };
+    let recovery_events = manager.subscribe();
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn(bridge.run(events, stopped));
+    let task = tokio::spawn(bridge.clone().run(events, stopped));
     runtime.tasks().bridge = Some((stop, task));
+    let (resend_tx, resend_rx) = tokio::sync::mpsc::unbounded_channel();
+    *runtime
+        .resend
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(resend_tx);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(sends::run(bridge, recovery_events, resend_rx, stopped));
+    runtime.tasks().recovery = Some((stop, task));
     let loaded = manager.load_all().await?;
     tracing::info!(sessions = loaded.len(), "engine sessions loaded");
     Ok(runtime)

@@ -701,16 +701,31 @@ impl SimState {
 
     // ----- the mock phone's view -----
 
+    ///
+    /// A phone keeps one message per (sender, chat, id), as WhatsApp phones do: a sender that
+    /// sends the same message again under the same id (a retry, or a resend after the sender
+    /// crashed before the server's ack) does not make it appear twice. Only a message that
+    /// decrypted counts: an `undecryptable` entry is followed by the copy that a retry brings.
+    /// Returns whether the message was new.
     pub fn record_phone_message(
         &self,
         phone: &str,
         message: ReceivedMessage,
-    ) -> Result<(), StateError> {
+    ) -> Result<bool, StateError> {
         let cap = self.config().limits.max_phone_log;
         let mut st = self.lock();
         let a = account_mut(&mut st, phone)?;
-        push_capped(&mut a.inbox, message, cap);
-        Ok(())
+        let seen = message.kind != "undecryptable"
+            && a.inbox.iter().any(|m| {
+                m.id == message.id
+                    && m.from == message.from
+                    && m.chat == message.chat
+                    && m.kind != "undecryptable"
+            });
+        if !seen {
+            push_capped(&mut a.inbox, message, cap);
+        }
+        Ok(!seen)
     }
 
     /// Messages the phone received with `t >= since` (ms), oldest first.
@@ -1019,6 +1034,58 @@ mod tests {
         let t = st.begin_qr_pairing("15550000001", &qr).unwrap();
         st.finish_pairing(&t, vec![]).unwrap();
         t.device
+    }
+
+    #[test]
+    fn a_phone_keeps_one_message_per_sender_and_id() {
+        let st = state(StateLimits::default());
+        st.create_account(Some("15550000002".into()), None).unwrap();
+        let msg = |id: &str, from: &str, kind: &str| ReceivedMessage {
+            id: id.into(),
+            from: from.into(),
+            chat: from.into(),
+            participant: None,
+            kind: kind.into(),
+            text: Some("hi".into()),
+            context: None,
+            t: 0,
+        };
+        let phone = "15550000002";
+        let a = "15550000003@s.whatsapp.net";
+        let b = "15550000004@s.whatsapp.net";
+        // Undecryptable first, then the retried copy: both kept.
+        assert!(
+            st.record_phone_message(phone, msg("X1", a, "undecryptable"))
+                .unwrap()
+        );
+        assert!(
+            st.record_phone_message(phone, msg("X1", a, "text"))
+                .unwrap()
+        );
+        // The same id again from the same sender: kept once.
+        assert!(
+            !st.record_phone_message(phone, msg("X1", a, "text"))
+                .unwrap()
+        );
+        // The same id from another sender is another message.
+        assert!(
+            st.record_phone_message(phone, msg("X1", b, "text"))
+                .unwrap()
+        );
+        let ids: Vec<_> = st
+            .phone_messages(phone, None)
+            .unwrap()
+            .into_iter()
+            .map(|m| (m.from, m.kind))
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                (a.to_owned(), "undecryptable".to_owned()),
+                (a.to_owned(), "text".to_owned()),
+                (b.to_owned(), "text".to_owned())
+            ]
+        );
     }
 
     #[test]
