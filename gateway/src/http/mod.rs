@@ -11,8 +11,11 @@ mod chat;
 pub mod cors;
 mod envelope;
 pub mod guard;
+mod health;
 mod instance;
 mod meta;
+mod metrics;
+pub mod observe;
 mod quote;
 mod session;
 mod settings;
@@ -169,6 +172,9 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/", get(meta::welcome))
         .route("/v1/health", get(meta::health))
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
+        .route("/metrics", get(metrics::scrape))
         .route("/verify-creds", post(meta::verify_creds))
         // create and fetchInstances have no `{instance}`: they run their own guard steps.
         .route("/instance/create", post(instance::create))
@@ -186,5 +192,7 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             cors::refuse_foreign_origin,
         ))
+        // Outermost: every response, refusals included, gets its request id and is counted.
+        .layer(axum::middleware::from_fn(observe::observe))
         .with_state(state)
 }

@@ -312,10 +312,12 @@ pub async fn send_text(
     // (see `Bridge::handle`), so the stored status ends up acked and `SEND_MESSAGE` is
     // enqueued before the `MESSAGES_UPDATE`.
     let _sending = runtime.begin_send(&instance.id).await;
+    let started = std::time::Instant::now();
     let id = session
         .send_text_with(&jid, &req.text, extras.options)
         .await
         .map_err(internal)?;
+    crate::metrics::metrics().message_out(&instance.id, &id, started);
     let stored = Message {
         instance_id: instance.id.clone(),
         key_id: id,
