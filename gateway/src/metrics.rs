@@ -62,8 +62,8 @@ fn http_histogram() -> Histogram {
 
 impl Metrics {
     fn new() -> Self {
-        let mut registry = Registry::default();
         let m = Self {
+            registry: Registry::default(),
             sessions: Family::default(),
             connects: Counter::default(),
             disconnects: Family::default(),
@@ -77,68 +77,74 @@ impl Metrics {
             dead_letters: Family::default(),
             http_requests: Family::default(),
             http_duration: Family::new_with_constructor(http_histogram),
-            registry: Registry::default(),
         };
-        registry.register(
+        m.registered()
+    }
+
+    /// Registers every metric (the families share their storage with the registry's copies).
+    fn registered(mut self) -> Self {
+        let r = &mut self.registry;
+        r.register(
             "zapin_sessions",
             "Sessions registered in the engine, by connection state",
-            m.sessions.clone(),
+            self.sessions.clone(),
         );
-        registry.register(
+        r.register(
             "zapin_connects",
             "Connections that reached open",
-            m.connects.clone(),
+            self.connects.clone(),
         );
-        registry.register(
+        r.register(
             "zapin_disconnects",
             "Connection closes, by status code (401 logged out, 408 lost, 428 closed, 440 replaced, 500 bad session, 515 restart required)",
-            m.disconnects.clone(),
+            self.disconnects.clone(),
         );
-        registry.register(
+        r.register(
             "zapin_messages",
-            "Messages received (in) and sent through the API (out)",
-            m.messages.clone(),
+            "Messages received from other accounts (in) and sent through the API (out)",
+            self.messages.clone(),
         );
-        registry.register(
+        r.register(
             "zapin_send_ack_seconds",
-            "Time from a sendText reaching the engine to the server's ack",
-            m.ack_latency.clone(),
+            "Time from a sendText reaching the engine to its first ack",
+            self.ack_latency.clone(),
         );
-        registry.register(
+        r.register(
             "zapin_webhook_outbox_depth",
             "Webhook deliveries waiting in the outbox",
-            m.outbox_depth.clone(),
+            self.outbox_depth.clone(),
         );
-        registry.register(
+        r.register(
             "zapin_webhook_dead_letter_depth",
             "Webhook deliveries in the dead-letter table",
-            m.dead_letter_depth.clone(),
+            self.dead_letter_depth.clone(),
         );
-        registry.register(
+        r.register(
             "zapin_webhook_delivery_attempts",
             "Webhook delivery attempts, by outcome (delivered, retry, dead)",
-            m.deliveries.clone(),
+            self.deliveries.clone(),
         );
-        registry.register(
+        r.register(
             "zapin_webhook_dead_letters",
             "Webhook deliveries moved to dead_letter, by reason",
-            m.dead_letters.clone(),
+            self.dead_letters.clone(),
         );
-        registry.register(
+        r.register(
             "zapin_http_requests",
             "HTTP requests, by method, route template and status",
-            m.http_requests.clone(),
+            self.http_requests.clone(),
         );
-        registry.register(
+        r.register(
             "zapin_http_request_duration_seconds",
             "HTTP request latency, by method and route template",
-            m.http_duration.clone(),
+            self.http_duration.clone(),
         );
-        registry.register_collector(Box::new(ProcessCollector));
+        r.register_collector(Box::new(ProcessCollector));
+        // Every state is reported, zero included, before the first scrape sets them.
         for state in SESSION_STATES {
-            m.sessions.get_or_create(&[("state", state)]).set(0);
+            self.sessions.get_or_create(&[("state", state)]).set(0);
         }
-        Self { registry, ..m }
+        self
     }
 
     /// One HTTP request: `route` is the matched route template (never the raw path).

@@ -12,7 +12,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
+use zapin_compat_evolution::headers::basic_credentials;
 
 use super::AppState;
 use super::guard::{api_key, is_global};
@@ -89,26 +89,14 @@ fn basic_auth_matches(
     user: &crate::config::Secret,
     password: &crate::config::Secret,
 ) -> bool {
-    let Some(encoded) = headers
+    let Some((given_user, given_password)) = headers
         .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, rest) = v.split_at_checked(6)?;
-            scheme.eq_ignore_ascii_case("basic ").then(|| rest.trim())
-        })
+        .and_then(|v| basic_credentials(v.as_bytes()))
     else {
         return false;
     };
-    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded) else {
-        return false;
-    };
-    let Some(colon) = decoded.iter().position(|b| *b == b':') else {
-        return false;
-    };
-    let (given_user, rest) = decoded.split_at(colon);
-    let given_password = rest.get(1..).unwrap_or_default();
     // Both compared, whatever the first gave, so the time says nothing about which was wrong.
-    let user_ok = user.matches(given_user);
-    let password_ok = password.matches(given_password);
+    let user_ok = user.matches(&given_user);
+    let password_ok = password.matches(&given_password);
     user_ok & password_ok
 }
