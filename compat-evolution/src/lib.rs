@@ -4,7 +4,8 @@
 //! error envelopes ([`error`]), request validation with Evolution's exact 400 texts
 //! ([`request`]), response bodies ([`response`]), event names ([`events`]), event `data`
 //! payloads ([`payload`]), the message record's content ([`content`]), the webhook envelope
-//! ([`envelope`]) and what real Evolution clients send ([`client_tolerance`]).
+//! ([`envelope`]), what real Evolution clients send ([`client_tolerance`]) and the few header
+//! values parsed besides `apikey` ([`headers`]).
 //!
 //! It performs no I/O, knows nothing of HTTP frameworks and holds no state. See README.md for
 //! which Evolution quirks are replicated and which are fixed.
@@ -14,6 +15,7 @@ pub mod content;
 pub mod envelope;
 pub mod error;
 pub mod events;
+pub mod headers;
 pub mod numbers;
 pub mod payload;
 pub mod request;

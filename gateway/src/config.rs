@@ -291,6 +291,32 @@ pub struct Cors {
     pub credentials: bool,
 }
 
+/// Who may read `GET /metrics` (Evolution's `PROMETHEUS_METRICS` and `METRICS_*`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Metrics {
+    /// `PROMETHEUS_METRICS` (default `false`): without it `/metrics` is an unknown route (404).
+    pub enabled: bool,
+    /// `METRICS_ALLOWED_IPS`: when set, only these peer addresses may scrape (others get 403).
+    pub allowed_ips: Option<Vec<IpAddr>>,
+    /// `METRICS_AUTH_REQUIRED` (default `false`): scrapes need Basic auth with `METRICS_USER`
+    /// and `METRICS_PASSWORD`, or the `AUTHENTICATION_API_KEY` as `apikey`.
+    pub auth_required: bool,
+    /// `METRICS_USER`.
+    pub user: Option<Secret>,
+    /// `METRICS_PASSWORD`.
+    pub password: Option<Secret>,
+}
+
+/// How log lines are written (`ZAPIN_LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines (default).
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
 /// Everything `zapin serve` needs to know, validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -366,6 +392,10 @@ pub struct Config {
     pub log_webhooks: bool,
     /// `LOG_LEVEL` contains `WEBSOCKET`: log websocket payloads.
     pub log_websocket: bool,
+    /// `ZAPIN_LOG_FORMAT` (`text` or `json`, default `text`).
+    pub log_format: LogFormat,
+    /// `GET /metrics` access.
+    pub metrics: Metrics,
 
     /// `ZAPIN_DATA_DIR` (default `./data`): SQLite file, media, local state.
     pub data_dir: PathBuf,
@@ -652,6 +682,28 @@ impl Config {
                 Some(v) => status_list("WEBHOOK_RETRY_NON_RETRYABLE_STATUS_CODES", v)?,
             };
 
+        let log_format = match env.get("ZAPIN_LOG_FORMAT")? {
+            None => LogFormat::Text,
+            Some(v) if v.eq_ignore_ascii_case("text") => LogFormat::Text,
+            Some(v) if v.eq_ignore_ascii_case("json") => LogFormat::Json,
+            Some(v) => return Err(invalid("ZAPIN_LOG_FORMAT", v, "text or json")),
+        };
+        let metrics = Metrics {
+            enabled: env.bool("PROMETHEUS_METRICS", false)?,
+            allowed_ips: match env.get("METRICS_ALLOWED_IPS")? {
+                None => None,
+                Some(v) => metrics_allowed_ips(v)?,
+            },
+            auth_required: env.bool("METRICS_AUTH_REQUIRED", false)?,
+            user: env
+                .get("METRICS_USER")?
+                .filter(|v| !v.is_empty())
+                .map(Secret::new),
+            password: env
+                .get("METRICS_PASSWORD")?
+                .filter(|v| !v.is_empty())
+                .map(Secret::new),
+        };
         let (log_level, log_webhooks, log_websocket) = match env.get("LOG_LEVEL")? {
             None => (LogLevel::Info, false, false),
             Some(v) => log_levels(v)?,
@@ -730,6 +782,8 @@ impl Config {
             log_level,
             log_webhooks,
             log_websocket,
+            log_format,
+            metrics,
             data_dir,
             wa_ws_url,
             wa_root_pubkey,
@@ -799,6 +853,22 @@ fn invalid(var: &'static str, value: &str, expected: &'static str) -> ConfigErro
         value: value.to_owned(),
         expected,
     }
+}
+
+/// `METRICS_ALLOWED_IPS`: a comma list of IP addresses; empty means no restriction.
+fn metrics_allowed_ips(v: &str) -> Result<Option<Vec<IpAddr>>, ConfigError> {
+    let mut ips = Vec::new();
+    for entry in v.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let ip: IpAddr = entry.parse().map_err(|_| {
+            invalid(
+                "METRICS_ALLOWED_IPS",
+                v,
+                "a comma list of IP addresses such as 127.0.0.1,10.0.0.5",
+            )
+        })?;
+        ips.push(ip.to_canonical());
+    }
+    Ok((!ips.is_empty()).then_some(ips))
 }
 
 fn parse_bool(v: &str) -> Option<bool> {

@@ -7,6 +7,7 @@ pub mod config;
 pub mod db;
 pub mod http;
 pub mod keys;
+pub mod metrics;
 pub mod runtime;
 pub mod tenancy;
 pub mod webhook;

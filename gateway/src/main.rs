@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
+use zapin_gateway::config::LogFormat;
 use zapin_gateway::keys::{KeyError, RotateError};
 use zapin_gateway::{AppState, Config, app};
 
@@ -226,10 +227,13 @@ async fn run_demo() -> anyhow::Result<()> {
         data = data_dir.display(),
     );
 
-    let served = axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("HTTP server failed");
+    let served = axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("HTTP server failed");
     engine.shutdown().await;
     db.close().await;
     sim.shutdown().await.context("stopping the simulator")?;
@@ -425,10 +429,13 @@ async fn run_server(config: Config) -> anyhow::Result<()> {
     engine.attach_dispatcher(dispatcher);
     let state = state.with_engine(engine.clone());
 
-    let served = axum::serve(listener, app(state))
-        .with_graceful_shutdown(stop)
-        .await
-        .context("HTTP server failed");
+    let served = axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(stop)
+    .await
+    .context("HTTP server failed");
     // In-flight requests are done: stop the sessions (credentials stay for the next start),
     // the bridge and the dispatcher (what is left stays in the outbox), then close the pool.
     engine.shutdown().await;
@@ -575,8 +582,9 @@ fn shutdown_signal() -> impl Future<Output = ()> {
     }
 }
 
-/// Logs go to stderr. `LOG_LEVEL` sets zapin's own verbosity; other crates stay at warn.
-/// `RUST_LOG`, when set, overrides both with a full tracing filter.
+/// Logs go to stderr, as text or (`ZAPIN_LOG_FORMAT=json`) JSON lines. `LOG_LEVEL` sets
+/// zapin's own verbosity; other crates stay at warn. `RUST_LOG`, when set, overrides both with a
+/// full tracing filter.
 fn init_logging(config: &Config) {
     let level = config.log_level.as_str();
     let default = format!(
@@ -584,9 +592,16 @@ fn init_logging(config: &Config) {
          zapin_signal_store={level},zapin_compat_evolution={level},zapin_sim={level}"
     );
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        // One object per line; the request's span (its id, method and route) rides along.
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
 }

@@ -440,3 +440,55 @@ fn tls_ca_file_adds_trust_anchors_and_a_bad_one_names_the_variable() {
     );
     assert!(err.to_string().contains("no PEM certificate"), "{err}");
 }
+
+#[test]
+fn metrics_access_and_log_format() {
+    use zapin_gateway::config::LogFormat;
+    let c = parse(&[]).unwrap();
+    assert!(!c.metrics.enabled);
+    assert!(!c.metrics.auth_required);
+    assert_eq!(c.metrics.allowed_ips, None);
+    assert_eq!(c.log_format, LogFormat::Text);
+
+    let c = parse(&[
+        ("PROMETHEUS_METRICS", "true"),
+        ("METRICS_AUTH_REQUIRED", "TRUE"),
+        ("METRICS_USER", "u"),
+        ("METRICS_PASSWORD", "p"),
+        ("METRICS_ALLOWED_IPS", " 127.0.0.1, ::ffff:10.0.0.5 ,,::1"),
+        ("ZAPIN_LOG_FORMAT", "JSON"),
+    ])
+    .unwrap();
+    assert!(c.metrics.enabled && c.metrics.auth_required);
+    assert_eq!(c.metrics.user, Some(Secret::new("u")));
+    assert_eq!(c.metrics.password, Some(Secret::new("p")));
+    // IPv4-mapped addresses are compared as the IPv4 address a peer shows.
+    let ips: Vec<IpAddr> = ["127.0.0.1", "10.0.0.5", "::1"]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+    assert_eq!(c.metrics.allowed_ips, Some(ips));
+    assert_eq!(c.log_format, LogFormat::Json);
+    assert!(
+        !format!("{c:?}").contains("\"p\""),
+        "the password stays out of Debug"
+    );
+
+    assert_eq!(
+        parse(&[("METRICS_ALLOWED_IPS", "")])
+            .unwrap()
+            .metrics
+            .allowed_ips,
+        None
+    );
+    for (var, value) in [
+        ("METRICS_ALLOWED_IPS", "127.0.0.1,10.0.0.0/8"),
+        ("METRICS_ALLOWED_IPS", "localhost"),
+        ("PROMETHEUS_METRICS", "yes"),
+        ("METRICS_AUTH_REQUIRED", "1"),
+        ("ZAPIN_LOG_FORMAT", "logfmt"),
+    ] {
+        let err = parse(&[(var, value)]).unwrap_err();
+        assert_eq!(blamed(&err), var, "{var}={value}");
+    }
+}

@@ -343,6 +343,16 @@ impl Db {
         })
     }
 
+    /// Answers when the database does (`SELECT 1`, the readiness check).
+    pub async fn ping(&self) -> Result<(), DbError> {
+        let _: i64 = with_conn!(pool & self.pool, |c| {
+            sqlx::query_scalar("SELECT CAST(1 AS BIGINT)")
+                .fetch_one(c)
+                .await?
+        });
+        Ok(())
+    }
+
     /// Waits for in-flight queries and closes the pool.
     pub async fn close(&self) {
         match &self.pool {

@@ -12,8 +12,11 @@ pub mod cors;
 pub mod door;
 mod envelope;
 pub mod guard;
+mod health;
 mod instance;
 mod meta;
+mod metrics;
+pub mod observe;
 pub(crate) mod quote;
 pub(crate) mod session;
 mod settings;
@@ -190,6 +193,9 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/", get(meta::welcome))
         .route("/v1/health", get(meta::health))
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
+        .route("/metrics", get(metrics::scrape))
         .route("/verify-creds", post(meta::verify_creds))
         .route("/admin/keys", get(admin::status))
         .route("/admin/keys/rotate", post(admin::rotate))
@@ -233,5 +239,7 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             cors::refuse_foreign_origin,
         ))
+        // Outermost: every response, refusals included, gets its request id and is counted.
+        .layer(axum::middleware::from_fn(observe::observe))
         .with_state(state)
 }

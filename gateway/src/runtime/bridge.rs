@@ -87,6 +87,29 @@ fn evo_status(s: &str) -> Option<EvoStatus> {
     })
 }
 
+/// Feeds the metrics that engine events carry: connects and disconnects, received messages,
+/// server acks of own sends.
+fn count(event: &Event) {
+    use zapin_engine::messaging::MessageStatus;
+    let m = crate::metrics::metrics();
+    match &event.kind {
+        EventKind::Connection { state, status, .. } => match state {
+            ConnectionState::Open => m.connected(),
+            ConnectionState::Close => m.disconnected(*status),
+            _ => {}
+        },
+        EventKind::MessageUpsert(msg) if !msg.key.from_me => m.message_in(),
+        // The first ack of any kind ends the wait (a delivery ack may overtake the server's).
+        EventKind::MessageUpdate(u)
+            if u.key.from_me
+                && !matches!(u.status, MessageStatus::Pending | MessageStatus::Error) =>
+        {
+            m.server_ack(event.instance.as_str(), &u.key.id);
+        }
+        _ => {}
+    }
+}
+
 /// The record of a stored message, as sendText answers and `messages.upsert` reports it.
 pub fn record(m: &Message) -> MessageRecord {
     let push_name = match (&m.push_name, m.from_me) {
@@ -397,6 +420,7 @@ impl Bridge {
 
         // No wait for a racing send: its row is committed before its stanza is written
         // (`super::sends`), so an ack always finds it.
+        count(&event);
         let mut tx = self.db.begin().await?;
         let Some(mut instance) = tx.get_instance(&id).await? else {
             // Deleted meanwhile (or a device the gateway does not know): nothing to report.

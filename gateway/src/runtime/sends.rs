@@ -193,9 +193,13 @@ async fn deliver(
         id: Some(stored.key_id.clone()),
         ..outgoing.options.clone()
     };
+    let started = std::time::Instant::now();
     let result = session
         .send_text_with(&outgoing.jid, &outgoing.text, options)
         .await;
+    if result.is_ok() {
+        crate::metrics::metrics().message_out(&instance.id, &stored.key_id, started);
+    }
     let record = record(stored);
     let mut tx = bridge.db.begin().await?;
     // Current row: the owner JID may have been learnt since; gone means deleted meanwhile (its

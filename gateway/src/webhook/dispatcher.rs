@@ -15,6 +15,7 @@ use super::sign::{hs256_jwt, signature_header};
 use super::{HEADER_EVENT_ID, HEADER_SIGNATURE};
 use crate::config::Config;
 use crate::db::{Db, DbError, now_ms};
+use crate::metrics::metrics;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DispatchError {
@@ -197,10 +198,13 @@ impl Dispatcher {
         let attempts = u32::try_from(row.attempts).unwrap_or(u32::MAX);
         let result = match outcome {
             Outcome::Delivered => {
+                metrics().delivery_attempt("delivered");
                 tracing::debug!(event = %row.event, id = %row.idempotency_id, attempts, "webhook delivered");
                 self.db.mark_delivered(row.id).await
             }
             Outcome::Reject { status } => {
+                metrics().delivery_attempt("dead");
+                metrics().dead_letter("non_retryable_status");
                 tracing::warn!(event = %row.event, id = %row.idempotency_id, status, "webhook rejected (non-retryable status), moved to dead_letter");
                 self.db
                     .bury(
@@ -214,11 +218,14 @@ impl Dispatcher {
             Outcome::Retry { error, status } => {
                 let status = status.map(i64::from);
                 if attempts >= self.config.retry.max_attempts {
+                    metrics().delivery_attempt("dead");
+                    metrics().dead_letter("retries_exhausted");
                     tracing::warn!(event = %row.event, id = %row.idempotency_id, attempts, error = %error, "webhook retries exhausted, moved to dead_letter");
                     self.db
                         .bury(row.id, "retries exhausted", &error, status)
                         .await
                 } else {
+                    metrics().delivery_attempt("retry");
                     let delay = self.config.retry.delay(attempts, (self.jitter)());
                     tracing::debug!(event = %row.event, id = %row.idempotency_id, attempts, error = %error, ?delay, "webhook attempt failed, will retry");
                     self.db

@@ -392,6 +392,18 @@ impl Db {
         Ok(min)
     }
 
+    /// How many rows wait in `outbox` and how many lie in `dead_letter` (the metrics gauges).
+    pub async fn webhook_depths(&self) -> Result<(i64, i64), DbError> {
+        let depths: (i64, i64) = with_conn!(pool & self.pool, |c| {
+            sqlx::query_as(
+                "SELECT (SELECT COUNT(*) FROM outbox), (SELECT COUNT(*) FROM dead_letter)",
+            )
+            .fetch_one(c)
+            .await?
+        });
+        Ok(depths)
+    }
+
     /// Every pending row, oldest first (inspection and tests).
     pub async fn outbox_entries(&self) -> Result<Vec<OutboxEntry>, DbError> {
         let rows: Vec<EntryRow> = with_conn!(pool & self.pool, |c| {
