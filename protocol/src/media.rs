@@ -63,6 +63,27 @@ impl MediaKind {
     }
 }
 
+impl MediaKind {
+    /// The `<type>` of the upload path `/mms/<type>/<token>` and of WhatsApp Web's download
+    /// `mms-type` (§8.3). Stickers and thumbnails go up as `image`, as Baileys sends them.
+    pub fn mms_type(self) -> &'static str {
+        match self {
+            MediaKind::Image
+            | MediaKind::ImageThumbnail
+            | MediaKind::VideoThumbnail
+            | MediaKind::DocumentThumbnail
+            | MediaKind::PaymentBackground => "image",
+            MediaKind::Video => "video",
+            MediaKind::Audio => "audio",
+            MediaKind::Document => "document",
+            MediaKind::History => "md-msg-hist",
+            MediaKind::AppState => "md-app-state",
+            MediaKind::LinkThumbnail => "thumbnail-link",
+            MediaKind::StickerPack => "sticker-pack",
+        }
+    }
+}
+
 /// The 112 bytes HKDF expands a `mediaKey` into. `ref_key` is derived but unused by the clients.
 #[derive(Clone)]
 pub struct MediaKeys {
