@@ -136,6 +136,19 @@ impl ErrorEnvelope {
         Self::new(409, "Conflict", ErrorMessage::List(collect(messages)))
     }
 
+    /// 429 with a flat array of strings (zapin's quotas: `Quota exceeded: …`).
+    pub fn too_many_requests<I, S>(messages: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self::new(
+            429,
+            "Too Many Requests",
+            ErrorMessage::List(collect(messages)),
+        )
+    }
+
     /// 503 with a flat array of strings: the server is shutting down or not ready.
     pub fn unavailable<I, S>(messages: I) -> Self
     where

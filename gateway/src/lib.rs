@@ -8,6 +8,7 @@ pub mod db;
 pub mod http;
 pub mod keys;
 pub mod runtime;
+pub mod tenancy;
 pub mod webhook;
 
 pub use config::{Config, ConfigError};

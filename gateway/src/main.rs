@@ -406,6 +406,13 @@ async fn run_server(config: Config) -> anyhow::Result<()> {
     tracing::info!(url = %format!("http://{local}"), "serving");
 
     let state = AppState::new(config, db.clone()).with_keys(KeyService::new(data));
+    let tenancy = zapin_gateway::tenancy::Tenancy::start(&state.config, &db)
+        .await
+        .context(
+            "starting tenancy (quota counters: CACHE_REDIS_URI or the journal in ZAPIN_DATA_DIR)",
+        )?;
+    tracing::info!(counters = tenancy.counters, "quotas ready");
+    let state = state.with_tenancy(tenancy.clone());
     let engine = zapin_gateway::runtime::start_with(
         store,
         zapin_gateway::runtime::engine_config(&state.config),
@@ -425,6 +432,7 @@ async fn run_server(config: Config) -> anyhow::Result<()> {
     // In-flight requests are done: stop the sessions (credentials stay for the next start),
     // the bridge and the dispatcher (what is left stays in the outbox), then close the pool.
     engine.shutdown().await;
+    tenancy.shutdown().await;
     lock.release().await;
     db.close().await;
     tracing::info!("stopped");

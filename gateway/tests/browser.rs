@@ -9,9 +9,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic: a panic is a failure
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use axum::Router;
@@ -19,7 +18,9 @@ use axum::response::Html;
 use axum::routing::get;
 use serde_json::Value;
 
-const ZAPIN: &str = env!("CARGO_BIN_EXE_zapin");
+mod common;
+
+use common::serve::Serve;
 const KEY: &str = "browser-test-key";
 const TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -69,52 +70,13 @@ async fn page_server() -> String {
     origin
 }
 
-/// Kills `zapin serve` however the test ends.
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `zapin serve` with `CORS_ORIGIN` and returns it with its base URL (from the
-/// announcement line, not a sleep).
-fn serve(data_dir: &Path, cors_origin: &str) -> (Serve, String) {
-    let mut child = Command::new(ZAPIN)
-        .arg("serve")
-        .env_clear()
-        .envs([
-            ("ZAPIN_DATA_DIR", data_dir.to_str().unwrap()),
-            ("SERVER_PORT", "0"),
-            ("ZAPIN_LISTEN_HOST", "127.0.0.1"),
-            ("AUTHENTICATION_API_KEY", KEY),
-            ("CORS_ORIGIN", cors_origin),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let server = Serve(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let line = rx
-        .recv_timeout(TIMEOUT)
-        .expect("zapin serve did not announce its address");
-    let url = line
-        .strip_prefix("zapin listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    (server, url)
+/// Starts `zapin serve` with `CORS_ORIGIN`.
+fn serve(data_dir: &Path, cors_origin: &str) -> Serve {
+    Serve::start(&[
+        ("ZAPIN_DATA_DIR", data_dir.to_str().unwrap()),
+        ("AUTHENTICATION_API_KEY", KEY),
+        ("CORS_ORIGIN", cors_origin),
+    ])
 }
 
 #[tokio::test]
@@ -130,7 +92,8 @@ async fn a_page_on_another_origin_logs_in_and_lists_instances() {
     let allowed = page_server().await;
     let refused = page_server().await;
     let data = tempfile::tempdir().unwrap();
-    let (_server, api) = serve(&data.path().join("data"), &allowed);
+    let server = serve(&data.path().join("data"), &allowed);
+    let api = server.url.clone();
 
     let config = serde_json::json!({
         "chromium": chromium(),

@@ -11,15 +11,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic: a panic is a failure
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use zapin_sim::SimConfig;
 
-const ZAPIN: &str = env!("CARGO_BIN_EXE_zapin");
+mod common;
+
+use common::serve::Serve;
 const KEY: &str = "python-client-key";
 const TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -44,16 +45,6 @@ fn missing_prerequisite() -> Option<String> {
             python().display()
         )
     })
-}
-
-/// Kills `zapin serve` however the test ends.
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 async fn sim_post(sim: &str, path: &str, body: Value) -> Value {
@@ -106,39 +97,13 @@ async fn the_official_python_client_drives_every_route_it_shares_with_zapin() {
     let data_dir = data.path().join("data");
     let root = hex::encode(sim.root_public_key().0);
     let ws = sim.ws_url();
-    let mut child = Command::new(ZAPIN)
-        .arg("serve")
-        .env_clear()
-        .envs([
-            ("ZAPIN_DATA_DIR", data_dir.to_str().unwrap()),
-            ("SERVER_PORT", "0"),
-            ("ZAPIN_LISTEN_HOST", "127.0.0.1"),
-            ("AUTHENTICATION_API_KEY", KEY),
-            ("ZAPIN_WA_WS_URL", ws.as_str()),
-            ("ZAPIN_WA_ROOT_PUBKEY", root.as_str()),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let _server = Serve(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let line = rx
-        .recv_timeout(TIMEOUT)
-        .expect("zapin serve did not announce its address");
-    let api = line
-        .strip_prefix("zapin listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
+    let server = Serve::start(&[
+        ("ZAPIN_DATA_DIR", data_dir.to_str().unwrap()),
+        ("AUTHENTICATION_API_KEY", KEY),
+        ("ZAPIN_WA_WS_URL", ws.as_str()),
+        ("ZAPIN_WA_ROOT_PUBKEY", root.as_str()),
+    ]);
+    let api = server.url.clone();
 
     let config =
         json!({"api": api, "apikey": KEY, "sim": sim_url, "owner": owner, "friend": friend});

@@ -15,33 +15,15 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::Receiver;
+use common::serve::Serve;
 use serde_json::{Value, json};
 use zapin_sim::{RunningSim, SimConfig};
 
-const ZAPIN: &str = env!("CARGO_BIN_EXE_zapin");
 const KEY: &str = "receive-crash-key";
 const WAIT: Duration = Duration::from_secs(30);
-
-/// A `zapin serve` child; killed on drop so a failing test leaves nothing behind.
-struct Serve {
-    child: Option<Child>,
-    url: String,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        if let Some(child) = self.child.as_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
 
 struct World {
     sim: RunningSim,
@@ -58,56 +40,28 @@ impl World {
         self.spawn_with(crashpoint, &[])
     }
 
-    fn spawn_with(&self, crashpoint: Option<&str>, env: &[(&str, &str)]) -> Serve {
+    fn spawn_with(&self, crashpoint: Option<&str>, extra: &[(&str, &str)]) -> Serve {
         let data_dir = self.data.path().join("data");
-        let mut cmd = Command::new(ZAPIN);
-        cmd.arg("serve")
-            .env("ZAPIN_DATA_DIR", &data_dir)
-            .env("SERVER_PORT", "0")
-            .env("ZAPIN_LISTEN_HOST", "127.0.0.1")
-            .env("AUTHENTICATION_API_KEY", KEY)
-            .env("ZAPIN_WA_WS_URL", self.sim.ws_url())
-            .env(
-                "ZAPIN_WA_ROOT_PUBKEY",
-                hex::encode(self.sim.root_public_key().0),
-            )
-            .env("LOG_LEVEL", "ERROR,WARN,INFO")
+        let ws = self.sim.ws_url();
+        let root = hex::encode(self.sim.root_public_key().0);
+        let mut env = vec![
+            ("ZAPIN_DATA_DIR", data_dir.to_str().unwrap()),
+            ("AUTHENTICATION_API_KEY", KEY),
+            ("ZAPIN_WA_WS_URL", ws.as_str()),
+            ("ZAPIN_WA_ROOT_PUBKEY", root.as_str()),
+            ("LOG_LEVEL", "ERROR,WARN,INFO"),
             // On PostgreSQL a dead process's webhook leases (request timeout + 5 s) hold back
             // the instance's later events: keep them short.
-            .env("WEBHOOK_REQUEST_TIMEOUT_MS", "3000")
-            .env_remove("ZAPIN_CRASHPOINT")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            ("WEBHOOK_REQUEST_TIMEOUT_MS", "3000"),
+        ];
         if let Some(url) = &self.database_url {
-            cmd.env("DATABASE_CONNECTION_URI", url);
+            env.push(("DATABASE_CONNECTION_URI", url));
         }
         if let Some(point) = crashpoint {
-            cmd.env("ZAPIN_CRASHPOINT", point);
+            env.push(("ZAPIN_CRASHPOINT", point));
         }
-        cmd.envs(env.iter().copied());
-        let mut child = cmd.spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let line = rx
-            .recv_timeout(WAIT)
-            .expect("zapin serve did not announce its address");
-        let url = line
-            .strip_prefix("zapin listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
-        Serve {
-            child: Some(child),
-            url,
-        }
+        env.extend_from_slice(extra);
+        Serve::start(&env)
     }
 
     async fn phone_sends(&self, from: &str, to: &str, id: &str, text: &str) {
@@ -183,25 +137,17 @@ impl World {
     }
 }
 
-/// Waits for the child to end by itself: the crash point fired.
-async fn wait_for_abort(serve: &mut Serve, what: &str) {
-    let mut child = serve.child.take().unwrap();
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(
-                !status.success(),
-                "{what}: zapin exited cleanly instead of aborting"
-            );
-            return;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what}: the crash point was never reached");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+/// Waits for the process to end by itself: the crash point fired.
+fn wait_for_abort(serve: Serve, what: &str) {
+    let (status, log) = serve.wait(WAIT);
+    assert!(
+        !status.success(),
+        "{what}: zapin exited cleanly instead of aborting:\n{log}"
+    );
+    assert!(
+        log.contains("crash point"),
+        "{what}: zapin ended without reaching the crash point:\n{log}"
+    );
 }
 
 async fn api(
@@ -320,13 +266,13 @@ async fn wait_open(serve: &Serve) {
 /// One scenario: `burst` texts to `to` while zapin runs with `point`, then recovery.
 async fn crash_and_recover(w: &World, point: &str, to: &str, tag: &str, burst: usize) {
     let what = format!("{point} ({tag})");
-    let mut serve = w.spawn(Some(point));
+    let serve = w.spawn(Some(point));
     let ids: Vec<String> = (0..burst).map(|_| next_id(tag)).collect();
     for (i, id) in ids.iter().enumerate() {
         w.phone_sends(&w.friend, to, id, &format!("{what} #{i}"))
             .await;
     }
-    wait_for_abort(&mut serve, &what).await;
+    wait_for_abort(serve, &what);
     let serve = w.spawn(None);
     w.expect_exactly_once_in_order(&ids, &what).await;
     // The ratchet is where it should be: the next message decrypts.
@@ -392,7 +338,7 @@ async fn every_receive_step_survives_a_crash_on_postgres() {
 async fn sigkill_in_the_middle_of_forty_messages_loses_none() {
     let w = std::sync::Arc::new(world(None, 63).await);
     let dm = format!("{}@s.whatsapp.net", w.owner);
-    let mut serve = w.spawn(None);
+    let serve = w.spawn(None);
     wait_open(&serve).await;
     let ids: Vec<String> = (0..40).map(|_| next_id("f")).collect();
     for (i, id) in ids.iter().take(16).enumerate() {
@@ -414,10 +360,7 @@ async fn sigkill_in_the_middle_of_forty_messages_loses_none() {
         })
     };
     sent_rx.recv().await.unwrap();
-    let child = serve.child.as_mut().unwrap();
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    serve.child = None;
+    serve.kill(); // SIGKILL
     sender.await.unwrap();
     let serve = w.spawn(None);
     w.expect_exactly_once_in_order(&ids, "forty messages with a SIGKILL")

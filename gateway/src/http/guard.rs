@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use zapin_compat_evolution::ErrorEnvelope;
 use zapin_compat_evolution::request::parse_json_body;
 
+use super::tenancy::Caller;
 use super::{ApiError, AppState};
 use crate::db::Instance;
 
@@ -58,6 +59,20 @@ pub fn unlocks(state: &AppState, key: Option<&[u8]>, instance: &Instance) -> boo
     is_global(state, key) || state.tokens.unlocks(instance, key)
 }
 
+/// Whether `instance` belongs to the tenant `tenant_id` (its ownership row names this very
+/// instance, not an earlier one of the same name).
+pub async fn owned_by(
+    state: &AppState,
+    instance: &Instance,
+    tenant_id: &str,
+) -> Result<bool, ApiError> {
+    let Some(tenancy) = &state.tenancy else {
+        return Ok(false);
+    };
+    let owner = tenancy.directory.owner(&instance.name).await?;
+    Ok(owner.is_some_and(|o| o.tenant_id == tenant_id && o.instance_id == instance.id))
+}
+
 /// Loads an instance by name (step 1 of the chain).
 pub async fn find_instance(state: &AppState, name: &str) -> Result<Option<Instance>, ApiError> {
     Ok(state.db.instance_by_name(name).await?)
@@ -78,8 +93,27 @@ pub async fn instance_guard(
         Ok(None) => return ApiError(ErrorEnvelope::instance_not_found(&name)).into_response(),
         Err(err) => return err.into_response(),
     };
-    if !unlocks(&state, api_key(req.headers()), &instance) {
-        return ApiError(ErrorEnvelope::unauthorized()).into_response();
+    let caller = req
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .unwrap_or(Caller::Other);
+    match &caller {
+        Caller::Operator => {}
+        // A tenant key works on its tenant's instances only; another tenant's instance
+        // answers exactly like one that does not exist.
+        Caller::Tenant(ctx) => match owned_by(&state, &instance, &ctx.tenant.id).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return ApiError(ErrorEnvelope::instance_not_found(&name)).into_response();
+            }
+            Err(err) => return err.into_response(),
+        },
+        Caller::Other => {
+            if !unlocks(&state, api_key(req.headers()), &instance) {
+                return ApiError(ErrorEnvelope::unauthorized()).into_response();
+            }
+        }
     }
     let mut req = match parse_json_first(req).await {
         Ok(req) => req,

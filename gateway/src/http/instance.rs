@@ -21,7 +21,8 @@ use zapin_compat_evolution::response::{
 };
 
 use super::body::JsonBody;
-use super::guard::{Authorized, api_key, find_instance, is_global};
+use super::guard::{Authorized, api_key, find_instance, is_global, owned_by};
+use super::tenancy::Caller;
 use super::{ApiError, AppState};
 use crate::db::{Instance, NewInstance, Settings, WebhookSet, new_uuid, now_ms};
 
@@ -83,7 +84,7 @@ fn global_destination(state: &AppState, event: EventName) -> String {
 /// Guard order for create: 403 (name taken) → 401 (not the global key) → 400 (body).
 pub async fn create(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
     JsonBody(body): JsonBody,
 ) -> Result<(StatusCode, Json<CreateInstanceResponse>), ApiError> {
     let name = body
@@ -96,10 +97,14 @@ pub async fn create(
     {
         return Err(ErrorEnvelope::name_in_use(name).into());
     }
-    if !api_key(&headers).is_some_and(|key| is_global(&state, key)) {
+    if !caller.acts_global() {
         return Err(ErrorEnvelope::unauthorized().into());
     }
     let req = validate_create_instance(&body?)?;
+    super::door::check_instance_name(&req.instance_name)?;
+    if let Some(webhook) = &req.webhook {
+        super::door::check_target_url("webhook.url", &webhook.url, true)?;
+    }
     if req.integration == Integration::WhatsappBusiness
         && (req.token.is_none() || req.number.is_none())
     {
@@ -110,6 +115,12 @@ pub async fn create(
     }
     let token = req.token.clone().unwrap_or_else(new_token);
     let instance = store_new_instance(&state, &req, &token).await?;
+    if let (Some(ctx), Some(tenancy)) = (caller.tenant(), &state.tenancy) {
+        tenancy
+            .directory
+            .assign_instance(&instance.name, &instance.id, &ctx.tenant.id)
+            .await?;
+    }
     if let Some(engine) = &state.engine {
         engine.instance_created(&instance, req.qrcode, req.number.as_deref());
     }
@@ -229,6 +240,7 @@ async fn store_new_instance(
 /// when none of those match.
 pub async fn fetch_instances(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Vec<FetchInstanceRow>>, ApiError> {
@@ -237,7 +249,19 @@ pub async fn fetch_instances(
     };
     let global = is_global(&state, key);
     let mut tx = state.db.begin().await?;
-    let all = tx.list_instances().await?;
+    let mut all = tx.list_instances().await?;
+    if let Some(ctx) = caller.tenant() {
+        // A tenant key sees its tenant's instances as the global key sees all of them: the
+        // others do not exist for it.
+        let mut owned = Vec::with_capacity(all.len());
+        for instance in all {
+            if owned_by(&state, &instance, &ctx.tenant.id).await? {
+                owned.push(instance);
+            }
+        }
+        all = owned;
+    }
+    let global = global || caller.tenant().is_some();
     let mine: Vec<Instance> = if global {
         all.clone()
     } else {

@@ -9,6 +9,7 @@ mod admin;
 mod body;
 mod chat;
 pub mod cors;
+pub mod door;
 mod envelope;
 pub mod guard;
 mod instance;
@@ -16,6 +17,8 @@ mod meta;
 mod quote;
 mod session;
 mod settings;
+pub mod tenancy;
+mod tenant_api;
 pub mod token;
 mod webhook;
 
@@ -65,6 +68,9 @@ pub struct AppState {
     pub engine: Option<Arc<crate::runtime::EngineRuntime>>,
     /// Key rotation while serving (`/admin/keys`); `None` in tests that run without it.
     pub keys: Option<Arc<crate::keys::KeyService>>,
+    /// Tenants, quotas and the usage log (see [`tenancy`]); `None`: only the global key and
+    /// instance tokens, nothing charged or logged.
+    pub tenancy: Option<Arc<crate::tenancy::Tenancy>>,
 }
 
 impl AppState {
@@ -79,7 +85,14 @@ impl AppState {
             secrets,
             engine: None,
             keys: None,
+            tenancy: None,
         }
+    }
+
+    /// With tenants and quotas wired in (see [`crate::tenancy::Tenancy::start`]).
+    pub fn with_tenancy(mut self, tenancy: Arc<crate::tenancy::Tenancy>) -> Self {
+        self.tenancy = Some(tenancy);
+        self
     }
 
     /// With the online key rotation wired in (see [`crate::keys::KeyService`]).
@@ -130,7 +143,7 @@ impl From<token::TokenError> for ApiError {
 /// `OPTIONS` never reaches the routes: it is a CORS preflight, answered by [`cors`].
 pub fn app(state: AppState) -> Router {
     // Routes about one existing instance: the guard loads it (404) and checks the key (401)
-    // before the handler reads the body (400).
+    // before the handler reads the body (400); then the request is charged (see [`tenancy`]).
     let guarded = Router::new()
         .route("/instance/delete/{instance}", delete(instance::delete))
         .route("/webhook/set/{instance}", post(webhook::set))
@@ -165,19 +178,53 @@ pub fn app(state: AppState) -> Router {
             "/chat/sendPresence/{instance}",
             post(session::send_presence),
         )
+        .route_layer(from_fn_with_state(state.clone(), tenancy::charge))
         .route_layer(from_fn_with_state(state.clone(), guard::instance_guard));
+    // The Evolution API, served at `/` (drop-in) and under `/v1/`.
+    let evolution = Router::new()
+        // create and fetchInstances have no `{instance}`: they run their own guard steps.
+        .route("/instance/create", post(instance::create))
+        .route("/instance/fetchInstances", get(instance::fetch_instances))
+        .route_layer(from_fn_with_state(state.clone(), tenancy::charge))
+        .merge(guarded);
     Router::new()
         .route("/", get(meta::welcome))
         .route("/v1/health", get(meta::health))
         .route("/verify-creds", post(meta::verify_creds))
-        // create and fetchInstances have no `{instance}`: they run their own guard steps.
-        .route("/instance/create", post(instance::create))
-        .route("/instance/fetchInstances", get(instance::fetch_instances))
         .route("/admin/keys", get(admin::status))
         .route("/admin/keys/rotate", post(admin::rotate))
-        .merge(guarded)
+        .route(
+            "/admin/plans",
+            get(tenant_api::list_plans).post(tenant_api::create_plan),
+        )
+        .route("/admin/plans/{name}", put(tenant_api::update_plan))
+        .route(
+            "/admin/tenants",
+            get(tenant_api::list_tenants).post(tenant_api::create_tenant),
+        )
+        .route(
+            "/admin/tenants/{id}",
+            get(tenant_api::get_tenant)
+                .patch(tenant_api::patch_tenant)
+                .delete(tenant_api::delete_tenant),
+        )
+        .route("/admin/tenants/{id}/keys", post(tenant_api::create_key))
+        .route(
+            "/admin/tenants/{id}/keys/{key_id}",
+            delete(tenant_api::delete_key),
+        )
+        .route("/v1/usage", get(tenant_api::usage))
+        .route("/v1/billing", get(tenant_api::billing))
+        .route("/v1/analytics/overview", get(tenant_api::overview))
+        .route(
+            tenant_api::INSTANCE_REPORT,
+            get(tenant_api::instance_report),
+        )
+        .merge(evolution.clone())
+        .nest("/v1", evolution)
         .fallback(envelope::not_found)
         .method_not_allowed_fallback(envelope::not_found)
+        .layer(from_fn_with_state(state.clone(), tenancy::front))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         // Outermost last: the origin check runs first, then the CORS layer answers preflights
         // for every path before routing.

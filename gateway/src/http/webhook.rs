@@ -66,6 +66,9 @@ pub async fn set(
 ) -> Result<(StatusCode, Json<WebhookRow>), ApiError> {
     let body = body?;
     let req = validate_webhook_set(&body)?;
+    if !req.url.is_empty() {
+        super::door::check_target_url("webhook.url", &req.url, true)?;
+    }
     let change = secret_change(&body)?;
     let mut tx = state.db.begin().await?;
     let secret = match change {
