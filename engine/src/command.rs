@@ -135,6 +135,12 @@ pub enum Command {
         ids: Vec<String>,
         reply: Reply<()>,
     },
+    /// The session's `media_conn` (cached until it expires; `refresh` fetches a new one) and its
+    /// media HTTP client, for a transfer the caller runs ([`crate::media`]).
+    MediaConn {
+        refresh: bool,
+        reply: Reply<(crate::media::MediaConn, crate::media::MediaHttp)>,
+    },
     /// Fault injection for tests of the supervisor: the actor panics on receipt.
     #[doc(hidden)]
     InjectPanic,

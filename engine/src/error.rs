@@ -47,6 +47,8 @@ pub enum EngineError {
     WriteInterrupted,
     #[error("messaging: {0}")]
     Messaging(#[from] MessagingError),
+    #[error("media: {0}")]
+    Media(#[from] crate::media::MediaError),
     /// Work moved off the runtime's worker threads (`spawn_blocking`, e.g. the link code's
     /// PBKDF2) panicked or was cancelled.
     #[error("background task failed: {0}")]

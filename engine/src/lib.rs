@@ -44,6 +44,12 @@
 //! name. Both remember a bounded number of entries per session
 //! ([`messaging::directory::DIRECTORY_CAPACITY`]).
 //!
+//! Media ([`media`]): [`SessionHandle::upload_media`] encrypts a stream of any size in constant
+//! memory and uploads it to the `media_conn` hosts in turn, answering the fields a media message
+//! carries ([`media::MediaUpload`]); [`SessionHandle::download_media`] fetches, decrypts and
+//! verifies a [`media::MediaRef`] into any `AsyncWrite`, with [`media::MediaError::Gone`] for
+//! a CDN 404/410.
+//!
 //! Not yet: broadcast/status sends ([`EngineError::Unsupported`]).
 //!
 //! Transport: `wss://` over rustls (ring provider, `webpki-roots` plus the CA certificates of
@@ -60,6 +66,7 @@ pub mod keepalive;
 pub mod keys;
 pub mod link_code;
 pub mod manager;
+pub mod media;
 pub mod messaging;
 pub mod pairing;
 pub mod payload;

@@ -72,6 +72,9 @@ impl Session {
             Command::SubscribePresence { reply, .. } | Command::SendChatPresence { reply, .. } => {
                 let _ = reply.send(Err(EngineError::NotConnected));
             }
+            Command::MediaConn { reply, .. } => {
+                let _ = reply.send(Err(EngineError::NotConnected));
+            }
             Command::InjectPanic => {
                 panic!("injected panic (test hook)");
             }
@@ -247,6 +250,11 @@ impl Session {
                 let step = self.send(conn, &node).await;
                 let _ = reply.send(step_result(&step));
                 step
+            }
+            Command::MediaConn { refresh, reply } if cx.opened_at.is_some() => {
+                let result = self.media_endpoint(conn, cx, refresh).await;
+                let _ = reply.send(result);
+                Step::Continue
             }
             other => {
                 self.messaging_command(other);

@@ -16,11 +16,13 @@
 //! * `phone_code`: phone-code (link code) pairing, its key derivations off the runtime;
 //! * `receive`: server nodes by tag: IQs, messages, receipts, notifications;
 //! * `send`: connected commands that query or send: messages, number checks, group info;
-//! * `exchange`: the connection lent to a messaging call for its IQs.
+//! * `exchange`: the connection lent to a messaging call for its IQs;
+//! * `media`: the cached `media_conn` and media HTTP client lent to uploads and downloads.
 
 mod commands;
 mod connect;
 mod exchange;
+mod media;
 mod pair;
 mod phone_code;
 mod receive;
@@ -164,6 +166,8 @@ pub(crate) struct Session {
     messenger: Option<Messenger>,
     /// Contacts and chats seen in this run (for their events).
     directory: Directory,
+    /// `media_conn` cache and the media HTTP client (survive reconnects).
+    media: media::MediaState,
 }
 
 fn now_unix() -> u64 {
@@ -207,6 +211,7 @@ impl Session {
             link: None,
             messenger: None,
             directory: Directory::default(),
+            media: media::MediaState::default(),
         }
         .with_messenger())
     }

@@ -9,14 +9,24 @@ use crate::wire::nodes::iq_result_with;
 /// WhatsApp's usual bucket count; clients only store it.
 const MAX_BUCKETS: &str = "12";
 
-/// The result for a `media_conn` request: a fresh auth token and one host, this simulator.
+/// The result for a `media_conn` request: a fresh auth token and the hosts: the configured
+/// `extra_hosts` first, then this simulator.
 pub fn media_conn(sim: &Sim, iq: &Node) -> Node {
     let media = sim.media();
     let config = media.config();
     let auth = media.issue_auth(&sim.state().key_source());
-    let host = Node::new("host")
-        .attr("hostname", media.hostname())
-        .attr("maxContentLengthBytes", config.max_blob_bytes.to_string());
+    let max = config.max_blob_bytes.to_string();
+    let hosts = config
+        .extra_hosts
+        .iter()
+        .cloned()
+        .chain(std::iter::once(media.hostname()))
+        .map(|h| {
+            Node::new("host")
+                .attr("hostname", h)
+                .attr("maxContentLengthBytes", max.clone())
+        })
+        .collect();
     iq_result_with(
         iq,
         vec![
@@ -25,7 +35,7 @@ pub fn media_conn(sim: &Sim, iq: &Node) -> Node {
                 .attr("ttl", config.ttl.as_secs().to_string())
                 .attr("auth_ttl", config.auth_ttl.as_secs().to_string())
                 .attr("max_buckets", MAX_BUCKETS)
-                .children(vec![host]),
+                .children(hosts),
         ],
     )
 }

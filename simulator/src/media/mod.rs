@@ -27,6 +27,9 @@ pub struct MediaConfig {
     /// and the host of the returned `url`, which then uses `https`. `None`: the simulator's own
     /// `ADDR` and `http` URLs.
     pub host: Option<String>,
+    /// Hosts listed in `media_conn` **before** the simulator's own, which it does not serve
+    /// (e.g. a closed port, or a test server answering 503): for client host-failover tests.
+    pub extra_hosts: Vec<String>,
     /// Largest single upload; larger bodies get 413.
     pub max_blob_bytes: usize,
     /// Total bytes of all stored blobs; an upload beyond it gets 413.
@@ -43,6 +46,7 @@ impl Default for MediaConfig {
     fn default() -> Self {
         Self {
             host: None,
+            extra_hosts: Vec::new(),
             max_blob_bytes: 16 * 1024 * 1024,
             max_total_bytes: 256 * 1024 * 1024,
             auth_ttl: Duration::from_secs(21_600),
