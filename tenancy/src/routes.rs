@@ -59,6 +59,8 @@ const ROWS: &[Row] = &[
     // Utility routes: no key (or the operator's), never charged.
     ("GET", "/", FREE, None),
     ("GET", "/v1/health", FREE, None),
+    ("GET", "/health/live", FREE, None),
+    ("GET", "/health/ready", FREE, None),
     ("GET", "/metrics", FREE, None),
     ("POST", "/verify-creds", FREE, None),
     ("GET", "/webhook/meta", FREE, None),
