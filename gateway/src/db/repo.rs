@@ -190,18 +190,6 @@ impl super::Db {
         });
         row.map(message).transpose()
     }
-
-    /// Whether a message is stored, outside any transaction (like [`Self::instance_by_name`]).
-    pub async fn message_exists(&self, instance_id: &str, key_id: &str) -> Result<bool, DbError> {
-        let found: Option<i64> = with_conn!(pool & self.pool, |c| {
-            sqlx::query_scalar("SELECT id FROM messages WHERE instance_id = $1 AND key_id = $2")
-                .bind(instance_id)
-                .bind(key_id)
-                .fetch_optional(c)
-                .await?
-        });
-        Ok(found.is_some())
-    }
 }
 
 impl Tx {
