@@ -34,6 +34,60 @@ pub struct SendOptions {
     pub mentions: Vec<String>,
     /// In a group: mention every current member (added to `mentions`).
     pub mention_everyone: bool,
+    /// Held at the wire: the stanza is encrypted (its ratchet state durable) and then written
+    /// only once the gate opens, and not at all if it closes. See [`WireGate`].
+    pub gate: Option<WireGate>,
+}
+
+/// Lets a caller overlap its own durable bookkeeping with the session's encryption.
+///
+/// A gateway must record a message before it can be on the wire (so a crash never sends one it
+/// did not answer for). Committing that record and then asking the session to send costs two
+/// fsyncs one after the other; with a gate, the caller commits while the session encrypts and
+/// commits its ratchet, and the stanza waits only for whichever finishes last. Closing the gate
+/// (or dropping the [`GateOpener`]) withdraws the send: nothing is written and the send answers
+/// [`EngineError::Withdrawn`]. The ratchet step it used is simply skipped, as after a crash
+/// between encryption and write; receivers tolerate such gaps.
+#[derive(Debug, Clone)]
+pub struct WireGate(watch::Receiver<Option<bool>>);
+
+/// The caller's side of a [`WireGate`].
+#[derive(Debug)]
+pub struct GateOpener(watch::Sender<Option<bool>>);
+
+impl WireGate {
+    /// A closed gate and the opener that decides it.
+    pub fn new() -> (GateOpener, WireGate) {
+        let (tx, rx) = watch::channel(None);
+        (GateOpener(tx), WireGate(rx))
+    }
+
+    /// Whether the stanza may go: waits for the opener's decision (`false` when it was dropped
+    /// without one).
+    pub async fn pass(&mut self) -> bool {
+        match self.0.wait_for(Option::is_some).await {
+            Ok(decided) => decided.unwrap_or(false),
+            Err(_) => false,
+        }
+    }
+}
+
+impl PartialEq for WireGate {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.same_channel(&other.0)
+    }
+}
+
+impl GateOpener {
+    /// Lets the stanza go.
+    pub fn open(self) {
+        let _ = self.0.send(Some(true));
+    }
+
+    /// Withdraws the send.
+    pub fn close(self) {
+        let _ = self.0.send(Some(false));
+    }
 }
 
 /// The message a reply quotes.

@@ -45,6 +45,9 @@ pub enum EngineError {
     /// id); treating it as not sent is not.
     #[error("the connection broke while the message was being written")]
     WriteInterrupted,
+    /// The caller closed the send's [`crate::WireGate`]: nothing was written.
+    #[error("the send was withdrawn before the wire")]
+    Withdrawn,
     #[error("messaging: {0}")]
     Messaging(#[from] MessagingError),
     #[error("media: {0}")]

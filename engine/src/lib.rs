@@ -76,8 +76,8 @@ pub mod socket;
 pub mod tls;
 
 pub use command::{
-    Command, GroupInfo, NumberCheck, OutgoingMessage, QuotedMessage, SendOptions, SessionHandle,
-    SessionStatus,
+    Command, GateOpener, GroupInfo, NumberCheck, OutgoingMessage, QuotedMessage, SendOptions,
+    SessionHandle, SessionStatus, WireGate,
 };
 pub use config::{BrowserInfo, EngineConfig};
 pub use error::EngineError;

@@ -7,7 +7,7 @@
 use serde_json::json;
 use zapin_engine::{
     Chat, ChatState, Contact, EngineError, Event, EventKind, Presence, PresenceState,
-    QuotedMessage, SendOptions, SessionManager,
+    QuotedMessage, SendOptions, SessionManager, WireGate,
 };
 use zapin_protocol::jid::Jid;
 
@@ -491,5 +491,56 @@ async fn new_chats_and_push_names_become_events_once() {
             .any(|k| matches!(k, EventKind::Chats(_) | EventKind::Contacts(_))),
         "{seen:?}"
     );
+    manager.shutdown().await;
+}
+
+/// A send held at a [`WireGate`] goes out only when the gate opens; a closed gate withdraws it
+/// (nothing written, `Withdrawn`), and the session goes on as after a skipped ratchet step.
+#[tokio::test]
+async fn a_wire_gate_holds_a_send_until_it_opens_and_a_closed_one_withdraws_it() {
+    let sim = zapin_sim::run(sim_config()).await.unwrap();
+    let api = Api::new(&sim);
+    let manager = SessionManager::new(memory_store(), engine_config(&sim));
+    let mut rx = manager.subscribe();
+    pair_by_qr(&manager, &mut rx, &api, "g").await;
+    let carol = api.account("Carol").await;
+    let handle = manager.get(&"g".into()).unwrap();
+    let gated = |id: &str, gate: WireGate| SendOptions {
+        id: Some(id.to_owned()),
+        gate: Some(gate),
+        ..SendOptions::default()
+    };
+
+    // Closed: refused after encryption, nothing on the wire.
+    let withdrawn = "3EB00000000000000000000000000D01";
+    let (opener, gate) = WireGate::new();
+    let send = handle.send_text_with(&carol, "never sent", gated(withdrawn, gate));
+    let (result, ()) = tokio::join!(send, async move { opener.close() });
+    assert!(matches!(result, Err(EngineError::Withdrawn)), "{result:?}");
+
+    // Dropping the opener undecided withdraws too.
+    let (opener, gate) = WireGate::new();
+    drop(opener);
+    let dropped = "3EB00000000000000000000000000D02";
+    let result = handle
+        .send_text_with(&carol, "never sent either", gated(dropped, gate))
+        .await;
+    assert!(matches!(result, Err(EngineError::Withdrawn)), "{result:?}");
+
+    // Opened: sent, and the phone decrypts it although two ratchet steps were skipped.
+    let (opener, gate) = WireGate::new();
+    let sent = "3EB0000000000000000000000000AA03";
+    let send = handle.send_text_with(&carol, "through the gate", gated(sent, gate));
+    let (result, ()) = tokio::join!(send, async move { opener.open() });
+    assert_eq!(result.unwrap(), sent);
+    let m = inbox_message(&api, &carol, sent).await;
+    assert_eq!(m["text"], "through the gate", "{m}");
+    let inbox = api.get(&format!("/sim/accounts/{carol}/messages")).await;
+    for id in [withdrawn, dropped] {
+        assert!(
+            !inbox.as_array().unwrap().iter().any(|m| m["id"] == id),
+            "{id} reached the phone: {inbox}"
+        );
+    }
     manager.shutdown().await;
 }

@@ -160,6 +160,16 @@ impl Session {
         };
         match sent {
             Ok(sent) => {
+                if let Some(mut gate) = options.gate.clone()
+                    && !gate.pass().await
+                {
+                    if to.is_group() {
+                        // The sender key shares in this stanza never left.
+                        messenger_forget_shares(self.messenger.as_mut(), &to);
+                    }
+                    return (Err(EngineError::Withdrawn), Step::Continue);
+                }
+                // Encrypted and durable, and (behind a gate) the caller's record too.
                 crate::crashpoint::hit("send.encrypted");
                 let step = self.send(conn, &sent.stanza).await;
                 if matches!(step, Step::Continue) {

@@ -31,14 +31,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use zapin_compat_evolution::events::EventName;
 use zapin_compat_evolution::payload::MessagesUpdate;
 use zapin_compat_evolution::request::validate_send_text;
 use zapin_compat_evolution::response::{MessageRecord, MessageStatus as EvoStatus};
 use zapin_engine::messaging::ids::new_message_id;
-use zapin_engine::{ConnectionState, EngineError, Event, EventKind, SendOptions, SessionHandle};
+use zapin_engine::{
+    ConnectionState, EngineError, Event, EventKind, SendOptions, SessionHandle, WireGate,
+};
 
 use super::EngineRuntime;
 use super::bridge::{Bridge, now_ms, record};
@@ -132,6 +134,12 @@ fn maybe_on_the_wire(err: &EngineError) -> bool {
 }
 
 /// sendText after validation: reserve, send, answer. The answer is the `PENDING` record.
+///
+/// The reservation commits while the session encrypts (and commits its ratchet state); the
+/// stanza waits at a [`WireGate`] until the reservation is durable, so a send costs one fsync's
+/// time on its critical path instead of two, and nothing reaches the wire unrecorded. The
+/// answer goes out as soon as the stanza is written; recording `send.message` follows it (a crash
+/// in between leaves the pending row unannounced, and recovery announces it).
 pub async fn send_new(
     bridge: &Bridge,
     instance: Instance,
@@ -148,96 +156,169 @@ pub async fn send_new(
         .runtime
         .claim_send(&instance.id, &id)
         .ok_or(EngineError::Random)?;
-    let mut tx = bridge.db.begin().await?;
-    tx.reserve_send(&stored, &request).await?;
-    tx.commit().await?;
-    zapin_engine::crashpoint::hit("send.reserved");
+    let (answer, answered) = oneshot::channel();
     // From here the send runs to its end even if the client hangs up: the row must not stay
     // reserved for a send that is half done.
     let bridge = bridge.clone();
-    let task = tokio::spawn(async move {
-        let result = deliver(&bridge, &instance, &session, &outgoing, &stored, None).await;
-        drop(claim);
-        if matches!(&result, Ok(Delivery::Unconfirmed(_))) {
-            bridge.runtime.request_resend(&instance.id);
+    tokio::spawn(async move {
+        let (opener, gate) = WireGate::new();
+        let reserve = async {
+            let reserved = reserve(&bridge, &stored, &request).await;
+            match reserved {
+                Ok(()) => {
+                    zapin_engine::crashpoint::hit("send.reserved");
+                    opener.open();
+                }
+                Err(_) => opener.close(),
+            }
+            reserved
+        };
+        let (reserved, result) = tokio::join!(
+            reserve,
+            attempt(&instance, &session, &outgoing, &stored, Some(gate))
+        );
+        if let Err(err) = reserved {
+            // Nothing was recorded, so nothing may have left (the gate stayed closed).
+            let _ = answer.send(Err(err.into()));
+            return;
         }
-        result
+        let record = record(&stored);
+        match result {
+            Err(err) if !maybe_on_the_wire(&err) => {
+                // Refused before the wire: as if the request had been refused up front.
+                let withdrawn = withdraw(&bridge, &instance, &stored).await;
+                let _ = answer.send(Err(withdrawn.err().map_or(err.into(), Into::into)));
+            }
+            result => {
+                let unconfirmed = result.is_err();
+                let _ = answer.send(Ok(record.clone()));
+                if let Err(err) = announce(&bridge, &instance, &stored, &record, None).await {
+                    tracing::error!(
+                        instance = %instance.name,
+                        id = %stored.key_id,
+                        "recording send.message failed ({err}): recovery announces it"
+                    );
+                }
+                drop(claim);
+                if unconfirmed {
+                    note_unconfirmed(&instance, &stored, result.err());
+                    bridge.runtime.request_resend(&instance.id);
+                }
+            }
+        }
     });
-    match task.await {
-        Ok(Ok(Delivery::Sent(record) | Delivery::Unconfirmed(record))) => Ok(record),
-        Ok(Err(err)) => Err(err),
+    match answered.await {
+        Ok(answer) => answer,
         Err(_) => Err(SendError::Engine(EngineError::SessionGone)),
     }
 }
 
-/// How one attempt ended.
+/// Commits the message row (`PENDING`) and its pending send.
+async fn reserve(bridge: &Bridge, stored: &Message, request: &Value) -> Result<(), DbError> {
+    let mut tx = bridge.db.begin().await?;
+    tx.reserve_send(stored, request).await?;
+    tx.commit().await
+}
+
+/// Deletes a reservation whose send was refused before the wire.
+async fn withdraw(bridge: &Bridge, instance: &Instance, stored: &Message) -> Result<(), DbError> {
+    let mut tx = bridge.db.begin().await?;
+    tx.withdraw_send(&instance.id, &stored.key_id).await?;
+    tx.commit().await
+}
+
+/// One engine attempt at writing `stored` (already reserved, or being reserved behind `gate`).
+async fn attempt(
+    instance: &Instance,
+    session: &SessionHandle,
+    outgoing: &Outgoing,
+    stored: &Message,
+    gate: Option<WireGate>,
+) -> Result<(), EngineError> {
+    let options = SendOptions {
+        id: Some(stored.key_id.clone()),
+        gate,
+        ..outgoing.options.clone()
+    };
+    let started = std::time::Instant::now();
+    session
+        .send_text_with(&outgoing.jid, &outgoing.text, options)
+        .await?;
+    crate::metrics::metrics().message_out(&instance.id, &stored.key_id, started);
+    Ok(())
+}
+
+fn note_unconfirmed(instance: &Instance, stored: &Message, err: Option<EngineError>) {
+    let err = err.map(|e| e.to_string()).unwrap_or_default();
+    tracing::warn!(
+        instance = %instance.name,
+        id = %stored.key_id,
+        "send not confirmed ({err}): it will be sent again under its id"
+    );
+}
+
+/// Records that the API answered for `stored` and enqueues `send.message`, once: by the first
+/// attempt, or by the resend of one that never got that far. `resend` is the pending row being
+/// recovered; the flag read before the attempt decides, since the row itself may already be gone
+/// (the server's ack can be stored first).
+async fn announce(
+    bridge: &Bridge,
+    instance: &Instance,
+    stored: &Message,
+    record: &MessageRecord,
+    resend: Option<&PendingSend>,
+) -> Result<(), DbError> {
+    if resend.is_some_and(|p| p.answered) {
+        return Ok(());
+    }
+    let mut tx = bridge.db.begin().await?;
+    // Current row: the owner JID may have been learnt since; gone means deleted meanwhile (its
+    // messages went with it).
+    let Some(current) = tx.get_instance(&instance.id).await? else {
+        return tx.rollback().await;
+    };
+    tx.mark_send_answered(&instance.id, &stored.key_id).await?;
+    bridge
+        .enqueue(&mut tx, &current, EventName::SendMessage, record)
+        .await?;
+    tx.commit().await
+}
+
+/// How a resend ended.
 #[derive(Debug)]
 enum Delivery {
     /// Written to the server.
-    Sent(MessageRecord),
+    Sent,
     /// The write broke off: the server may have it. Still pending, to be resent.
-    Unconfirmed(MessageRecord),
+    Unconfirmed,
 }
 
-/// One attempt at sending `stored` (already reserved), and its bookkeeping. `resend` is `None`
-/// for the first attempt, else the pending row being recovered.
+/// Sends a pending row again under its id, and its bookkeeping.
 async fn deliver(
     bridge: &Bridge,
     instance: &Instance,
     session: &SessionHandle,
     outgoing: &Outgoing,
     stored: &Message,
-    resend: Option<&PendingSend>,
+    resend: &PendingSend,
 ) -> Result<Delivery, SendError> {
-    let options = SendOptions {
-        id: Some(stored.key_id.clone()),
-        ..outgoing.options.clone()
-    };
-    let started = std::time::Instant::now();
-    let result = session
-        .send_text_with(&outgoing.jid, &outgoing.text, options)
-        .await;
-    if result.is_ok() {
-        crate::metrics::metrics().message_out(&instance.id, &stored.key_id, started);
-    }
-    let record = record(stored);
-    let mut tx = bridge.db.begin().await?;
-    // Current row: the owner JID may have been learnt since; gone means deleted meanwhile (its
-    // messages went with it).
-    let Some(current) = tx.get_instance(&instance.id).await? else {
-        tx.rollback().await?;
-        return result.map(|_| Delivery::Sent(record)).map_err(Into::into);
-    };
+    let result = attempt(instance, session, outgoing, stored, None).await;
     let delivery = match result {
-        Ok(_) => Delivery::Sent(record.clone()),
+        Ok(()) => Delivery::Sent,
         Err(err) if maybe_on_the_wire(&err) => {
-            tracing::warn!(
-                instance = %instance.name,
-                id = %stored.key_id,
-                "send not confirmed ({err}): it will be sent again under its id"
-            );
-            Delivery::Unconfirmed(record.clone())
+            note_unconfirmed(instance, stored, Some(err));
+            Delivery::Unconfirmed
         }
         Err(err) => {
-            match resend {
-                // Refused before the wire: as if the request had been refused up front.
-                None => tx.withdraw_send(&instance.id, &stored.key_id).await?,
-                Some(_) => fail(bridge, &mut tx, &current, stored).await?,
+            let mut tx = bridge.db.begin().await?;
+            if let Some(current) = tx.get_instance(&instance.id).await? {
+                fail(bridge, &mut tx, &current, stored).await?;
             }
             tx.commit().await?;
             return Err(err.into());
         }
     };
-    // Announced once: by the first attempt, or by the resend of one that never got that far.
-    // The flag read before the attempt decides; the pending row itself may already be gone (the
-    // server's ack can be stored before this transaction).
-    if !resend.is_some_and(|p| p.answered) {
-        tx.mark_send_answered(&instance.id, &stored.key_id).await?;
-        bridge
-            .enqueue(&mut tx, &current, EventName::SendMessage, &record)
-            .await?;
-    }
-    tx.commit().await?;
+    announce(bridge, instance, stored, &record(stored), Some(resend)).await?;
     Ok(delivery)
 }
 
@@ -356,20 +437,12 @@ async fn resend_pending(bridge: &Bridge, instance_id: &str) -> Result<(), SendEr
             Err(err) => return Err(err),
         };
         tracing::info!(instance = %instance.name, id = %stored.key_id, "sending a pending message again");
-        let outcome = deliver(
-            bridge,
-            &instance,
-            &session,
-            &outgoing,
-            &stored,
-            Some(&pending),
-        )
-        .await;
+        let outcome = deliver(bridge, &instance, &session, &outgoing, &stored, &pending).await;
         drop(claim);
         match outcome {
-            Ok(Delivery::Sent(_)) => {}
+            Ok(Delivery::Sent) => {}
             // The connection broke again: the next open continues.
-            Ok(Delivery::Unconfirmed(_)) => return Ok(()),
+            Ok(Delivery::Unconfirmed) => return Ok(()),
             // Failed before the wire: already marked failed; go on with the others.
             Err(SendError::Engine(err)) => {
                 tracing::warn!(instance = %instance.name, id = %stored.key_id, "resend failed: {err}");
