@@ -151,6 +151,30 @@ impl Tx {
         Ok(())
     }
 
+    /// Marks a point [`Tx::rollback_to_savepoint`] can return to, so that several units of
+    /// work can share one commit (one fsync) and still fail one by one. One level only.
+    pub async fn savepoint(&mut self) -> Result<(), DbError> {
+        self.execute("SAVEPOINT unit").await
+    }
+
+    /// Keeps what was done since [`Tx::savepoint`].
+    pub async fn release_savepoint(&mut self) -> Result<(), DbError> {
+        self.execute("RELEASE SAVEPOINT unit").await
+    }
+
+    /// Undoes what was done since [`Tx::savepoint`]; the transaction stays usable.
+    pub async fn rollback_to_savepoint(&mut self) -> Result<(), DbError> {
+        self.execute("ROLLBACK TO SAVEPOINT unit").await?;
+        self.execute("RELEASE SAVEPOINT unit").await
+    }
+
+    async fn execute(&mut self, sql: &'static str) -> Result<(), DbError> {
+        with_conn!(tx & mut self.inner, |c| {
+            sqlx::query(sql).execute(c).await?;
+        });
+        Ok(())
+    }
+
     /// Events enqueued so far (one per delivery target).
     pub fn enqueued(&self) -> usize {
         self.enqueued

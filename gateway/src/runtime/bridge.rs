@@ -29,6 +29,9 @@ use crate::Config;
 use crate::db::{Db, DbError, Disconnection, Instance, Message, StatusChange, Tx};
 use crate::http::TokenCipher;
 
+/// Engine events stored in one transaction at most (see [`Bridge::run`]).
+const STORE_BATCH: usize = 64;
+
 /// Stored messages confirmed to the engine in one go at most (see [`Bridge::run`]).
 const CONFIRM_BATCH: usize = 256;
 
@@ -65,6 +68,19 @@ pub struct Bridge {
     pub db: Db,
     pub config: Arc<Config>,
     pub tokens: TokenCipher,
+}
+
+/// Moves the events that are already waiting into `batch`, up to [`STORE_BATCH`]. Answers the
+/// number of events lost if the receiver lagged.
+fn drain_ready(events: &mut broadcast::Receiver<Event>, batch: &mut Vec<Event>) -> Option<u64> {
+    while batch.len() < STORE_BATCH {
+        match events.try_recv() {
+            Ok(event) => batch.push(event),
+            Err(broadcast::error::TryRecvError::Lagged(n)) => return Some(n),
+            Err(_) => break,
+        }
+    }
+    None
 }
 
 /// Milliseconds since the Unix epoch.
@@ -188,22 +204,25 @@ impl Bridge {
                 received = events.recv() => received,
                 _ = stopped.wait_for(|s| *s) => break,
             };
-            let open = match received {
+            let (open, lagged) = match received {
                 Ok(event) => {
-                    self.handle_logged(event, &mut confirms).await;
-                    true
+                    // Group commit: the events that are already waiting share one transaction.
+                    let mut batch = vec![event];
+                    let lagged = drain_ready(&mut events, &mut batch);
+                    self.store_batch(batch, &mut confirms).await;
+                    (true, lagged)
                 }
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    // The messages among the lost events are still in the engine's inbox.
-                    tracing::warn!(
-                        lost = n,
-                        "event bridge lagged behind the engine; replaying unconfirmed messages"
-                    );
-                    self.replay_pending(&mut confirms).await;
-                    true
-                }
-                Err(broadcast::error::RecvError::Closed) => false,
+                Err(broadcast::error::RecvError::Lagged(n)) => (true, Some(n)),
+                Err(broadcast::error::RecvError::Closed) => (false, None),
             };
+            if let Some(n) = lagged {
+                // The messages among the lost events are still in the engine's inbox.
+                tracing::warn!(
+                    lost = n,
+                    "event bridge lagged behind the engine; replaying unconfirmed messages"
+                );
+                self.replay_pending(&mut confirms).await;
+            }
             // Group commit: confirm once the burst is stored, or every CONFIRM_BATCH messages.
             if !open || events.is_empty() || confirms.len() >= CONFIRM_BATCH {
                 self.confirm(&mut confirms).await;
@@ -214,13 +233,15 @@ impl Bridge {
         }
         // Drain what the sessions emitted before they stopped.
         loop {
-            match events.try_recv() {
-                Ok(event) => self.handle_logged(event, &mut confirms).await,
-                Err(broadcast::error::TryRecvError::Lagged(n)) => {
-                    tracing::warn!(lost = n, "event bridge lagged behind the engine");
-                    self.replay_pending(&mut confirms).await;
-                }
-                Err(_) => break,
+            let mut batch = Vec::new();
+            let lagged = drain_ready(&mut events, &mut batch);
+            if batch.is_empty() && lagged.is_none() {
+                break;
+            }
+            self.store_batch(batch, &mut confirms).await;
+            if let Some(n) = lagged {
+                tracing::warn!(lost = n, "event bridge lagged behind the engine");
+                self.replay_pending(&mut confirms).await;
             }
         }
         self.confirm(&mut confirms).await;
@@ -245,27 +266,70 @@ impl Bridge {
                 }
             };
             tracing::info!(%instance, count = messages.len(), "storing unconfirmed messages from the engine inbox");
-            for message in messages {
-                let event = Event {
-                    instance: instance.clone(),
-                    kind: EventKind::MessageUpsert(Box::new(message)),
-                };
-                self.handle_logged(event, confirms).await;
+            let mut events = messages.into_iter().map(|message| Event {
+                instance: instance.clone(),
+                kind: EventKind::MessageUpsert(Box::new(message)),
+            });
+            loop {
+                let batch: Vec<Event> = events.by_ref().take(STORE_BATCH).collect();
+                if batch.is_empty() {
+                    break;
+                }
+                self.store_batch(batch, confirms).await;
             }
         }
         self.confirm(confirms).await;
     }
 
-    async fn handle_logged(&self, event: Event, confirms: &mut Confirms) {
-        let instance = event.instance.clone();
-        match self.handle(event).await {
-            Ok(Some(message)) => {
-                crashpoint::hit("bridge.stored");
-                confirms.push(instance, *message);
+    /// Stores `events`, in order, in one transaction (one fsync), each under its own savepoint
+    /// so that one that fails is skipped alone. The messages among them are confirmed to the
+    /// engine only after the commit; one that failed stays in the engine's inbox and comes back
+    /// at the next start.
+    async fn store_batch(&self, events: Vec<Event>, confirms: &mut Confirms) {
+        let mut tx = match self.db.begin().await {
+            Ok(tx) => tx,
+            Err(err) => {
+                tracing::error!(count = events.len(), "storing engine events: {err}");
+                for event in &events {
+                    self.remember(event);
+                }
+                return;
             }
-            Ok(None) => {}
-            // A message stays in the engine's inbox and comes back at the next start.
-            Err(err) => tracing::error!("storing an engine event: {err}"),
+        };
+        let mut stored = Vec::new();
+        for event in events {
+            let instance = event.instance.clone();
+            self.remember(&event);
+            if let Err(err) = tx.savepoint().await {
+                tracing::error!("storing engine events: {err}");
+                return;
+            }
+            match self.store(&mut tx, event).await {
+                Ok(message) => {
+                    if let Err(err) = tx.release_savepoint().await {
+                        tracing::error!("storing engine events: {err}");
+                        return;
+                    }
+                    if let Some(message) = message {
+                        stored.push((instance, message));
+                    }
+                }
+                Err(err) => {
+                    tracing::error!("storing an engine event: {err}");
+                    if let Err(err) = tx.rollback_to_savepoint().await {
+                        tracing::error!("storing engine events: {err}");
+                        return;
+                    }
+                }
+            }
+        }
+        if let Err(err) = tx.commit().await {
+            tracing::error!(count = stored.len(), "storing engine events: {err}");
+            return;
+        }
+        for (instance, message) in stored {
+            crashpoint::hit("bridge.stored");
+            confirms.push(instance, *message);
         }
     }
 
@@ -365,18 +429,14 @@ impl Bridge {
 
     /// Stores `event`; for a message, returns it once it is stored (or deliberately not: a
     /// deleted instance, `groupsIgnore`), for the engine to forget.
-    async fn handle(&self, event: Event) -> Result<Option<Box<ReceivedMessage>>, DbError> {
-        crashpoint::hit("bridge.received");
-        let id = event.instance.as_str().to_owned();
-        let message = match &event.kind {
-            EventKind::MessageUpsert(m) => Some(m.clone()),
-            _ => None,
-        };
-        // Memory first: connect may be waiting on the QR.
+    /// The gateway's memory part of an event, before it is stored: connect may be waiting on
+    /// the QR.
+    fn remember(&self, event: &Event) {
+        let id = event.instance.as_str();
         match &event.kind {
             EventKind::QrCode { code, index, .. } => {
                 let base64 = qr::qr_data_url(code).unwrap_or_default();
-                self.runtime.update_live(&id, |l| {
+                self.runtime.update_live(id, |l| {
                     l.count = *index;
                     l.qr = Some(QrImage {
                         pairing_code: l.pairing_code.clone(),
@@ -387,7 +447,7 @@ impl Bridge {
                 self.runtime.notify_qr();
             }
             EventKind::QrLimitReached => {
-                self.runtime.update_live(&id, |l| {
+                self.runtime.update_live(id, |l| {
                     l.qr = None;
                     l.count = 0;
                 });
@@ -395,11 +455,11 @@ impl Bridge {
             }
             EventKind::PairingCode { code } => {
                 self.runtime
-                    .update_live(&id, |l| l.pairing_code = Some(code.clone()));
+                    .update_live(id, |l| l.pairing_code = Some(code.clone()));
                 self.runtime.notify_qr();
             }
             EventKind::Paired { jid, push_name, .. } => {
-                self.runtime.update_live(&id, |l| {
+                self.runtime.update_live(id, |l| {
                     l.wuid = Some(user_jid(jid));
                     l.profile_name = push_name.clone();
                     l.qr = None;
@@ -407,21 +467,34 @@ impl Bridge {
             }
             EventKind::Connection { state, .. } => {
                 if *state == ConnectionState::Open {
-                    self.runtime.update_live(&id, |l| l.qr = None);
+                    self.runtime.update_live(id, |l| l.qr = None);
                 }
                 self.runtime.notify_qr();
             }
             EventKind::LoggedOut { .. } => {
                 self.runtime
-                    .update_live(&id, |l| *l = super::Live::default());
+                    .update_live(id, |l| *l = super::Live::default());
             }
             _ => {}
         }
+    }
 
+    /// Writes what `event` changes, and its outbox rows, into `tx`. Answers the message to
+    /// confirm to the engine once `tx` is committed.
+    async fn store(
+        &self,
+        tx: &mut Tx,
+        event: Event,
+    ) -> Result<Option<Box<ReceivedMessage>>, DbError> {
+        crashpoint::hit("bridge.received");
+        let id = event.instance.as_str().to_owned();
+        let message = match &event.kind {
+            EventKind::MessageUpsert(m) => Some(m.clone()),
+            _ => None,
+        };
         // No wait for a racing send: its row is committed before its stanza is written
         // (`super::sends`), so an ack always finds it.
         count(&event);
-        let mut tx = self.db.begin().await?;
         let Some(mut instance) = tx.get_instance(&id).await? else {
             // Deleted meanwhile (or a device the gateway does not know): nothing to report.
             return Ok(message);
@@ -442,7 +515,7 @@ impl Bridge {
         {
             instance.profile_name = Some(name.to_owned());
             let status = instance.connection_status.clone();
-            self.set_status(&mut tx, &mut instance, &status).await?;
+            self.set_status(tx, &mut instance, &status).await?;
         }
         if group_event
             && tx
@@ -451,22 +524,20 @@ impl Bridge {
                 .is_some_and(|s| s.groups_ignore)
         {
             // Only what the event did to the instance row above (a learned push name) is kept.
-            tx.commit().await?;
             return Ok(message);
         }
         match event.kind {
             EventKind::QrCode { code, .. } => {
                 let live = self.runtime.live(&id);
                 let base64 = live.qr.map(|q| q.base64).unwrap_or_default();
-                self.set_status(&mut tx, &mut instance, "connecting")
-                    .await?;
+                self.set_status(tx, &mut instance, "connecting").await?;
                 let data = QrcodeUpdated::qr(&instance.name, live.pairing_code, code, base64);
-                self.enqueue(&mut tx, &instance, EventName::QrcodeUpdated, data)
+                self.enqueue(tx, &instance, EventName::QrcodeUpdated, data)
                     .await?;
             }
             EventKind::QrLimitReached => {
                 self.enqueue(
-                    &mut tx,
+                    tx,
                     &instance,
                     EventName::QrcodeUpdated,
                     QrcodeUpdated::limit_reached(),
@@ -479,15 +550,14 @@ impl Bridge {
                     instance.profile_name = push_name;
                 }
                 let status = instance.connection_status.clone();
-                self.set_status(&mut tx, &mut instance, &status).await?;
+                self.set_status(tx, &mut instance, &status).await?;
             }
             EventKind::Connection {
                 state,
                 status,
                 reason,
             } => {
-                self.connection(&mut tx, &mut instance, state, status)
-                    .await?;
+                self.connection(tx, &mut instance, state, status).await?;
                 // Logouts were recorded by their `LoggedOut`, which comes first; the other
                 // closes that end the session (402) are recorded here.
                 if state == ConnectionState::Close
@@ -495,19 +565,19 @@ impl Bridge {
                     && !matches!(status, 401 | 403 | 406)
                 {
                     let message = reason.as_deref().unwrap_or("Connection Failure");
-                    record_disconnection(&mut tx, &instance, status, message).await?;
+                    record_disconnection(tx, &instance, status, message).await?;
                 }
             }
             EventKind::LoggedOut { reason } => {
-                self.set_status(&mut tx, &mut instance, "close").await?;
+                self.set_status(tx, &mut instance, "close").await?;
                 let (code, message) = match reason {
                     LogoutReason::UserInitiated => (401, "Intentional Logout"),
                     LogoutReason::Revoked { code } => (code, "Connection Failure"),
                 };
-                record_disconnection(&mut tx, &instance, code, message).await?;
+                record_disconnection(tx, &instance, code, message).await?;
             }
-            EventKind::MessageUpsert(m) => self.upsert(&mut tx, &instance, &m).await?,
-            EventKind::MessageUpdate(u) => self.update(&mut tx, &instance, &u).await?,
+            EventKind::MessageUpsert(m) => self.upsert(tx, &instance, &m).await?,
+            EventKind::MessageUpdate(u) => self.update(tx, &instance, &u).await?,
             EventKind::Presence(p) => {
                 let entry = PresenceEntry {
                     last_known_presence: p.state.as_str().to_owned(),
@@ -517,14 +587,13 @@ impl Bridge {
                     id: p.chat,
                     presences: std::iter::once((p.jid, entry)).collect(),
                 };
-                self.enqueue(&mut tx, &instance, EventName::PresenceUpdate, data)
+                self.enqueue(tx, &instance, EventName::PresenceUpdate, data)
                     .await?;
             }
-            EventKind::Contacts(contacts) => self.contacts(&mut tx, &instance, contacts).await?,
-            EventKind::Chats(chats) => self.chats(&mut tx, &instance, chats).await?,
+            EventKind::Contacts(contacts) => self.contacts(tx, &instance, contacts).await?,
+            EventKind::Chats(chats) => self.chats(tx, &instance, chats).await?,
             _ => {}
         }
-        tx.commit().await?;
         Ok(message)
     }
 
