@@ -15,7 +15,10 @@
 #      AUTH_DIR (Baileys' auth files; default a fresh dir in /dev/shm, removed at exit),
 #      SESSIONS_BENCH (path of the release binary; default $CARGO_TARGET_DIR/release/sessions-bench),
 #      SIM_BENCH (the binary whose simulator to run; default SESSIONS_BENCH: set it to compare two
-#      engine builds against the same simulator).
+#      engine builds against the same simulator),
+#      ZAPIN_SERVE (a release `zapin` binary: also run K instances of `zapin serve` through the HTTP
+#      API, sendText with MSG_CONCURRENCY in flight, with http-send-bench from the same target dir;
+#      STRACE=1 counts its fsyncs).
 # Build first:  cargo build --release -p zapin-benches --bin sessions-bench
 # Node: tests/interop/node_modules must exist (`cd tests/interop && npm ci`).
 set -euo pipefail
@@ -42,7 +45,7 @@ ulimit -n 20000 2>/dev/null || true
 coproc SIM { exec "$SIM_BIN" --sim-child "$DIR/sim" 2> "$DIR/sim.stderr"; }
 SIM_PID=$SIM_PID
 trap 'eval "exec ${SIM[1]}>&-"; wait "$SIM_PID" 2>/dev/null || true; rm -rf "$AUTH_DIR"' EXIT
-read -r -t 60 -u "${SIM[0]}" READY HTTP _ || { echo "simulator did not start" >&2; exit 1; }
+read -r -t 60 -u "${SIM[0]}" READY HTTP WS ROOT || { echo "simulator did not start" >&2; exit 1; }
 [ "$READY" = READY ] || { echo "unexpected simulator line: $READY $HTTP" >&2; exit 1; }
 echo "simulator pid $SIM_PID at $HTTP; state $DIR; load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
@@ -55,9 +58,17 @@ echo "== zapin: N=$K" >&2
 "$BIN" --n "$K" --state-dir "$DIR" --sim "$HTTP" --sim-pid "$SIM_PID" --idle-secs "$IDLE_SECS" \
 	--rounds "$ROUNDS" --msg-concurrency "$MSG_CONCURRENCY" --skip-disconnect > "$DIR/zapin.json"
 
-python3 - "$DIR/zapin.json" "$DIR/baileys.json" "$DIR/side-by-side.json" <<'PY'
+echo '{}' > "$DIR/http.json"
+if [ -n "${ZAPIN_SERVE:-}" ]; then
+	echo "== zapin serve over HTTP: K=$K" >&2
+	HTTP_BENCH=$(dirname "$BIN")/http-send-bench
+	"$HTTP_BENCH" --zapin "$ZAPIN_SERVE" --instances "$K" --rounds "$ROUNDS" --concurrency "$MSG_CONCURRENCY" \
+		--sim "$HTTP" "$WS" "$ROOT" ${STRACE:+--strace} --state-dir "$DIR/http" --json "$DIR/http.json" > /dev/null
+fi
+
+python3 - "$DIR/zapin.json" "$DIR/baileys.json" "$DIR/side-by-side.json" "$DIR/http.json" <<'PY'
 import json, sys
-z = json.load(open(sys.argv[1])); b = json.load(open(sys.argv[2]))
+z = json.load(open(sys.argv[1])); b = json.load(open(sys.argv[2])); h = json.load(open(sys.argv[4]))
 def ratio(a, c): return round(a / c, 1) if a and c else None
 zr = z["engine_rss_kib"]["per_session"]
 br, brg = b["rss_kib"]["per_session"], b["rss_kib"]["per_session_after_gc"]
@@ -96,6 +107,17 @@ for r in range(max(len(zm), len(bm))):
         (f"round {r} out: delivery receipt p50 / p99 ms", p(zout, "delivery_receipt"), p(bout, "delivery_receipt"), None),
         (f"round {r} out: zapin store commits per send", zout.get("store_commits_per_msg"), None, None),
     ]
+    hr = h.get("results", [])
+    if len(hr) > r:
+        ha, hs = hr[r]["answer"], hr[r]["server_ack_webhook"]
+        rows += [
+            # zapin serve: POST /message/sendText -> 201 (reserved, ratchet durable, written).
+            (f"round {r} out via HTTP: 201 p50 / p99 ms", f"{ha.get('p50_ms')} / {ha.get('p99_ms')}", p(bout, "send_message_resolved"), None),
+            # ... -> the SERVER_ACK messages.update at a webhook receiver (Baileys: the ack frame).
+            (f"round {r} out via HTTP: server ack at webhook p50 / p99 ms", f"{hs.get('p50_ms')} / {hs.get('p99_ms')}", p(bout, "server_ack"), None),
+        ]
+if h.get("fsyncs_per_send") is not None:
+    rows.append(("zapin serve fsyncs per send (all files)", h["fsyncs_per_send"], None, None))
 print(f"K = {z['n']}  (load avg zapin {z['loadavg_start']} -> {z['loadavg_end']}, Baileys {b['loadavg_start']} -> {b['loadavg_end']})")
 print(f"| {'metric':<36} | {'zapin':>14} | {'Baileys':>14} | ratio |")
 print(f"|{'-'*38}|{'-'*16}|{'-'*16}|-------|")
@@ -103,6 +125,6 @@ for name, zv, bv, rt in rows:
     print(f"| {name:<36} | {str(zv):>14} | {str(bv):>14} | {'' if rt is None else str(rt) + 'x':>5} |")
 print("ratio = Baileys/zapin for RSS and CPU, zapin/Baileys for rates (higher = zapin better)")
 json.dump({"k": z["n"], "rows": [{"metric": n, "zapin": zv, "baileys": bv, "ratio": rt} for n, zv, bv, rt in rows],
-           "zapin": z, "baileys": b}, open(sys.argv[3], "w"))
+           "zapin": z, "baileys": b, "zapin_http": h}, open(sys.argv[3], "w"))
 PY
 echo "full summaries: $DIR/zapin.json $DIR/baileys.json $DIR/side-by-side.json" >&2

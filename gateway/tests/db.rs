@@ -397,6 +397,71 @@ async fn a_failed_transaction_keeps_neither_the_state_nor_its_events() {
     .await;
 }
 
+/// Several units of work in one transaction (the bridge's group commit): a unit that fails is
+/// rolled back to its savepoint alone, on PostgreSQL too (where a failed statement otherwise
+/// poisons the whole transaction), and the others commit with their events.
+#[tokio::test]
+async fn a_failed_unit_rolls_back_to_its_savepoint_alone() {
+    each_backend(Routing::default(), |db| async move {
+        let a = create(&db, "units").await;
+        let mut tx = db.begin().await.unwrap();
+        tx.set_webhook(&a.id, &webhook("http://127.0.0.1:9/h", &[]))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let before = db.outbox_entries().await.unwrap().len();
+
+        let mut tx = db.begin().await.unwrap();
+        tx.savepoint().await.unwrap();
+        tx.upsert_message(
+            &message(&a.id, "U1", "1@s.whatsapp.net", 5),
+            |_| json!({"u": 1}),
+        )
+        .await
+        .unwrap();
+        tx.release_savepoint().await.unwrap();
+
+        tx.savepoint().await.unwrap();
+        tx.upsert_message(
+            &message(&a.id, "U2", "1@s.whatsapp.net", 6),
+            |_| json!({"u": 2}),
+        )
+        .await
+        .unwrap();
+        let failed = tx
+            .create_instance(&new_instance("units"), |_| json!({}))
+            .await;
+        assert!(matches!(failed, Err(DbError::NameTaken(_))));
+        tx.rollback_to_savepoint().await.unwrap();
+
+        tx.savepoint().await.unwrap();
+        tx.upsert_message(
+            &message(&a.id, "U3", "1@s.whatsapp.net", 7),
+            |_| json!({"u": 3}),
+        )
+        .await
+        .unwrap();
+        tx.release_savepoint().await.unwrap();
+        tx.commit().await.unwrap();
+
+        let mut tx = db.begin().await.unwrap();
+        assert!(tx.get_message(&a.id, "U1").await.unwrap().is_some());
+        assert_eq!(tx.get_message(&a.id, "U2").await.unwrap(), None);
+        assert!(tx.get_message(&a.id, "U3").await.unwrap().is_some());
+        drop(tx);
+        let bodies: Vec<String> = db
+            .outbox_entries()
+            .await
+            .unwrap()
+            .into_iter()
+            .skip(before)
+            .map(|e| e.body)
+            .collect();
+        assert_eq!(bodies, [r#"{"u":1}"#, r#"{"u":3}"#]);
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn events_are_routed_to_the_instance_and_global_webhooks() {
     let routing = Routing {
