@@ -4,8 +4,8 @@
 //!
 //! | point | what is durable at the crash |
 //! |---|---|
-//! | `send.reserved` | the message row (PENDING) and its pending send; nothing encrypted |
-//! | `send.encrypted` | also the ratchet state; nothing on the wire |
+//! | `send.reserved` | the message row (PENDING) and its pending send; maybe the ratchet state (the two commit concurrently); nothing on the wire |
+//! | `send.encrypted` | both; nothing on the wire |
 //! | `send.written` | the stanza was written to the socket; no server ack yet |
 //!
 //! For each point, after the restart: the phone holds the text exactly once, under the id of the
