@@ -7,6 +7,7 @@ use zapin_protocol::proto::wa;
 
 use crate::error::EngineError;
 use crate::events::{ConnectionState, InstanceId};
+use crate::messaging::group_admin::{GroupAnswer, GroupOp};
 use crate::messaging::presence::ChatState;
 use crate::messaging::usync::{MAX_CONTACT_QUERY, normalize_number};
 
@@ -127,6 +128,11 @@ pub enum Command {
     GroupInfo {
         group: String,
         reply: Reply<Option<GroupInfo>>,
+    },
+    /// A group operation (one or two IQs, see [`crate::messaging::group_admin`]).
+    Group {
+        op: GroupOp,
+        reply: Reply<GroupAnswer>,
     },
     /// Read receipts for `ids`, all sent by `participant` (groups) or the chat's peer.
     MarkRead {
@@ -298,6 +304,14 @@ impl SessionHandle {
     pub async fn group_info(&self, group: &str) -> Result<Option<GroupInfo>, EngineError> {
         let group = group.to_owned();
         self.ask(|reply| Command::GroupInfo { group, reply }).await
+    }
+
+    /// Runs a group operation: create, metadata, participants, subject, description, picture,
+    /// settings, ephemeral timer, invite links, leave. Server refusals are
+    /// [`EngineError::Messaging`] carrying [`crate::messaging::MessagingError::Iq`] with
+    /// WhatsApp's code. Needs an open connection.
+    pub async fn group(&self, op: GroupOp) -> Result<GroupAnswer, EngineError> {
+        self.ask(|reply| Command::Group { op, reply }).await
     }
 
     /// Shows us typing ([`ChatState::Composing`]), recording, or stopping ([`ChatState::Paused`])

@@ -45,6 +45,7 @@
 
 pub mod content;
 pub mod directory;
+pub mod group_admin;
 pub mod groups;
 pub mod ids;
 pub mod inbox;
