@@ -233,7 +233,16 @@ pub struct GroupParticipant {
     pub admin: Option<AdminRole>,
 }
 
+/// A group's description: its id (a change names the id it replaces), text, author and time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupDescription {
+    pub id: String,
+    pub body: String,
+    pub owner: String,
+    pub t: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Group {
     /// The id part of `id@g.us`.
     pub id: String,
@@ -244,6 +253,33 @@ pub struct Group {
     pub created_at: u64,
     /// `pn` or `lid` (§12.5); groups are created `pn`-addressed.
     pub addressing_mode: String,
+    /// Who last set the subject and when (the creator at creation).
+    #[serde(default)]
+    pub subject_owner: Option<String>,
+    #[serde(default)]
+    pub subject_time: Option<u64>,
+    #[serde(default)]
+    pub description: Option<GroupDescription>,
+    /// Only admins send (`announcement`).
+    #[serde(default)]
+    pub announce: bool,
+    /// Only admins edit the group's info (`locked`).
+    #[serde(default)]
+    pub locked: bool,
+    /// Disappearing-messages timer in seconds, 0 when off.
+    #[serde(default)]
+    pub ephemeral: u32,
+    /// The current invite code (made on first ask, replaced on revoke).
+    #[serde(default)]
+    pub invite_code: Option<String>,
+    /// Codes revoked before: asking about them is `410 gone`, not `406`.
+    #[serde(default)]
+    pub revoked_codes: Vec<String>,
+    /// The picture's id and size in bytes (the bytes themselves are not kept).
+    #[serde(default)]
+    pub picture_id: Option<String>,
+    #[serde(default)]
+    pub picture_len: usize,
 }
 
 /// What a registration connection told the server in its `ClientPayload` (§3, §12.1 step 4).

@@ -40,6 +40,9 @@ pub fn answer(sim: &Sim, asker: &Asker<'_>, iq: &Node) -> IqOutcome {
     let first = iq.child_nodes().first().map(|c| &*c.tag);
     let reply = match (xmlns, kind) {
         ("w:g2", _) | ("privacy", "set") => return IqOutcome::Route,
+        ("w:profile:picture", "set") if iq.attr_jid("target").is_some_and(|t| t.is_group()) => {
+            return IqOutcome::Route;
+        }
         ("encrypt", _) => encrypt(sim, asker, iq),
         ("usync", "get") => usync(sim, iq),
         ("passive", "set")
