@@ -6,6 +6,7 @@
 //! (Evolution's schemas never set `additionalProperties: false`).
 
 mod chat;
+mod group;
 mod instance;
 mod message;
 mod settings;
@@ -15,6 +16,12 @@ pub use chat::{
     DEFAULT_PAGE_SIZE, FindMessages, KeyFilter, MessageFilter, ReadMessage, SendPresence,
     WhatsappNumbers, parse_date_seconds, validate_find_messages, validate_mark_message_as_read,
     validate_send_presence, validate_whatsapp_numbers,
+};
+pub use group::{
+    CreateGroup, EPHEMERAL_EXPIRATIONS, SendInvite, UpdateParticipants, validate_create_group,
+    validate_get_participants, validate_group_jid, validate_group_text, validate_invite_code,
+    validate_send_invite, validate_toggle_ephemeral, validate_update_participants,
+    validate_update_setting, with_group_jid,
 };
 pub use instance::{
     ConnectQuery, CreateInstance, CreateWebhook, Integration, Presence, SetPresence,
