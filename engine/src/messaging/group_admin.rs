@@ -387,8 +387,9 @@ fn jid_of(id: &str) -> Option<Jid> {
 /// Reads a `<group>` node.
 pub fn parse_group(node: &Node) -> Result<GroupDetails, MessagingError> {
     let jid = node
-        .attr_str("id")
-        .and_then(jid_of)
+        .attr_jid("id")
+        .filter(Jid::is_group)
+        .or_else(|| node.attr_str("id").and_then(jid_of))
         .ok_or(MessagingError::Malformed("group", "no valid id"))?;
     let mut participants = Vec::new();
     for p in node.children_by_tag("participant") {
@@ -436,8 +437,8 @@ pub fn parse_group(node: &Node) -> Result<GroupDetails, MessagingError> {
         is_community_announce: node.child("default_sub_group").is_some(),
         linked_parent: node
             .child("linked_parent")
-            .and_then(|l| l.attr_str("jid"))
-            .map(str::to_owned),
+            .and_then(|l| l.get_attr("jid"))
+            .map(ToString::to_string),
         ephemeral: node
             .child("ephemeral")
             .and_then(|e| e.attr_str("expiration"))
@@ -506,10 +507,11 @@ pub fn parse_invite_code(answer: &Node) -> Result<String, MessagingError> {
 /// The group joined by an accept-invite answer (`<group jid/>`).
 pub fn parse_joined(answer: &Node) -> Result<Jid, MessagingError> {
     check_iq_result(answer)?;
-    answer
-        .child("group")
-        .and_then(|g| g.attr_str("jid"))
-        .and_then(jid_of)
+    let group = answer.child("group");
+    group
+        .and_then(|g| g.attr_jid("jid"))
+        .filter(Jid::is_group)
+        .or_else(|| group.and_then(|g| g.attr_str("jid")).and_then(jid_of))
         .ok_or(MessagingError::Malformed("invite answer", "no group jid"))
 }
 
@@ -640,6 +642,13 @@ mod tests {
         assert_eq!(
             parse_joined(&joined).unwrap(),
             Jid::group("120363000000000001")
+        );
+        let joined = Node::new("iq").attr("type", "result").children(vec![
+            Node::new("group").attr("jid", Jid::group("120363000000000002")),
+        ]);
+        assert_eq!(
+            parse_joined(&joined).unwrap(),
+            Jid::group("120363000000000002")
         );
     }
 }

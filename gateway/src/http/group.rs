@@ -325,8 +325,10 @@ pub async fn fetch_all_groups(
     State(state): State<AppState>,
     Extension(Authorized(instance)): Extension<Authorized>,
     Query(query): Query<HashMap<String, String>>,
+    JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
     const F: Failure = fail(404, "Error fetching group");
+    body?;
     let with_participants = validate_get_participants(&query_value(&query))?;
     let session = open_session(&state, &instance)?;
     let groups = match run(&session, GroupOp::Participating, F).await? {
@@ -421,7 +423,9 @@ pub async fn invite_info(
     State(state): State<AppState>,
     Extension(Authorized(instance)): Extension<Authorized>,
     Query(query): Query<HashMap<String, String>>,
+    JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
+    body?;
     let code = validate_invite_code(&query_value(&query))?;
     let session = open_session(&state, &instance)?;
     match session
@@ -442,8 +446,10 @@ pub async fn accept_invite_code(
     State(state): State<AppState>,
     Extension(Authorized(instance)): Extension<Authorized>,
     Query(query): Query<HashMap<String, String>>,
+    JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
     const F: Failure = fail(404, "Accept invite error");
+    body?;
     let code = validate_invite_code(&query_value(&query))?;
     let session = open_session(&state, &instance)?;
     match run(&session, GroupOp::AcceptInvite { code }, F).await? {
