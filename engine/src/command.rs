@@ -7,6 +7,7 @@ use zapin_protocol::proto::wa;
 
 use crate::error::EngineError;
 use crate::events::{ConnectionState, InstanceId};
+use crate::messaging::account::{AccountAnswer, AccountOp};
 use crate::messaging::group_admin::{GroupAnswer, GroupOp};
 use crate::messaging::presence::ChatState;
 use crate::messaging::usync::{MAX_CONTACT_QUERY, normalize_number};
@@ -133,6 +134,11 @@ pub enum Command {
     Group {
         op: GroupOp,
         reply: Reply<GroupAnswer>,
+    },
+    /// An account setting (privacy, block list, about text, picture): one IQ.
+    Account {
+        op: AccountOp,
+        reply: Reply<AccountAnswer>,
     },
     /// Read receipts for `ids`, all sent by `participant` (groups) or the chat's peer.
     MarkRead {
@@ -312,6 +318,13 @@ impl SessionHandle {
     /// WhatsApp's code. Needs an open connection.
     pub async fn group(&self, op: GroupOp) -> Result<GroupAnswer, EngineError> {
         self.ask(|reply| Command::Group { op, reply }).await
+    }
+
+    /// Reads or changes the account's own settings (see [`crate::messaging::account`]).
+    /// Server refusals are [`EngineError::Messaging`] with WhatsApp's code. Needs an open
+    /// connection.
+    pub async fn account(&self, op: AccountOp) -> Result<AccountAnswer, EngineError> {
+        self.ask(|reply| Command::Account { op, reply }).await
     }
 
     /// Shows us typing ([`ChatState::Composing`]), recording, or stopping ([`ChatState::Paused`])

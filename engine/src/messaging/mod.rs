@@ -43,6 +43,7 @@
 //! * Contacts and chats events: a [`directory::Directory`] per session fed every received message
 //!   and every sent chat.
 
+pub mod account;
 pub mod content;
 pub mod directory;
 pub mod group_admin;

@@ -72,6 +72,9 @@ impl Session {
             Command::Group { reply, .. } => {
                 let _ = reply.send(Err(EngineError::NotConnected));
             }
+            Command::Account { reply, .. } => {
+                let _ = reply.send(Err(EngineError::NotConnected));
+            }
             Command::SubscribePresence { reply, .. } | Command::SendChatPresence { reply, .. } => {
                 let _ = reply.send(Err(EngineError::NotConnected));
             }
@@ -226,6 +229,11 @@ impl Session {
             }
             Command::Group { op, reply } if cx.opened_at.is_some() => {
                 let result = self.group_op(conn, cx, op).await;
+                let _ = reply.send(result);
+                Step::Continue
+            }
+            Command::Account { op, reply } if cx.opened_at.is_some() => {
+                let result = self.account_op(conn, cx, op).await;
                 let _ = reply.send(result);
                 Step::Continue
             }

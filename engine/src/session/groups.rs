@@ -1,4 +1,4 @@
-//! Group operations on the open connection ([`crate::SessionHandle::group`]): builds the IQ with
+//! Group and account operations on the open connection ([`crate::SessionHandle::group`]): builds the IQ with
 //! [`crate::messaging::group_admin`], waits for the answer, and forgets the group's cached
 //! metadata after anything that may have changed it, so the next group send asks again.
 
@@ -6,6 +6,7 @@ use zapin_protocol::jid::Jid;
 
 use crate::error::EngineError;
 use crate::messaging::group_admin::{self as admin, GroupAnswer, GroupDetails, GroupOp};
+use crate::messaging::account::{self, AccountAnswer, AccountOp};
 use crate::messaging::{Exchange, MessagingError, ids};
 use crate::socket::Connection;
 
@@ -13,6 +14,27 @@ use super::exchange::ConnExchange;
 use super::{Conn, Session};
 
 impl Session {
+    /// One account IQ ([`crate::SessionHandle::account`]).
+    pub(super) async fn account_op(
+        &mut self,
+        conn: &mut Connection,
+        cx: &mut Conn,
+        op: AccountOp,
+    ) -> Result<AccountAnswer, EngineError> {
+        let mut exchange = ConnExchange::new(
+            conn,
+            cx,
+            &mut self.iq_counter,
+            self.iq_prefix,
+            self.ctx.config.iq_timeout,
+        );
+        let answer = exchange
+            .query(account::request(&op))
+            .await
+            .map_err(MessagingError::from)?;
+        Ok(account::parse(&op, &answer)?)
+    }
+
     pub(super) async fn group_op(
         &mut self,
         conn: &mut Connection,

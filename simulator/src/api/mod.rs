@@ -51,6 +51,7 @@ pub fn router(app: AppState) -> Router {
             get(accounts::list_receipts),
         )
         .route("/sim/accounts/{phone}/read", post(accounts::read))
+        .route("/sim/accounts/{phone}/profile", get(accounts::get_profile))
         .route("/sim/groups", post(groups::create))
         .route("/sim/groups/join", post(groups::join))
         .route("/sim/groups/{jid}", get(groups::get_group))

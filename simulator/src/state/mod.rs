@@ -1021,6 +1021,7 @@ fn new_account(
             signal: PhoneSignal::default(),
         },
         companions: BTreeMap::new(),
+        profile: AccountProfile::default(),
         next_device: 1,
         next_key_index: 1,
         created_at: unix_secs(),

@@ -163,12 +163,52 @@ pub struct Account {
     pub next_device: u16,
     pub next_key_index: u32,
     pub created_at: u64,
+    /// Privacy settings, block list, about text and picture (`privacy`, `blocklist`, `status`
+    /// and `w:profile:picture` IQs).
+    #[serde(default)]
+    pub profile: AccountProfile,
     /// What the phone received and decrypted (control API `GET …/messages`).
     #[serde(skip)]
     pub inbox: VecDeque<ReceivedMessage>,
     /// Receipts the phone got for messages it sent (control API `GET …/receipts`).
     #[serde(skip)]
     pub receipts: VecDeque<ReceiptRecord>,
+}
+
+/// An account's own settings kept by the server. Privacy categories missing from `privacy`
+/// have WhatsApp's defaults (see [`AccountProfile::privacy_value`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct AccountProfile {
+    pub privacy: BTreeMap<String, String>,
+    /// Blocked users as JIDs (`…@s.whatsapp.net`).
+    pub blocked: std::collections::BTreeSet<String>,
+    /// The "about" text.
+    pub status: Option<String>,
+    pub picture_id: Option<String>,
+    pub picture_len: usize,
+}
+
+impl AccountProfile {
+    /// The privacy categories WhatsApp reports, with their allowed values.
+    pub const CATEGORIES: [(&'static str, &'static [&'static str]); 6] = [
+        ("readreceipts", &["all", "none"]),
+        ("profile", &["all", "contacts", "contact_blacklist", "none"]),
+        ("status", &["all", "contacts", "contact_blacklist", "none"]),
+        ("online", &["all", "match_last_seen"]),
+        ("last", &["all", "contacts", "contact_blacklist", "none"]),
+        ("groupadd", &["all", "contacts", "contact_blacklist", "none"]),
+    ];
+
+    /// The value of a category: what was set, else WhatsApp's default for a new account.
+    pub fn privacy_value(&self, name: &str) -> String {
+        self.privacy.get(name).cloned().unwrap_or_else(|| {
+            match name {
+                "readreceipts" | "online" => "all",
+                _ => "contacts",
+            }
+            .to_string()
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
