@@ -18,7 +18,9 @@ use libfuzzer_sys::fuzz_target;
 use prost::Message;
 use sha2::Sha256;
 use zapin_engine::disconnect::DisconnectReason;
-use zapin_engine::messaging::{content, group_admin, groups, prekeys, presence, receipts, usync};
+use zapin_engine::messaging::{
+    account, content, group_admin, groups, prekeys, presence, receipts, usync,
+};
 use zapin_engine::pairing;
 use zapin_engine::signal_session::EncType;
 use zapin_protocol::binary::{Content, Node};
@@ -155,6 +157,7 @@ fuzz_target!(|data: &[u8]| {
     std::hint::black_box(group_admin::parse_participating(&node).ok());
     std::hint::black_box(group_admin::parse_invite_code(&node).ok());
     std::hint::black_box(group_admin::parse_joined(&node).ok());
+    std::hint::black_box(account::parse(&account::AccountOp::FetchPrivacy, &node).ok());
     for action in [
         group_admin::ParticipantAction::Add,
         group_admin::ParticipantAction::Remove,

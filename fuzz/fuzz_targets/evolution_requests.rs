@@ -83,6 +83,9 @@ fuzz_target!(|data: &[u8]| {
     }
     check(req::validate_get_participants(&body));
     check(req::validate_invite_code(&body));
+    check(req::validate_privacy_settings(&body));
+    check(req::validate_block_status(&body));
+    check(req::validate_profile_text(&body, "status"));
     std::hint::black_box(req::validate_connect_query(
         body.get("number").and_then(Value::as_str),
     ));

@@ -211,6 +211,39 @@ fn guarded_routes(name: &str) -> Vec<(Method, String, Option<Value>)> {
             Some(json!({"number": "5511999999999", "presence": "composing", "delay": 0})),
         ),
         (
+            Method::GET,
+            format!("/chat/fetchPrivacySettings/{name}"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/chat/updatePrivacySettings/{name}"),
+            Some(
+                json!({"readreceipts": "all", "profile": "all", "status": "all",
+                        "online": "all", "last": "all", "groupadd": "all"}),
+            ),
+        ),
+        (
+            Method::POST,
+            format!("/chat/updateBlockStatus/{name}"),
+            Some(json!({"number": "5511999999999", "status": "block"})),
+        ),
+        (
+            Method::POST,
+            format!("/chat/updateProfileStatus/{name}"),
+            Some(json!({"status": "hi"})),
+        ),
+        (
+            Method::POST,
+            format!("/chat/updateProfilePicture/{name}"),
+            Some(json!({"picture": "/9j/4AAQ"})),
+        ),
+        (
+            Method::DELETE,
+            format!("/chat/removeProfilePicture/{name}"),
+            None,
+        ),
+        (
             Method::POST,
             format!("/group/create/{name}"),
             Some(json!({"subject": "S", "participants": ["5511999999999"]})),

@@ -9,6 +9,7 @@ mod chat;
 mod group;
 mod instance;
 mod message;
+mod profile;
 mod settings;
 mod webhook;
 
@@ -28,6 +29,9 @@ pub use instance::{
     validate_connect_query, validate_create_instance, validate_set_presence,
 };
 pub use message::{Quoted, QuotedKey, SendText, validate_send_text};
+pub use profile::{
+    PRIVACY_CATEGORIES, validate_block_status, validate_privacy_settings, validate_profile_text,
+};
 pub use settings::{SettingsSet, validate_settings_set};
 pub use webhook::{WebhookSet, validate_webhook_set};
 

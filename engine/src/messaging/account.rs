@@ -114,22 +114,28 @@ mod tests {
             block: true,
         });
         assert_eq!(block.attr_str("xmlns"), Some("blocklist"));
-        assert_eq!(block.child("item").unwrap().attr_str("action"), Some("block"));
+        assert_eq!(
+            block.child("item").unwrap().attr_str("action"),
+            Some("block")
+        );
         let remove = request(&AccountOp::SetPicture { jpeg: None });
         assert!(remove.child_nodes().is_empty());
-        let answer = Node::new("iq").attr("type", "result").children(vec![
-            Node::new("privacy").children(vec![
+        let answer =
+            Node::new("iq")
+                .attr("type", "result")
+                .children(vec![Node::new("privacy").children(vec![
                 Node::new("category")
                     .attr("name", "last")
                     .attr("value", "none"),
-            ]),
-        ]);
+            ])]);
         assert_eq!(
             parse(&AccountOp::FetchPrivacy, &answer).unwrap(),
             AccountAnswer::Privacy(vec![("last".into(), "none".into())])
         );
         let err = Node::new("iq").attr("type", "error").children(vec![
-            Node::new("error").attr("code", "400").attr("text", "bad-request"),
+            Node::new("error")
+                .attr("code", "400")
+                .attr("text", "bad-request"),
         ]);
         assert!(matches!(
             parse(&AccountOp::SetStatus { text: "x".into() }, &err),

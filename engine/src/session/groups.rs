@@ -5,8 +5,8 @@
 use zapin_protocol::jid::Jid;
 
 use crate::error::EngineError;
-use crate::messaging::group_admin::{self as admin, GroupAnswer, GroupDetails, GroupOp};
 use crate::messaging::account::{self, AccountAnswer, AccountOp};
+use crate::messaging::group_admin::{self as admin, GroupAnswer, GroupDetails, GroupOp};
 use crate::messaging::{Exchange, MessagingError, ids};
 use crate::socket::Connection;
 

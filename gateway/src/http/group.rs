@@ -264,7 +264,7 @@ pub async fn update_picture(
 
 /// The picture behind `image`: downloaded when it is an http(s) URL (bounded), else base64
 /// (optionally a `data:` URL). Neither → Evolution's 400.
-async fn picture_bytes(image: &str) -> Result<Vec<u8>, ApiError> {
+pub(super) async fn picture_bytes(image: &str) -> Result<Vec<u8>, ApiError> {
     let not_image = || -> ApiError {
         ErrorEnvelope::bad_request(["\"profilePicture\" must be a url or a base64"]).into()
     };

@@ -18,6 +18,7 @@ mod instance;
 mod meta;
 mod metrics;
 pub mod observe;
+mod profile;
 pub(crate) mod quote;
 pub(crate) mod session;
 mod settings;
@@ -181,6 +182,30 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/chat/sendPresence/{instance}",
             post(session::send_presence),
+        )
+        .route(
+            "/chat/fetchPrivacySettings/{instance}",
+            get(profile::fetch_privacy),
+        )
+        .route(
+            "/chat/updatePrivacySettings/{instance}",
+            post(profile::update_privacy),
+        )
+        .route(
+            "/chat/updateBlockStatus/{instance}",
+            post(profile::update_block_status),
+        )
+        .route(
+            "/chat/updateProfileStatus/{instance}",
+            post(profile::update_status),
+        )
+        .route(
+            "/chat/updateProfilePicture/{instance}",
+            post(profile::update_picture),
+        )
+        .route(
+            "/chat/removeProfilePicture/{instance}",
+            delete(profile::remove_picture),
         )
         .route("/group/create/{instance}", post(group::create))
         .route(

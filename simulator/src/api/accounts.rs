@@ -291,25 +291,6 @@ pub async fn read(
     Ok(Json(json!({})))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::normalise_link_code;
-
-    #[test]
-    fn link_codes() {
-        assert_eq!(normalise_link_code("ABCD1234").as_deref(), Some("ABCD1234"));
-        assert_eq!(
-            normalise_link_code("abcd-1234").as_deref(),
-            Some("ABCD1234")
-        );
-        assert_eq!(normalise_link_code("ABCD123"), None);
-        assert_eq!(normalise_link_code("ABCD12340"), None);
-        assert_eq!(normalise_link_code("ABC0D123"), None);
-        assert_eq!(normalise_link_code("ABCDI123"), None);
-        assert_eq!(normalise_link_code("AB-CD1234"), None);
-    }
-}
-
 /// `GET /sim/accounts/{phone}/profile`: the settings the account's devices set over IQs.
 pub async fn get_profile(
     State(app): State<AppState>,
@@ -332,4 +313,23 @@ pub async fn get_profile(
         "picture_id": profile.picture_id,
         "picture_bytes": profile.picture_len,
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalise_link_code;
+
+    #[test]
+    fn link_codes() {
+        assert_eq!(normalise_link_code("ABCD1234").as_deref(), Some("ABCD1234"));
+        assert_eq!(
+            normalise_link_code("abcd-1234").as_deref(),
+            Some("ABCD1234")
+        );
+        assert_eq!(normalise_link_code("ABCD123"), None);
+        assert_eq!(normalise_link_code("ABCD12340"), None);
+        assert_eq!(normalise_link_code("ABC0D123"), None);
+        assert_eq!(normalise_link_code("ABCDI123"), None);
+        assert_eq!(normalise_link_code("AB-CD1234"), None);
+    }
 }

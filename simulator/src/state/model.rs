@@ -196,7 +196,10 @@ impl AccountProfile {
         ("status", &["all", "contacts", "contact_blacklist", "none"]),
         ("online", &["all", "match_last_seen"]),
         ("last", &["all", "contacts", "contact_blacklist", "none"]),
-        ("groupadd", &["all", "contacts", "contact_blacklist", "none"]),
+        (
+            "groupadd",
+            &["all", "contacts", "contact_blacklist", "none"],
+        ),
     ];
 
     /// The value of a category: what was set, else WhatsApp's default for a new account.

@@ -102,7 +102,10 @@ pub fn blocklist(sim: &Sim, asker: &Asker<'_>, iq: &Node, set: bool) -> Node {
 
 /// set `<status>TEXT</status>`.
 pub fn status(sim: &Sim, asker: &Asker<'_>, iq: &Node) -> Node {
-    let Some(text) = iq.child("status").map(|s| s.content_str().unwrap_or_default()) else {
+    let Some(text) = iq
+        .child("status")
+        .map(|s| s.content_str().unwrap_or_default())
+    else {
         return iq_error(iq, 400, "bad-request");
     };
     if text.chars().count() > MAX_STATUS {

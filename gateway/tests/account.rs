@@ -1,8 +1,10 @@
-//! The `/group/*` routes end to end: the gateway wired to an in-process simulator (WhatsApp's
-//! server side with real group state), a linked instance, and a real webhook receiver. Every
-//! route is called over HTTP and its effect checked on the simulator's state (the phone's view);
-//! changes the phones make reach the webhook as `groups.upsert`, `groups.update` and
-//! `group-participants.update`; bad input gets Evolution's 4xx and changes nothing.
+//! The account's state routes end to end (`/group/*`, and the account's own privacy, block list,
+//! about text and picture under `/chat/*`): the gateway wired to an in-process simulator
+//! (WhatsApp's server side with real group and account state), a linked instance, and a real
+//! webhook receiver. Every route is called over HTTP and its effect checked on the simulator's
+//! state (the phone's view); changes the phones make reach the webhook as `groups.upsert`,
+//! `groups.update` and `group-participants.update`; bad input gets Evolution's 4xx and changes
+//! nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -19,7 +21,7 @@ use zapin_gateway::webhook::{Dispatcher, DispatcherConfig};
 use zapin_gateway::{AppState, Config, app};
 use zapin_sim::{RunningSim, SimConfig};
 
-const GLOBAL: &str = "groups-global-key";
+const GLOBAL: &str = "account-global-key";
 
 struct Gateway {
     base: String,
@@ -636,6 +638,176 @@ async fn group_routes_over_http_against_the_simulator() {
         .get("/group/acceptInviteCode/grp?inviteCode=AAAAAAAAAAAAAAAAAAAAAA")
         .await;
     assert_eq!(status, 404, "{body}");
+
+    gw.stop().await;
+    sim.shutdown().await.unwrap();
+}
+
+/// Creates instance `name`, links it to a new account on the simulator and answers the phone.
+async fn linked(gw: &Gateway, sim: &RunningSim, name: &str) -> String {
+    let phone = account(sim, "Owner").await;
+    let (status, body) = gw
+        .post(
+            "/instance/create",
+            json!({"instanceName": name, "integration": "WHATSAPP-BAILEYS"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let code = eventually("a QR from connect", || async {
+        let (status, body) = gw.get(&format!("/instance/connect/{name}")).await;
+        assert_eq!(status, 200, "{body}");
+        body["code"].as_str().map(str::to_owned)
+    })
+    .await;
+    let (status, body) = sim_post(
+        sim,
+        &format!("/sim/accounts/{phone}/scan"),
+        json!({"qr": code}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    eventually("the instance to open", || async {
+        let (_, body) = gw.get(&format!("/instance/connectionState/{name}")).await;
+        (body["instance"]["state"] == "open").then_some(())
+    })
+    .await;
+    phone
+}
+
+async fn sim_profile(sim: &RunningSim, phone: &str) -> Value {
+    reqwest::get(format!("{}/sim/accounts/{phone}/profile", sim.http_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn privacy_block_list_about_and_picture_over_http() {
+    let sim = zapin_sim::run(SimConfig {
+        seed: Some(29),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(&sim, dir.path()).await;
+    let phone = linked(&gw, &sim, "me").await;
+    let other = account(&sim, "Other").await;
+
+    // Privacy: WhatsApp's defaults, then all six set (one IQ each).
+    let (status, body) = gw.get("/chat/fetchPrivacySettings/me").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"readreceipts": "all", "profile": "contacts", "status": "contacts",
+               "online": "all", "last": "contacts", "groupadd": "contacts"})
+    );
+    let wanted = json!({"readreceipts": "none", "profile": "all", "status": "contact_blacklist",
+                        "online": "match_last_seen", "last": "none", "groupadd": "contacts"});
+    let (status, body) = gw
+        .post("/chat/updatePrivacySettings/me", wanted.clone())
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body, json!({"update": "success", "data": wanted}));
+    assert_eq!(sim_profile(&sim, &phone).await["privacy"], wanted);
+    let (status, body) = gw.get("/chat/fetchPrivacySettings/me").await;
+    assert_eq!((status, body), (200, wanted.clone()));
+    let (status, body) = gw
+        .post(
+            "/chat/updatePrivacySettings/me",
+            json!({"readreceipts": "contacts"}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        bad_request_messages(&body)[0][0],
+        "readreceipts is not one of enum values: all,none"
+    );
+    assert_eq!(sim_profile(&sim, &phone).await["privacy"], wanted);
+
+    // Block list.
+    let (status, body) = gw
+        .post(
+            "/chat/updateBlockStatus/me",
+            json!({"number": other, "status": "block"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body, json!({"block": "success"}));
+    assert_eq!(
+        sim_profile(&sim, &phone).await["blocked"],
+        json!([format!("{other}@s.whatsapp.net")])
+    );
+    let (status, _) = gw
+        .post(
+            "/chat/updateBlockStatus/me",
+            json!({"number": other, "status": "mute"}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    let (status, _) = gw
+        .post(
+            "/chat/updateBlockStatus/me",
+            json!({"number": other, "status": "unblock"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    assert_eq!(sim_profile(&sim, &phone).await["blocked"], json!([]));
+
+    // About text: WhatsApp's length limit is the server's refusal, a 400.
+    let (status, body) = gw
+        .post(
+            "/chat/updateProfileStatus/me",
+            json!({"status": "Available"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"update": "success"}));
+    assert_eq!(sim_profile(&sim, &phone).await["status"], "Available");
+    let (status, body) = gw
+        .post(
+            "/chat/updateProfileStatus/me",
+            json!({"status": "x".repeat(200)}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body["response"]["message"],
+        json!(["Error updating profile status", "Error: bad-request"])
+    );
+    assert_eq!(sim_profile(&sim, &phone).await["status"], "Available");
+
+    // Picture: JPEG only, then removed.
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let (status, _) = gw
+        .post(
+            "/chat/updateProfilePicture/me",
+            json!({"picture": b64.encode(b"not an image")}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(sim_profile(&sim, &phone).await["picture_bytes"], 0);
+    let (status, body) = gw
+        .post(
+            "/chat/updateProfilePicture/me",
+            json!({"picture": format!("data:image/jpeg;base64,{}", b64.encode(jpeg()))}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        sim_profile(&sim, &phone).await["picture_bytes"],
+        jpeg().len()
+    );
+    let (status, body) = gw
+        .call(Method::DELETE, "/chat/removeProfilePicture/me", None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"update": "success"}));
+    let profile = sim_profile(&sim, &phone).await;
+    assert_eq!(profile["picture_bytes"], 0);
+    assert_eq!(profile["picture_id"], Value::Null);
 
     gw.stop().await;
     sim.shutdown().await.unwrap();
