@@ -32,8 +32,9 @@ struct Gateway {
 }
 
 impl Gateway {
-    async fn start(sim: &RunningSim, dir: &std::path::Path) -> Self {
-        let config = Config::from_env(vec![
+    /// On SQLite in `dir`, or on PostgreSQL at `database_url`.
+    async fn start(sim: &RunningSim, dir: &std::path::Path, database_url: Option<&str>) -> Self {
+        let mut vars = vec![
             ("AUTHENTICATION_API_KEY".to_owned(), GLOBAL.to_owned()),
             ("ZAPIN_DATA_DIR".to_owned(), dir.display().to_string()),
             ("ZAPIN_WA_WS_URL".to_owned(), sim.ws_url()),
@@ -41,8 +42,11 @@ impl Gateway {
                 "ZAPIN_WA_ROOT_PUBKEY".to_owned(),
                 hex::encode(sim.root_public_key().0),
             ),
-        ])
-        .unwrap();
+        ];
+        if let Some(url) = database_url {
+            vars.push(("DATABASE_CONNECTION_URI".to_owned(), url.to_owned()));
+        }
+        let config = Config::from_env(vars).unwrap();
         let db = Db::open(&config).await.unwrap();
         let dispatcher = Dispatcher::new(db.clone(), DispatcherConfig::from_config(&config))
             .unwrap()
@@ -164,7 +168,22 @@ fn jpeg() -> Vec<u8> {
 }
 
 #[tokio::test]
-async fn group_routes_over_http_against_the_simulator() {
+async fn group_routes_over_http_on_sqlite() {
+    group_routes(None).await;
+}
+
+/// The same on PostgreSQL, in a database of its own (the webhook events go through its outbox).
+#[tokio::test]
+async fn group_routes_over_http_on_postgres() {
+    let Some(admin) = common::postgres_url() else {
+        return;
+    };
+    let database = common::PgDatabase::create(&admin).await;
+    group_routes(Some(&database.url)).await;
+    database.drop_database().await;
+}
+
+async fn group_routes(database_url: Option<&str>) {
     let sim = zapin_sim::run(SimConfig {
         seed: Some(23),
         ..SimConfig::default()
@@ -173,7 +192,7 @@ async fn group_routes_over_http_against_the_simulator() {
     .unwrap();
     let receiver = Receiver::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let gw = Gateway::start(&sim, dir.path()).await;
+    let gw = Gateway::start(&sim, dir.path(), database_url).await;
 
     let owner = account(&sim, "Maria").await;
     let alice = account(&sim, "Alice").await;
@@ -692,7 +711,7 @@ async fn privacy_block_list_about_and_picture_over_http() {
     .await
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let gw = Gateway::start(&sim, dir.path()).await;
+    let gw = Gateway::start(&sim, dir.path(), None).await;
     let phone = linked(&gw, &sim, "me").await;
     let other = account(&sim, "Other").await;
 
