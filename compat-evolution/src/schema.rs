@@ -106,6 +106,8 @@ pub(crate) struct Check<'v> {
     path: String,
     object: Option<&'v Map<String, Value>>,
     errors: Vec<String>,
+    /// The path of each error in `errors` (the group routes report it as `property`).
+    props: Vec<String>,
 }
 
 impl<'v> Check<'v> {
@@ -115,11 +117,34 @@ impl<'v> Check<'v> {
             path: "instance".to_owned(),
             object: body.as_object(),
             errors: Vec::new(),
+            props: Vec::new(),
         }
     }
 
     pub fn finish(self) -> Vec<String> {
         self.errors
+    }
+
+    /// The errors with their properties, as the group routes report them: the path without the
+    /// root's `instance.` (`instance` itself for the root's own errors, such as `required`).
+    pub fn finish_properties(self) -> Vec<crate::error::PropertyError> {
+        self.props
+            .into_iter()
+            .zip(self.errors)
+            .map(|(path, message)| crate::error::PropertyError {
+                property: path
+                    .strip_prefix("instance.")
+                    .map_or(path.clone(), str::to_owned),
+                message,
+            })
+            .collect()
+    }
+
+    /// Attributes the errors added since the last call to `path`.
+    fn tag(&mut self, path: &str) {
+        while self.props.len() < self.errors.len() {
+            self.props.push(path.to_owned());
+        }
     }
 
     pub fn get(&self, key: &str) -> Option<&'v Value> {
@@ -132,6 +157,7 @@ impl<'v> Check<'v> {
 
     fn push(&mut self, path: &str, text: &str, description: Option<&str>) {
         self.errors.push(message(path, text, description));
+        self.tag(path);
     }
 
     /// Checks `key` against `ty` and `rules` if present (jsonschema skips absent properties).
@@ -141,6 +167,7 @@ impl<'v> Check<'v> {
         let path = self.child_path(key);
         let errors_before = self.errors.len();
         check_value(&mut self.errors, &path, value, ty, &rules);
+        self.tag(&path);
         (self.errors.len() == errors_before).then_some(value)
     }
 
@@ -155,10 +182,12 @@ impl<'v> Check<'v> {
         let path = self.child_path(key);
         let errors_before = self.errors.len();
         check_value(&mut self.errors, &path, value, Ty::Array, &rules);
+        self.tag(&path);
         if let Some(items) = value.as_array() {
             for (i, item) in items.iter().enumerate() {
                 let item_path = format!("{path}[{i}]");
                 check_value(&mut self.errors, &item_path, item, Ty::String, &item_rules);
+                self.tag(&item_path);
             }
         }
         if self.errors.len() == errors_before {
@@ -173,6 +202,7 @@ impl<'v> Check<'v> {
         let Some(value) = self.get(key) else { return };
         let path = self.child_path(key);
         check_value(&mut self.errors, &path, value, Ty::Object, &rules);
+        self.tag(&path);
         if let Some(object) = value.as_object() {
             self.nested(path, object, nested);
         }
@@ -197,6 +227,7 @@ impl<'v> Check<'v> {
         let Some(value) = self.get(key) else { return };
         let path = self.child_path(key);
         check_value(&mut self.errors, &path, value, Ty::Array, &rules);
+        self.tag(&path);
         if let Some(items) = value.as_array() {
             for (i, item) in items.iter().enumerate() {
                 // Evolution's item schemas have no `type`, so a non-object item is only checked
@@ -218,9 +249,17 @@ impl<'v> Check<'v> {
             path,
             object: Some(object),
             errors: Vec::new(),
+            props: Vec::new(),
         };
         nested(&mut inner);
         self.errors.append(&mut inner.errors);
+        self.props.append(&mut inner.props);
+    }
+
+    /// A rule the schema helpers do not model (a numeric `enum`), reported on `key`.
+    pub fn error_at(&mut self, key: &str, text: &str) {
+        let path = self.child_path(key);
+        self.push(&path, text, None);
     }
 
     /// `required: [...]`.
@@ -253,6 +292,7 @@ impl<'v> Check<'v> {
                 };
                 let path = self.child_path(name);
                 min_length_only(&mut self.errors, &path, value, &rules);
+                self.tag(&path);
             }
         }
     }

@@ -7,6 +7,8 @@ use zapin_protocol::proto::wa;
 
 use crate::error::EngineError;
 use crate::events::{ConnectionState, InstanceId};
+use crate::messaging::account::{AccountAnswer, AccountOp};
+use crate::messaging::group_admin::{GroupAnswer, GroupOp};
 use crate::messaging::presence::ChatState;
 use crate::messaging::usync::{MAX_CONTACT_QUERY, normalize_number};
 
@@ -182,6 +184,16 @@ pub enum Command {
         group: String,
         reply: Reply<Option<GroupInfo>>,
     },
+    /// A group operation (one or two IQs, see [`crate::messaging::group_admin`]).
+    Group {
+        op: GroupOp,
+        reply: Reply<GroupAnswer>,
+    },
+    /// An account setting (privacy, block list, about text, picture): one IQ.
+    Account {
+        op: AccountOp,
+        reply: Reply<AccountAnswer>,
+    },
     /// Read receipts for `ids`, all sent by `participant` (groups) or the chat's peer.
     MarkRead {
         chat: String,
@@ -352,6 +364,21 @@ impl SessionHandle {
     pub async fn group_info(&self, group: &str) -> Result<Option<GroupInfo>, EngineError> {
         let group = group.to_owned();
         self.ask(|reply| Command::GroupInfo { group, reply }).await
+    }
+
+    /// Runs a group operation: create, metadata, participants, subject, description, picture,
+    /// settings, ephemeral timer, invite links, leave. Server refusals are
+    /// [`EngineError::Messaging`] carrying [`crate::messaging::MessagingError::Iq`] with
+    /// WhatsApp's code. Needs an open connection.
+    pub async fn group(&self, op: GroupOp) -> Result<GroupAnswer, EngineError> {
+        self.ask(|reply| Command::Group { op, reply }).await
+    }
+
+    /// Reads or changes the account's own settings (see [`crate::messaging::account`]).
+    /// Server refusals are [`EngineError::Messaging`] with WhatsApp's code. Needs an open
+    /// connection.
+    pub async fn account(&self, op: AccountOp) -> Result<AccountAnswer, EngineError> {
+        self.ask(|reply| Command::Account { op, reply }).await
     }
 
     /// Shows us typing ([`ChatState::Composing`]), recording, or stopping ([`ChatState::Paused`])

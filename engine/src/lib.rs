@@ -32,6 +32,12 @@
 //!   `{number, exists, jid, lid}`, one per input.
 //! * [`SessionHandle::group_info`]: a group's subject and members ([`GroupInfo`], cached per
 //!   session), `None` when the server says there is no such group for us.
+//! * [`SessionHandle::group`]: group administration ([`messaging::group_admin::GroupOp`]:
+//!   create, metadata, participating, participants, subject, description, picture, settings,
+//!   ephemeral timer, invite code/revoke/info/accept, leave), one or two `w:g2` IQs; refusals
+//!   keep WhatsApp's code ([`messaging::MessagingError::Iq`]).
+//! * [`SessionHandle::account`]: the account's privacy categories, block list, about text and
+//!   picture ([`messaging::account::AccountOp`]).
 //! * [`SessionHandle::send_text_with`]: a text with [`SendOptions`] (a [`QuotedMessage`] reply,
 //!   mentions, "mention everyone" in groups), sent as an `extendedTextMessage`.
 //! * [`SessionHandle::subscribe_presence`], [`SessionHandle::send_chat_presence`] ([`ChatState`]),

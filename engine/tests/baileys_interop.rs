@@ -14,8 +14,10 @@ use std::time::Duration;
 use common::*;
 use serde_json::json;
 use tokio::sync::broadcast;
+use zapin_engine::messaging::group_admin::{GroupAnswer, GroupOp, GroupSetting, ParticipantAction};
 use zapin_engine::messaging::{MessageStatus, ReceivedMessage};
 use zapin_engine::{Event, EventKind, SessionManager};
+use zapin_protocol::jid::Jid;
 use zapin_sim::RunningSim;
 use zapin_test_support::{Baileys, SimEndpoints, skip_without_node};
 
@@ -120,6 +122,148 @@ async fn engine_and_baileys_exchange_dms_and_group_messages() {
     let got = next_upsert(&mut rx, "e", &id).await;
     assert_eq!(got.message.conversation.as_deref(), Some("carol to group"));
     baileys.message("bob", &group, "carol to group").await;
+
+    baileys.exit().await;
+    manager.shutdown().await;
+}
+
+/// A group the engine creates, with an unmodified Baileys client and a mock phone in it: Baileys
+/// sees the group appear and every change the engine makes, as its own group events.
+#[tokio::test]
+async fn baileys_member_sees_the_engines_group_changes() {
+    if skip_without_node("engine group admin ↔ Baileys interop") {
+        return;
+    }
+    set_wait(WAIT);
+    let sim = zapin_sim::run(sim_config()).await.unwrap();
+    let api = Api::new(&sim);
+    let manager = SessionManager::new(memory_store(), engine_config(&sim));
+    let mut rx = manager.subscribe();
+    let (own_phone, _) = pair_by_qr(&manager, &mut rx, &api, "g").await;
+    let own = format!("{own_phone}@s.whatsapp.net");
+    let handle = manager.get(&"g".into()).unwrap();
+    let mut baileys = Baileys::spawn(&endpoints(&sim), WAIT).await;
+    let bob = api.account("Bob").await;
+    baileys
+        .cmd(json!({"cmd": "link", "client": "bob", "phone": bob, "name": "Bob", "req": "l1"}))
+        .await;
+    baileys
+        .wait("bob linked", |e| e["event"] == "linked" && e["req"] == "l1")
+        .await;
+    let carol = api.account("Carol").await;
+
+    let created = handle
+        .group(GroupOp::Create {
+            subject: "Made by zapin".into(),
+            participants: vec![Jid::pn(bob.clone()), Jid::pn(carol.clone())],
+        })
+        .await
+        .unwrap();
+    let GroupAnswer::Group(details) = created else {
+        panic!("create answered {created:?}");
+    };
+    let group = details.group_jid();
+    let gjid = group.to_string();
+    let upsert = baileys
+        .wait("bob's groups.upsert", |e| {
+            e["event"] == "groups.upsert" && e["data"][0]["id"] == gjid.as_str()
+        })
+        .await;
+    assert_eq!(upsert["data"][0]["subject"], "Made by zapin");
+    assert_eq!(upsert["data"][0]["owner"], own.as_str());
+    assert_eq!(
+        upsert["data"][0]["participants"].as_array().unwrap().len(),
+        3,
+        "{upsert}"
+    );
+
+    handle
+        .group(GroupOp::Subject {
+            group: group.clone(),
+            subject: "Renamed by zapin".into(),
+        })
+        .await
+        .unwrap();
+    baileys
+        .wait("bob's groups.update (subject)", |e| {
+            e["event"] == "groups.update"
+                && e["data"][0]["id"] == gjid.as_str()
+                && e["data"][0]["subject"] == "Renamed by zapin"
+        })
+        .await;
+
+    handle
+        .group(GroupOp::Description {
+            group: group.clone(),
+            description: "Set by zapin".into(),
+        })
+        .await
+        .unwrap();
+    baileys
+        .wait("bob's groups.update (description)", |e| {
+            e["event"] == "groups.update" && e["data"][0]["desc"] == "Set by zapin"
+        })
+        .await;
+
+    handle
+        .group(GroupOp::Setting {
+            group: group.clone(),
+            setting: GroupSetting::Announcement,
+        })
+        .await
+        .unwrap();
+    baileys
+        .wait("bob's groups.update (announce)", |e| {
+            e["event"] == "groups.update" && e["data"][0]["announce"] == true
+        })
+        .await;
+
+    // Participants: Baileys reports each change with the affected member.
+    let names = |e: &serde_json::Value| -> Vec<String> {
+        e["data"]["participants"]
+            .as_array()
+            .map(|ps| {
+                ps.iter()
+                    .map(|p| {
+                        p.as_str()
+                            .or(p["id"].as_str())
+                            .unwrap_or_default()
+                            .to_owned()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for (action, who) in [
+        (ParticipantAction::Promote, &bob),
+        (ParticipantAction::Remove, &carol),
+        (ParticipantAction::Add, &carol),
+    ] {
+        let answer = handle
+            .group(GroupOp::Participants {
+                group: group.clone(),
+                action,
+                participants: vec![Jid::pn(who.clone())],
+            })
+            .await
+            .unwrap();
+        assert!(
+            matches!(&answer, GroupAnswer::Participants(r) if r.len() == 1 && r[0].status == "200"),
+            "{answer:?}"
+        );
+        let jid = format!("{who}@s.whatsapp.net");
+        let e = baileys
+            .wait(
+                &format!("bob's group-participants.update ({action:?})"),
+                |e| {
+                    e["event"] == "group-participants.update"
+                        && e["data"]["action"] == action.as_str()
+                        && names(e).contains(&jid)
+                },
+            )
+            .await;
+        assert_eq!(e["data"]["id"], gjid.as_str());
+    }
 
     baileys.exit().await;
     manager.shutdown().await;

@@ -18,7 +18,9 @@ use libfuzzer_sys::fuzz_target;
 use prost::Message;
 use sha2::Sha256;
 use zapin_engine::disconnect::DisconnectReason;
-use zapin_engine::messaging::{content, groups, prekeys, presence, receipts, usync};
+use zapin_engine::messaging::{
+    account, content, group_admin, groups, prekeys, presence, receipts, usync,
+};
 use zapin_engine::pairing;
 use zapin_engine::signal_session::EncType;
 use zapin_protocol::binary::{Content, Node};
@@ -151,6 +153,17 @@ fuzz_target!(|data: &[u8]| {
         .unwrap_or_else(|| Jid::group("120363000000000001"));
     std::hint::black_box(groups::parse_metadata(&group, &node).ok());
     std::hint::black_box(groups::parse_notification(&node));
+    std::hint::black_box(group_admin::parse_group_answer(&node).ok());
+    std::hint::black_box(group_admin::parse_participating(&node).ok());
+    std::hint::black_box(group_admin::parse_invite_code(&node).ok());
+    std::hint::black_box(group_admin::parse_joined(&node).ok());
+    std::hint::black_box(account::parse(&account::AccountOp::FetchPrivacy, &node).ok());
+    for action in [
+        group_admin::ParticipantAction::Add,
+        group_admin::ParticipantAction::Remove,
+    ] {
+        std::hint::black_box(group_admin::parse_participants(&node, action).ok());
+    }
 
     std::hint::black_box(presence::parse_presence(&node));
     std::hint::black_box(presence::parse_chatstate(&node));

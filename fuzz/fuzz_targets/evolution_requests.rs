@@ -71,6 +71,21 @@ fuzz_target!(|data: &[u8]| {
     }
     check(req::validate_settings_set(&body));
     check(req::validate_webhook_set(&body));
+    check(req::validate_create_group(&body));
+    let query = body.get("groupJid").and_then(Value::as_str);
+    if let Ok(group) = req::with_group_jid(&body, query) {
+        check(req::validate_group_jid(&group));
+        check(req::validate_group_text(&group, "subject"));
+        check(req::validate_send_invite(&group));
+        check(req::validate_update_participants(&group));
+        check(req::validate_update_setting(&group));
+        check(req::validate_toggle_ephemeral(&group));
+    }
+    check(req::validate_get_participants(&body));
+    check(req::validate_invite_code(&body));
+    check(req::validate_privacy_settings(&body));
+    check(req::validate_block_status(&body));
+    check(req::validate_profile_text(&body, "status"));
     std::hint::black_box(req::validate_connect_query(
         body.get("number").and_then(Value::as_str),
     ));

@@ -9,9 +9,10 @@ mod common;
 use reqwest::Method;
 use serde_json::{Value, json};
 use zapin_compat_evolution::request::{
-    parse_json_body, validate_create_instance, validate_find_messages,
+    parse_json_body, validate_create_instance, validate_find_messages, validate_group_text,
     validate_mark_message_as_read, validate_send_presence, validate_send_text,
-    validate_set_presence, validate_settings_set, validate_webhook_set, validate_whatsapp_numbers,
+    validate_set_presence, validate_settings_set, validate_update_participants,
+    validate_webhook_set, validate_whatsapp_numbers,
 };
 use zapin_gateway::db::{Db, Message};
 use zapin_gateway::webhook::{Dispatcher, DispatcherConfig, DispatcherHandle, Routing};
@@ -209,8 +210,99 @@ fn guarded_routes(name: &str) -> Vec<(Method, String, Option<Value>)> {
             format!("/chat/sendPresence/{name}"),
             Some(json!({"number": "5511999999999", "presence": "composing", "delay": 0})),
         ),
+        (
+            Method::GET,
+            format!("/chat/fetchPrivacySettings/{name}"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/chat/updatePrivacySettings/{name}"),
+            Some(
+                json!({"readreceipts": "all", "profile": "all", "status": "all",
+                        "online": "all", "last": "all", "groupadd": "all"}),
+            ),
+        ),
+        (
+            Method::POST,
+            format!("/chat/updateBlockStatus/{name}"),
+            Some(json!({"number": "5511999999999", "status": "block"})),
+        ),
+        (
+            Method::POST,
+            format!("/chat/updateProfileStatus/{name}"),
+            Some(json!({"status": "hi"})),
+        ),
+        (
+            Method::POST,
+            format!("/chat/updateProfilePicture/{name}"),
+            Some(json!({"picture": "/9j/4AAQ"})),
+        ),
+        (
+            Method::DELETE,
+            format!("/chat/removeProfilePicture/{name}"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/group/create/{name}"),
+            Some(json!({"subject": "S", "participants": ["5511999999999"]})),
+        ),
+        (
+            Method::POST,
+            format!("/group/updateGroupSubject/{name}"),
+            Some(json!({"groupJid": GROUP, "subject": "S"})),
+        ),
+        (
+            Method::POST,
+            format!("/group/updateGroupPicture/{name}"),
+            Some(json!({"groupJid": GROUP, "image": "/9j/4AAQ"})),
+        ),
+        (
+            Method::POST,
+            format!("/group/updateGroupDescription/{name}"),
+            Some(json!({"groupJid": GROUP, "description": "D"})),
+        ),
+        (Method::GET, format!("/group/findGroupInfos/{name}"), None),
+        (Method::GET, format!("/group/fetchAllGroups/{name}"), None),
+        (Method::GET, format!("/group/participants/{name}"), None),
+        (Method::GET, format!("/group/inviteCode/{name}"), None),
+        (Method::GET, format!("/group/inviteInfo/{name}"), None),
+        (Method::GET, format!("/group/acceptInviteCode/{name}"), None),
+        (
+            Method::POST,
+            format!("/group/sendInvite/{name}"),
+            Some(json!({"groupJid": GROUP, "description": "D", "numbers": ["5511999999999"]})),
+        ),
+        (
+            Method::POST,
+            format!("/group/revokeInviteCode/{name}"),
+            Some(json!({"groupJid": GROUP})),
+        ),
+        (
+            Method::POST,
+            format!("/group/updateParticipant/{name}"),
+            Some(json!({"groupJid": GROUP, "action": "add", "participants": ["5511999999999"]})),
+        ),
+        (
+            Method::POST,
+            format!("/group/updateSetting/{name}"),
+            Some(json!({"groupJid": GROUP, "action": "locked"})),
+        ),
+        (
+            Method::POST,
+            format!("/group/toggleEphemeral/{name}"),
+            Some(json!({"groupJid": GROUP, "expiration": 0})),
+        ),
+        (
+            Method::DELETE,
+            format!("/group/leaveGroup/{name}"),
+            Some(json!({"groupJid": GROUP})),
+        ),
     ]
 }
+
+const GROUP: &str = "120363000000000001@g.us";
 
 /// Every path the app mounts with `{instance}` (read from the route table's source) is in
 /// [`guarded_routes`], so the 401 and 400 tables below cover every route.
@@ -251,7 +343,43 @@ fn bad_bodies(name: &str) -> Vec<(String, Value, Value)> {
     let bad_read = json!({"readMessages": [{"id": "A", "fromMe": "no"}]});
     let bad_numbers = json!({"numbers": ["1", "1"]});
     let bad_chat_presence = json!({"number": 5511, "presence": "typing", "delay": "1s"});
+    let bad_subject = json!({"groupJid": GROUP, "subject": 7});
+    let bad_participants = json!({"groupJid": GROUP, "action": "kick", "participants": []});
     vec![
+        (
+            format!("/group/create/{name}"),
+            json!({"participants": ["5511999999999"]}),
+            json!({"status": 400, "error": "Bad Request",
+                   "response": {"message": [["instance requires property \"subject\""]]}}),
+        ),
+        (
+            format!("/group/updateGroupSubject/{name}"),
+            bad_subject.clone(),
+            serde_json::to_value(validate_group_text(&bad_subject, "subject").unwrap_err())
+                .unwrap(),
+        ),
+        (
+            format!("/group/updateGroupSubject/{name}"),
+            json!({"subject": "S"}),
+            json!({"status": 400, "error": "Bad Request", "response": {"message": [
+                "The group id needs to be informed in the query",
+                "ex: \"groupJid=120362@g.us\""
+            ]}}),
+        ),
+        (
+            format!("/group/updateParticipant/{name}"),
+            bad_participants.clone(),
+            serde_json::to_value(validate_update_participants(&bad_participants).unwrap_err())
+                .unwrap(),
+        ),
+        (
+            format!("/group/toggleEphemeral/{name}"),
+            json!({"groupJid": GROUP, "expiration": 1}),
+            json!({"status": 400, "error": "Bad Request", "response": {"message": [
+                {"property": "expiration",
+                 "message": "expiration is not one of enum values: 0,86400,604800,7776000"}
+            ]}}),
+        ),
         (
             format!("/chat/sendPresence/{name}"),
             bad_chat_presence.clone(),

@@ -733,17 +733,13 @@ async fn groups_created_by_api_and_iq_with_messages_both_ways() {
         Jid::group(gid2.clone()),
         Node::new("promote").children(vec![Node::new("participant").attr("jid", Jid::pn(B))]),
     ));
-    assert_eq!(
-        attr(
-            out[0]
-                .child("promote")
-                .unwrap()
-                .child("participant")
-                .unwrap(),
-            "type"
-        ),
-        "200"
-    );
+    let promoted = out[0]
+        .child("promote")
+        .unwrap()
+        .child("participant")
+        .unwrap();
+    assert_eq!(attr(promoted, "jid"), format!("{B}@s.whatsapp.net"));
+    assert_eq!(promoted.attr_str("error"), None, "no error: promoted");
     assert!(b1.one("notification").child("promote").is_some());
     let out = b1.send(iq(
         "s1",
@@ -1434,4 +1430,233 @@ async fn phone_sessions_survive_a_restart() {
     );
     drop(a1);
     second.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn group_admin_iqs_change_state_and_notify_members() {
+    let (running, api) = setup().await;
+    let sim = running.sim().clone();
+    let mut a1 = Companion::pair(&sim, A, 3);
+    let mut b1 = Companion::pair(&sim, B, 4);
+    let (s, v) = api
+        .post(
+            "/sim/groups",
+            json!({"creator": A, "subject": "Admin", "participants": [B]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let gjid = v["jid"].as_str().unwrap().to_string();
+    let gid = gjid.strip_suffix("@g.us").unwrap().to_string();
+    a1.inbox();
+    b1.inbox();
+    let iq = |id: &str, kind: &str, to: Jid, child: Node| {
+        Node::new("iq")
+            .attr("id", id.to_string())
+            .attr("to", to)
+            .attr("type", kind.to_string())
+            .attr("xmlns", "w:g2")
+            .children(vec![child])
+    };
+    let group = || Jid::group(gid.clone());
+    let server = || Jid::server_only(Server::Group);
+    let code_of = |n: &Node| -> u16 { attr(n.child("error").unwrap(), "code").parse().unwrap() };
+
+    // Description: set by a member, heard by the other, stored with its id.
+    let out = a1.send(iq(
+        "d1",
+        "set",
+        group(),
+        Node::new("description")
+            .attr("id", "DESC1")
+            .children(vec![Node::new("body").bytes(b"Rules".to_vec())]),
+    ));
+    assert_eq!(attr(&out[0], "type"), "result", "{out:?}");
+    let n = b1.one("notification");
+    let d = n.child("description").unwrap();
+    assert_eq!(d.child("body").unwrap().content_str(), Some("Rules"));
+    // A change based on a stale description id is refused.
+    let out = a1.send(iq(
+        "d2",
+        "set",
+        group(),
+        Node::new("description")
+            .attr("id", "DESC2")
+            .attr("prev", "STALE")
+            .children(vec![Node::new("body").bytes(b"x".to_vec())]),
+    ));
+    assert_eq!(code_of(&out[0]), 409);
+
+    // Settings are for admins: B is refused with 401, A locks the info.
+    let out = b1.send(iq("s1", "set", group(), Node::new("announcement")));
+    assert_eq!(code_of(&out[0]), 401);
+    let out = a1.send(iq("s2", "set", group(), Node::new("locked")));
+    assert_eq!(attr(&out[0], "type"), "result");
+    assert!(b1.one("notification").child("locked").is_some());
+    // Locked: B may no longer rename the group.
+    let out = b1.send(iq("s3", "set", group(), Node::new("subject").text("Mine")));
+    assert_eq!(code_of(&out[0]), 401);
+
+    // Ephemeral: only WhatsApp's timers.
+    let out = a1.send(iq(
+        "e1",
+        "set",
+        group(),
+        Node::new("ephemeral").attr("expiration", "5"),
+    ));
+    assert_eq!(code_of(&out[0]), 400);
+    let out = a1.send(iq(
+        "e2",
+        "set",
+        group(),
+        Node::new("ephemeral").attr("expiration", "604800"),
+    ));
+    assert_eq!(attr(&out[0], "type"), "result");
+    assert_eq!(
+        attr(
+            b1.one("notification").child("ephemeral").unwrap(),
+            "expiration"
+        ),
+        "604800"
+    );
+
+    // The metadata carries all of it.
+    let out = b1.send(iq("q", "get", group(), Node::new("query")));
+    let g = out[0].child("group").unwrap();
+    assert!(g.child("locked").is_some());
+    assert!(g.child("announcement").is_none());
+    assert_eq!(attr(g.child("ephemeral").unwrap(), "expiration"), "604800");
+    assert_eq!(attr(g.child("description").unwrap(), "id"), "DESC1");
+
+    // Invite codes: admins only; B is removed, then joins back with the code.
+    let out = b1.send(iq("i0", "get", group(), Node::new("invite")));
+    assert_eq!(code_of(&out[0]), 401);
+    let out = a1.send(iq("i1", "get", group(), Node::new("invite")));
+    let code = attr(out[0].child("invite").unwrap(), "code");
+    assert_eq!(code.len(), 22);
+    let out = a1.send(iq("i2", "get", group(), Node::new("invite")));
+    assert_eq!(
+        attr(out[0].child("invite").unwrap(), "code"),
+        code,
+        "stable"
+    );
+    let out = a1.send(iq(
+        "r1",
+        "set",
+        group(),
+        Node::new("remove").children(vec![Node::new("participant").attr("jid", Jid::pn(B))]),
+    ));
+    assert_eq!(attr(&out[0], "type"), "result");
+    b1.one("notification");
+    let out = b1.send(iq(
+        "j0",
+        "get",
+        server(),
+        Node::new("invite").attr("code", "not-a-code"),
+    ));
+    assert_eq!(code_of(&out[0]), 406);
+    let out = b1.send(iq(
+        "j1",
+        "get",
+        server(),
+        Node::new("invite").attr("code", code.clone()),
+    ));
+    assert_eq!(attr(out[0].child("group").unwrap(), "subject"), "Admin");
+    let out = b1.send(iq(
+        "j2",
+        "set",
+        server(),
+        Node::new("invite").attr("code", code.clone()),
+    ));
+    assert_eq!(attr(out[0].child("group").unwrap(), "jid"), gjid);
+    let n = a1.one("notification");
+    assert_eq!(attr(n.child("add").unwrap(), "reason"), "invite");
+    // Revoked: the old code is gone (410), a new one works.
+    let out = a1.send(iq("i3", "set", group(), Node::new("invite")));
+    let fresh = attr(out[0].child("invite").unwrap(), "code");
+    assert_ne!(fresh, code);
+    assert_eq!(
+        attr(b1.one("notification").child("invite").unwrap(), "code"),
+        fresh
+    );
+    let out = b1.send(iq(
+        "j3",
+        "get",
+        server(),
+        Node::new("invite").attr("code", code.clone()),
+    ));
+    assert_eq!(code_of(&out[0]), 410);
+
+    // Picture: JPEG only; members hear a `picture` notification.
+    let picture = |id: &str, bytes: Vec<u8>| {
+        Node::new("iq")
+            .attr("id", id.to_string())
+            .attr("to", Jid::server_only(Server::Pn))
+            .attr("target", Jid::group(gid.clone()))
+            .attr("type", "set")
+            .attr("xmlns", "w:profile:picture")
+            .children(vec![
+                Node::new("picture").attr("type", "image").bytes(bytes),
+            ])
+    };
+    let out = a1.send(picture("p1", b"GIF89a".to_vec()));
+    assert_eq!(code_of(&out[0]), 400);
+    let out = a1.send(picture("p2", vec![0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3]));
+    assert_eq!(attr(&out[0], "type"), "result", "{out:?}");
+    let n = b1.one("notification");
+    assert_eq!(attr(&n, "type"), "picture");
+    assert!(n.child("set").is_some());
+
+    // The control API shows the phone's view and acts for a phone.
+    let (s, v) = api.get(&format!("/sim/groups/{gjid}")).await;
+    assert_eq!(s, 200);
+    assert_eq!(v["description"], "Rules");
+    assert_eq!(v["locked"], true);
+    assert_eq!(v["ephemeral"], 604800);
+    assert_eq!(v["invite_code"], fresh.as_str());
+    assert_eq!(v["picture_bytes"], 7);
+    let (s, v) = api
+        .post(
+            &format!("/sim/groups/{gjid}/subject"),
+            json!({"actor": B, "subject": "Nope"}),
+        )
+        .await;
+    assert_eq!(s, 403, "{v}");
+    let (s, v) = api
+        .post(
+            &format!("/sim/groups/{gjid}/subject"),
+            json!({"actor": A, "subject": "Renamed by phone"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        attr(a1.one("notification").child("subject").unwrap(), "subject"),
+        "Renamed by phone",
+        "the actor's companions hear what its phone did"
+    );
+    b1.one("notification");
+    let (s, v) = api
+        .post(
+            &format!("/sim/groups/{gjid}/participants"),
+            json!({"actor": A, "action": "promote", "participants": [B, "15559999999"]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["results"][0]["code"], 200);
+    assert_eq!(v["results"][1]["code"], 404);
+    assert!(b1.one("notification").child("promote").is_some());
+    assert!(a1.one("notification").child("promote").is_some());
+    let (s, _) = api
+        .post(&format!("/sim/groups/{gjid}/leave"), json!({"phone": B}))
+        .await;
+    assert_eq!(s, 200);
+    assert!(a1.one("notification").child("remove").is_some());
+    let (s, v) = api
+        .post(
+            "/sim/groups/join",
+            json!({"phone": B, "code": "AAAAAAAAAAAAAAAAAAAAAA"}),
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+    drop((a1, b1));
+    running.shutdown().await.unwrap();
 }

@@ -43,6 +43,8 @@
 //   reconnecting {after}                              the runner reconnects (as Baileys' example
 //                                                     does) after any close except 401/403/440
 //   message {id, from, participant?, fromMe, text?, type}   messages.upsert entries
+//   groups.upsert / groups.update / group-participants.update {client, data}
+//                                                     Baileys' group events, `data` as emitted
 //   message_update {id, remote, status}               messages.update (receipts: 3 delivered, 4 read)
 //   sent {req, id} / error {req?, message}
 //
@@ -166,6 +168,10 @@ function attach(name, state, sock, saveCreds) {
 			}
 		}
 	})
+	// Group events exactly as Baileys emits them (what Evolution forwards as webhooks).
+	for (const kind of ['groups.upsert', 'groups.update', 'group-participants.update']) {
+		sock.ev.on(kind, (data) => emit({ event: kind, client: name, data }))
+	}
 }
 
 /** The `message` event of one messages.upsert entry. */
@@ -211,7 +217,7 @@ const api = {
 }
 
 /** Baileys events a scenario can listen to on `Linked.ev`, whichever socket is current. */
-const FORWARDED = ['messages.upsert', 'messages.update', 'message-receipt.update', 'groups.upsert', 'groups.update', 'connection.update']
+const FORWARDED = ['messages.upsert', 'messages.update', 'message-receipt.update', 'groups.upsert', 'groups.update', 'group-participants.update', 'connection.update']
 
 /**
  * One linked Baileys client of a scenario. It outlives its sockets: like an application, it opens
@@ -413,6 +419,10 @@ const commands = {
 		c.ev.on('status', ({ id, status }) => {
 			emit({ event: 'message_update', client: name, id, status })
 		})
+		// Group events exactly as Baileys emits them (what Evolution forwards as webhooks).
+		for (const kind of ['groups.upsert', 'groups.update', 'group-participants.update']) {
+			c.ev.on(kind, (data) => emit({ event: kind, client: name, data }))
+		}
 		emit({ event: 'linked', client: name, req, jid: c.user?.id })
 	},
 	async scenarios() {

@@ -6,8 +6,10 @@
 //! (Evolution's schemas never set `additionalProperties: false`).
 
 mod chat;
+mod group;
 mod instance;
 mod message;
+mod profile;
 mod settings;
 mod webhook;
 
@@ -16,11 +18,20 @@ pub use chat::{
     WhatsappNumbers, parse_date_seconds, validate_find_messages, validate_mark_message_as_read,
     validate_send_presence, validate_whatsapp_numbers,
 };
+pub use group::{
+    CreateGroup, EPHEMERAL_EXPIRATIONS, SendInvite, UpdateParticipants, validate_create_group,
+    validate_get_participants, validate_group_jid, validate_group_text, validate_invite_code,
+    validate_send_invite, validate_toggle_ephemeral, validate_update_participants,
+    validate_update_setting, with_group_jid,
+};
 pub use instance::{
     ConnectQuery, CreateInstance, CreateWebhook, Integration, Presence, SetPresence,
     validate_connect_query, validate_create_instance, validate_set_presence,
 };
 pub use message::{Quoted, QuotedKey, SendText, validate_send_text};
+pub use profile::{
+    PRIVACY_CATEGORIES, validate_block_status, validate_privacy_settings, validate_profile_text,
+};
 pub use settings::{SettingsSet, validate_settings_set};
 pub use webhook::{WebhookSet, validate_webhook_set};
 

@@ -6,14 +6,28 @@ use zapin_protocol::jid::Jid;
 
 use super::{AddressingMode, Exchange, MessagingError, Messenger, check_iq_result};
 
-/// A `w:gp2` notification, surfaced as [`crate::EventKind::GroupUpdate`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A `w:gp2` notification (or a group's `picture` notification), surfaced as
+/// [`crate::EventKind::GroupUpdate`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct GroupUpdate {
     pub group: String,
-    /// The notification's action (`add`, `remove`, `promote`, `subject`, …).
+    /// The notification's action (`create`, `add`, `remove`, `leave`, `promote`, `demote`,
+    /// `subject`, `description`, `announcement`, `not_announcement`, `locked`, `unlocked`,
+    /// `ephemeral`, `not_ephemeral`, `invite`, `picture`, …).
     pub action: String,
     pub participants: Vec<String>,
     pub subject: Option<String>,
+    /// Who made the change (the notification's `participant`).
+    pub author: Option<String>,
+    /// The new description (`description`; `None` when it was deleted).
+    pub description: Option<String>,
+    pub description_id: Option<String>,
+    /// The new invite code (`invite`).
+    pub invite_code: Option<String>,
+    /// The disappearing-messages timer in seconds (`ephemeral`; 0 for `not_ephemeral`).
+    pub ephemeral: Option<u32>,
+    /// The whole group (`create`, and an `add` of ourselves that carries it).
+    pub metadata: Option<Box<super::group_admin::GroupDetails>>,
 }
 
 /// What a group send needs from the group's metadata.
@@ -89,35 +103,76 @@ pub fn parse_metadata(group: &Jid, answer: &Node) -> Result<GroupMetadata, Messa
 }
 
 /// The update a `<notification type=w:gp2>` describes (its first child is the action), or
-/// `None` when it is not a group notification.
+/// `None` when it is not a group notification. A `<notification type=picture>` from a group is
+/// the `picture` action.
 pub fn parse_notification(node: &Node) -> Option<GroupUpdate> {
-    if node.attr_str("type") != Some("w:gp2") {
+    let kind = node.attr_str("type")?;
+    if kind != "w:gp2" && kind != "picture" {
         return None;
     }
     let group = node.attr_jid("from").filter(Jid::is_group)?;
     let action = node.child_nodes().first()?;
-    let mut participants: Vec<String> = action
+    let mut update = GroupUpdate {
+        group: group.to_non_ad().to_string(),
+        action: action.tag.to_string(),
+        author: node
+            .attr_jid("participant")
+            .map(|j| j.to_non_ad().to_string()),
+        ..GroupUpdate::default()
+    };
+    if kind == "picture" {
+        update.action = "picture".to_owned();
+        update.author = action
+            .attr_jid("author")
+            .map(|j| j.to_non_ad().to_string())
+            .or(update.author);
+        return Some(update);
+    }
+    update.participants = action
         .children_by_tag("participant")
         .filter_map(|p| p.attr_jid("jid"))
         .map(|j| j.to_non_ad().to_string())
         .collect();
-    let mut subject = action.attr_str("subject").map(str::to_owned);
-    if action.tag == "create"
-        && let Some(g) = action.child("group")
-    {
-        subject = g.attr_str("subject").map(str::to_owned);
-        participants = g
-            .children_by_tag("participant")
-            .filter_map(|p| p.attr_jid("jid"))
-            .map(|j| j.to_non_ad().to_string())
-            .collect();
+    update.subject = action.attr_str("subject").map(str::to_owned);
+    match action.tag.as_ref() {
+        "create" => {
+            if let Some(g) = action.child("group")
+                && let Ok(details) = super::group_admin::parse_group(g)
+            {
+                update.subject = Some(details.subject.clone());
+                update.participants = details
+                    .participants
+                    .iter()
+                    .map(|p| p.jid.to_string())
+                    .collect();
+                update.metadata = Some(Box::new(details));
+            }
+        }
+        "add" => {
+            if let Some(g) = action.child("group")
+                && let Ok(details) = super::group_admin::parse_group(g)
+            {
+                update.metadata = Some(Box::new(details));
+            }
+        }
+        "description" => {
+            update.description = action
+                .child("body")
+                .and_then(Node::content_str)
+                .map(str::to_owned);
+            update.description_id = action.attr_str("id").map(str::to_owned);
+        }
+        "invite" => update.invite_code = action.attr_str("code").map(str::to_owned),
+        "ephemeral" => {
+            update.ephemeral = action
+                .attr_str("expiration")
+                .and_then(|e| e.parse().ok())
+                .or(Some(0));
+        }
+        "not_ephemeral" => update.ephemeral = Some(0),
+        _ => {}
     }
-    Some(GroupUpdate {
-        group: group.to_non_ad().to_string(),
-        action: action.tag.to_string(),
-        participants,
-        subject,
-    })
+    Some(update)
 }
 
 impl Messenger {
@@ -222,5 +277,54 @@ mod tests {
         assert_eq!(u.participants, vec!["15550000003@s.whatsapp.net"]);
         let other = Node::new("notification").attr("type", "devices");
         assert!(parse_notification(&other).is_none());
+    }
+
+    #[test]
+    fn gp2_changes_carry_their_values() {
+        let g = Jid::group("120363000000000001");
+        let desc = Node::new("notification")
+            .attr("type", "w:gp2")
+            .attr("from", g.clone())
+            .attr("participant", Jid::pn("15550000001"))
+            .children(vec![
+                Node::new("description")
+                    .attr("id", "D2")
+                    .children(vec![Node::new("body").bytes(b"New rules".to_vec())]),
+            ]);
+        let u = parse_notification(&desc).unwrap();
+        assert_eq!(u.action, "description");
+        assert_eq!(u.description.as_deref(), Some("New rules"));
+        assert_eq!(u.description_id.as_deref(), Some("D2"));
+        assert_eq!(u.author.as_deref(), Some("15550000001@s.whatsapp.net"));
+        let eph = Node::new("notification")
+            .attr("type", "w:gp2")
+            .attr("from", g.clone())
+            .children(vec![Node::new("ephemeral").attr("expiration", "604800")]);
+        assert_eq!(parse_notification(&eph).unwrap().ephemeral, Some(604800));
+        let create = Node::new("notification")
+            .attr("type", "w:gp2")
+            .attr("from", g.clone())
+            .children(vec![Node::new("create").children(vec![
+                Node::new("group")
+                    .attr("id", "120363000000000001")
+                    .attr("subject", "Team")
+                    .children(vec![
+                        Node::new("participant").attr("jid", Jid::pn("15550000001")),
+                    ]),
+            ])]);
+        let u = parse_notification(&create).unwrap();
+        assert_eq!(u.subject.as_deref(), Some("Team"));
+        assert_eq!(u.metadata.unwrap().participants.len(), 1);
+        let picture = Node::new("notification")
+            .attr("type", "picture")
+            .attr("from", g)
+            .children(vec![
+                Node::new("set")
+                    .attr("id", "1")
+                    .attr("author", Jid::pn("15550000002")),
+            ]);
+        let u = parse_notification(&picture).unwrap();
+        assert_eq!(u.action, "picture");
+        assert_eq!(u.author.as_deref(), Some("15550000002@s.whatsapp.net"));
     }
 }

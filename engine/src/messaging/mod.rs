@@ -43,8 +43,10 @@
 //! * Contacts and chats events: a [`directory::Directory`] per session fed every received message
 //!   and every sent chat.
 
+pub mod account;
 pub mod content;
 pub mod directory;
+pub mod group_admin;
 pub mod groups;
 pub mod ids;
 pub mod inbox;

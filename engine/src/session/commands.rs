@@ -69,6 +69,12 @@ impl Session {
             Command::GroupInfo { reply, .. } => {
                 let _ = reply.send(Err(EngineError::NotConnected));
             }
+            Command::Group { reply, .. } => {
+                let _ = reply.send(Err(EngineError::NotConnected));
+            }
+            Command::Account { reply, .. } => {
+                let _ = reply.send(Err(EngineError::NotConnected));
+            }
             Command::SubscribePresence { reply, .. } | Command::SendChatPresence { reply, .. } => {
                 let _ = reply.send(Err(EngineError::NotConnected));
             }
@@ -218,6 +224,16 @@ impl Session {
             }
             Command::GroupInfo { group, reply } if cx.opened_at.is_some() => {
                 let result = self.group_info(conn, cx, &group).await;
+                let _ = reply.send(result);
+                Step::Continue
+            }
+            Command::Group { op, reply } if cx.opened_at.is_some() => {
+                let result = self.group_op(conn, cx, op).await;
+                let _ = reply.send(result);
+                Step::Continue
+            }
+            Command::Account { op, reply } if cx.opened_at.is_some() => {
+                let result = self.account_op(conn, cx, op).await;
                 let _ = reply.send(result);
                 Step::Continue
             }

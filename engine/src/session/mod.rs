@@ -22,6 +22,7 @@
 mod commands;
 mod connect;
 mod exchange;
+mod groups;
 mod media;
 mod pair;
 mod phone_code;

@@ -253,6 +253,13 @@ impl Session {
                 }
                 Step::Continue
             }
+            "picture" => {
+                // A group's picture changed (a user's picture is not reported yet).
+                if let Some(update) = groups::parse_notification(node) {
+                    self.emit(EventKind::GroupUpdate(update));
+                }
+                Step::Continue
+            }
             "w:gp2" => {
                 if let (Some(from), Some(m)) = (node.attr_jid("from"), self.messenger.as_mut()) {
                     m.forget_group(&from);

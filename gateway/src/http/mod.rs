@@ -11,12 +11,14 @@ mod chat;
 pub mod cors;
 pub mod door;
 mod envelope;
+mod group;
 pub mod guard;
 mod health;
 mod instance;
 mod meta;
 mod metrics;
 pub mod observe;
+mod profile;
 pub(crate) mod quote;
 pub(crate) mod session;
 mod settings;
@@ -181,6 +183,76 @@ pub fn app(state: AppState) -> Router {
             "/chat/sendPresence/{instance}",
             post(session::send_presence),
         )
+        .route(
+            "/chat/fetchPrivacySettings/{instance}",
+            get(profile::fetch_privacy),
+        )
+        .route(
+            "/chat/updatePrivacySettings/{instance}",
+            post(profile::update_privacy),
+        )
+        .route(
+            "/chat/updateBlockStatus/{instance}",
+            post(profile::update_block_status),
+        )
+        .route(
+            "/chat/updateProfileStatus/{instance}",
+            post(profile::update_status),
+        )
+        .route(
+            "/chat/updateProfilePicture/{instance}",
+            post(profile::update_picture),
+        )
+        .route(
+            "/chat/removeProfilePicture/{instance}",
+            delete(profile::remove_picture),
+        )
+        .route("/group/create/{instance}", post(group::create))
+        .route(
+            "/group/updateGroupSubject/{instance}",
+            post(group::update_subject),
+        )
+        .route(
+            "/group/updateGroupPicture/{instance}",
+            post(group::update_picture),
+        )
+        .route(
+            "/group/updateGroupDescription/{instance}",
+            post(group::update_description),
+        )
+        .route(
+            "/group/findGroupInfos/{instance}",
+            get(group::find_group_infos),
+        )
+        .route(
+            "/group/fetchAllGroups/{instance}",
+            get(group::fetch_all_groups),
+        )
+        .route("/group/participants/{instance}", get(group::participants))
+        .route("/group/inviteCode/{instance}", get(group::invite_code))
+        .route("/group/inviteInfo/{instance}", get(group::invite_info))
+        .route(
+            "/group/acceptInviteCode/{instance}",
+            get(group::accept_invite_code),
+        )
+        .route("/group/sendInvite/{instance}", post(group::send_invite))
+        .route(
+            "/group/revokeInviteCode/{instance}",
+            post(group::revoke_invite_code),
+        )
+        .route(
+            "/group/updateParticipant/{instance}",
+            post(group::update_participant),
+        )
+        .route(
+            "/group/updateSetting/{instance}",
+            post(group::update_setting),
+        )
+        .route(
+            "/group/toggleEphemeral/{instance}",
+            post(group::toggle_ephemeral),
+        )
+        .route("/group/leaveGroup/{instance}", delete(group::leave_group))
         .route_layer(from_fn_with_state(state.clone(), tenancy::charge))
         .route_layer(from_fn_with_state(state.clone(), guard::instance_guard));
     // The Evolution API, served at `/` (drop-in) and under `/v1/`.

@@ -42,7 +42,7 @@ fn evo_state(state: ConnectionState) -> EvoState {
     }
 }
 
-fn engine(state: &AppState) -> Result<&Arc<EngineRuntime>, ApiError> {
+pub(crate) fn engine(state: &AppState) -> Result<&Arc<EngineRuntime>, ApiError> {
     state
         .engine
         .as_ref()
@@ -190,7 +190,7 @@ fn internal(err: EngineError) -> ApiError {
 }
 
 /// A live, open session or Evolution's "not connected" 400.
-fn open_session(
+pub(crate) fn open_session(
     state: &AppState,
     instance: &Instance,
 ) -> Result<zapin_engine::SessionHandle, ApiError> {
@@ -468,7 +468,7 @@ pub async fn whatsapp_numbers(
 }
 
 /// Push names of the instance's contacts by JID (whatsappNumbers' `name`).
-async fn contact_names(
+pub(crate) async fn contact_names(
     state: &AppState,
     instance_id: &str,
 ) -> Result<HashMap<String, String>, ApiError> {

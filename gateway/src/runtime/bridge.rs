@@ -505,6 +505,7 @@ impl Bridge {
             EventKind::MessageUpsert(m) => m.key.remote_jid.is_group(),
             EventKind::MessageUpdate(u) => u.key.remote_jid.is_group(),
             EventKind::Presence(p) => p.chat.ends_with("@g.us"),
+            EventKind::GroupUpdate(_) => true,
             _ => false,
         };
         // The phone's push name rides on what the account's other devices send (Baileys learns
@@ -592,6 +593,11 @@ impl Bridge {
             }
             EventKind::Contacts(contacts) => self.contacts(tx, &instance, contacts).await?,
             EventKind::Chats(chats) => self.chats(tx, &instance, chats).await?,
+            EventKind::GroupUpdate(update) => {
+                if let Some((event, data)) = super::groups::event_for(&update) {
+                    self.enqueue(tx, &instance, event, data).await?;
+                }
+            }
             _ => {}
         }
         Ok(message)

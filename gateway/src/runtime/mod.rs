@@ -7,6 +7,7 @@
 
 pub mod bridge;
 pub mod content;
+pub mod groups;
 pub mod qr;
 pub mod sends;
 

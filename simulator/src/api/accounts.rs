@@ -291,6 +291,30 @@ pub async fn read(
     Ok(Json(json!({})))
 }
 
+/// `GET /sim/accounts/{phone}/profile`: the settings the account's devices set over IQs.
+pub async fn get_profile(
+    State(app): State<AppState>,
+    Path(phone): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let profile = app
+        .sim
+        .state()
+        .read(|st| st.accounts.get(&phone).map(|a| a.profile.clone()))
+        .ok_or_else(|| ApiError::not_found(format!("no account {phone}")))?;
+    let privacy: serde_json::Map<String, serde_json::Value> =
+        crate::state::AccountProfile::CATEGORIES
+            .iter()
+            .map(|(name, _)| ((*name).to_string(), profile.privacy_value(name).into()))
+            .collect();
+    Ok(Json(json!({
+        "privacy": privacy,
+        "blocked": profile.blocked,
+        "status": profile.status,
+        "picture_id": profile.picture_id,
+        "picture_bytes": profile.picture_len,
+    })))
+}
+
 #[cfg(test)]
 mod tests {
     use super::normalise_link_code;

@@ -7,7 +7,7 @@
 //! mock phone, which consumes what is delivered to it (`crate::phone::receive`).
 
 mod acks;
-mod groups;
+pub(crate) mod groups;
 mod message;
 mod phash;
 mod presence;
@@ -72,6 +72,7 @@ fn handle_iq(sim: &Sim, sender: &Sender, iq: &Node) -> Vec<Node> {
     }
     match iq.attr_str("xmlns") {
         Some("w:g2") => vec![groups::handle_iq(sim, sender, iq)],
+        Some("w:profile:picture") => vec![groups::handle_picture_iq(sim, sender, iq)],
         // Trusted-contact token issuance after a DM (§12.4 step 20) and anything else privacy-ish
         // the handler passed on: an empty result is what the clients need.
         Some("privacy") => vec![iq_result(iq)],

@@ -848,6 +848,9 @@ impl SimState {
                 participants: members,
                 created_at: unix_secs(),
                 addressing_mode: "pn".to_string(),
+                subject_owner: Some(creator.to_string()),
+                subject_time: Some(unix_secs()),
+                ..Group::default()
             },
         );
         drop(st);
@@ -857,6 +860,40 @@ impl SimState {
 
     pub fn group(&self, id: &str) -> Option<Group> {
         self.lock().groups.get(id).cloned()
+    }
+
+    /// A fresh 22-character invite code (derived from the seed, never reused).
+    pub fn new_invite_code(&self) -> String {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        let mut st = self.lock();
+        st.next_message += 1;
+        let b = st.keys.bytes(&format!("invite/{}", st.next_message));
+        b.iter()
+            .take(22)
+            .map(|x| {
+                char::from(
+                    *ALPHABET
+                        .get(usize::from(*x) % ALPHABET.len())
+                        .unwrap_or(&b'A'),
+                )
+            })
+            .collect()
+    }
+
+    /// The group whose current invite code is `code`, or whether `code` was revoked.
+    pub fn group_by_invite(&self, code: &str) -> Result<Group, bool> {
+        let st = self.lock();
+        if let Some(g) = st
+            .groups
+            .values()
+            .find(|g| g.invite_code.as_deref() == Some(code))
+        {
+            return Ok(g.clone());
+        }
+        Err(st
+            .groups
+            .values()
+            .any(|g| g.revoked_codes.iter().any(|c| c == code)))
     }
 
     /// The LID user of an account (for participant views).
@@ -984,6 +1021,7 @@ fn new_account(
             signal: PhoneSignal::default(),
         },
         companions: BTreeMap::new(),
+        profile: AccountProfile::default(),
         next_device: 1,
         next_key_index: 1,
         created_at: unix_secs(),

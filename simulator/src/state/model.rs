@@ -163,12 +163,55 @@ pub struct Account {
     pub next_device: u16,
     pub next_key_index: u32,
     pub created_at: u64,
+    /// Privacy settings, block list, about text and picture (`privacy`, `blocklist`, `status`
+    /// and `w:profile:picture` IQs).
+    #[serde(default)]
+    pub profile: AccountProfile,
     /// What the phone received and decrypted (control API `GET …/messages`).
     #[serde(skip)]
     pub inbox: VecDeque<ReceivedMessage>,
     /// Receipts the phone got for messages it sent (control API `GET …/receipts`).
     #[serde(skip)]
     pub receipts: VecDeque<ReceiptRecord>,
+}
+
+/// An account's own settings kept by the server. Privacy categories missing from `privacy`
+/// have WhatsApp's defaults (see [`AccountProfile::privacy_value`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct AccountProfile {
+    pub privacy: BTreeMap<String, String>,
+    /// Blocked users as JIDs (`…@s.whatsapp.net`).
+    pub blocked: std::collections::BTreeSet<String>,
+    /// The "about" text.
+    pub status: Option<String>,
+    pub picture_id: Option<String>,
+    pub picture_len: usize,
+}
+
+impl AccountProfile {
+    /// The privacy categories WhatsApp reports, with their allowed values.
+    pub const CATEGORIES: [(&'static str, &'static [&'static str]); 6] = [
+        ("readreceipts", &["all", "none"]),
+        ("profile", &["all", "contacts", "contact_blacklist", "none"]),
+        ("status", &["all", "contacts", "contact_blacklist", "none"]),
+        ("online", &["all", "match_last_seen"]),
+        ("last", &["all", "contacts", "contact_blacklist", "none"]),
+        (
+            "groupadd",
+            &["all", "contacts", "contact_blacklist", "none"],
+        ),
+    ];
+
+    /// The value of a category: what was set, else WhatsApp's default for a new account.
+    pub fn privacy_value(&self, name: &str) -> String {
+        self.privacy.get(name).cloned().unwrap_or_else(|| {
+            match name {
+                "readreceipts" | "online" => "all",
+                _ => "contacts",
+            }
+            .to_string()
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -233,7 +276,16 @@ pub struct GroupParticipant {
     pub admin: Option<AdminRole>,
 }
 
+/// A group's description: its id (a change names the id it replaces), text, author and time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupDescription {
+    pub id: String,
+    pub body: String,
+    pub owner: String,
+    pub t: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Group {
     /// The id part of `id@g.us`.
     pub id: String,
@@ -244,6 +296,33 @@ pub struct Group {
     pub created_at: u64,
     /// `pn` or `lid` (§12.5); groups are created `pn`-addressed.
     pub addressing_mode: String,
+    /// Who last set the subject and when (the creator at creation).
+    #[serde(default)]
+    pub subject_owner: Option<String>,
+    #[serde(default)]
+    pub subject_time: Option<u64>,
+    #[serde(default)]
+    pub description: Option<GroupDescription>,
+    /// Only admins send (`announcement`).
+    #[serde(default)]
+    pub announce: bool,
+    /// Only admins edit the group's info (`locked`).
+    #[serde(default)]
+    pub locked: bool,
+    /// Disappearing-messages timer in seconds, 0 when off.
+    #[serde(default)]
+    pub ephemeral: u32,
+    /// The current invite code (made on first ask, replaced on revoke).
+    #[serde(default)]
+    pub invite_code: Option<String>,
+    /// Codes revoked before: asking about them is `410 gone`, not `406`.
+    #[serde(default)]
+    pub revoked_codes: Vec<String>,
+    /// The picture's id and size in bytes (the bytes themselves are not kept).
+    #[serde(default)]
+    pub picture_id: Option<String>,
+    #[serde(default)]
+    pub picture_len: usize,
 }
 
 /// What a registration connection told the server in its `ClientPayload` (§3, §12.1 step 4).

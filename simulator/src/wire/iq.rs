@@ -39,7 +39,16 @@ pub fn answer(sim: &Sim, asker: &Asker<'_>, iq: &Node) -> IqOutcome {
     let kind = iq.attr_str("type").unwrap_or_default();
     let first = iq.child_nodes().first().map(|c| &*c.tag);
     let reply = match (xmlns, kind) {
+        ("privacy", "set") if first == Some("privacy") => {
+            super::account_iq::privacy(sim, asker, iq, true)
+        }
         ("w:g2", _) | ("privacy", "set") => return IqOutcome::Route,
+        ("w:profile:picture", "set") if iq.attr_jid("target").is_some_and(|t| t.is_group()) => {
+            return IqOutcome::Route;
+        }
+        ("w:profile:picture", "set") => super::account_iq::own_picture(sim, asker, iq),
+        ("blocklist", "set") => super::account_iq::blocklist(sim, asker, iq, true),
+        ("status", "set") => super::account_iq::status(sim, asker, iq),
         ("encrypt", _) => encrypt(sim, asker, iq),
         ("usync", "get") => usync(sim, iq),
         ("passive", "set")
@@ -54,29 +63,10 @@ pub fn answer(sim: &Sim, asker: &Asker<'_>, iq: &Node) -> IqOutcome {
                     .attr("hash", "zapin-sim"),
             ],
         ),
-        ("blocklist", "get") => iq_result_with(iq, vec![Node::new("list")]),
-        ("privacy", "get") if first == Some("privacy") => iq_result_with(
-            iq,
-            vec![
-                Node::new("privacy").children(
-                    [
-                        "last",
-                        "online",
-                        "profile",
-                        "status",
-                        "readreceipts",
-                        "groupadd",
-                    ]
-                    .into_iter()
-                    .map(|name| {
-                        Node::new("category")
-                            .attr("name", name)
-                            .attr("value", "all")
-                    })
-                    .collect(),
-                ),
-            ],
-        ),
+        ("blocklist", "get") => super::account_iq::blocklist(sim, asker, iq, false),
+        ("privacy", "get") if first == Some("privacy") => {
+            super::account_iq::privacy(sim, asker, iq, false)
+        }
         ("w:m", "set") if first == Some("media_conn") => crate::media::media_conn(sim, iq),
         ("md", "set") if first == Some("remove-companion-device") => {
             remove_companion(sim, asker, iq)

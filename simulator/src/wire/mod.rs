@@ -3,6 +3,7 @@
 //! the IQs a companion sends; stanzas of logged-in devices that are not answered here go to
 //! `crate::router`. `WiredHandlers` is the default `HandlerFactory` of `SimConfig`.
 
+pub mod account_iq;
 pub mod conn;
 pub mod iq;
 pub mod link_code;
