@@ -24,7 +24,7 @@ use zapin_engine::messaging::ReceivedMessage;
 use zapin_engine::messaging::StatusUpdate;
 use zapin_engine::{ConnectionState, Event, EventKind, InstanceId, LogoutReason};
 
-use super::{EngineRuntime, qr, user_jid};
+use super::{EngineRuntime, LiveChange, LiveUpdate, qr, user_jid};
 use crate::Config;
 use crate::db::{Db, DbError, Disconnection, Instance, Message, StatusChange, Tx};
 use crate::http::TokenCipher;
@@ -374,10 +374,15 @@ impl Bridge {
         };
         // Memory first: connect may be waiting on the QR.
         match &event.kind {
-            EventKind::QrCode { code, index, .. } => {
+            EventKind::QrCode {
+                code,
+                index,
+                expires_at,
+            } => {
                 let base64 = qr::qr_data_url(code).unwrap_or_default();
                 self.runtime.update_live(&id, |l| {
                     l.count = *index;
+                    l.qr_expires_at = Some(*expires_at);
                     l.qr = Some(QrImage {
                         pairing_code: l.pairing_code.clone(),
                         code: code.clone(),
@@ -418,6 +423,20 @@ impl Bridge {
             _ => {}
         }
 
+        let live_change = match &event.kind {
+            EventKind::QrCode {
+                code, expires_at, ..
+            } => Some(LiveChange::Qr {
+                code: code.clone(),
+                expires_at: *expires_at,
+            }),
+            EventKind::QrLimitReached => Some(LiveChange::QrLimit),
+            EventKind::PairingCode { code } => Some(LiveChange::PairingCode(code.clone())),
+            EventKind::Paired { .. }
+            | EventKind::Connection { .. }
+            | EventKind::LoggedOut { .. } => Some(LiveChange::State),
+            _ => None,
+        };
         // No wait for a racing send: its row is committed before its stanza is written
         // (`super::sends`), so an ack always finds it.
         count(&event);
@@ -525,6 +544,16 @@ impl Bridge {
             _ => {}
         }
         tx.commit().await?;
+        if let Some(what) = live_change {
+            self.runtime.publish(LiveUpdate {
+                instance_id: instance.id.clone(),
+                instance_name: instance.name.clone(),
+                status: instance.connection_status.clone(),
+                owner_jid: instance.owner_jid.clone(),
+                profile_name: instance.profile_name.clone(),
+                what,
+            });
+        }
         Ok(message)
     }
 
