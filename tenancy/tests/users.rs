@@ -49,7 +49,7 @@ async fn users_sign_in_and_sessions_end() {
         ));
         assert_eq!(
             users.list(&acme.id).await.unwrap(),
-            [ana.clone()],
+            std::slice::from_ref(&ana),
             "{label}"
         );
 

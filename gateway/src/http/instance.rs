@@ -429,7 +429,7 @@ pub(crate) async fn delete_stored(state: &AppState, instance: &Instance) -> Resu
             lifecycle_envelope(
                 state,
                 EventName::InstanceDelete,
-                &instance,
+                instance,
                 &token,
                 &destination,
             )
