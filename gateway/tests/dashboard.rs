@@ -345,6 +345,22 @@ async fn users_sign_in_and_see_only_their_tenant() {
         )
         .await;
     assert_eq!(tenant["instances"], json!(["acme-sales"]), "{tenant}");
+    // The overview counts it, with the tenant's quotas and bill.
+    for period in ["", "?period=7d", "?period=30d", "?period=nonsense"] {
+        let overview = ana.get(&format!("/dashboard/overview{period}")).await;
+        assert_eq!(overview.status, 200, "{period}");
+        assert!(overview.body.contains("Instances connected"));
+        assert!(overview.body.contains("0 of 1"), "{}", overview.body);
+        assert!(
+            overview.body.contains("Instances at once"),
+            "the instance quota gauge"
+        );
+        assert!(
+            overview.body.contains("1 of 2"),
+            "one of two instances held"
+        );
+        assert!(overview.body.contains("Plan free"));
+    }
     // A taken name and an invalid one come back as translated errors.
     let taken = ana
         .post(
@@ -466,6 +482,9 @@ async fn the_operator_signs_in_with_the_key_and_suspends_a_tenant() {
         "{:?}",
         op.set_cookie_lines
     );
+    let overview = op.get("/dashboard/overview").await;
+    assert_eq!(overview.status, 200);
+    assert!(overview.body.contains("see the tenants page"));
     let tenants = op.get("/dashboard/admin/tenants").await;
     assert_eq!(tenants.status, 200);
     assert!(tenants.body.contains(">acme<"));

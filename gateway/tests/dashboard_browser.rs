@@ -176,6 +176,8 @@ async fn onboarding_in_a_real_browser() {
     let phone = phone["phone"].as_str().unwrap().to_owned();
 
     let shots = screenshots_dir();
+    // Fresh each run, so that every file checked below was taken by this run.
+    let _ = std::fs::remove_dir_all(&shots);
     let run_config = json!({
         "chromium": chromium(),
         "base": base,
@@ -184,6 +186,7 @@ async fn onboarding_in_a_real_browser() {
         "instance": "acme-support",
         "shots": shots,
         "users": users,
+        "operatorKey": GLOBAL,
     });
     let run = tokio::process::Command::new("node")
         .arg("dashboard.mjs")
@@ -239,6 +242,9 @@ async fn onboarding_in_a_real_browser() {
     assert_eq!(seen["otherSignIn"], 303, "{seen}");
     assert_eq!(seen["otherCards"], 0, "{seen}");
     assert_eq!(seen["otherSeesName"], false, "{seen}");
+    assert_eq!(seen["overviewConnected"], "1 of 1", "{seen}");
+    assert_eq!(seen["operatorCards"], 1, "{seen}");
+    assert_eq!(seen["tenantRows"], 2, "{seen}");
 
     // What the browser saw is what is stored.
     let stored = db.instance_by_name("acme-support").await.unwrap().unwrap();
@@ -252,6 +258,8 @@ async fn onboarding_in_a_real_browser() {
         "connected",
         "other-tenant",
         "keys",
+        "overview",
+        "tenants",
     ] {
         for width in ["desktop", "phone"] {
             let shot = shots.join(format!("{page}-{width}.png"));

@@ -191,4 +191,26 @@ async function run(page) {
   await shoot(page, 'other-tenant');
   await page.goto(`${config.base}/dashboard/keys`);
   await shoot(page, 'keys');
+
+  // Back as the first tenant's user: the overview with the connected instance.
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.waitForURL('**/dashboard/login');
+  await signIn(page, ana);
+  await page.getByRole('link', { name: 'Overview' }).click();
+  await page.waitForURL('**/dashboard/overview');
+  out.overviewConnected = (await page.locator('.tile-value').first().textContent()).trim();
+  await shoot(page, 'overview');
+
+  // The operator signs in with the key and sees the tenants.
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.waitForURL('**/dashboard/login');
+  await page.getByText('Operator sign-in').click();
+  await page.getByLabel('Operator key').fill(config.operatorKey);
+  await page.getByRole('button', { name: 'Sign in as operator' }).click();
+  await page.waitForURL('**/dashboard/instances');
+  out.operatorCards = await page.locator('[data-instance]').count();
+  await page.getByRole('link', { name: 'Tenants' }).click();
+  await page.waitForURL('**/dashboard/admin/tenants');
+  out.tenantRows = await page.locator('tbody tr').count();
+  await shoot(page, 'tenants');
 }

@@ -51,9 +51,37 @@ pub fn date(ms: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// `n` with the language's thousands separator (`1,234` in English, `1.234` in Indonesian and
+/// Portuguese).
+pub fn number(lang: Lang, n: u64) -> String {
+    let sep = match lang {
+        Lang::Id | Lang::Pt => '.',
+        Lang::En | Lang::Pseudo => ',',
+    };
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(sep);
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// An amount in cents with two decimals in the language's notation (`1,234.50` or `1.234,50`).
+pub fn money(lang: Lang, cents: u64) -> String {
+    let decimal = match lang {
+        Lang::Id | Lang::Pt => ',',
+        Lang::En | Lang::Pseudo => '.',
+    };
+    format!("{}{decimal}{:02}", number(lang, cents / 100), cents % 100)
+}
+
 /// Which navigation entry is current.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Nav {
+    Overview,
     Instances,
     Keys,
     Tenants,
@@ -134,6 +162,7 @@ pub fn page(
             escape(t(lang, "nav.main"))
         );
         let mut entries = vec![
+            (Nav::Overview, "/dashboard/overview", "nav.overview"),
             (Nav::Instances, "/dashboard/instances", "nav.instances"),
             (Nav::Keys, "/dashboard/keys", "nav.keys"),
         ];
@@ -219,6 +248,15 @@ mod tests {
             "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
         );
         assert_eq!(segment("my inst?#é"), "my%20inst%3F%23%C3%A9");
+    }
+
+    #[test]
+    fn numbers_and_money_per_language() {
+        assert_eq!(number(Lang::En, 1_234_567), "1,234,567");
+        assert_eq!(number(Lang::Pt, 1_234), "1.234");
+        assert_eq!(number(Lang::Id, 999), "999");
+        assert_eq!(money(Lang::En, 123_450), "1,234.50");
+        assert_eq!(money(Lang::Pt, 1_905), "19,05");
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub mod i18n;
 pub mod instances;
 pub mod keys;
 pub mod live;
+pub mod overview;
 pub mod qr_svg;
 
 use axum::Router;
@@ -84,6 +85,7 @@ pub fn router(state: AppState) -> Router<AppState> {
             post(instances::action),
         )
         .route("/dashboard/events", get(live::events))
+        .route("/dashboard/overview", get(overview::show))
         .route("/dashboard/keys", get(keys::show).post(keys::create))
         .route("/dashboard/keys/{id}/revoke", post(keys::revoke))
         .route("/dashboard/admin/tenants", get(admin::tenants))
@@ -141,7 +143,7 @@ async fn frame(State(state): State<AppState>, req: Request, next: Next) -> Respo
 
 async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if auth::viewer(&state, &headers).await.is_some() {
-        Redirect::to("/dashboard/instances").into_response()
+        Redirect::to("/dashboard/overview").into_response()
     } else {
         Redirect::to("/dashboard/login").into_response()
     }

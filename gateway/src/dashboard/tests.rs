@@ -12,6 +12,58 @@ use zapin_tenancy::users::{Session, SessionOwner, User};
 use super::auth::{Viewer, login_html};
 use super::i18n::Lang;
 use super::instances::Card;
+use zapin_tenancy::analytics::{InstanceCounts, MessageCounts, Overview, Period};
+use zapin_tenancy::billing::{Bill, BillLine};
+use zapin_tenancy::plan::{QuotaType, Window};
+use zapin_tenancy::quota::UsageLine;
+
+fn overview_view() -> super::overview::View {
+    let counts = InstanceCounts {
+        total: 5,
+        connected: 4,
+    };
+    super::overview::View {
+        instances: counts,
+        overview: Some(Overview {
+            tenant_id: "t1".into(),
+            instances: counts,
+            messages: MessageCounts {
+                today: Default::default(),
+                month: Default::default(),
+            },
+            active_bots: 1,
+            queued_sends: 0,
+            quotas: vec![UsageLine {
+                quota: QuotaType::MessageSend,
+                window: Window::Day,
+                used: 80,
+                limit: Some(100),
+                remaining: Some(20),
+                included: None,
+                reset: None,
+            }],
+            bill: Bill {
+                tenant_id: "t1".into(),
+                month: "2026-12".into(),
+                plan: "starter".into(),
+                price_cents: 1900,
+                lines: vec![BillLine {
+                    quota: QuotaType::MessageSend,
+                    used: 1200,
+                    included: Some(1000),
+                    over: 200,
+                    unit_cents: Some(2),
+                    amount_cents: 400,
+                }],
+                overage_cents: 400,
+                total_cents: 2300,
+            },
+        }),
+        buckets: (0..24).map(|i| (i * 3, i * 5)).collect(),
+        period: Period::Day,
+        tenants: None,
+    }
+}
 
 /// Attributes whose values people read.
 const READ_ATTRS: &[&str] = &[
@@ -181,6 +233,27 @@ fn pages(lang: Lang) -> Vec<(&'static str, String)> {
         (
             "tenants",
             super::admin::render(lang, &viewer(true), &tenants),
+        ),
+        (
+            "overview",
+            super::overview::render(lang, &viewer(false), &overview_view()),
+        ),
+        (
+            "overview, operator",
+            super::overview::render(
+                lang,
+                &viewer(true),
+                &super::overview::View {
+                    instances: InstanceCounts {
+                        total: 3,
+                        connected: 1,
+                    },
+                    overview: None,
+                    buckets: Vec::new(),
+                    period: Period::Week,
+                    tenants: Some(2),
+                },
+            ),
         ),
     ]
 }
