@@ -174,6 +174,16 @@ async fn onboarding_in_a_real_browser() {
         .await
         .unwrap();
     let phone = phone["phone"].as_str().unwrap().to_owned();
+    let phone2: Value = client
+        .post(format!("{}/sim/accounts", sim.http_url()))
+        .json(&json!({"push_name": "Ana Second Phone"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let phone2 = phone2["phone"].as_str().unwrap().to_owned();
 
     let shots = screenshots_dir();
     // Fresh each run, so that every file checked below was taken by this run.
@@ -183,6 +193,7 @@ async fn onboarding_in_a_real_browser() {
         "base": base,
         "sim": sim.http_url(),
         "phone": phone,
+        "phone2": phone2,
         "instance": "acme-support",
         "shots": shots,
         "users": users,
@@ -237,13 +248,22 @@ async fn onboarding_in_a_real_browser() {
     );
     assert_eq!(seen["noReload"], "still here", "{seen}");
     assert_eq!(seen["phoneShown"], format!("+{phone}"), "{seen}");
+    assert_eq!(seen["pairingCode"].as_str().unwrap().len(), 8, "{seen}");
+    assert_eq!(seen["linkCodeStatus"], 200, "{seen}");
+    assert_eq!(seen["codeDialogConnected"], true, "{seen}");
+    assert_eq!(seen["codeNoReload"], "still here", "{seen}");
+    assert_eq!(
+        seen["confirmText"], "Log out acme-support-code from WhatsApp?",
+        "{seen}"
+    );
+    assert_eq!(seen["loggedOut"], true, "{seen}");
     assert_eq!(seen["csrfless"], 403, "{seen}");
     assert_eq!(seen["signIn"], 303, "{seen}");
     assert_eq!(seen["otherSignIn"], 303, "{seen}");
     assert_eq!(seen["otherCards"], 0, "{seen}");
     assert_eq!(seen["otherSeesName"], false, "{seen}");
-    assert_eq!(seen["overviewConnected"], "1 of 1", "{seen}");
-    assert_eq!(seen["operatorCards"], 1, "{seen}");
+    assert_eq!(seen["overviewConnected"], "1 of 2", "{seen}");
+    assert_eq!(seen["operatorCards"], 2, "{seen}");
     assert_eq!(seen["tenantRows"], 2, "{seen}");
 
     // What the browser saw is what is stored.
@@ -256,6 +276,7 @@ async fn onboarding_in_a_real_browser() {
         "instances",
         "connect-qr",
         "connected",
+        "connect-code",
         "other-tenant",
         "keys",
         "overview",

@@ -173,6 +173,57 @@ async function run(page) {
   await connect.getByRole('button', { name: 'Close' }).click();
   out.phoneShown = (await card.locator('[data-phone]').textContent()).trim();
 
+  // Pairing by phone number: the second tab shows the 8-character code, the phone types it.
+  await page.getByRole('button', { name: 'Add Instance' }).click();
+  await create.getByLabel('Instance Name').fill(`${name}-code`);
+  await create.getByRole('button', { name: 'Create Instance' }).click();
+  const codeCard = page.locator(`[data-instance="${name}-code"]`);
+  await codeCard.waitFor();
+  await page.evaluate(() => { window.__noReload = 'still here'; });
+  await codeCard.getByRole('button', { name: 'Connect' }).click();
+  const codeDialog = page.getByRole('dialog', { name: `Connect ${name}-code` });
+  await codeDialog.waitFor();
+  await codeDialog.getByRole('tab', { name: 'Phone number' }).click();
+  await codeDialog.getByLabel('Phone number with country code').fill(config.phone2);
+  await codeDialog.getByRole('button', { name: 'Get pairing code' }).click();
+  await page.waitForFunction(() => /^[A-Z0-9]{8}$/.test(document.getElementById('code-out').textContent.trim()), null, { timeout: 30_000 });
+  const pairing = (await page.locator('#code-out').textContent()).trim();
+  out.pairingCode = pairing;
+  await shoot(page, 'connect-code');
+  const typed = await fetch(`${config.sim}/sim/accounts/${config.phone2}/link-code`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ code: pairing }),
+  });
+  out.linkCodeStatus = typed.status;
+  await page.waitForFunction(
+    (n) => {
+      const c = [...document.querySelectorAll('[data-instance]')].find((e) => e.dataset.instance === n);
+      return c && c.querySelector('[data-badge]').textContent.trim() === 'connected';
+    },
+    `${name}-code`,
+    { timeout: 15_000 },
+  );
+  out.codeDialogConnected = await codeDialog.locator('#connected').isVisible();
+  out.codeNoReload = await page.evaluate(() => window.__noReload);
+  await codeDialog.getByRole('button', { name: 'Close' }).click();
+
+  // Log out asks first; then the badge goes back to "disconnected".
+  await codeCard.getByRole('button', { name: 'Log out' }).click();
+  const confirm = page.getByRole('dialog', { name: 'Please confirm' });
+  await confirm.waitFor();
+  out.confirmText = (await confirm.locator('#confirm-text').textContent()).trim();
+  await confirm.getByRole('button', { name: 'Confirm' }).click();
+  await page.waitForFunction(
+    (n) => {
+      const c = [...document.querySelectorAll('[data-instance]')].find((e) => e.dataset.instance === n);
+      return c && c.querySelector('[data-badge]').textContent.trim() === 'disconnected';
+    },
+    `${name}-code`,
+    { timeout: 10_000 },
+  );
+  out.loggedOut = true;
+
   // A form post without the CSRF token is refused (the session cookie alone is not enough).
   out.csrfless = await page.evaluate(async () => {
     const res = await fetch('/dashboard/instances', {
