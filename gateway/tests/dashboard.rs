@@ -592,3 +592,86 @@ async fn the_cli_adds_a_user_who_can_sign_in() {
         303
     );
 }
+
+/// A tenant with 1,000 instances: the instances page shows 50 per page, stays under 150 KB
+/// with its stylesheet and script, and answers quickly (timings printed for benches/RESULTS.md).
+#[tokio::test]
+async fn a_thousand_instances_are_paginated_and_the_page_stays_small() {
+    let gw = Gateway::start("http://zapin.test").await;
+    gw.api(
+        reqwest::Method::POST,
+        "/admin/plans",
+        json!({"name": "big", "quotas": {"instance_create": {"total": 2000}}}),
+    )
+    .await;
+    let (_, tenant) = gw
+        .api(
+            reqwest::Method::POST,
+            "/admin/tenants",
+            json!({"name": "bigco", "plan": "big"}),
+        )
+        .await;
+    let id = tenant["id"].as_str().unwrap().to_owned();
+    let key = tenant["apiKey"].as_str().unwrap().to_owned();
+    gw.api(
+        reqwest::Method::POST,
+        &format!("/admin/tenants/{id}/users"),
+        json!({"email": "ops@bigco.test", "password": PASSWORD}),
+    )
+    .await;
+    // The tenant's own key creates them, eight at a time.
+    let names: Vec<String> = (0..1000).map(|i| format!("bigco-{i:04}")).collect();
+    for chunk in names.chunks(8) {
+        let mut calls = Vec::new();
+        for name in chunk {
+            let req = gw
+                .http
+                .post(format!("{}/instance/create", gw.base))
+                .header("apikey", &key)
+                .json(&json!({"instanceName": name, "integration": "WHATSAPP-BAILEYS"}))
+                .send();
+            calls.push(req);
+        }
+        for call in calls {
+            assert_eq!(call.await.unwrap().status(), 201);
+        }
+    }
+    let mut b = Browser::new(&gw);
+    assert_eq!(b.sign_in("ops@bigco.test", PASSWORD).await.status, 303);
+    let started = std::time::Instant::now();
+    let first = b.get("/dashboard/instances").await;
+    let first_ms = started.elapsed().as_millis();
+    assert_eq!(first.status, 200);
+    assert_eq!(first.body.matches("data-instance=").count(), 50);
+    assert!(first.body.contains("1000 instances"));
+    assert!(first.body.contains("Page 1 of 20"));
+    assert!(first.body.contains("bigco-0000") && !first.body.contains("bigco-0050"));
+    let css = b
+        .get(&format!(
+            "/dashboard/assets/app-{}.css",
+            env!("CARGO_PKG_VERSION")
+        ))
+        .await;
+    let js = b
+        .get(&format!(
+            "/dashboard/assets/app-{}.js",
+            env!("CARGO_PKG_VERSION")
+        ))
+        .await;
+    assert_eq!((css.status, js.status), (200, 200));
+    let weight = first.body.len() + css.body.len() + js.body.len();
+    assert!(weight < 150 * 1024, "{weight} bytes");
+    let started = std::time::Instant::now();
+    let last = b.get("/dashboard/instances?page=20").await;
+    let last_ms = started.elapsed().as_millis();
+    assert!(last.body.contains("bigco-0999") && last.body.contains("Page 20 of 20"));
+    let beyond = b.get("/dashboard/instances?page=99").await;
+    assert!(beyond.body.contains("Page 20 of 20"));
+    eprintln!(
+        "instances page, 1000 instances: html {} B, css {} B, js {} B, total {weight} B; \
+         page 1 in {first_ms} ms, page 20 in {last_ms} ms (debug build)",
+        first.body.len(),
+        css.body.len(),
+        js.body.len()
+    );
+}

@@ -84,19 +84,19 @@ pub async fn visible_instances(state: &AppState, viewer: &Viewer) -> Result<Vec<
     let Some(tenancy) = &state.tenancy else {
         return Ok(Vec::new());
     };
-    let names = tenancy
+    // One query for the tenant's (name, id) pairs; an instance that reused a name owned by a
+    // deleted one does not match its id.
+    let owned: std::collections::HashSet<(String, String)> = tenancy
         .directory
-        .instances_of(tenant_id)
+        .owned_instances(tenant_id)
         .await
-        .map_err(log)?;
-    let names: std::collections::HashSet<String> = names.into_iter().collect();
-    let mut mine = Vec::new();
-    for i in all.into_iter().filter(|i| names.contains(&i.name)) {
-        if super::may_see(state, viewer, &i.name, &i.id).await {
-            mine.push(i);
-        }
-    }
-    Ok(mine)
+        .map_err(log)?
+        .into_iter()
+        .collect();
+    Ok(all
+        .into_iter()
+        .filter(|i| owned.contains(&(i.name.clone(), i.id.clone())))
+        .collect())
 }
 
 fn log(err: impl std::fmt::Display) {
