@@ -380,6 +380,45 @@ async fn users_sign_in_and_see_only_their_tenant() {
     let shown = ana.get(invalid.location.as_deref().unwrap()).await;
     assert!(shown.body.contains("Invalid name"), "{}", shown.body);
 
+    // The instance's page: settings saved (with the token only), webhook and deliveries shown.
+    let detail = ana.get("/dashboard/instances/acme-sales").await;
+    assert_eq!(detail.status, 200);
+    for words in [
+        "Settings",
+        "Reject calls",
+        "No webhook is set",
+        "Dead-letter queue",
+    ] {
+        assert!(detail.body.contains(words), "{words}");
+    }
+    let refused = ana
+        .post(
+            "/dashboard/instances/acme-sales/settings",
+            &[("reject_call", "on")],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    let saved = ana
+        .post(
+            "/dashboard/instances/acme-sales/settings",
+            &[
+                ("csrf", csrf.as_str()),
+                ("reject_call", "on"),
+                ("groups_ignore", "on"),
+                ("msg_call", "Busy, text me"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 303);
+    let shown = ana.get(saved.location.as_deref().unwrap()).await;
+    assert!(shown.body.contains("Settings saved."));
+    let instance = gw.db.instance_by_name("acme-sales").await.unwrap().unwrap();
+    let mut tx = gw.db.begin().await.unwrap();
+    let stored = tx.get_settings(&instance.id).await.unwrap().unwrap();
+    tx.rollback().await.unwrap();
+    assert!(stored.reject_call && stored.groups_ignore && !stored.always_online);
+    assert_eq!(stored.msg_call, "Busy, text me");
+
     // Another tenant's user sees none of it and can act on none of it.
     let mut gil = Browser::new(&gw);
     assert_eq!(gil.sign_in("gil@globex.test", PASSWORD).await.status, 303);
@@ -400,6 +439,14 @@ async fn users_sign_in_and_see_only_their_tenant() {
             .unwrap()
             .is_some()
     );
+    assert_eq!(gil.get("/dashboard/instances/acme-sales").await.status, 404);
+    let settings = gil
+        .post(
+            "/dashboard/instances/acme-sales/settings",
+            &[("csrf", &gil_csrf), ("reject_call", "on")],
+        )
+        .await;
+    assert_eq!(settings.status, 404);
     // Nor the operator pages.
     assert_eq!(gil.get("/dashboard/admin/tenants").await.status, 403);
 

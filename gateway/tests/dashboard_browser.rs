@@ -263,6 +263,7 @@ async fn onboarding_in_a_real_browser() {
     assert_eq!(seen["otherCards"], 0, "{seen}");
     assert_eq!(seen["otherSeesName"], false, "{seen}");
     assert_eq!(seen["overviewConnected"], "1 of 2", "{seen}");
+    assert_eq!(seen["instanceBadge"], "connected", "{seen}");
     assert_eq!(seen["operatorCards"], 2, "{seen}");
     assert_eq!(seen["tenantRows"], 2, "{seen}");
 
@@ -280,6 +281,7 @@ async fn onboarding_in_a_real_browser() {
         "other-tenant",
         "keys",
         "overview",
+        "instance",
         "tenants",
     ] {
         for width in ["desktop", "phone"] {

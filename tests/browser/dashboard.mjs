@@ -251,6 +251,11 @@ async function run(page) {
   await page.waitForURL('**/dashboard/overview');
   out.overviewConnected = (await page.locator('.tile-value').first().textContent()).trim();
   await shoot(page, 'overview');
+  await page.getByRole('link', { name: 'Instances' }).click();
+  await page.getByRole('link', { name, exact: true }).click();
+  await page.waitForURL(`**/dashboard/instances/${name}`);
+  out.instanceBadge = (await page.locator('[data-badge]').textContent()).trim();
+  await shoot(page, 'instance');
 
   // The operator signs in with the key and sees the tenants.
   await page.getByRole('button', { name: 'Sign out' }).click();

@@ -46,7 +46,7 @@ pub struct Card {
 }
 
 impl Card {
-    fn of(i: &Instance) -> Self {
+    pub(crate) fn of(i: &Instance) -> Self {
         Card {
             name: i.name.clone(),
             status: i.connection_status.clone(),
@@ -245,7 +245,7 @@ fn card_html(out: &mut String, lang: Lang, csrf: &str, card: &Card, n: usize) {
     let _ = write!(
         out,
         "<article class=\"card\" data-instance=\"{name}\" aria-labelledby=\"c{n}\">\
-         <div class=\"card-head\"><h2 id=\"c{n}\">{name}</h2>\
+         <div class=\"card-head\"><h2 id=\"c{n}\"><a href=\"{path}\">{name}</a></h2>\
          <span class=\"badge {badge_class}\" data-badge>{badge}</span></div><dl>\
          <dt>{created}</dt><dd>{date}</dd>\
          <dt>{phone_l}</dt><dd data-phone>{phone}</dd>\

@@ -28,6 +28,7 @@ pub mod assets;
 pub mod auth;
 pub mod html;
 pub mod i18n;
+pub mod instance_page;
 pub mod instances;
 pub mod keys;
 pub mod live;
@@ -75,6 +76,11 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(
             "/dashboard/instances",
             get(instances::list).post(instances::create),
+        )
+        .route("/dashboard/instances/{name}", get(instance_page::show))
+        .route(
+            "/dashboard/instances/{name}/settings",
+            post(instance_page::save_settings),
         )
         .route(
             "/dashboard/instances/{name}/connect",

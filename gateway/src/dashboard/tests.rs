@@ -17,6 +17,36 @@ use zapin_tenancy::billing::{Bill, BillLine};
 use zapin_tenancy::plan::{QuotaType, Window};
 use zapin_tenancy::quota::UsageLine;
 
+fn instance_detail(webhook: bool) -> super::instance_page::Detail {
+    super::instance_page::Detail {
+        card: Card {
+            name: "alpha-phone".into(),
+            status: "connecting".into(),
+            created_at: 0,
+            phone: None,
+            profile: Some("Ana Store".into()),
+        },
+        settings: crate::db::Settings {
+            msg_call: "Ana Store".into(),
+            reject_call: true,
+            ..Default::default()
+        },
+        webhook: webhook.then(|| super::instance_page::WebhookSummary {
+            url: "https://hooks.acme.test/zapin".into(),
+            enabled: true,
+            events: vec!["MESSAGES_UPSERT".into(), "CONNECTION_UPDATE".into()],
+        }),
+        pending: vec![(
+            "messages.upsert".into(),
+            3,
+            Some(503),
+            Some("connection refused".into()),
+        )],
+        dead: vec![("connection.update".into(), 10, "retries exhausted".into())],
+        saved: true,
+    }
+}
+
 fn overview_view() -> super::overview::View {
     let counts = InstanceCounts {
         total: 5,
@@ -174,6 +204,12 @@ const DATA: &[&str] = &[
     "starter",
     "zk_live_ab12",
     "zk_secret_key_value",
+    "https://hooks.acme.test/zapin",
+    "MESSAGES_UPSERT, CONNECTION_UPDATE",
+    "messages.upsert",
+    "connection refused",
+    "connection.update",
+    "retries exhausted",
 ];
 
 fn pages(lang: Lang) -> Vec<(&'static str, String)> {
@@ -237,6 +273,14 @@ fn pages(lang: Lang) -> Vec<(&'static str, String)> {
         (
             "overview",
             super::overview::render(lang, &viewer(false), &overview_view()),
+        ),
+        (
+            "instance",
+            super::instance_page::render(lang, &viewer(false), &instance_detail(true)),
+        ),
+        (
+            "instance, no webhook",
+            super::instance_page::render(lang, &viewer(false), &instance_detail(false)),
         ),
         (
             "overview, operator",
