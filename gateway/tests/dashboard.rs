@@ -551,6 +551,11 @@ async fn the_operator_signs_in_with_the_key_and_suspends_a_tenant() {
         )
         .await;
     assert_eq!(tenant["suspended"], true);
+    // A suspended tenant's users are refused, as its keys are.
+    let mut ana = Browser::new(&gw);
+    let refused = ana.sign_in("ana@acme.test", PASSWORD).await;
+    assert_eq!(refused.status, 403);
+    assert!(refused.body.contains("This account is suspended."));
     op.post(
         &format!("/dashboard/admin/tenants/{acme}/resume"),
         &[("csrf", &csrf)],
@@ -564,6 +569,16 @@ async fn the_operator_signs_in_with_the_key_and_suspends_a_tenant() {
         )
         .await;
     assert_eq!(tenant["suspended"], false);
+    assert_eq!(ana.sign_in("ana@acme.test", PASSWORD).await.status, 303);
+    assert_eq!(ana.get("/dashboard/instances").await.status, 200);
+    // Suspending again ends the session that is open.
+    op.post(
+        &format!("/dashboard/admin/tenants/{acme}/suspend"),
+        &[("csrf", &csrf)],
+    )
+    .await;
+    let after = ana.get("/dashboard/instances").await;
+    assert_eq!(after.location.as_deref(), Some("/dashboard/login"));
 }
 
 #[tokio::test]

@@ -119,11 +119,33 @@ pub fn users(state: &AppState) -> Users {
 pub async fn viewer(state: &AppState, headers: &HeaderMap) -> Option<Viewer> {
     let token = cookie(headers, SESSION_COOKIE)?;
     match users(state).session(&token).await {
-        Ok(Some(session)) => Some(Viewer { token, session }),
+        Ok(Some(session)) => {
+            if let SessionOwner::User(user) = &session.owner
+                && tenant_suspended(state, &user.tenant_id).await
+            {
+                return None;
+            }
+            Some(Viewer { token, session })
+        }
         Ok(None) => None,
         Err(err) => {
             tracing::error!("reading a dashboard session failed: {err}");
             None
+        }
+    }
+}
+
+/// Whether a tenant is suspended (or gone, or unreadable): its users are refused, as its keys are.
+async fn tenant_suspended(state: &AppState, tenant_id: &str) -> bool {
+    let Some(tenancy) = &state.tenancy else {
+        return true;
+    };
+    match tenancy.directory.tenant_with_plan(tenant_id).await {
+        Ok(Some((tenant, _))) => tenant.suspended,
+        Ok(None) => true,
+        Err(err) => {
+            tracing::error!("reading a dashboard user's tenant failed: {err}");
+            true
         }
     }
 }
@@ -305,6 +327,9 @@ pub async fn login(State(state): State<AppState>, req: Request) -> Response {
         );
     }
     match users(&state).verify(&form.email, &form.password).await {
+        Ok(Some(user)) if tenant_suspended(&state, &user.tenant_id).await => {
+            login_response(&state, lang, StatusCode::FORBIDDEN, Some("err.suspended"))
+        }
         Ok(Some(user)) => signed_in(&state, SessionOwner::User(user)).await,
         Ok(None) => {
             limiter.failed(&keys);
