@@ -535,6 +535,7 @@ async fn the_operator_signs_in_with_the_key_and_suspends_a_tenant() {
     let tenants = op.get("/dashboard/admin/tenants").await;
     assert_eq!(tenants.status, 200);
     assert!(tenants.body.contains(">acme<"));
+    assert!(tenants.body.contains("Instances at once: 2"), "the plans table");
     let csrf = tenants.csrf();
     let suspended = op
         .post(

@@ -9,13 +9,62 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use zapin_tenancy::directory::{Tenant, TenantPatch};
 
 use super::auth::{CsrfForm, Viewer};
-use super::html::{Nav, csrf_field, escape, page, segment};
+use super::html::{Nav, csrf_field, escape, money, number, page, segment};
 use super::i18n::{Lang, t, tf};
 use super::instances::confirm_dialog;
+use super::overview::{quota_key, window_key};
 use crate::http::AppState;
+use zapin_tenancy::plan::Plan;
 
-/// The tenants page (pure, for tests): each tenant with its instance count.
-pub fn render(lang: Lang, viewer: &Viewer, tenants: &[(Tenant, usize)]) -> String {
+/// The plans table: name, monthly price, and each limit (`Messages sent per day: 100`).
+fn plans_table(out: &mut String, lang: Lang, plans: &[Plan]) {
+    let _ = write!(out, "<h2>{}</h2>", escape(t(lang, "plans.title")));
+    if plans.is_empty() {
+        let _ = write!(
+            out,
+            "<p class=\"empty\">{}</p>",
+            escape(t(lang, "plans.empty"))
+        );
+        return;
+    }
+    let _ = write!(
+        out,
+        "<div class=\"table\"><table><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
+         <th scope=\"col\">{}</th></tr></thead><tbody>",
+        escape(t(lang, "tenants.name")),
+        escape(t(lang, "plans.price")),
+        escape(t(lang, "plans.limits")),
+    );
+    for plan in plans {
+        let mut limits = Vec::new();
+        for (quota, windows) in &plan.spec.quotas {
+            for (window, n) in windows {
+                limits.push(format!(
+                    "{} {}: {}",
+                    t(lang, quota_key(*quota)),
+                    t(lang, window_key(*window)),
+                    number(lang, *n)
+                ));
+            }
+        }
+        let limits = if limits.is_empty() {
+            t(lang, "plans.unlimited").to_owned()
+        } else {
+            limits.join("; ")
+        };
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&plan.name),
+            money(lang, plan.spec.price_cents),
+            escape(&limits)
+        );
+    }
+    out.push_str("</tbody></table></div>");
+}
+
+/// The tenants page (pure, for tests): each tenant with its instance count, then the plans.
+pub fn render(lang: Lang, viewer: &Viewer, tenants: &[(Tenant, usize)], plans: &[Plan]) -> String {
     let csrf = viewer.session.csrf.as_str();
     let mut main = format!("<h1>{}</h1>", escape(t(lang, "tenants.title")));
     if tenants.is_empty() {
@@ -69,6 +118,7 @@ pub fn render(lang: Lang, viewer: &Viewer, tenants: &[(Tenant, usize)]) -> Strin
         }
         main.push_str("</tbody></table></div>");
     }
+    plans_table(&mut main, lang, plans);
     confirm_dialog(&mut main, lang);
     page(
         lang,
@@ -99,7 +149,7 @@ pub async fn tenants(State(state): State<AppState>, headers: HeaderMap) -> Respo
         Err(response) => return response,
     };
     let Some(tenancy) = &state.tenancy else {
-        return Html(render(lang, &viewer, &[])).into_response();
+        return Html(render(lang, &viewer, &[], &[])).into_response();
     };
     let Ok(list) = tenancy.directory.tenants().await else {
         return super::error_page(
@@ -119,7 +169,8 @@ pub async fn tenants(State(state): State<AppState>, headers: HeaderMap) -> Respo
             .map_or(0, |v| v.len());
         rows.push((tenant, count));
     }
-    Html(render(lang, &viewer, &rows)).into_response()
+    let plans = tenancy.directory.plans().await.unwrap_or_default();
+    Html(render(lang, &viewer, &rows, &plans)).into_response()
 }
 
 /// `POST /dashboard/admin/tenants/{id}/{suspend|resume}`.

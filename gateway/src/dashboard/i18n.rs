@@ -155,6 +155,11 @@ type Catalogue = &'static [(&'static str, &'static str)];
 
 /// English: the reference catalogue. The onboarding words follow the product's walkthrough.
 pub const EN: Catalogue = &[
+    ("plans.title", "Plans"),
+    ("plans.price", "Price per month"),
+    ("plans.limits", "Limits"),
+    ("plans.unlimited", "unlimited"),
+    ("plans.empty", "No plans yet."),
     ("instance.title", "Instance"),
     ("instance.back", "All instances"),
     ("settings.title", "Settings"),
@@ -397,6 +402,11 @@ pub const EN: Catalogue = &[
 
 /// Bahasa Indonesia.
 pub const ID: Catalogue = &[
+    ("plans.title", "Paket"),
+    ("plans.price", "Harga per bulan"),
+    ("plans.limits", "Batas"),
+    ("plans.unlimited", "tanpa batas"),
+    ("plans.empty", "Belum ada paket."),
     ("instance.title", "Instans"),
     ("instance.back", "Semua instans"),
     ("settings.title", "Pengaturan"),
@@ -642,6 +652,11 @@ pub const ID: Catalogue = &[
 
 /// Portuguese (Brazil).
 pub const PT: Catalogue = &[
+    ("plans.title", "Planos"),
+    ("plans.price", "Preço por mês"),
+    ("plans.limits", "Limites"),
+    ("plans.unlimited", "ilimitado"),
+    ("plans.empty", "Nenhum plano ainda."),
     ("instance.title", "Instância"),
     ("instance.back", "Todas as instâncias"),
     ("settings.title", "Configurações"),

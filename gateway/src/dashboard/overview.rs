@@ -56,7 +56,7 @@ pub fn buckets(series: &[HourPoint], period: Period) -> Vec<(u64, u64)> {
         .collect()
 }
 
-fn quota_key(q: QuotaType) -> &'static str {
+pub(crate) fn quota_key(q: QuotaType) -> &'static str {
     match q {
         QuotaType::MessageSend => "quota.message_send",
         QuotaType::ApiCall => "quota.api_call",
@@ -66,7 +66,7 @@ fn quota_key(q: QuotaType) -> &'static str {
     }
 }
 
-fn window_key(w: Window) -> &'static str {
+pub(crate) fn window_key(w: Window) -> &'static str {
     match w {
         Window::Minute => "window.minute",
         Window::Hour => "window.hour",

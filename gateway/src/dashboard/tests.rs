@@ -268,7 +268,18 @@ fn pages(lang: Lang) -> Vec<(&'static str, String)> {
         ),
         (
             "tenants",
-            super::admin::render(lang, &viewer(true), &tenants),
+            super::admin::render(
+                lang,
+                &viewer(true),
+                &tenants,
+                &[
+                    zapin_tenancy::plan::Plan::from_json(
+                        br#"{"name":"starter","price_cents":1900,"quotas":{"message_send":{"day":100}}}"#,
+                    )
+                    .unwrap(),
+                    zapin_tenancy::plan::Plan::from_json(br#"{"name":"acme"}"#).unwrap(),
+                ],
+            ),
         ),
         (
             "overview",
