@@ -463,6 +463,49 @@ async fn users_sign_in_and_see_only_their_tenant() {
             .is_none()
     );
 
+    // API keys: one made here is shown once, then listed by prefix, and can be revoked.
+    let keys = ana.get("/dashboard/keys").await;
+    let before = keys.body.matches("/revoke\"").count();
+    assert_eq!(before, 1, "the tenant's first key");
+    let made = ana.post("/dashboard/keys", &[("csrf", &csrf)]).await;
+    assert_eq!(made.status, 200);
+    assert!(made.body.contains("it is not shown again"));
+    let at = made.body.find("id=\"new-key\">").unwrap() + "id=\"new-key\">".len();
+    let key = &made.body[at..at + made.body[at..].find('<').unwrap()];
+    assert!(key.starts_with("zpk_"), "{key}");
+    // The key works against the API, for this tenant.
+    let r = gw
+        .http
+        .get(format!("{}/instance/fetchInstances", gw.base))
+        .header("apikey", key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let listed = ana.get("/dashboard/keys").await;
+    assert!(!listed.body.contains(key), "shown once only");
+    assert!(listed.body.contains(&key[..12]), "listed by its prefix");
+    assert_eq!(listed.body.matches("/revoke\"").count(), 2);
+    let at = listed.body.rfind("/dashboard/keys/").unwrap();
+    let action = &listed.body[at..at + listed.body[at..].find('"').unwrap()];
+    assert_eq!(
+        ana.post(action, &[]).await.status,
+        403,
+        "revoking needs the token"
+    );
+    assert_eq!(ana.post(action, &[("csrf", &csrf)]).await.status, 303);
+    assert_eq!(
+        ana.get("/dashboard/keys")
+            .await
+            .body
+            .matches("/revoke\"")
+            .count(),
+        1
+    );
+    // Another tenant cannot revoke it.
+    let gil_keys = gil.get("/dashboard/keys").await;
+    assert!(!gil_keys.body.contains(&key[..12]));
+
     // Language: Accept-Language, then the remembered choice.
     let r = gw
         .http
@@ -535,7 +578,10 @@ async fn the_operator_signs_in_with_the_key_and_suspends_a_tenant() {
     let tenants = op.get("/dashboard/admin/tenants").await;
     assert_eq!(tenants.status, 200);
     assert!(tenants.body.contains(">acme<"));
-    assert!(tenants.body.contains("Instances at once: 2"), "the plans table");
+    assert!(
+        tenants.body.contains("Instances at once: 2"),
+        "the plans table"
+    );
     let csrf = tenants.csrf();
     let suspended = op
         .post(

@@ -74,23 +74,45 @@ impl Lang {
         let mut best: Option<(f32, Lang)> = None;
         for value in headers.get_all(ACCEPT_LANGUAGE) {
             let Ok(value) = value.to_str() else { continue };
-            for item in value.split(',') {
-                let mut parts = item.split(';');
-                let tag = parts.next().unwrap_or_default();
-                let q = parts
-                    .find_map(|p| p.trim().strip_prefix("q="))
-                    .and_then(|q| q.parse::<f32>().ok())
-                    .unwrap_or(1.0);
-                if let Some(lang) = Lang::parse(tag)
-                    && q > 0.0
-                    && best.is_none_or(|(b, _)| q > b)
-                {
-                    best = Some((q, lang));
-                }
+            if let Some((q, lang)) = best_of_accept_language(value)
+                && best.is_none_or(|(b, _)| q > b)
+            {
+                best = Some((q, lang));
             }
         }
         best.map_or(Lang::En, |(_, lang)| lang)
     }
+}
+
+/// The supported language of highest quality in one `Accept-Language` value, with its quality
+/// (the first one wins a tie; `q=0` means "not this one").
+pub fn best_of_accept_language(value: &str) -> Option<(f32, Lang)> {
+    let mut best: Option<(f32, Lang)> = None;
+    for item in value.split(',') {
+        let mut parts = item.split(';');
+        let tag = parts.next().unwrap_or_default();
+        let q = parts
+            .find_map(|p| p.trim().strip_prefix("q="))
+            .and_then(|q| q.trim().parse::<f32>().ok())
+            .filter(|q| q.is_finite())
+            .unwrap_or(1.0);
+        if let Some(lang) = Lang::parse(tag)
+            && q > 0.0
+            && best.is_none_or(|(b, _)| q > b)
+        {
+            best = Some((q, lang));
+        }
+    }
+    best
+}
+
+/// The value of cookie `name` in one `Cookie` header value.
+pub fn cookie_in<'a>(header: &'a str, name: &str) -> Option<&'a str> {
+    header
+        .split(';')
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
 }
 
 /// The value of cookie `name`, if the request has it.
@@ -99,10 +121,8 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim().to_owned())
+        .find_map(|v| cookie_in(v, name))
+        .map(str::to_owned)
 }
 
 /// The message `key` in `lang`. A key missing from a catalogue shows as `??key??` (and fails
