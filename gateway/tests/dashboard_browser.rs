@@ -264,6 +264,18 @@ async fn onboarding_in_a_real_browser() {
     assert_eq!(seen["otherSeesName"], false, "{seen}");
     assert_eq!(seen["overviewConnected"], "1 of 2", "{seen}");
     assert_eq!(seen["instanceBadge"], "connected", "{seen}");
+    let langs = &seen["languages"];
+    assert_eq!(langs["pt"]["lang"], "pt-BR", "{seen}");
+    assert_eq!(langs["pt"]["add"], "Adicionar Instância", "{seen}");
+    assert_eq!(langs["pt"]["badge"], "conectada", "{seen}");
+    assert_eq!(langs["id"]["lang"], "id", "{seen}");
+    assert_eq!(langs["id"]["add"], "Tambah Instans", "{seen}");
+    assert_eq!(langs["id"]["badge"], "terhubung", "{seen}");
+    assert_eq!(langs["en"]["add"], "Add Instance", "{seen}");
+    assert_eq!(
+        seen["darkBackground"], "rgb(15, 18, 22)",
+        "dark mode follows the system: {seen}"
+    );
     assert_eq!(seen["operatorCards"], 2, "{seen}");
     assert_eq!(seen["tenantRows"], 2, "{seen}");
 
@@ -282,6 +294,9 @@ async fn onboarding_in_a_real_browser() {
         "keys",
         "overview",
         "instance",
+        "instances-pt",
+        "instances-id",
+        "instances-dark",
         "tenants",
     ] {
         for width in ["desktop", "phone"] {

@@ -257,6 +257,24 @@ async function run(page) {
   out.instanceBadge = (await page.locator('[data-badge]').textContent()).trim();
   await shoot(page, 'instance');
 
+  // The other languages, chosen with the switcher and remembered; dark mode follows the system.
+  await page.goto(`${config.base}/dashboard/instances`);
+  out.languages = {};
+  for (const [label, code] of [['Português', 'pt'], ['Bahasa Indonesia', 'id'], ['English', 'en']]) {
+    await page.getByRole('link', { name: label }).click();
+    await page.waitForLoadState();
+    out.languages[code] = {
+      lang: await page.locator('html').getAttribute('lang'),
+      add: (await page.locator('[data-open=create]').textContent()).trim(),
+      badge: (await page.locator(`[data-instance="${name}"] [data-badge]`).textContent()).trim(),
+    };
+    if (code !== 'en') await shoot(page, `instances-${code}`);
+  }
+  await page.emulateMedia({ colorScheme: 'dark' });
+  out.darkBackground = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  await shoot(page, 'instances-dark');
+  await page.emulateMedia({ colorScheme: 'light' });
+
   // The operator signs in with the key and sees the tenants.
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.waitForURL('**/dashboard/login');
@@ -267,6 +285,6 @@ async function run(page) {
   out.operatorCards = await page.locator('[data-instance]').count();
   await page.getByRole('link', { name: 'Tenants' }).click();
   await page.waitForURL('**/dashboard/admin/tenants');
-  out.tenantRows = await page.locator('tbody tr').count();
+  out.tenantRows = await page.locator('table').first().locator('tbody tr').count();
   await shoot(page, 'tenants');
 }
