@@ -784,3 +784,47 @@ async fn a_thousand_instances_are_paginated_and_the_page_stays_small() {
         js.body.len()
     );
 }
+
+/// Creating and deleting from the dashboard is charged like the API: the plan's instance limit
+/// refuses a third instance, and a delete gives the slot back.
+#[tokio::test]
+async fn the_instance_quota_applies_to_the_dashboard() {
+    let gw = Gateway::start("http://zapin.test").await;
+    gw.tenant("acme", "ana@acme.test").await;
+    let mut ana = Browser::new(&gw);
+    assert_eq!(ana.sign_in("ana@acme.test", PASSWORD).await.status, 303);
+    let csrf = ana.get("/dashboard/instances").await.csrf();
+    for name in ["one", "two"] {
+        let made = ana
+            .post("/dashboard/instances", &[("csrf", &csrf), ("name", name)])
+            .await;
+        assert_eq!(made.status, 303, "{name}");
+    }
+    let refused = ana
+        .post(
+            "/dashboard/instances",
+            &[("csrf", &csrf), ("name", "three")],
+        )
+        .await;
+    assert_eq!(refused.status, 429);
+    assert!(
+        refused
+            .body
+            .contains("Your plan&#39;s limit is reached: Instances at once: 2"),
+        "{}",
+        refused.body
+    );
+    assert!(gw.db.instance_by_name("three").await.unwrap().is_none());
+    let deleted = ana
+        .post("/dashboard/instances/one/delete", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(deleted.status, 303);
+    let made = ana
+        .post(
+            "/dashboard/instances",
+            &[("csrf", &csrf), ("name", "three")],
+        )
+        .await;
+    assert_eq!(made.status, 303);
+    assert!(gw.db.instance_by_name("three").await.unwrap().is_some());
+}

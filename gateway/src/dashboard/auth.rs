@@ -180,8 +180,9 @@ fn random_token() -> String {
     hex::encode(b)
 }
 
-fn client_ip(req_headers: &HeaderMap, connect: Option<&ConnectInfo<SocketAddr>>) -> String {
-    let _ = req_headers;
+/// The peer address (behind a proxy, the proxy's: the limit then applies to it as a whole, and
+/// the per-account limit still holds).
+fn client_ip(connect: Option<&ConnectInfo<SocketAddr>>) -> String {
     connect.map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string())
 }
 
@@ -298,7 +299,7 @@ async fn signed_in(state: &AppState, owner: SessionOwner) -> Response {
 pub async fn login(State(state): State<AppState>, req: Request) -> Response {
     let headers = req.headers().clone();
     let lang = Lang::from_headers(&headers);
-    let ip = client_ip(&headers, req.extensions().get::<ConnectInfo<SocketAddr>>());
+    let ip = client_ip(req.extensions().get::<ConnectInfo<SocketAddr>>());
     let Ok(Form(form)) = Form::<LoginForm>::from_request(req, &state).await else {
         return login_response(&state, lang, StatusCode::BAD_REQUEST, Some("err.generic"));
     };
@@ -352,16 +353,16 @@ pub async fn login(State(state): State<AppState>, req: Request) -> Response {
 pub async fn login_operator(State(state): State<AppState>, req: Request) -> Response {
     let headers = req.headers().clone();
     let lang = Lang::from_headers(&headers);
-    let ip = client_ip(&headers, req.extensions().get::<ConnectInfo<SocketAddr>>());
+    let ip = client_ip(req.extensions().get::<ConnectInfo<SocketAddr>>());
     let Ok(Form(form)) = Form::<OperatorForm>::from_request(req, &state).await else {
         return login_response(&state, lang, StatusCode::BAD_REQUEST, Some("err.generic"));
     };
     if !login_csrf_ok(&headers, &form.csrf) {
         return login_response(&state, lang, StatusCode::FORBIDDEN, Some("err.csrf"));
     }
-    let keys = [format!("ip:{ip}"), "operator".to_owned()];
+    let keys = [format!("ip:{ip}")];
     let limiter = &state.dashboard.limiter;
-    if limiter.blocked(&keys[..1]) {
+    if limiter.blocked(&keys) {
         return login_response(
             &state,
             lang,
@@ -372,7 +373,7 @@ pub async fn login_operator(State(state): State<AppState>, req: Request) -> Resp
     if crate::http::guard::is_global(&state, form.key.as_bytes()) {
         return signed_in(&state, SessionOwner::Operator).await;
     }
-    limiter.failed(&keys[..1]);
+    limiter.failed(&keys);
     tracing::info!(ip = %ip, "dashboard operator sign-in refused");
     login_response(
         &state,

@@ -433,54 +433,71 @@ pub async fn create(
         return super::error_page(&state, &headers, StatusCode::FORBIDDEN, "err.csrf").await;
     }
     let name = form.name.trim().to_owned();
-    let lang = Lang::from_headers(&headers);
-    let mut receipt = None;
-    if let (Some(tenant_id), Some(tenancy)) = (viewer.tenant_id(), &state.tenancy) {
-        let Ok(Some((tenant, plan))) = tenancy.directory.tenant_with_plan(tenant_id).await else {
-            return back_err("err.generic");
-        };
-        if tenant.suspended {
-            return back_err("err.suspended");
-        }
-        if let Some(cost) = routes::lookup("POST", "/instance/create").and_then(|r| r.cost) {
-            match tenancy.quotas.charge(&tenant.id, &plan.spec, cost).await {
-                Ok(Decision::Accepted { receipt: r, .. }) => receipt = Some(r),
-                Ok(Decision::Refused(refusal)) => {
-                    let detail = refusal.message();
-                    let text = tf(lang, "err.quota", &[("detail", &detail)]);
-                    return super::message_page(
-                        &state,
-                        &headers,
-                        StatusCode::TOO_MANY_REQUESTS,
-                        &text,
-                    )
-                    .await;
-                }
-                Err(err) => {
-                    log(err);
-                    return back_err("err.generic");
-                }
-            }
-        }
-    }
-    let result = crate::http::instance::create_named(&state, &name, viewer.tenant_id()).await;
-    let refund = |receipt: Option<zapin_tenancy::quota::Receipt>| async {
-        if let (Some(r), Some(tenancy)) = (receipt, &state.tenancy)
-            && let Err(err) = tenancy.quotas.refund(&r).await
-        {
-            log(err);
-        }
+    let receipt = match charge(&state, &headers, &viewer, "POST", "/instance/create").await {
+        Ok(receipt) => receipt,
+        Err(response) => return response,
     };
+    let result = crate::http::instance::create_named(&state, &name, viewer.tenant_id()).await;
     match result {
         Ok(instance) => back(&format!("ok=created&name={}", segment(&instance.name))),
         Err(err) => {
-            refund(receipt).await;
+            refund(&state, receipt).await;
             match err.0.status {
                 403 => back_err("instances.name_taken"),
                 400 => back_err("instances.name_invalid"),
                 _ => back_err("err.generic"),
             }
         }
+    }
+}
+
+/// Charges the viewer's tenant what the API route `method pattern` costs (the operator is not
+/// charged): `Ok(receipt)` to go on (refund it if the action fails), or the answer to give.
+async fn charge(
+    state: &AppState,
+    headers: &HeaderMap,
+    viewer: &Viewer,
+    method: &str,
+    pattern: &str,
+) -> Result<Option<zapin_tenancy::quota::Receipt>, Response> {
+    let (Some(tenant_id), Some(tenancy)) = (viewer.tenant_id(), &state.tenancy) else {
+        return Ok(None);
+    };
+    let Ok(Some((tenant, plan))) = tenancy.directory.tenant_with_plan(tenant_id).await else {
+        return Err(back_err("err.generic"));
+    };
+    if tenant.suspended {
+        return Err(back_err("err.suspended"));
+    }
+    let Some(cost) = routes::lookup(method, pattern).and_then(|r| r.cost) else {
+        return Ok(None);
+    };
+    match tenancy.quotas.charge(&tenant.id, &plan.spec, cost).await {
+        Ok(Decision::Accepted { receipt, .. }) => Ok(Some(receipt)),
+        Ok(Decision::Refused(refusal)) => {
+            let lang = Lang::from_headers(headers);
+            // The refusing limit in the viewer's language (`Instances at once: 2`).
+            let detail = format!(
+                "{} {}: {}",
+                t(lang, super::overview::quota_key(refusal.quota)),
+                t(lang, super::overview::window_key(refusal.window)),
+                super::html::number(lang, refusal.limit)
+            );
+            let text = tf(lang, "err.quota", &[("detail", &detail)]);
+            Err(super::message_page(state, headers, StatusCode::TOO_MANY_REQUESTS, &text).await)
+        }
+        Err(err) => {
+            log(err);
+            Err(back_err("err.generic"))
+        }
+    }
+}
+
+async fn refund(state: &AppState, receipt: Option<zapin_tenancy::quota::Receipt>) {
+    if let (Some(r), Some(tenancy)) = (receipt, &state.tenancy)
+        && let Err(err) = tenancy.quotas.refund(&r).await
+    {
+        log(err);
     }
 }
 
@@ -502,10 +519,24 @@ pub async fn action(
     };
     match action.as_str() {
         "delete" => {
+            // Charged as the API's delete is (its own quota type), and the slot given back.
+            let receipt = match charge(
+                &state,
+                &headers,
+                &viewer,
+                "DELETE",
+                "/instance/delete/{instance}",
+            )
+            .await
+            {
+                Ok(receipt) => receipt,
+                Err(response) => return response,
+            };
             if crate::http::instance::delete_stored(&state, &instance)
                 .await
                 .is_err()
             {
+                refund(&state, receipt).await;
                 return back_err("err.generic");
             }
             release_slot(&state, &instance).await;
