@@ -752,7 +752,7 @@ async fn a_thousand_instances_are_paginated_and_the_page_stays_small() {
     let first_ms = started.elapsed().as_millis();
     assert_eq!(first.status, 200);
     assert_eq!(first.body.matches("data-instance=").count(), 50);
-    assert!(first.body.contains("1000 instances"));
+    assert!(first.body.contains("1,000 instances"));
     assert!(first.body.contains("Page 1 of 20"));
     assert!(first.body.contains("bigco-0000") && !first.body.contains("bigco-0050"));
     let css = b

@@ -175,6 +175,7 @@ type Catalogue = &'static [(&'static str, &'static str)];
 
 /// English: the reference catalogue. The onboarding words follow the product's walkthrough.
 pub const EN: Catalogue = &[
+    ("instances.count_one", "1 instance"),
     ("plans.title", "Plans"),
     ("plans.price", "Price per month"),
     ("plans.limits", "Limits"),
@@ -422,6 +423,7 @@ pub const EN: Catalogue = &[
 
 /// Bahasa Indonesia.
 pub const ID: Catalogue = &[
+    ("instances.count_one", "1 instans"),
     ("plans.title", "Paket"),
     ("plans.price", "Harga per bulan"),
     ("plans.limits", "Batas"),
@@ -672,6 +674,7 @@ pub const ID: Catalogue = &[
 
 /// Portuguese (Brazil).
 pub const PT: Catalogue = &[
+    ("instances.count_one", "1 instância"),
     ("plans.title", "Planos"),
     ("plans.price", "Preço por mês"),
     ("plans.limits", "Limites"),

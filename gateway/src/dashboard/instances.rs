@@ -203,7 +203,15 @@ pub fn render(
         "<div class=\"bar\"><h1>{title}</h1><span class=\"muted\">{count}</span>\
          <button type=\"button\" class=\"primary\" data-open=\"create\">{add}</button></div>",
         title = escape(t(lang, "instances.title")),
-        count = escape(&tf(lang, "instances.count", &[("n", &total.to_string())])),
+        count = escape(&if total == 1 {
+            t(lang, "instances.count_one").to_owned()
+        } else {
+            tf(
+                lang,
+                "instances.count",
+                &[("n", &super::html::number(lang, total as u64))],
+            )
+        }),
         add = escape(t(lang, "instances.add")),
     );
     if let Some((kind, text)) = flash {
