@@ -4,6 +4,7 @@
 //! router on an ephemeral port.
 
 pub mod config;
+pub mod dashboard;
 pub mod db;
 pub mod http;
 pub mod keys;

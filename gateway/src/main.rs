@@ -42,6 +42,38 @@ enum Command {
     /// ZAPIN_DATA_DIR/master.key).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Operator tasks on the database of this configuration (DATABASE_CONNECTION_URI or
+    /// ZAPIN_DATA_DIR), with or without zapin serving.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Dashboard users of a tenant.
+    #[command(subcommand)]
+    Users(UsersCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UsersCommand {
+    /// Add a dashboard user (e-mail and password) to a tenant. The password is read from
+    /// --password-env, else from the first line of standard input; never from the command line,
+    /// where other users of the machine could read it.
+    Add(AddUserArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct AddUserArgs {
+    /// The tenant's id (as `POST /admin/tenants` answered it).
+    #[arg(long)]
+    tenant: String,
+    /// The user's e-mail address (their sign-in name).
+    #[arg(long)]
+    email: String,
+    /// Read the password from this environment variable instead of standard input.
+    #[arg(long, value_name = "VAR")]
+    password_env: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,7 +134,55 @@ fn main() -> ExitCode {
         Command::Demo => demo(),
         Command::Keys(KeysCommand::Rotate(args)) => keys_rotate(args),
         Command::Keys(KeysCommand::Generate) => keys_generate(),
+        Command::Admin(AdminCommand::Users(UsersCommand::Add(args))) => users_add(args),
     }
+}
+
+fn users_add(args: AddUserArgs) -> ExitCode {
+    let config = match Config::from_process_env() {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("zapin: configuration error: {err}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    init_logging(&config);
+    run_to_exit("zapin admin users add", run_users_add(config, args))
+}
+
+/// `zapin admin users add`: see [`UsersCommand::Add`].
+async fn run_users_add(config: Config, args: AddUserArgs) -> anyhow::Result<()> {
+    use zapin_gateway::db::Db;
+    use zapin_tenancy::directory::Directory;
+
+    let password = match &args.password_env {
+        Some(var) => std::env::var(var).with_context(|| format!("{var} is not set"))?,
+        None => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("reading the password from standard input")?;
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        }
+    };
+    let db = Db::open_unsealed(&config)
+        .await
+        .context("opening the database")?;
+    let pool = zapin_gateway::tenancy::pool_of(&db);
+    // Only the tenant's existence is read: the key hasher is never used here.
+    let directory = Directory::new(
+        pool.clone(),
+        zapin_tenancy::apikey::KeyHasher::new(zeroize::Zeroizing::new([0u8; 32])),
+    );
+    if directory.tenant(&args.tenant).await?.is_none() {
+        anyhow::bail!("no tenant {:?}", args.tenant);
+    }
+    let user = zapin_tenancy::users::Users::new(pool)
+        .add(&args.tenant, &args.email, &password)
+        .await?;
+    println!("{}", serde_json::to_string(&user)?);
+    db.close().await;
+    Ok(())
 }
 
 fn demo() -> ExitCode {

@@ -48,7 +48,7 @@ async fn welcome_has_evolutions_shape() {
     let base = start(&[]).await;
     let (status, body) = get_json(&format!("{base}/")).await;
     assert_eq!(status, 200);
-    // No dashboard is served, so there is no `manager` URL to advertise.
+    // The dashboard is where Evolution's manager is looked for.
     assert_eq!(
         body,
         json!({
@@ -56,10 +56,25 @@ async fn welcome_has_evolutions_shape() {
             "message": "Welcome to zapin, it is working!",
             "version": env!("CARGO_PKG_VERSION"),
             "clientName": "evolution",
+            "manager": format!("{base}/manager"),
             "documentation": "https://doc.evolution-api.com",
             "whatsappWebVersion": "2.3000.1045649367",
         })
     );
+    // `/manager` leads to the dashboard, which sends a stranger to its sign-in page.
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let manager = client.get(format!("{base}/manager")).send().await.unwrap();
+    assert_eq!(manager.status(), 308);
+    assert_eq!(manager.headers()["location"], "/dashboard");
+    let home = client
+        .get(format!("{base}/dashboard"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(home.headers()["location"], "/dashboard/login");
 }
 
 #[tokio::test]

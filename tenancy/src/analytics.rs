@@ -119,6 +119,21 @@ pub struct InstanceReport {
     pub series: Vec<HourPoint>,
 }
 
+/// Whose series [`Analytics::hourly`] counts.
+#[derive(Debug, Clone, Copy)]
+enum Scope {
+    Instance,
+    Tenant,
+}
+
+#[derive(Debug)]
+struct Hourly {
+    from: i64,
+    series: Vec<HourPoint>,
+    totals: EventCounts,
+    requests: RequestCounts,
+}
+
 /// Builds the documents. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Analytics {
@@ -239,25 +254,62 @@ impl Analytics {
         period: Period,
     ) -> Result<InstanceReport, TenancyError> {
         let now = self.now_ms();
+        let hourly = self.hourly(Scope::Instance, instance, period).await?;
+        let (from, series, totals, req) =
+            (hourly.from, hourly.series, hourly.totals, hourly.requests);
+        Ok(InstanceReport {
+            instance: instance.to_owned(),
+            period: period.as_str(),
+            from: rfc3339(from / 1000),
+            to: rfc3339(now / 1000),
+            messages: totals,
+            requests: req,
+            queued_sends: self.queue.depth(instance).await?,
+            series,
+        })
+    }
+
+    /// A tenant's hourly series over `period` (every instance of the tenant, and its requests
+    /// without an instance): what the dashboard's overview charts.
+    pub async fn tenant_series(
+        &self,
+        tenant_id: &str,
+        period: Period,
+    ) -> Result<Vec<HourPoint>, TenancyError> {
+        Ok(self.hourly(Scope::Tenant, tenant_id, period).await?.series)
+    }
+
+    /// Hourly message events and requests of one instance or one tenant over `period`.
+    async fn hourly(
+        &self,
+        scope: Scope,
+        value: &str,
+        period: Period,
+    ) -> Result<Hourly, TenancyError> {
+        let column = match scope {
+            Scope::Instance => "instance",
+            Scope::Tenant => "tenant_id",
+        };
+        let now = self.now_ms();
         let hour_ms = 3_600_000;
         let current = now - now.rem_euclid(hour_ms);
         let from = current - (period.hours() - 1) * hour_ms;
         let messages: Vec<(i64, String, i64)> = with_pool!(&self.pool, |c| {
-            sqlx::query_as(
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT at / 3600000, event, COUNT(*) FROM message_log \
-                 WHERE instance = $1 AND at >= $2 GROUP BY at / 3600000, event",
-            )
-            .bind(instance)
+                     WHERE {column} = $1 AND at >= $2 GROUP BY at / 3600000, event"
+            )))
+            .bind(value)
             .bind(from)
             .fetch_all(c)
             .await?
         });
         let requests: Vec<(i64, i64, i64)> = with_pool!(&self.pool, |c| {
-            sqlx::query_as(
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT at / 3600000, status, COUNT(*) FROM usage_log \
-                 WHERE instance = $1 AND at >= $2 GROUP BY at / 3600000, status",
-            )
-            .bind(instance)
+                     WHERE {column} = $1 AND at >= $2 GROUP BY at / 3600000, status"
+            )))
+            .bind(value)
             .bind(from)
             .fetch_all(c)
             .await?
@@ -300,15 +352,11 @@ impl Analytics {
                 point.requests += n;
             }
         }
-        Ok(InstanceReport {
-            instance: instance.to_owned(),
-            period: period.as_str(),
-            from: rfc3339(from / 1000),
-            to: rfc3339(now / 1000),
-            messages: totals,
-            requests: req,
-            queued_sends: self.queue.depth(instance).await?,
+        Ok(Hourly {
+            from,
             series,
+            totals,
+            requests: req,
         })
     }
 }

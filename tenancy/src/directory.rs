@@ -726,6 +726,23 @@ impl Directory {
         }))
     }
 
+    /// The instances a tenant owns as (name, instance id) pairs, sorted by name: one query for
+    /// a whole listing (the dashboard), where [`Directory::owner`] per instance would be many.
+    pub async fn owned_instances(
+        &self,
+        tenant_id: &str,
+    ) -> Result<Vec<(String, String)>, TenancyError> {
+        Ok(with_pool!(&self.pool, |c| {
+            sqlx::query_as(
+                "SELECT instance_name, instance_id FROM tenant_instances WHERE tenant_id = $1 \
+                 ORDER BY instance_name",
+            )
+            .bind(tenant_id)
+            .fetch_all(c)
+            .await?
+        }))
+    }
+
     /// Sets (or with `None` clears) an instance's pacing override.
     pub async fn set_instance_pacing(
         &self,

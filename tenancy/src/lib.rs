@@ -14,6 +14,7 @@ pub mod routes;
 pub mod sql;
 pub mod time;
 pub mod usage;
+pub mod users;
 
 pub use error::TenancyError;
 pub use time::{Clock, ManualClock, SystemClock};

@@ -199,6 +199,7 @@ const ROWS: &[Row] = &[
     ("PATCH", "/admin/tenants/{}", FREE, None),
     ("DELETE", "/admin/tenants/{}", FREE, None),
     ("POST", "/admin/tenants/{}/keys", FREE, None),
+    ("POST", "/admin/tenants/{}/users", FREE, None),
     ("DELETE", "/admin/tenants/{}/keys/{}", FREE, None),
 ];
 

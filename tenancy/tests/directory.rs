@@ -267,6 +267,10 @@ async fn plans_tenants_and_keys() {
         );
         assert_eq!(dir.owner("inst-2").await.unwrap(), None);
         assert_eq!(dir.instances_of(&acme.tenant.id).await.unwrap(), ["inst-1"]);
+        assert_eq!(
+            dir.owned_instances(&acme.tenant.id).await.unwrap(),
+            [("inst-1".to_owned(), "id-1".to_owned())]
+        );
         dir.set_instance_pacing(
             "inst-1",
             Some(&Pacing {

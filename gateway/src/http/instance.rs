@@ -160,6 +160,35 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(response)))
 }
 
+/// Creates a Baileys instance named `name` as `POST /instance/create {instanceName}` does (same
+/// validation, same stored rows and `INSTANCE_CREATE` event), owned by `tenant_id` when given,
+/// with its session registered but not connecting. For the dashboard, which charges the quota
+/// itself.
+pub(crate) async fn create_named(
+    state: &AppState,
+    name: &str,
+    tenant_id: Option<&str>,
+) -> Result<Instance, ApiError> {
+    let body = serde_json::json!({"instanceName": name, "integration": "WHATSAPP-BAILEYS"});
+    let req = validate_create_instance(&body)?;
+    super::door::check_instance_name(&req.instance_name)?;
+    if find_instance(state, &req.instance_name).await?.is_some() {
+        return Err(ErrorEnvelope::name_in_use(&req.instance_name).into());
+    }
+    let token = new_token();
+    let instance = store_new_instance(state, &req, &token).await?;
+    if let (Some(tenant_id), Some(tenancy)) = (tenant_id, &state.tenancy) {
+        tenancy
+            .directory
+            .assign_instance(&instance.name, &instance.id, tenant_id)
+            .await?;
+    }
+    if let Some(engine) = &state.engine {
+        engine.instance_created(&instance, false, None);
+    }
+    Ok(instance)
+}
+
 /// Instance, settings, optional webhook and the `INSTANCE_CREATE` event, in one transaction.
 async fn store_new_instance(
     state: &AppState,
@@ -380,19 +409,27 @@ pub async fn delete(
     State(state): State<AppState>,
     Extension(Authorized(instance)): Extension<Authorized>,
 ) -> Result<Json<StatusResponse>, ApiError> {
+    delete_stored(&state, &instance).await?;
+    Ok(Json(StatusResponse::deleted()))
+}
+
+/// What `DELETE /instance/delete/{instance}` does once the caller is authorized: the rows and
+/// the `INSTANCE_DELETE` event in one transaction, then the session. The owner's quota slot is
+/// the caller's to give back.
+pub(crate) async fn delete_stored(state: &AppState, instance: &Instance) -> Result<(), ApiError> {
     // The token only feeds the envelope's `apikey`; an unreadable one must not block deletion.
     let token = state.tokens.open(&instance.token).unwrap_or_default();
     let mut tx = state.db.begin().await?;
     let destination = match tx.get_webhook(&instance.id).await? {
         Some(w) => w.url,
-        None => global_destination(&state, EventName::InstanceDelete),
+        None => global_destination(state, EventName::InstanceDelete),
     };
     let deleted = tx
         .delete_instance(&instance.id, |_| {
             lifecycle_envelope(
-                &state,
+                state,
                 EventName::InstanceDelete,
-                &instance,
+                instance,
                 &token,
                 &destination,
             )
@@ -403,7 +440,7 @@ pub async fn delete(
     }
     tx.commit().await?;
     if let Some(engine) = &state.engine {
-        engine.instance_deleted(&instance);
+        engine.instance_deleted(instance);
     }
-    Ok(Json(StatusResponse::deleted()))
+    Ok(())
 }

@@ -34,9 +34,9 @@ pub const WELCOME_MESSAGE: &str = "Welcome to zapin, it is working!";
 /// zapin implements Evolution's routes, so Evolution's documentation describes them.
 pub const DOCUMENTATION_URL: &str = "https://doc.evolution-api.com";
 
-/// Where zapin serves its dashboard, `GET /`'s `manager`. None is served yet, so `manager` is
-/// omitted (Evolution's `<host>/manager` would point clients at a 404).
-pub const DASHBOARD_PATH: Option<&str> = None;
+/// Where zapin serves its dashboard, `GET /`'s `manager`: Evolution's `<host>/manager`, which
+/// redirects to `/dashboard`.
+pub const DASHBOARD_PATH: Option<&str> = Some("/manager");
 
 pub async fn welcome(State(state): State<AppState>, headers: HeaderMap) -> Json<Welcome> {
     let config = &state.config;

@@ -14,7 +14,7 @@ mod envelope;
 mod group;
 pub mod guard;
 mod health;
-mod instance;
+pub(crate) mod instance;
 mod meta;
 mod metrics;
 pub mod observe;
@@ -76,6 +76,8 @@ pub struct AppState {
     /// Tenants, quotas and the usage log (see [`tenancy`]); `None`: only the global key and
     /// instance tokens, nothing charged or logged.
     pub tenancy: Option<Arc<crate::tenancy::Tenancy>>,
+    /// The dashboard's process-wide state (sign-in rate limit).
+    pub dashboard: Arc<crate::dashboard::Shared>,
 }
 
 impl AppState {
@@ -91,6 +93,7 @@ impl AppState {
             engine: None,
             keys: None,
             tenancy: None,
+            dashboard: Arc::default(),
         }
     }
 
@@ -287,6 +290,7 @@ pub fn app(state: AppState) -> Router {
                 .delete(tenant_api::delete_tenant),
         )
         .route("/admin/tenants/{id}/keys", post(tenant_api::create_key))
+        .route("/admin/tenants/{id}/users", post(tenant_api::create_user))
         .route(
             "/admin/tenants/{id}/keys/{key_id}",
             delete(tenant_api::delete_key),
@@ -303,6 +307,8 @@ pub fn app(state: AppState) -> Router {
         .fallback(envelope::not_found)
         .method_not_allowed_fallback(envelope::not_found)
         .layer(from_fn_with_state(state.clone(), tenancy::front))
+        // The dashboard has its own sign-in: no API key, no quota charge, no usage line.
+        .merge(crate::dashboard::router(state.clone()))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         // Outermost last: the origin check runs first, then the CORS layer answers preflights
         // for every path before routing.

@@ -215,6 +215,30 @@ pub async fn create_key(
     Ok((StatusCode::CREATED, Json(doc)))
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewUserBody {
+    email: String,
+    password: String,
+}
+
+/// `POST /admin/tenants/{id}/users` `{"email", "password"}`: a dashboard user of the tenant
+/// (201 with the user, never the password; 409 for a taken e-mail; 400 for a short password).
+pub async fn create_user(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<zapin_tenancy::users::User>), ApiError> {
+    let t = operator(&state, &caller)?;
+    let body: NewUserBody = json_body(&body, r#"{"email": string, "password": string}"#)?;
+    tenant_or_404(&t, &id).await?;
+    let user = crate::dashboard::auth::users(&state)
+        .add(&id, &body.email, &body.password)
+        .await?;
+    Ok((StatusCode::CREATED, Json(user)))
+}
+
 pub async fn delete_key(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

@@ -24,7 +24,7 @@ use zapin_engine::messaging::ReceivedMessage;
 use zapin_engine::messaging::StatusUpdate;
 use zapin_engine::{ConnectionState, Event, EventKind, InstanceId, LogoutReason};
 
-use super::{EngineRuntime, qr, user_jid};
+use super::{EngineRuntime, LiveChange, LiveUpdate, qr, user_jid};
 use crate::Config;
 use crate::db::{Db, DbError, Disconnection, Instance, Message, StatusChange, Tx};
 use crate::http::TokenCipher;
@@ -68,6 +68,14 @@ pub struct Bridge {
     pub db: Db,
     pub config: Arc<Config>,
     pub tokens: TokenCipher,
+}
+
+/// What [`Bridge::store`] leaves to do after the commit.
+struct Stored {
+    /// A message to confirm to the engine.
+    message: Option<Box<ReceivedMessage>>,
+    /// A change the dashboard's live view shows.
+    live: Option<LiveUpdate>,
 }
 
 /// Moves the events that are already waiting into `batch`, up to [`STORE_BATCH`]. Answers the
@@ -297,6 +305,7 @@ impl Bridge {
             }
         };
         let mut stored = Vec::new();
+        let mut live = Vec::new();
         for event in events {
             let instance = event.instance.clone();
             self.remember(&event);
@@ -305,14 +314,15 @@ impl Bridge {
                 return;
             }
             match self.store(&mut tx, event).await {
-                Ok(message) => {
+                Ok(done) => {
                     if let Err(err) = tx.release_savepoint().await {
                         tracing::error!("storing engine events: {err}");
                         return;
                     }
-                    if let Some(message) = message {
+                    if let Some(message) = done.message {
                         stored.push((instance, message));
                     }
+                    live.extend(done.live);
                 }
                 Err(err) => {
                     tracing::error!("storing an engine event: {err}");
@@ -326,6 +336,9 @@ impl Bridge {
         if let Err(err) = tx.commit().await {
             tracing::error!(count = stored.len(), "storing engine events: {err}");
             return;
+        }
+        for update in live {
+            self.runtime.publish(update);
         }
         for (instance, message) in stored {
             crashpoint::hit("bridge.stored");
@@ -434,10 +447,15 @@ impl Bridge {
     fn remember(&self, event: &Event) {
         let id = event.instance.as_str();
         match &event.kind {
-            EventKind::QrCode { code, index, .. } => {
+            EventKind::QrCode {
+                code,
+                index,
+                expires_at,
+            } => {
                 let base64 = qr::qr_data_url(code).unwrap_or_default();
                 self.runtime.update_live(id, |l| {
                     l.count = *index;
+                    l.qr_expires_at = Some(*expires_at);
                     l.qr = Some(QrImage {
                         pairing_code: l.pairing_code.clone(),
                         code: code.clone(),
@@ -479,17 +497,27 @@ impl Bridge {
         }
     }
 
-    /// Writes what `event` changes, and its outbox rows, into `tx`. Answers the message to
-    /// confirm to the engine once `tx` is committed.
-    async fn store(
-        &self,
-        tx: &mut Tx,
-        event: Event,
-    ) -> Result<Option<Box<ReceivedMessage>>, DbError> {
+    /// Writes what `event` changes, and its outbox rows, into `tx`. Answers what to do once
+    /// `tx` is committed: the message to confirm to the engine, the live update to publish.
+    async fn store(&self, tx: &mut Tx, event: Event) -> Result<Stored, DbError> {
         crashpoint::hit("bridge.received");
         let id = event.instance.as_str().to_owned();
         let message = match &event.kind {
             EventKind::MessageUpsert(m) => Some(m.clone()),
+            _ => None,
+        };
+        let live_change = match &event.kind {
+            EventKind::QrCode {
+                code, expires_at, ..
+            } => Some(LiveChange::Qr {
+                code: code.clone(),
+                expires_at: *expires_at,
+            }),
+            EventKind::QrLimitReached => Some(LiveChange::QrLimit),
+            EventKind::PairingCode { code } => Some(LiveChange::PairingCode(code.clone())),
+            EventKind::Paired { .. }
+            | EventKind::Connection { .. }
+            | EventKind::LoggedOut { .. } => Some(LiveChange::State),
             _ => None,
         };
         // No wait for a racing send: its row is committed before its stanza is written
@@ -497,7 +525,7 @@ impl Bridge {
         count(&event);
         let Some(mut instance) = tx.get_instance(&id).await? else {
             // Deleted meanwhile (or a device the gateway does not know): nothing to report.
-            return Ok(message);
+            return Ok(Stored { message, live: None });
         };
         // groupsIgnore (§7): group messages, their status updates and group presence are
         // neither stored nor reported. Settings are read only for group events.
@@ -525,7 +553,7 @@ impl Bridge {
                 .is_some_and(|s| s.groups_ignore)
         {
             // Only what the event did to the instance row above (a learned push name) is kept.
-            return Ok(message);
+            return Ok(Stored { message, live: None });
         }
         match event.kind {
             EventKind::QrCode { code, .. } => {
@@ -600,7 +628,15 @@ impl Bridge {
             }
             _ => {}
         }
-        Ok(message)
+        let live = live_change.map(|what| LiveUpdate {
+            instance_id: instance.id.clone(),
+            instance_name: instance.name.clone(),
+            status: instance.connection_status.clone(),
+            owner_jid: instance.owner_jid.clone(),
+            profile_name: instance.profile_name.clone(),
+            what,
+        });
+        Ok(Stored { message, live })
     }
 
     async fn set_status(

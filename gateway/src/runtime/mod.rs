@@ -51,7 +51,42 @@ pub struct Live {
     /// Own JID (no device suffix) once paired, and the push name learnt at pairing.
     pub wuid: Option<String>,
     pub profile_name: Option<String>,
+    /// When the current QR stops being accepted by the server (the engine's rotation time).
+    pub qr_expires_at: Option<std::time::SystemTime>,
 }
+
+/// A change of one instance that a watching dashboard shows at once: sent after the bridge
+/// stored it, with the instance row as it then was.
+#[derive(Debug, Clone)]
+pub struct LiveUpdate {
+    pub instance_id: String,
+    pub instance_name: String,
+    /// The stored `connection_status` (`open`, `connecting`, `close`).
+    pub status: String,
+    pub owner_jid: Option<String>,
+    pub profile_name: Option<String>,
+    pub what: LiveChange,
+}
+
+/// What changed in a [`LiveUpdate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LiveChange {
+    /// A new QR code (the previous one is void), accepted until `expires_at`.
+    Qr {
+        code: String,
+        expires_at: std::time::SystemTime,
+    },
+    /// The QR limit was reached: the session stopped showing codes.
+    QrLimit,
+    /// The 8-character code for pairing by phone number.
+    PairingCode(String),
+    /// The connection state (or the paired account) changed.
+    State,
+}
+
+/// Dashboard updates buffered per watcher; one that falls further behind misses some (and is
+/// told to reload).
+const LIVE_BUFFER: usize = 256;
 
 /// The engine and the gateway's per-session memory. One per process.
 #[derive(Debug)]
@@ -60,6 +95,8 @@ pub struct EngineRuntime {
     live: Mutex<HashMap<String, Live>>,
     /// Signalled whenever any session's QR object changes (connect waits on it).
     qr_changed: Notify,
+    /// Stored changes the dashboard pushes to browsers ([`EngineRuntime::watch`]).
+    updates: tokio::sync::broadcast::Sender<LiveUpdate>,
     /// Serialises session creation: create's background start and a quick connect must not
     /// both register the same device.
     creating: tokio::sync::Mutex<()>,
@@ -143,6 +180,7 @@ impl EngineRuntime {
             manager,
             live: Mutex::new(HashMap::new()),
             qr_changed: Notify::new(),
+            updates: tokio::sync::broadcast::channel(LIVE_BUFFER).0,
             creating: tokio::sync::Mutex::new(()),
             in_flight: Arc::default(),
             resend: Mutex::new(None),
@@ -240,6 +278,16 @@ impl EngineRuntime {
 
     pub(crate) fn update_live(&self, instance_id: &str, f: impl FnOnce(&mut Live)) {
         f(self.live_map().entry(instance_id.to_owned()).or_default());
+    }
+
+    /// Every [`LiveUpdate`] from now on.
+    pub fn watch(&self) -> tokio::sync::broadcast::Receiver<LiveUpdate> {
+        self.updates.subscribe()
+    }
+
+    pub(crate) fn publish(&self, update: LiveUpdate) {
+        // No watcher is not an error.
+        let _ = self.updates.send(update);
     }
 
     pub(crate) fn notify_qr(&self) {
