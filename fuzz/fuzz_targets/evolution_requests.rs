@@ -86,6 +86,8 @@ fuzz_target!(|data: &[u8]| {
     check(req::validate_privacy_settings(&body));
     check(req::validate_block_status(&body));
     check(req::validate_profile_text(&body, "status"));
+    check(req::validate_transport_set(&body, "rabbitmq"));
+    check(req::validate_transport_set(&body, "nats"));
     std::hint::black_box(req::validate_connect_query(
         body.get("number").and_then(Value::as_str),
     ));

@@ -373,6 +373,10 @@ pub struct Config {
     pub webhook_global_events: BTreeSet<&'static str>,
     /// `WEBHOOK_REQUEST_TIMEOUT_MS` (default 30000).
     pub webhook_request_timeout_ms: u64,
+    /// `RABBITMQ_ENABLED=true` and the other `RABBITMQ_*` variables; `None` when disabled.
+    pub rabbitmq: Option<zapin_events::amqp::AmqpRouting>,
+    /// `NATS_ENABLED=true` and the other `NATS_*` variables; `None` when disabled.
+    pub nats: Option<zapin_events::nats::NatsRouting>,
     /// `WEBHOOK_RETRY_MAX_ATTEMPTS` (default 10).
     pub webhook_retry_max_attempts: u32,
     /// `WEBHOOK_RETRY_INITIAL_DELAY_SECONDS` (default 5).
@@ -642,6 +646,9 @@ impl Config {
                 webhook_global_events.insert(name);
             }
         }
+        let lookup = |var: &str| env.get(var).ok().flatten().map(str::to_owned);
+        let rabbitmq = zapin_events::amqp::AmqpRouting::from_env(&lookup);
+        let nats = zapin_events::nats::NatsRouting::from_env(&lookup);
         let webhook_request_timeout_ms = env.number(
             "WEBHOOK_REQUEST_TIMEOUT_MS",
             30_000u64,
@@ -773,6 +780,8 @@ impl Config {
             webhook_global_by_events,
             webhook_global_events,
             webhook_request_timeout_ms,
+            rabbitmq,
+            nats,
             webhook_retry_max_attempts,
             webhook_retry_initial_delay_secs,
             webhook_retry_exponential,

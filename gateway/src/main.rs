@@ -194,7 +194,6 @@ fn demo() -> ExitCode {
 /// on the simulator and a webhook receiver that prints what it gets.
 async fn run_demo() -> anyhow::Result<()> {
     use zapin_gateway::db::Db;
-    use zapin_gateway::webhook::{Dispatcher, DispatcherConfig, SecretCipher};
 
     let sim = zapin_sim::run(zapin_sim::SimConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -263,16 +262,16 @@ async fn run_demo() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {addr} (SERVER_PORT / ZAPIN_LISTEN_HOST)"))?;
     let local = listener.local_addr().context("reading the bound address")?;
-    let dispatcher = Dispatcher::new(db.clone(), DispatcherConfig::from_config(&config))
-        .context("starting the webhook dispatcher")?
-        .with_secrets(SecretCipher::with_keyring(config.keyring()))
-        .spawn();
+    let dispatchers = zapin_gateway::webhook::start_dispatchers(&db, &config)
+        .context("starting the event dispatchers")?;
     let key = config.api_key.expose().to_owned();
     let state = AppState::new(config, db.clone());
     let engine = zapin_gateway::runtime::start(&state.config, &db, state.tokens.clone())
         .await
         .context("starting the WhatsApp engine")?;
-    engine.attach_dispatcher(dispatcher);
+    for dispatcher in dispatchers {
+        engine.attach_dispatcher(dispatcher);
+    }
     let state = state.with_engine(engine.clone());
 
     let shown = if local.ip().is_unspecified() {
@@ -444,7 +443,6 @@ fn serve() -> ExitCode {
 async fn run_server(config: Config) -> anyhow::Result<()> {
     use zapin_gateway::db::Db;
     use zapin_gateway::keys::{DataLock, KeyService};
-    use zapin_gateway::webhook::{Dispatcher, DispatcherConfig, SecretCipher};
 
     if config.api_key_is_default {
         tracing::warn!(
@@ -479,10 +477,8 @@ async fn run_server(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {addr} (SERVER_PORT / ZAPIN_LISTEN_HOST)"))?;
     let local = listener.local_addr().context("reading the bound address")?;
 
-    let dispatcher = Dispatcher::new(db.clone(), DispatcherConfig::from_config(&config))
-        .context("starting the webhook dispatcher")?
-        .with_secrets(SecretCipher::with_keyring(config.keyring()))
-        .spawn();
+    let dispatchers = zapin_gateway::webhook::start_dispatchers(&db, &config)
+        .context("starting the event dispatchers")?;
 
     let stop = shutdown_signal();
     // One stable stdout line for scripts and tests; everything else goes to the log on stderr.
@@ -506,7 +502,9 @@ async fn run_server(config: Config) -> anyhow::Result<()> {
     )
     .await
     .context("starting the WhatsApp engine")?;
-    engine.attach_dispatcher(dispatcher);
+    for dispatcher in dispatchers {
+        engine.attach_dispatcher(dispatcher);
+    }
     let state = state.with_engine(engine.clone());
 
     let served = axum::serve(

@@ -15,7 +15,7 @@ use zapin_compat_evolution::request::{
     validate_webhook_set, validate_whatsapp_numbers,
 };
 use zapin_gateway::db::{Db, Message};
-use zapin_gateway::webhook::{Dispatcher, DispatcherConfig, DispatcherHandle, Routing};
+use zapin_gateway::webhook::{Dispatcher, DispatcherHandle, Routing};
 use zapin_gateway::{AppState, Config, app};
 
 use common::{Receiver, TestDb, backends};
@@ -39,9 +39,12 @@ impl Gateway {
         ];
         vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let config = Config::from_env(vars).unwrap();
-        let dispatcher = Dispatcher::new(tdb.db.clone(), DispatcherConfig::from_config(&config))
-            .unwrap()
-            .spawn();
+        let dispatcher = Dispatcher::new(
+            tdb.db.clone(),
+            zapin_gateway::webhook::dispatcher_config(&config),
+        )
+        .unwrap()
+        .spawn();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let router = app(AppState::new(config, tdb.db.clone()));
@@ -160,6 +163,18 @@ fn guarded_routes(name: &str) -> Vec<(Method, String, Option<Value>)> {
             ),
         ),
         (Method::GET, format!("/webhook/find/{name}"), None),
+        (
+            Method::POST,
+            format!("/rabbitmq/set/{name}"),
+            Some(json!({"rabbitmq": {"enabled": true, "events": []}})),
+        ),
+        (Method::GET, format!("/rabbitmq/find/{name}"), None),
+        (
+            Method::POST,
+            format!("/nats/set/{name}"),
+            Some(json!({"nats": {"enabled": true, "events": []}})),
+        ),
+        (Method::GET, format!("/nats/find/{name}"), None),
         (
             Method::POST,
             format!("/settings/set/{name}"),

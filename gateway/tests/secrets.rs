@@ -15,7 +15,7 @@ use sha2::Sha256;
 use zapin_gateway::config::MasterKey;
 use zapin_gateway::db::{Db, NewInstance, SealReport, WebhookSet};
 use zapin_gateway::http::TokenCipher;
-use zapin_gateway::webhook::{Dispatcher, DispatcherConfig, DispatcherHandle, SecretCipher};
+use zapin_gateway::webhook::{Dispatcher, DispatcherHandle, SecretCipher};
 use zapin_gateway::{AppState, Config, app};
 
 use common::{PgDatabase, Receiver, eventually, postgres_url};
@@ -94,7 +94,7 @@ impl Process {
         let mut config = site.config(master_key);
         config.resolve_master_key().unwrap();
         let db = Db::open(&config).await.unwrap();
-        let mut deliveries = DispatcherConfig::from_config(&config);
+        let mut deliveries = zapin_gateway::webhook::dispatcher_config(&config);
         deliveries.poll_interval = Duration::from_millis(100);
         deliveries.retry.max_attempts = 1000;
         deliveries.retry.initial_delay = Duration::from_millis(20);

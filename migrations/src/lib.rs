@@ -1,7 +1,7 @@
 //! zapin-migrations: the database schema of every zapin crate, as one migrator per backend.
 //!
 //! `sqlite/` and `postgres/` hold equivalent, numbered migrations (`<version>_<name>.sql`);
-//! signal-store owns `0001_*`, the gateway `0100_*` and up, the bots `0300_*`–`0399_*`. Every
+//! signal-store owns `0001_*`, the gateway `0100_*` and up, the bots `0300_*`–`0399_*`, the events `0400_*`–`0419_*`. Every
 //! crate that opens a database runs the same migrator, so the order in which crates open a shared database does not matter.
 //! The files are embedded at build time by `build.rs` (sqlx's `migrate!` macro would need the
 //! `macros` feature, which the workspace leaves off to save compile time).

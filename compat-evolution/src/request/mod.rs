@@ -11,6 +11,7 @@ mod instance;
 mod message;
 mod profile;
 mod settings;
+mod transport;
 mod webhook;
 
 pub use chat::{
@@ -33,6 +34,7 @@ pub use profile::{
     PRIVACY_CATEGORIES, validate_block_status, validate_privacy_settings, validate_profile_text,
 };
 pub use settings::{SettingsSet, validate_settings_set};
+pub use transport::{TransportSet, validate_transport_set};
 pub use webhook::{WebhookSet, validate_webhook_set};
 
 use serde_json::{Map, Value};

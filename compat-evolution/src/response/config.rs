@@ -22,6 +22,19 @@ pub struct WebhookRow {
     pub instance_id: String,
 }
 
+/// The row of a broker or socket transport (`Rabbitmq`, `Nats`, `Sqs`, `Kafka`, `Websocket`):
+/// `/<name>/set` 201 and `/<name>/find` 200 (contract rows 83–92).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransportRow {
+    pub id: String,
+    pub enabled: bool,
+    pub events: EventSubscription,
+    pub created_at: String,
+    pub updated_at: String,
+    pub instance_id: String,
+}
+
 /// `/settings/find` 200: the eight fields (or JSON `null` when no row exists).
 pub type SettingsRow = InstanceSettings;
 

@@ -8,7 +8,7 @@ mod message;
 
 pub use config::{
     MarkAsReadResponse, PresenceResponse, SettingsRow, SettingsSetEcho, SettingsSetResponse,
-    WebhookRow,
+    TransportRow, WebhookRow,
 };
 pub use instance::{
     ConnectResponse, ConnectionState, ConnectionStateBody, CreateInstanceResponse,

@@ -1,7 +1,7 @@
 //! The gateway's durable state: one connection pool over SQLite or PostgreSQL.
 //!
 //! Every write goes through a [`Tx`] so that the events describing a change are enqueued in the
-//! webhook outbox in the same transaction as the change itself (ARCHITECTURE principle 4): a
+//! event outbox (`zapin-events`) in the same transaction as the change itself (ARCHITECTURE principle 4): a
 //! crash either keeps both or neither. The schema lives in `migrations/{sqlite,postgres}` (one
 //! folder per backend, shared with the other crates) and the whole folder is applied on open.
 //!
@@ -9,6 +9,7 @@
 //! milliseconds and JSON documents are stored as text, so the code below expands each query once
 //! per backend with [`with_conn!`] instead of going through sqlx's `Any` driver.
 
+mod events;
 mod models;
 mod repo;
 mod secrets;
@@ -17,15 +18,17 @@ mod sends;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool};
-use tokio::sync::Notify;
+use zapin_events::{Outbox, StorePool, Transports};
 
 use crate::config::{Config, Database};
 use crate::webhook::Routing;
+
+pub use zapin_events::new_uuid;
 
 pub use models::{
     Chat, Contact, Disconnection, Instance, InstanceDetails, Message, MessagePage, MessageQuery,
@@ -62,6 +65,9 @@ pub enum DbError {
     /// Encrypting a token or secret at rest failed (the OS RNG).
     #[error("encrypting a stored secret failed")]
     Seal,
+    /// The event outbox.
+    #[error("event outbox: {0}")]
+    Outbox(#[from] zapin_events::StoreError),
 }
 
 #[derive(Clone, Debug)]
@@ -74,9 +80,23 @@ pub(crate) enum Pool {
 #[derive(Clone, Debug)]
 pub struct Db {
     pub(crate) pool: Pool,
-    pub(crate) routing: Arc<Routing>,
-    /// Signalled after a commit that enqueued events, so the dispatcher need not wait for its poll.
-    pub(crate) wake: Arc<Notify>,
+    /// Where events go: the webhooks and each broker enabled in the environment.
+    pub(crate) transports: Arc<Transports>,
+    /// The outbox's drain side; woken after a commit that enqueued events, so the dispatchers
+    /// need not wait for their poll.
+    pub(crate) outbox: Outbox,
+}
+
+impl From<Db> for Outbox {
+    fn from(db: Db) -> Outbox {
+        db.outbox
+    }
+}
+
+impl From<&Db> for Outbox {
+    fn from(db: &Db) -> Outbox {
+        db.outbox.clone()
+    }
 }
 
 /// Runs `$body` with `$c` bound to the backend-specific executor of `$src` (a [`Pool`] or a
@@ -137,7 +157,7 @@ impl Tx {
             TxInner::Postgres(t) => t.commit().await?,
         }
         if self.enqueued > 0 {
-            self.db.wake.notify_one();
+            self.db.outbox.wake();
         }
         Ok(())
     }
@@ -215,18 +235,20 @@ impl Db {
     /// [`Db::open`] without sealing plain-text rows: `zapin serve` first checks that its key is
     /// the one the data is sealed under (see [`crate::keys`]), then calls [`Db::seal_legacy`].
     pub async fn open_unsealed(config: &Config) -> Result<Self, DbError> {
-        let routing = Routing::from_config(config);
+        let routing = crate::webhook::routing(config);
         let options = DbOptions::default();
-        match &config.database {
+        let db = match &config.database {
             Database::EmbeddedSqlite => {
-                Self::open_sqlite_file(&config.data_dir.join(SQLITE_FILE), routing, &options).await
+                Self::open_sqlite_file(&config.data_dir.join(SQLITE_FILE), routing, &options)
+                    .await?
             }
             Database::Sqlite(uri) => {
                 let connect = SqliteConnectOptions::from_str(uri.expose())?;
-                Self::open_sqlite(connect, routing, &options).await
+                Self::open_sqlite(connect, routing, &options).await?
             }
-            Database::Postgres(uri) => Self::open_postgres(uri.expose(), routing, &options).await,
-        }
+            Database::Postgres(uri) => Self::open_postgres(uri.expose(), routing, &options).await?,
+        };
+        Ok(db.with_transports(crate::webhook::transports(config)))
     }
 
     /// Seals what earlier versions stored in plain text under `config`'s keyring (nothing
@@ -315,11 +337,32 @@ impl Db {
     }
 
     fn new(pool: Pool, routing: Routing) -> Self {
+        let outbox = Outbox::new(match &pool {
+            Pool::Sqlite(p) => StorePool::Sqlite(p.clone()),
+            Pool::Postgres(p) => StorePool::Postgres(p.clone()),
+        });
         Self {
             pool,
-            routing: Arc::new(routing),
-            wake: Arc::new(Notify::new()),
+            transports: Arc::new(Transports::webhooks(routing)),
+            outbox,
         }
+    }
+
+    /// Routes events to `transports` (the webhooks and the brokers) instead of the webhooks
+    /// alone. [`Db::open`] does this from the configuration.
+    pub fn with_transports(mut self, transports: Transports) -> Self {
+        self.transports = Arc::new(transports);
+        self
+    }
+
+    /// Every transport events are routed to.
+    pub fn transports(&self) -> &Transports {
+        &self.transports
+    }
+
+    /// The outbox's drain side, for the dispatchers.
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
     }
 
     /// `"sqlite"` or `"postgres"`.
@@ -350,7 +393,7 @@ impl Db {
 
     /// The global webhook routing this handle enqueues with.
     pub fn routing(&self) -> &Routing {
-        &self.routing
+        &self.transports.webhook
     }
 
     /// Starts a transaction. On SQLite it takes the write lock up front (`BEGIN IMMEDIATE`) so a
@@ -388,31 +431,5 @@ impl Db {
 
 /// Now, in Unix milliseconds.
 pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-/// A random (version 4) UUID in its usual lower-case text form.
-pub fn new_uuid() -> String {
-    let mut b = [0u8; 16];
-    // The OS RNG failing is not recoverable in any useful way; fall back to time-derived bytes
-    // rather than panic, since uniqueness (not secrecy) is what ids need.
-    if getrandom::fill(&mut b).is_err() {
-        let t = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        b = t.to_le_bytes();
-    }
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    zapin_events::now_ms()
 }

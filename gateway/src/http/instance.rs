@@ -100,7 +100,9 @@ pub async fn create(
     if !caller.acts_global() {
         return Err(ErrorEnvelope::unauthorized().into());
     }
-    let req = validate_create_instance(&body?)?;
+    let body = body?;
+    let req = validate_create_instance(&body)?;
+    let transports = create_transports(&state, &body)?;
     super::door::check_instance_name(&req.instance_name)?;
     if let Some(webhook) = &req.webhook {
         super::door::check_target_url("webhook.url", &webhook.url, true)?;
@@ -114,7 +116,7 @@ pub async fn create(
         .into());
     }
     let token = req.token.clone().unwrap_or_else(new_token);
-    let instance = store_new_instance(&state, &req, &token).await?;
+    let instance = store_new_instance(&state, &req, &token, &transports).await?;
     if let (Some(ctx), Some(tenancy)) = (caller.tenant(), &state.tenancy) {
         tenancy
             .directory
@@ -149,8 +151,8 @@ pub async fn create(
         hash: token,
         webhook,
         websocket: EnabledEcho::default(),
-        rabbitmq: EnabledEcho::default(),
-        nats: EnabledEcho::default(),
+        rabbitmq: echo(&body, "rabbitmq"),
+        nats: echo(&body, "nats"),
         sqs: EnabledEcho::default(),
         settings: req.settings.clone(),
         // The QR object needs the engine; until it lands `qrcode: true` is accepted and ignored.
@@ -176,7 +178,7 @@ pub(crate) async fn create_named(
         return Err(ErrorEnvelope::name_in_use(&req.instance_name).into());
     }
     let token = new_token();
-    let instance = store_new_instance(state, &req, &token).await?;
+    let instance = store_new_instance(state, &req, &token, &[]).await?;
     if let (Some(tenant_id), Some(tenancy)) = (tenant_id, &state.tenancy) {
         tenancy
             .directory
@@ -189,11 +191,53 @@ pub(crate) async fn create_named(
     Ok(instance)
 }
 
-/// Instance, settings, optional webhook and the `INSTANCE_CREATE` event, in one transaction.
+/// `rabbitmq` / `nats` echo `X.enabled` from the request (contract §3.1), usually `{}`.
+fn echo(body: &Value, name: &str) -> EnabledEcho {
+    EnabledEcho {
+        enabled: body
+            .get(name)
+            .and_then(|t| t.get("enabled"))
+            .and_then(Value::as_bool),
+    }
+}
+
+/// The broker objects of a create body (`"rabbitmq": {"events": [...]}`, `"nats": {...}`): the
+/// presence of the object means enabled, `events` follows the `/<name>/set` rules (none listed
+/// means all). Ignored when the transport is disabled in the environment, as Evolution does.
+fn create_transports(
+    state: &AppState,
+    body: &Value,
+) -> Result<Vec<(&'static str, Vec<String>)>, ApiError> {
+    let env = state.db.transports();
+    let mut out = Vec::new();
+    for (name, on) in [
+        (zapin_events::amqp::TRANSPORT, env.rabbitmq.is_some()),
+        (zapin_events::nats::TRANSPORT, env.nats.is_some()),
+    ] {
+        let Some(object) = body.get(name).and_then(Value::as_object) else {
+            continue;
+        };
+        if !on {
+            continue;
+        }
+        let mut wrapped = object.clone();
+        wrapped.insert("enabled".to_owned(), Value::Bool(true));
+        let set = zapin_compat_evolution::request::validate_transport_set(
+            &serde_json::json!({ name: wrapped }),
+            name,
+        )?;
+        out.push((name, set.events.names().to_vec()));
+    }
+    Ok(out)
+}
+
+/// Instance, settings, optional webhook and broker settings, and the `INSTANCE_CREATE` event,
+/// in one transaction.
 async fn store_new_instance(
     state: &AppState,
     req: &CreateInstance,
     token: &str,
+    transports: &[(&'static str, Vec<String>)],
 ) -> Result<Instance, ApiError> {
     let connection_status = if req.integration == Integration::WhatsappBaileys {
         "close"
@@ -247,6 +291,11 @@ async fn store_new_instance(
         }
         None => global_destination(state, EventName::InstanceCreate),
     };
+    for (name, events) in transports {
+        zapin_events::settings::set(&mut tx.events_conn(), &instance.id, name, true, events)
+            .await
+            .map_err(crate::db::DbError::from)?;
+    }
     let envelope = lifecycle_envelope(
         state,
         EventName::InstanceCreate,
@@ -343,6 +392,16 @@ async fn fetch_row(
     instance: Instance,
 ) -> Result<FetchInstanceRow, ApiError> {
     let settings = tx.get_settings(&instance.id).await?;
+    let brokers = zapin_events::settings::all_for_instance(&mut tx.events_conn(), &instance.id)
+        .await
+        .map_err(crate::db::DbError::from)?;
+    let broker = |name: &str| {
+        brokers
+            .iter()
+            .find(|b| b.transport == name)
+            .cloned()
+            .and_then(|b| serde_json::to_value(super::transports::row(b)).ok())
+    };
     let (messages, contacts, chats) = tx.instance_counts(&instance.id).await?;
     let details = tx.instance_details(&instance.id).await?;
     let disconnection = details.disconnection;
@@ -372,8 +431,8 @@ async fn fetch_row(
         updated_at: iso(instance.updated_at),
         chatwoot: None,
         proxy: None,
-        rabbitmq: None,
-        nats: None,
+        rabbitmq: broker(zapin_events::amqp::TRANSPORT),
+        nats: broker(zapin_events::nats::TRANSPORT),
         sqs: None,
         websocket: None,
         // zapin keeps one settings row per instance, keyed by the instance: its id stands in

@@ -25,6 +25,7 @@ mod settings;
 pub mod tenancy;
 mod tenant_api;
 pub mod token;
+mod transports;
 mod webhook;
 
 use std::sync::Arc;
@@ -156,6 +157,10 @@ pub fn app(state: AppState) -> Router {
         .route("/instance/delete/{instance}", delete(instance::delete))
         .route("/webhook/set/{instance}", post(webhook::set))
         .route("/webhook/find/{instance}", get(webhook::find))
+        .route("/rabbitmq/set/{instance}", post(transports::rabbitmq_set))
+        .route("/rabbitmq/find/{instance}", get(transports::rabbitmq_find))
+        .route("/nats/set/{instance}", post(transports::nats_set))
+        .route("/nats/find/{instance}", get(transports::nats_find))
         .route("/settings/set/{instance}", post(settings::set))
         .route("/settings/find/{instance}", get(settings::find))
         .route("/chat/findMessages/{instance}", post(chat::find_messages))

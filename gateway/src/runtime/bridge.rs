@@ -525,7 +525,10 @@ impl Bridge {
         count(&event);
         let Some(mut instance) = tx.get_instance(&id).await? else {
             // Deleted meanwhile (or a device the gateway does not know): nothing to report.
-            return Ok(Stored { message, live: None });
+            return Ok(Stored {
+                message,
+                live: None,
+            });
         };
         // groupsIgnore (§7): group messages, their status updates and group presence are
         // neither stored nor reported. Settings are read only for group events.
@@ -553,7 +556,10 @@ impl Bridge {
                 .is_some_and(|s| s.groups_ignore)
         {
             // Only what the event did to the instance row above (a learned push name) is kept.
-            return Ok(Stored { message, live: None });
+            return Ok(Stored {
+                message,
+                live: None,
+            });
         }
         match event.kind {
             EventKind::QrCode { code, .. } => {

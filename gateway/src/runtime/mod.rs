@@ -117,7 +117,7 @@ struct Tasks {
         tokio::sync::watch::Sender<bool>,
         tokio::task::JoinHandle<()>,
     )>,
-    dispatcher: Option<crate::webhook::DispatcherHandle>,
+    dispatchers: Vec<crate::webhook::DispatcherHandle>,
     /// The send recovery task ([`sends::run`]).
     recovery: Option<(
         tokio::sync::watch::Sender<bool>,
@@ -194,10 +194,10 @@ impl EngineRuntime {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Hands the webhook dispatcher to the runtime so that [`Self::shutdown`] stops it after
-    /// the last engine event is in the outbox.
+    /// Hands an event dispatcher (one per transport) to the runtime so that
+    /// [`Self::shutdown`] stops it after the last engine event is in the outbox.
     pub fn attach_dispatcher(&self, dispatcher: crate::webhook::DispatcherHandle) {
-        self.tasks().dispatcher = Some(dispatcher);
+        self.tasks().dispatchers.push(dispatcher);
     }
 
     /// Stops everything in order: the sessions (credentials stay for the next start), then the
@@ -205,11 +205,11 @@ impl EngineRuntime {
     /// undelivered stays in the outbox). Idempotent.
     pub async fn shutdown(&self) {
         self.manager.shutdown().await;
-        let (bridge, dispatcher, recovery) = {
+        let (bridge, dispatchers, recovery) = {
             let mut tasks = self.tasks();
             (
                 tasks.bridge.take(),
-                tasks.dispatcher.take(),
+                std::mem::take(&mut tasks.dispatchers),
                 tasks.recovery.take(),
             )
         };
@@ -229,7 +229,7 @@ impl EngineRuntime {
                 tracing::error!("event bridge task failed: {err}");
             }
         }
-        if let Some(dispatcher) = dispatcher {
+        for dispatcher in dispatchers {
             dispatcher.shutdown().await;
         }
     }

@@ -1,109 +1,132 @@
-//! Durable webhook delivery: a transactional outbox and the dispatcher that drains it.
+//! The gateway's side of event delivery: wiring the event bus (the `zapin-events` crate, which
+//! owns the outbox, the dispatchers and the transports) to the configuration, and the webhook
+//! signing secrets at rest.
 //!
-//! # Delivery guarantees
-//!
-//! * **At-least-once.** An event is written to the `outbox` table in the same database
-//!   transaction as the state change it reports ([`crate::db::Tx`]); the dispatcher deletes the
-//!   row only after the receiver answered 2xx. A crash between the receiver's answer and that
-//!   delete (or a lease that expired while a slow request was still running) means the event is
-//!   sent again, so receivers must **deduplicate by the `X-Zapin-Event-Id` header**, a UUID that
-//!   stays the same across retries and restarts. The same event sent to both the instance webhook
-//!   and the global webhook carries the same id at both URLs.
-//! * **No ordering** between events, as in Evolution: several deliveries run concurrently and a
-//!   failing event is retried later while newer ones go ahead.
-//! * **Retries** follow Evolution's policy (contract §5.3): after failed attempt *n*, wait
-//!   `min(initial·2^(n−1), max)` ± `jitter` (a fraction), floored at `initial`; network errors,
-//!   timeouts and statuses outside `WEBHOOK_RETRY_NON_RETRYABLE_STATUS_CODES` are retried up to
-//!   `WEBHOOK_RETRY_MAX_ATTEMPTS` attempts in total. Attempts are counted when a delivery is
-//!   claimed, so an attempt cut short by a crash counts too.
-//! * **Dead letters.** A non-retryable status, or the failure of the last attempt, moves the row
-//!   to the `dead_letter` table (same columns, plus `failed_at` and `reason`; the signing secret
-//!   is not copied) instead of dropping it as Evolution does. Nothing deletes dead letters; an
-//!   operator can inspect and replay them.
-//!
-//! # Request
-//!
-//! `POST <url>` (plus `/<event-suffix>` when `byEvents` is on, e.g. `/messages-upsert`) with the
-//! envelope as the JSON body and these headers:
-//!
-//! * the webhook's stored `headers`; a `jwt_key` entry is replaced by
-//!   `Authorization: Bearer <HS256 JWT {iat, exp: iat+600, app:"evolution", action:"webhook"}>`
-//!   signed with that key, as Evolution does;
-//! * `Content-Type: application/json`;
-//! * `X-Zapin-Event-Id: <uuid>`;
-//! * when the webhook has a `secret` (zapin extension), `X-Zapin-Signature: sha256=<hex>` where
-//!   `<hex>` is the lower-case hex HMAC-SHA256 keyed with the secret's UTF-8 bytes over the exact
-//!   body bytes received. Verify it over the raw body before parsing, in constant time. The
-//!   secret is stored encrypted (see [`SecretCipher`]); a secret that no longer decrypts (master
-//!   key changed) leaves the request unsigned rather than wrongly signed.
+//! The delivery guarantees (at least once, deduplicate by `X-Zapin-Event-Id`, in order per
+//! instance and target, Evolution's retry schedule, dead letters) are documented in
+//! `zapin_events`; the webhook request (headers, `jwt_key`, `X-Zapin-Signature`) in
+//! `zapin_events::webhook`.
 
-mod backoff;
-mod dispatcher;
-mod outbox;
 mod secret;
-mod sign;
 
-pub use backoff::{JitterSource, RetryPolicy, default_jitter};
-pub use dispatcher::{DispatchError, Dispatcher, DispatcherConfig, DispatcherHandle};
-pub use outbox::{DeadLetter, OutboxEntry, TargetKind};
 pub use secret::{SecretCipher, SecretError};
-pub use sign::{hs256_jwt, signature_header};
+pub use zapin_events::amqp::{AmqpRouting, AmqpTransport};
+pub use zapin_events::nats::{NatsRouting, NatsTransport};
+pub use zapin_events::webhook::{
+    EVENT_INSTANCE_CREATE, EVENT_INSTANCE_DELETE, EVENT_MESSAGES_UPSERT, HEADER_EVENT_ID,
+    HEADER_SIGNATURE, Routing, TargetKind, event_suffix, hs256_jwt, is_http_url, signature_header,
+    target_url,
+};
+pub use zapin_events::{
+    DeadLetter, DispatchError, Dispatcher, DispatcherConfig, DispatcherHandle, JitterSource,
+    OutboxEntry, RetryPolicy, Transports, default_jitter,
+};
 
-use std::collections::BTreeSet;
+use std::time::Duration;
+
+use zeroize::Zeroizing;
 
 use crate::config::Config;
 
-pub const EVENT_INSTANCE_CREATE: &str = "INSTANCE_CREATE";
-pub const EVENT_INSTANCE_DELETE: &str = "INSTANCE_DELETE";
-pub const EVENT_MESSAGES_UPSERT: &str = "MESSAGES_UPSERT";
-
-/// Header carrying the event's idempotency id.
-pub const HEADER_EVENT_ID: &str = "x-zapin-event-id";
-/// Header carrying the body's HMAC-SHA256 when the webhook has a secret.
-pub const HEADER_SIGNATURE: &str = "x-zapin-signature";
-
-/// Where events go besides each instance's own webhook: the global webhook from the environment.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Routing {
-    /// `WEBHOOK_GLOBAL_URL` when `WEBHOOK_GLOBAL_ENABLED=true`.
-    pub global_url: Option<String>,
-    /// `WEBHOOK_GLOBAL_WEBHOOK_BY_EVENTS`.
-    pub global_by_events: bool,
-    /// Config keys with `WEBHOOK_EVENTS_<KEY>=true`.
-    pub global_events: BTreeSet<String>,
+/// The global webhook routing of `config` (`WEBHOOK_GLOBAL_*`, `WEBHOOK_EVENTS_*`).
+pub fn routing(config: &Config) -> Routing {
+    Routing {
+        global_url: config.webhook_global_url.clone(),
+        global_by_events: config.webhook_global_by_events,
+        global_events: config
+            .webhook_global_events
+            .iter()
+            .map(|e| (*e).to_owned())
+            .collect(),
+    }
 }
 
-impl Routing {
-    pub fn from_config(config: &Config) -> Self {
-        Self {
-            global_url: config.webhook_global_url.clone(),
-            global_by_events: config.webhook_global_by_events,
-            global_events: config
-                .webhook_global_events
-                .iter()
-                .map(|e| (*e).to_owned())
-                .collect(),
+/// Every transport `config` enables: the webhooks, and RabbitMQ / NATS from Evolution's
+/// environment variables.
+pub fn transports(config: &Config) -> Transports {
+    Transports {
+        webhook: routing(config),
+        rabbitmq: config.rabbitmq.clone(),
+        nats: config.nats.clone(),
+    }
+}
+
+/// Evolution's webhook retry schedule from `WEBHOOK_RETRY_*`.
+pub fn retry_policy(config: &Config) -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: config.webhook_retry_max_attempts.max(1),
+        initial_delay: Duration::from_secs(config.webhook_retry_initial_delay_secs),
+        max_delay: Duration::from_secs(config.webhook_retry_max_delay_secs),
+        exponential: config.webhook_retry_exponential,
+        jitter: config.webhook_retry_jitter,
+        non_retryable: config.webhook_non_retryable_status.clone(),
+    }
+}
+
+/// The webhook dispatcher's production settings (`WEBHOOK_REQUEST_TIMEOUT_MS`,
+/// `WEBHOOK_RETRY_*`).
+pub fn dispatcher_config(config: &Config) -> DispatcherConfig {
+    DispatcherConfig::new(
+        Duration::from_millis(config.webhook_request_timeout_ms.max(1)),
+        retry_policy(config),
+    )
+}
+
+/// The broker dispatchers' settings: the same retry schedule as the webhooks (a broker has no
+/// status codes, so nothing is rejected at once), with a 30 s limit per publish.
+pub fn broker_dispatcher_config(config: &Config) -> DispatcherConfig {
+    DispatcherConfig::new(Duration::from_secs(30), retry_policy(config))
+}
+
+/// Counts the webhook deliveries' outcomes in the metrics (`zapin_webhook_*`; the brokers have
+/// no metrics of their own yet).
+pub fn metrics_observer() -> zapin_events::Observer {
+    std::sync::Arc::new(|_transport, outcome, reason| {
+        crate::metrics::metrics().delivery_attempt(outcome);
+        if let Some(reason) = reason {
+            crate::metrics::metrics().dead_letter(reason);
         }
+    })
+}
+
+/// Starts one dispatcher per enabled transport: the webhooks always, RabbitMQ and NATS when
+/// their `*_ENABLED` is on.
+pub fn start_dispatchers(
+    db: &crate::db::Db,
+    config: &Config,
+) -> Result<Vec<DispatcherHandle>, DispatchError> {
+    let webhook = Dispatcher::new(db, dispatcher_config(config))?
+        .with_secrets(SecretCipher::with_keyring(config.keyring()))
+        .with_observer(metrics_observer())
+        .spawn();
+    let mut started = vec![webhook];
+    if let Some(amqp) = &config.rabbitmq {
+        let transport = zapin_events::amqp::AmqpTransport::new(&amqp.uri, amqp.frame_max);
+        started.push(
+            Dispatcher::for_transport(
+                db,
+                std::sync::Arc::new(transport),
+                broker_dispatcher_config(config),
+            )
+            .spawn(),
+        );
     }
-}
-
-/// The `byEvents` URL suffix of a config key: lower case, `_` → `-` (`MESSAGES_UPSERT` →
-/// `messages-upsert`).
-pub fn event_suffix(event: &str) -> String {
-    event.to_ascii_lowercase().replace('_', "-")
-}
-
-/// `url`, or `url/<suffix>` when `by_events`.
-pub fn target_url(url: &str, by_events: bool, event: &str) -> String {
-    if by_events {
-        format!("{url}/{}", event_suffix(event))
-    } else {
-        url.to_owned()
+    if let Some(nats) = &config.nats {
+        let transport = zapin_events::nats::NatsTransport::new(&nats.uri, nats.jetstream);
+        started.push(
+            Dispatcher::for_transport(
+                db,
+                std::sync::Arc::new(transport),
+                broker_dispatcher_config(config),
+            )
+            .spawn(),
+        );
     }
+    Ok(started)
 }
 
-/// Evolution only delivers to URLs matching `^https?://`.
-pub fn is_http_url(url: &str) -> bool {
-    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
-    lower.starts_with("http://") || lower.starts_with("https://")
+impl zapin_events::webhook::SecretOpener for SecretCipher {
+    fn open_secret(&self, instance_id: &str, stored: &str) -> Result<Zeroizing<String>, String> {
+        self.open(instance_id, stored).map_err(|e| e.to_string())
+    }
 }

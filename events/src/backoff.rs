@@ -4,8 +4,6 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::Config;
-
 /// Returns a sample of U(−1, 1). Injected so tests can pin the jitter.
 pub type JitterSource = Arc<dyn Fn() -> f64 + Send + Sync>;
 
@@ -36,18 +34,22 @@ pub struct RetryPolicy {
     pub non_retryable: BTreeSet<u16>,
 }
 
-impl RetryPolicy {
-    pub fn from_config(config: &Config) -> Self {
+impl Default for RetryPolicy {
+    /// Evolution's defaults (contract §5.3): 10 attempts, 5 s doubling up to 300 s, ±20 %,
+    /// and 400, 401, 403, 404 and 422 end a webhook delivery at once.
+    fn default() -> Self {
         Self {
-            max_attempts: config.webhook_retry_max_attempts.max(1),
-            initial_delay: Duration::from_secs(config.webhook_retry_initial_delay_secs),
-            max_delay: Duration::from_secs(config.webhook_retry_max_delay_secs),
-            exponential: config.webhook_retry_exponential,
-            jitter: config.webhook_retry_jitter,
-            non_retryable: config.webhook_non_retryable_status.clone(),
+            max_attempts: 10,
+            initial_delay: Duration::from_secs(5),
+            max_delay: Duration::from_secs(300),
+            exponential: true,
+            jitter: 0.2,
+            non_retryable: [400, 401, 403, 404, 422].into_iter().collect(),
         }
     }
+}
 
+impl RetryPolicy {
     /// The wait after failed attempt `attempt` (1-based), given a jitter sample `u` in [−1, 1].
     pub fn delay(&self, attempt: u32, u: f64) -> Duration {
         let initial = self.initial_delay.as_secs_f64();
