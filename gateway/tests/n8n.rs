@@ -1,7 +1,7 @@
 //! Real n8n (`tests/n8n`: n8n 1.123 with the community node `n8n-nodes-evolution-api` 1.0.4,
 //! unmodified) drives a live `zapin serve` wired to the simulator through every operation of the
 //! node that zapin serves: instance create/connect/fetch/settings/presence/restart/logout/delete,
-//! webhook set/find, send text (plain, quoted, with mentions), check numbers, mark as read, send
+//! webhook set/find, RabbitMQ set/find, send text (plain, quoted, with mentions), check numbers, mark as read, send
 //! presence, block, find messages, every group operation, and the profile and privacy
 //! operations. Each workflow is a webhook trigger followed by one Evolution API node, as a user
 //! builds it in n8n's editor; the test triggers it over HTTP and checks the effect where it
@@ -163,6 +163,24 @@ fn workflows() -> Vec<Value> {
             params(
                 &["instanceName"],
                 json!({"resourceForWebhook": "findWebhook"}),
+            ),
+        ),
+        (
+            "rabbitmq-set",
+            "events-api",
+            "rabbitmq",
+            params(
+                &["instanceName", "enabled", "rabbitMQEvents"],
+                json!({"resourceForRabbitMQ": "setRabbitMQ"}),
+            ),
+        ),
+        (
+            "rabbitmq-find",
+            "events-api",
+            "rabbitmq",
+            params(
+                &["instanceName"],
+                json!({"resourceForRabbitMQ": "findRabbitMQ"}),
             ),
         ),
         (
@@ -696,6 +714,18 @@ async fn the_n8n_evolution_node_drives_every_operation_zapin_serves() {
     assert_eq!(found["webhookByEvents"], true, "{found}");
     assert_eq!(found["enabled"], true, "{found}");
 
+    // RabbitMQ is not enabled on this server: set and find answer an empty body, as Evolution
+    // does, and the node passes it on as a success.
+    let rabbit = w
+        .run(
+            "rabbitmq-set",
+            json!({"enabled": true, "rabbitMQEvents": ["MESSAGES_UPSERT"]}),
+        )
+        .await;
+    assert!(rabbit.is_null() || rabbit == "", "{rabbit}");
+    let rabbit = w.run("rabbitmq-find", json!({})).await;
+    assert!(rabbit.is_null() || rabbit == "", "{rabbit}");
+
     // ---- send text: a number, then a JID with a quote ----
     let sent = w
         .run(
@@ -791,6 +821,19 @@ async fn the_n8n_evolution_node_drives_every_operation_zapin_serves() {
     assert_eq!(typing, json!({"presence": "composing"}));
 
     // ---- groups ----
+    // The node's description defaults to empty: accepted and left out, as Evolution does.
+    let plain = w
+        .run(
+            "group-create",
+            json!({"subject": "no description", "description": "", "participants": alice}),
+        )
+        .await;
+    let plain = w.group(plain["id"].as_str().expect("group id")).await;
+    assert_eq!(plain["subject"], "no description", "{plain}");
+    assert!(
+        plain["description"].is_null() || plain["description"] == "",
+        "{plain}"
+    );
     let group = w
         .run(
             "group-create",
