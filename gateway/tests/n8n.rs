@@ -193,6 +193,18 @@ fn workflows() -> Vec<Value> {
             ),
         ),
         (
+            "send-text-typing",
+            "messages-api",
+            "send-text",
+            params(
+                &["instanceName", "remoteJid", "messageText"],
+                json!({"options_message": {
+                    "delay": body("delay"),
+                    "linkPreview": body("linkPreview")
+                }}),
+            ),
+        ),
+        (
             "chat-check-number",
             "chat-api",
             "check-number",
@@ -747,6 +759,24 @@ async fn the_n8n_evolution_node_drives_every_operation_zapin_serves() {
     let got = w.phone_got(&alice, &reply_id).await;
     assert_eq!(got["text"], "quoting", "{got}");
     assert_eq!(got["context"]["stanza_id"], first.as_str(), "{got}");
+
+    // With the node's delay option: "typing…" for that long first, as Evolution does, so the
+    // answer comes after it; linkPreview is passed along.
+    let started = std::time::Instant::now();
+    let typed = w
+        .run(
+            "send-text-typing",
+            json!({"remoteJid": alice, "messageText": "after typing", "delay": 1500,
+                   "linkPreview": false}),
+        )
+        .await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "answered after {:?}",
+        started.elapsed()
+    );
+    let typed_id = typed["key"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(w.phone_got(&alice, &typed_id).await["text"], "after typing");
 
     // ---- check numbers ----
     let checked = w
