@@ -7,6 +7,17 @@
 //! `n8n start`, so every workflow is active when the server announces itself, and a test triggers
 //! them over HTTP (`POST /webhook/<path>`, see [`N8n::call`]).
 //!
+//! ```text
+//! let n8n = N8n::start(N8nConfig {
+//!     workflows: vec![webhook_workflow("wf1", "bot", vec![/* nodes after the trigger */])],
+//!     credentials: vec![evolution_credential("zapin", &zapin_url, api_key)],
+//!     ..N8nConfig::default()
+//! })
+//! .await;
+//! let (status, answer) = n8n.call("bot", &json!({"text": "hi"})).await;
+//! // or hand `n8n.webhook_url("bot")` to zapin as a bot's URL
+//! ```
+//!
 //! Community packages installed in `tests/n8n/node_modules` (the Evolution API node,
 //! `n8n-nodes-evolution-api`, unmodified) are linked into the user folder's `nodes/node_modules`,
 //! where n8n loads the packages a user installs from its UI: the node's type is
@@ -297,7 +308,7 @@ impl N8n {
     pub async fn call(&self, path: &str, body: &Value) -> (u16, Value) {
         let resp = self
             .client
-            .post(format!("{}/webhook/{path}", self.url))
+            .post(self.webhook_url(path))
             .json(body)
             .send()
             .await
@@ -305,6 +316,11 @@ impl N8n {
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap_or_default();
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// The production URL of the webhook at `path` (what zapin calls when n8n is a bot).
+    pub fn webhook_url(&self, path: &str) -> String {
+        format!("{}/webhook/{path}", self.url)
     }
 
     /// What n8n printed so far (stdout and stderr).
