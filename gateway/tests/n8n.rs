@@ -29,6 +29,8 @@ use zapin_test_support::n8n::{
 
 const KEY: &str = "n8n-global-key";
 const CREDENTIAL: &str = "zapin";
+/// A second credential holding the instance's own token (the node takes either key).
+const TOKEN_CREDENTIAL: &str = "zapin-instance-token";
 const INSTANCE: &str = "n8n";
 const TOKEN: &str = "n8n-instance-token";
 /// Bounds every wait for an effect (a debug build under two busy cores).
@@ -396,7 +398,7 @@ fn workflows() -> Vec<Value> {
             ),
         ),
     ];
-    table
+    let mut all: Vec<Value> = table
         .into_iter()
         .enumerate()
         .map(|(i, (path, resource, operation, params))| {
@@ -412,7 +414,19 @@ fn workflows() -> Vec<Value> {
                 )],
             )
         })
-        .collect()
+        .collect();
+    all.push(webhook_workflow(
+        "zapinWorkflowTok",
+        "send-text-token",
+        vec![evolution_node(
+            "Evolution API",
+            "messages-api",
+            "send-text",
+            params(&["instanceName", "remoteJid", "messageText"], json!({})),
+            TOKEN_CREDENTIAL,
+        )],
+    ));
+    all
 }
 
 /// The running pieces and how to reach them.
@@ -595,7 +609,10 @@ async fn the_n8n_evolution_node_drives_every_operation_zapin_serves() {
     ]);
     let n8n = N8n::start(N8nConfig {
         workflows: workflows(),
-        credentials: vec![evolution_credential(CREDENTIAL, &server.url, KEY)],
+        credentials: vec![
+            evolution_credential(CREDENTIAL, &server.url, KEY),
+            evolution_credential(TOKEN_CREDENTIAL, &server.url, TOKEN),
+        ],
         ..N8nConfig::default()
     })
     .await;
@@ -759,6 +776,19 @@ async fn the_n8n_evolution_node_drives_every_operation_zapin_serves() {
     let got = w.phone_got(&alice, &reply_id).await;
     assert_eq!(got["text"], "quoting", "{got}");
     assert_eq!(got["context"]["stanza_id"], first.as_str(), "{got}");
+
+    // The same with the instance's token as the credential's key.
+    let tokened = w
+        .run(
+            "send-text-token",
+            json!({"remoteJid": alice, "messageText": "sent with the instance token"}),
+        )
+        .await;
+    let tokened_id = tokened["key"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        w.phone_got(&alice, &tokened_id).await["text"],
+        "sent with the instance token"
+    );
 
     // With the node's delay option: "typing…" for that long first, as Evolution does, so the
     // answer comes after it; linkPreview is passed along.
