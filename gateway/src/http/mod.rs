@@ -313,7 +313,12 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(envelope::not_found)
         .layer(from_fn_with_state(state.clone(), tenancy::front))
         // The dashboard has its own sign-in: no API key, no quota charge, no usage line.
-        .merge(crate::dashboard::router(state.clone()))
+        // `SERVER_DISABLE_MANAGER=true` leaves it out, as Evolution leaves out its manager.
+        .merge(if state.config.disable_manager {
+            Router::new()
+        } else {
+            crate::dashboard::router(state.clone())
+        })
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         // Outermost last: the origin check runs first, then the CORS layer answers preflights
         // for every path before routing.

@@ -290,6 +290,9 @@ pub fn to_jid(number: &str) -> String {
 /// `POST /message/sendText/{instance}` → 201 message record (status `PENDING`). The message row
 /// is committed before anything goes on the wire and `send.message` is enqueued once the stanza
 /// is written; see [`crate::runtime::sends`] for what a failure or a crash leaves.
+///
+/// A `delay` (ms) first shows "typing…" in the chat for that long, then `paused`, as Evolution's
+/// `sendMessageWithTyping` does (n8n's node and bots set it); capped like sendPresence's.
 pub async fn send_text(
     State(state): State<AppState>,
     Extension(Authorized(instance)): Extension<Authorized>,
@@ -302,8 +305,11 @@ pub async fn send_text(
     ApiError,
 > {
     let body = body?;
-    validate_send_text(&body)?;
+    let req = validate_send_text(&body)?;
     let session = open_session(&state, &instance)?;
+    if let Some(delay) = req.delay.filter(|d| *d > 0) {
+        typing(&session, &to_jid(&req.number), delay).await;
+    }
     let runtime = engine(&state)?.clone();
     let bridge = Bridge {
         runtime,
@@ -318,6 +324,23 @@ pub async fn send_text(
         .await
         .map_err(send_error)?;
     Ok((StatusCode::CREATED, Json(out)))
+}
+
+/// "typing…" in `jid` for `delay_ms` (capped at [`SEND_PRESENCE_MAX_DELAY`]), then `paused`. A
+/// chat state is a courtesy: if one cannot be sent, the message still is.
+async fn typing(session: &zapin_engine::SessionHandle, jid: &str, delay_ms: i64) {
+    let wait = presence_delay(delay_ms as f64);
+    let shown = async {
+        session.subscribe_presence(jid).await?;
+        session.send_chat_presence(jid, ChatState::Composing).await
+    };
+    if let Err(err) = shown.await {
+        tracing::debug!("sendText: no typing state before the message: {err}");
+    }
+    tokio::time::sleep(wait).await;
+    if let Err(err) = session.send_chat_presence(jid, ChatState::Paused).await {
+        tracing::debug!("sendText: no paused state before the message: {err}");
+    }
 }
 
 /// Evolution answers any failure of the send itself with a 400 carrying its text (contract
