@@ -17,7 +17,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use zapin_gateway::db::Db;
 use zapin_gateway::runtime::{self, EngineRuntime};
-use zapin_gateway::webhook::{Dispatcher, DispatcherConfig};
+use zapin_gateway::webhook::Dispatcher;
 use zapin_gateway::{AppState, Config, app};
 use zapin_sim::{RunningSim, SimConfig};
 
@@ -48,9 +48,12 @@ impl Gateway {
         }
         let config = Config::from_env(vars).unwrap();
         let db = Db::open(&config).await.unwrap();
-        let dispatcher = Dispatcher::new(db.clone(), DispatcherConfig::from_config(&config))
-            .unwrap()
-            .spawn();
+        let dispatcher = Dispatcher::new(
+            db.clone(),
+            zapin_gateway::webhook::dispatcher_config(&config),
+        )
+        .unwrap()
+        .spawn();
         let state = AppState::new(config, db.clone());
         let store = runtime::open_store(&state.config).await.unwrap();
         let mut engine_config = runtime::engine_config(&state.config);
@@ -827,6 +830,360 @@ async fn privacy_block_list_about_and_picture_over_http() {
     let profile = sim_profile(&sim, &phone).await;
     assert_eq!(profile["picture_bytes"], 0);
     assert_eq!(profile["picture_id"], Value::Null);
+
+    gw.stop().await;
+    sim.shutdown().await.unwrap();
+}
+
+async fn sim_account(sim: &RunningSim, phone: &str) -> Value {
+    reqwest::get(format!("{}/sim/accounts/{phone}", sim.http_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The chats findChats lists, as `(remoteJid, lastMessage text, unreadCount)`.
+fn chat_rows(chats: &Value) -> Vec<(String, String, i64)> {
+    chats
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["remoteJid"].as_str().unwrap().to_owned(),
+                c["lastMessage"]["message"]["conversation"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                c["unreadCount"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn contacts_chats_and_profiles_over_http_on_sqlite() {
+    contacts_chats_and_profiles(None).await;
+}
+
+#[tokio::test]
+async fn contacts_chats_and_profiles_over_http_on_postgres() {
+    let Some(admin) = common::postgres_url() else {
+        return;
+    };
+    let database = common::PgDatabase::create(&admin).await;
+    contacts_chats_and_profiles(Some(&database.url)).await;
+    database.drop_database().await;
+}
+
+/// findContacts and findChats from what the instance saw (a message in, a reply out, a group
+/// message), fetchProfile / fetchBusinessProfile from what another account set over its own
+/// instance and the simulator's business profile, and updateProfileName reaching the server.
+async fn contacts_chats_and_profiles(database_url: Option<&str>) {
+    let sim = zapin_sim::run(SimConfig {
+        seed: Some(31),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(&sim, dir.path(), database_url).await;
+    let me = linked(&gw, &sim, "me").await;
+    let other = linked(&gw, &sim, "other").await;
+    let carol = account(&sim, "Carol").await;
+    let me_jid = format!("{me}@s.whatsapp.net");
+    let carol_jid = format!("{carol}@s.whatsapp.net");
+    let other_jid = format!("{other}@s.whatsapp.net");
+
+    // Nothing seen yet.
+    let (status, body) = gw.post("/chat/findChats/me", json!({})).await;
+    assert_eq!((status, body), (200, json!([])));
+
+    // Carol writes; we answer; Carol's group writes.
+    let (status, body) = sim_post(
+        &sim,
+        &format!("/sim/accounts/{carol}/messages"),
+        json!({"to": me_jid, "text": "hello?"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = sim_post(
+        &sim,
+        "/sim/groups",
+        json!({"creator": carol, "subject": "Bakery", "participants": [me]}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let group_jid = body["jid"].as_str().unwrap().to_owned();
+    eventually("Carol's message in findChats", || async {
+        let (_, chats) = gw.post("/chat/findChats/me", json!({})).await;
+        (chat_rows(&chats) == vec![(carol_jid.clone(), "hello?".to_owned(), 1)]).then_some(())
+    })
+    .await;
+    let (status, body) = gw
+        .post(
+            "/message/sendText/me",
+            json!({"number": carol, "text": "hi Carol"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = sim_post(
+        &sim,
+        &format!("/sim/accounts/{carol}/messages"),
+        json!({"to": group_jid, "text": "fresh bread"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let chats = eventually("both chats in findChats", || async {
+        let (_, chats) = gw.post("/chat/findChats/me", json!({})).await;
+        (chats.as_array().unwrap().len() == 2 && chats[1]["lastMessage"]["key"]["fromMe"] == true)
+            .then_some(chats)
+    })
+    .await;
+    assert_eq!(
+        chat_rows(&chats),
+        vec![
+            (group_jid.clone(), "fresh bread".to_owned(), 1),
+            (carol_jid.clone(), "hi Carol".to_owned(), 1),
+        ]
+    );
+    let carol_chat = &chats[1];
+    assert_eq!(carol_chat["pushName"], "Carol");
+    assert_eq!(carol_chat["isSaved"], true);
+    assert_eq!(carol_chat["lastMessage"]["pushName"], "Você");
+    assert_eq!(carol_chat["windowActive"], true);
+    assert!(carol_chat["id"].as_str().unwrap().starts_with('c'));
+    assert_eq!(
+        chats[0]["lastMessage"]["key"]["participant"],
+        carol_jid.as_str()
+    );
+
+    // where.remoteJid (a bare number), take/skip, and a time window that excludes everything.
+    let (_, one) = gw
+        .post("/chat/findChats/me", json!({"where": {"remoteJid": carol}}))
+        .await;
+    assert_eq!(
+        chat_rows(&one),
+        vec![(carol_jid.clone(), "hi Carol".to_owned(), 1)]
+    );
+    let (_, page) = gw
+        .post("/chat/findChats/me", json!({"take": 1, "skip": 1}))
+        .await;
+    assert_eq!(chat_rows(&page)[0].0, carol_jid);
+    let (_, none) = gw
+        .post(
+            "/chat/findChats/me",
+            json!({"where": {"messageTimestamp": {"gte": "2001-01-01", "lte": "2001-01-02"}}}),
+        )
+        .await;
+    assert_eq!(none, json!([]));
+
+    // Reading Carol's message clears her chat's unread count.
+    let inbound = eventually("Carol's message id", || async {
+        let (_, found) = gw
+            .post(
+                "/chat/findMessages/me",
+                json!({"where": {"key": {"remoteJid": carol_jid}}}),
+            )
+            .await;
+        // (Evolution ignores a false `fromMe` filter: pick the inbound record.)
+        found["messages"]["records"]
+            .as_array()?
+            .iter()
+            .find(|r| r["key"]["fromMe"] == false)?["key"]["id"]
+            .as_str()
+            .map(str::to_owned)
+    })
+    .await;
+    let (status, body) = gw
+        .post(
+            "/chat/markMessageAsRead/me",
+            json!({"readMessages": [{"id": inbound, "fromMe": false, "remoteJid": carol_jid}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (_, one) = gw
+        .post(
+            "/chat/findChats/me",
+            json!({"where": {"remoteJid": carol_jid}}),
+        )
+        .await;
+    assert_eq!(one[0]["unreadCount"], 0);
+
+    // findContacts: Carol (named by her message), the group, and paging.
+    let (status, contacts) = gw.post("/chat/findContacts/me", json!({})).await;
+    assert_eq!(status, 200, "{contacts}");
+    let mut kinds: Vec<(String, String, String)> = contacts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["remoteJid"].as_str().unwrap().to_owned(),
+                c["type"].as_str().unwrap().to_owned(),
+                c["pushName"].to_string(),
+            )
+        })
+        .collect();
+    kinds.sort();
+    let mut expected = vec![
+        (
+            carol_jid.clone(),
+            "contact".to_owned(),
+            "\"Carol\"".to_owned(),
+        ),
+        (group_jid.clone(), "group".to_owned(), "null".to_owned()),
+    ];
+    expected.sort();
+    assert_eq!(kinds, expected);
+    let carol_contact = contacts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["remoteJid"] == carol_jid.as_str())
+        .unwrap();
+    assert_eq!(carol_contact["isSaved"], true);
+    assert_eq!(carol_contact["isGroup"], false);
+    assert_eq!(carol_contact["id"], carol_chat["id"]);
+    let (_, found) = gw
+        .post(
+            "/chat/findContacts/me",
+            json!({"where": {"remoteJid": carol}}),
+        )
+        .await;
+    assert_eq!(found.as_array().unwrap().len(), 1);
+    assert_eq!(found[0]["remoteJid"], carol_jid.as_str());
+    let (_, first) = gw
+        .post("/chat/findContacts/me", json!({"offset": 1, "page": 1}))
+        .await;
+    let (_, second) = gw
+        .post("/chat/findContacts/me", json!({"offset": 1, "page": 2}))
+        .await;
+    assert_eq!(first.as_array().unwrap().len(), 1);
+    assert_eq!(second.as_array().unwrap().len(), 1);
+    assert_ne!(first[0]["remoteJid"], second[0]["remoteJid"]);
+    let (status, body) = gw
+        .post("/chat/findContacts/me", json!({"where": {"pushName": ""}}))
+        .await;
+    assert_eq!(status, 400, "{body}");
+
+    // The other account sets its about text and picture over its own instance.
+    let (status, _) = gw
+        .post(
+            "/chat/updateProfileStatus/other",
+            json!({"status": "At the oven"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let (status, _) = gw
+        .post(
+            "/chat/updateProfilePicture/other",
+            json!({"picture": b64.encode(jpeg())}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, profile) = gw
+        .post("/chat/fetchProfile/me", json!({"number": other}))
+        .await;
+    assert_eq!(status, 200, "{profile}");
+    assert_eq!(profile["wuid"], other_jid.as_str());
+    assert_eq!(profile["numberExists"], true);
+    assert_eq!(profile["status"]["status"], "At the oven");
+    assert_eq!(profile["isBusiness"], false);
+    let url = profile["picture"].as_str().unwrap();
+    let picture = reqwest::get(url).await.unwrap();
+    assert_eq!(picture.status(), 200);
+    assert_eq!(picture.bytes().await.unwrap().to_vec(), jpeg());
+    // Carol has neither: no picture, a null about text, her push name.
+    let (_, profile) = gw
+        .post("/chat/fetchProfile/me", json!({"number": carol}))
+        .await;
+    assert_eq!(profile["picture"], Value::Null);
+    assert_eq!(profile["status"]["status"], Value::Null);
+    assert_eq!(profile["name"], "Carol");
+    // A number that is not on WhatsApp.
+    let (status, body) = gw
+        .post("/chat/fetchProfile/me", json!({"number": "15559999990"}))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body["response"]["message"],
+        json!([{"jid": "15559999990@s.whatsapp.net", "exists": false, "number": "15559999990"}])
+    );
+    let (status, _) = gw
+        .post("/chat/fetchProfile/me", json!({"number": ""}))
+        .await;
+    assert_eq!(status, 400);
+
+    // Business profiles: the simulator makes the other account a business.
+    let (status, body) = gw
+        .post("/chat/fetchBusinessProfile/me", json!({"number": carol}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"isBusiness": false, "message": "Not is business profile", "jid": carol_jid,
+               "exists": true, "number": carol, "name": "Carol"})
+    );
+    let resp = reqwest::Client::new()
+        .put(format!("{}/sim/accounts/{other}/business", sim.http_url()))
+        .json(
+            &json!({"description": "Sourdough daily", "email": "shop@bread.example",
+                      "website": "https://bread.example", "category": "Bakery"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let (status, body) = gw
+        .post("/chat/fetchBusinessProfile/me", json!({"number": other}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["isBusiness"], true);
+    assert_eq!(body["wid"], other_jid.as_str());
+    assert_eq!(body["description"], "Sourdough daily");
+    assert_eq!(body["website"], json!(["https://bread.example"]));
+    assert_eq!(body["email"], "shop@bread.example");
+    assert_eq!(body["category"], "Bakery");
+    let (_, profile) = gw
+        .post("/chat/fetchProfile/me", json!({"number": other}))
+        .await;
+    assert_eq!(profile["isBusiness"], true);
+    assert_eq!(profile["website"], "https://bread.example");
+    assert_eq!(profile["description"], "Sourdough daily");
+    // Its own instance asks about itself (no number).
+    let (_, body) = gw.post("/chat/fetchBusinessProfile/other", json!({})).await;
+    assert_eq!(body["isBusiness"], true);
+
+    // Push name: sent to the server, remembered, shown as the instance's profile name.
+    let (status, body) = gw
+        .post("/chat/updateProfileName/me", json!({"name": "Maria Shop"}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"update": "success"}));
+    eventually("the server to store the push name", || async {
+        (sim_account(&sim, &me).await["push_name"] == "Maria Shop").then_some(())
+    })
+    .await;
+    let (_, own) = gw.post("/chat/fetchProfile/me", json!({})).await;
+    assert_eq!(own["wuid"], me_jid.as_str());
+    assert_eq!(own["name"], "Maria Shop");
+    assert_eq!(own["status"], "open");
+    assert_eq!(own["numberExists"], true);
+    let (_, instances) = gw.get("/instance/fetchInstances?instanceName=me").await;
+    assert_eq!(instances[0]["profileName"], "Maria Shop");
+    for bad in [
+        json!({}),
+        json!({"name": ""}),
+        json!({"name": "x".repeat(26)}),
+    ] {
+        let (status, body) = gw.post("/chat/updateProfileName/me", bad).await;
+        assert_eq!(status, 400, "{body}");
+    }
+    assert_eq!(sim_account(&sim, &me).await["push_name"], "Maria Shop");
 
     gw.stop().await;
     sim.shutdown().await.unwrap();

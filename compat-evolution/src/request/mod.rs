@@ -6,6 +6,7 @@
 //! (Evolution's schemas never set `additionalProperties: false`).
 
 mod chat;
+mod directory;
 mod group;
 mod instance;
 mod message;
@@ -18,6 +19,10 @@ pub use chat::{
     DEFAULT_PAGE_SIZE, FindMessages, KeyFilter, MessageFilter, ReadMessage, SendPresence,
     WhatsappNumbers, parse_date_seconds, validate_find_messages, validate_mark_message_as_read,
     validate_send_presence, validate_whatsapp_numbers,
+};
+pub use directory::{
+    FindChats, FindContacts, MAX_PUSH_NAME, validate_find_chats, validate_find_contacts,
+    validate_optional_number, validate_profile_name,
 };
 pub use group::{
     CreateGroup, EPHEMERAL_EXPIRATIONS, SendInvite, UpdateParticipants, validate_create_group,

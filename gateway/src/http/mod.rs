@@ -8,6 +8,7 @@
 mod admin;
 mod body;
 mod chat;
+mod contacts;
 pub mod cors;
 pub mod door;
 mod envelope;
@@ -164,6 +165,23 @@ pub fn app(state: AppState) -> Router {
         .route("/settings/set/{instance}", post(settings::set))
         .route("/settings/find/{instance}", get(settings::find))
         .route("/chat/findMessages/{instance}", post(chat::find_messages))
+        .route(
+            "/chat/findContacts/{instance}",
+            post(contacts::find_contacts),
+        )
+        .route("/chat/findChats/{instance}", post(contacts::find_chats))
+        .route(
+            "/chat/fetchProfile/{instance}",
+            post(profile::fetch_profile),
+        )
+        .route(
+            "/chat/fetchBusinessProfile/{instance}",
+            post(profile::fetch_business_profile),
+        )
+        .route(
+            "/chat/updateProfileName/{instance}",
+            post(profile::update_name),
+        )
         .route("/instance/connect/{instance}", get(session::connect))
         .route(
             "/instance/connectionState/{instance}",
