@@ -46,7 +46,9 @@ impl Gateway {
         if let Some(url) = database_url {
             vars.push(("DATABASE_CONNECTION_URI".to_owned(), url.to_owned()));
         }
-        let config = Config::from_env(vars).unwrap();
+        let mut config = Config::from_env(vars).unwrap();
+        // As `zapin serve` does: a key file in the data dir, so secrets are sealed at rest.
+        config.resolve_master_key().unwrap();
         let db = Db::open(&config).await.unwrap();
         let dispatcher = Dispatcher::new(
             db.clone(),
@@ -1185,6 +1187,304 @@ async fn contacts_chats_and_profiles(database_url: Option<&str>) {
     }
     assert_eq!(sim_account(&sim, &me).await["push_name"], "Maria Shop");
 
+    gw.stop().await;
+    sim.shutdown().await.unwrap();
+}
+
+/// A proxy written for the tests, listening on 127.0.0.1: HTTP `CONNECT` with Basic
+/// credentials, or SOCKS5 with username/password (RFC 1929). It counts the tunnels it opened and
+/// copies bytes both ways.
+struct TestProxy {
+    port: u16,
+    tunnels: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TestProxy {
+    async fn start(socks: bool, user: &'static str, pass: &'static str) -> Self {
+        use std::sync::atomic::Ordering;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let tunnels = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = tunnels.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    return;
+                };
+                let count = count.clone();
+                tokio::spawn(async move {
+                    let target = if socks {
+                        socks5_accept(&mut client, user, pass).await
+                    } else {
+                        http_accept(&mut client, user, pass).await
+                    };
+                    let Some(target) = target else {
+                        return;
+                    };
+                    let Ok(mut upstream) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    let ok: &[u8] = if socks {
+                        &[5, 0, 0, 1, 127, 0, 0, 1, 0, 0]
+                    } else {
+                        b"HTTP/1.1 200 Connection established\r\n\r\n"
+                    };
+                    if client.write_all(ok).await.is_err() {
+                        return;
+                    }
+                    count.fetch_add(1, Ordering::SeqCst);
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                });
+            }
+        });
+
+        async fn http_accept(
+            client: &mut tokio::net::TcpStream,
+            user: &str,
+            pass: &str,
+        ) -> Option<String> {
+            let mut head = Vec::new();
+            while !head.ends_with(b"\r\n\r\n") {
+                head.push(client.read_u8().await.ok()?);
+            }
+            let text = String::from_utf8(head).ok()?;
+            let target = text.strip_prefix("CONNECT ")?.split(' ').next()?.to_owned();
+            let b64 = base64::engine::general_purpose::STANDARD;
+            let expected = format!(
+                "proxy-authorization: basic {}",
+                b64.encode(format!("{user}:{pass}")).to_lowercase()
+            );
+            if !text.to_lowercase().contains(&expected) {
+                let _ = client
+                    .write_all(b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n")
+                    .await;
+                return None;
+            }
+            Some(target)
+        }
+
+        async fn socks5_accept(
+            client: &mut tokio::net::TcpStream,
+            user: &str,
+            pass: &str,
+        ) -> Option<String> {
+            let mut head = [0u8; 2];
+            client.read_exact(&mut head).await.ok()?;
+            let mut methods = vec![0u8; usize::from(head[1])];
+            client.read_exact(&mut methods).await.ok()?;
+            if !methods.contains(&2) {
+                client.write_all(&[5, 0xFF]).await.ok()?;
+                return None;
+            }
+            client.write_all(&[5, 2]).await.ok()?;
+            let ver = client.read_u8().await.ok()?;
+            let ulen = client.read_u8().await.ok()?;
+            let mut u = vec![0u8; usize::from(ulen)];
+            client.read_exact(&mut u).await.ok()?;
+            let plen = client.read_u8().await.ok()?;
+            let mut p = vec![0u8; usize::from(plen)];
+            client.read_exact(&mut p).await.ok()?;
+            if ver != 1 || u != user.as_bytes() || p != pass.as_bytes() {
+                client.write_all(&[1, 1]).await.ok()?;
+                return None;
+            }
+            client.write_all(&[1, 0]).await.ok()?;
+            let mut req = [0u8; 4];
+            client.read_exact(&mut req).await.ok()?;
+            let host = match req[3] {
+                1 => {
+                    let mut ip = [0u8; 4];
+                    client.read_exact(&mut ip).await.ok()?;
+                    std::net::Ipv4Addr::from(ip).to_string()
+                }
+                3 => {
+                    let len = client.read_u8().await.ok()?;
+                    let mut name = vec![0u8; usize::from(len)];
+                    client.read_exact(&mut name).await.ok()?;
+                    String::from_utf8(name).ok()?
+                }
+                _ => return None,
+            };
+            let port = client.read_u16().await.ok()?;
+            Some(format!("{host}:{port}"))
+        }
+
+        Self {
+            port,
+            tunnels,
+            task,
+        }
+    }
+
+    fn tunnels(&self) -> usize {
+        self.tunnels.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Restarts the instance's connection and waits until it is open again.
+async fn reconnect(gw: &Gateway, name: &str) {
+    let (status, body) = gw
+        .call(Method::POST, &format!("/instance/restart/{name}"), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    eventually("the instance to open again", || async {
+        let (_, body) = gw.get(&format!("/instance/connectionState/{name}")).await;
+        (body["instance"]["state"] == "open").then_some(())
+    })
+    .await;
+}
+
+/// proxy/set and proxy/find: a proxy that does not work is refused (nothing stored), a working
+/// one (HTTP CONNECT, then SOCKS5, both with credentials) carries the instance's WhatsApp socket
+/// from its next connection on, its credentials are sealed at rest, and a disabled proxy is
+/// bypassed again.
+#[tokio::test]
+async fn proxy_set_find_and_the_socket_through_it() {
+    let sim = zapin_sim::run(SimConfig {
+        seed: Some(37),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(&sim, dir.path(), None).await;
+    linked(&gw, &sim, "px").await;
+    let friend = account(&sim, "Friend").await;
+
+    let (status, body) = gw.get("/proxy/find/px").await;
+    assert_eq!((status, body), (200, Value::Null));
+
+    // Refused: schema, a closed port, wrong credentials, an https proxy.
+    let (status, body) = gw
+        .post(
+            "/proxy/set/px",
+            json!({"enabled": true, "host": "127.0.0.1", "port": 8080, "protocol": "ftp"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let http = TestProxy::start(false, "ana", "s3cret-pass").await;
+    let socks = TestProxy::start(true, "bea", "other-s3cret").await;
+    for bad in [
+        json!({"enabled": true, "host": "127.0.0.1", "port": closed.to_string(), "protocol": "http"}),
+        json!({"enabled": true, "host": "127.0.0.1", "port": http.port.to_string(),
+               "protocol": "http", "username": "ana", "password": "wrong"}),
+        json!({"enabled": true, "host": "127.0.0.1", "port": socks.port.to_string(),
+               "protocol": "socks5", "username": "bea", "password": "wrong"}),
+        json!({"enabled": true, "host": "127.0.0.1", "port": http.port.to_string(),
+               "protocol": "https", "username": "ana", "password": "s3cret-pass"}),
+        json!({"enabled": true, "host": "127.0.0.1", "port": "70000", "protocol": "http"}),
+    ] {
+        let (status, body) = gw.post("/proxy/set/px", bad.clone()).await;
+        assert_eq!(status, 400, "{bad} → {body}");
+        assert_eq!(bad_request_messages(&body), json!(["Invalid proxy"]));
+    }
+    let (_, body) = gw.get("/proxy/find/px").await;
+    assert_eq!(body, Value::Null);
+    assert_eq!((http.tunnels(), socks.tunnels()), (0, 0));
+
+    // HTTP CONNECT with credentials: checked (one tunnel), stored sealed, used by the next
+    // connection.
+    let set = json!({"enabled": true, "host": "127.0.0.1", "port": http.port.to_string(),
+                     "protocol": "http", "username": "ana", "password": "s3cret-pass"});
+    let (status, body) = gw.post("/proxy/set/px", set.clone()).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body, json!({"proxy": {"instanceName": "px", "proxy": set}}));
+    assert_eq!(http.tunnels(), 1);
+    let (status, row) = gw.get("/proxy/find/px").await;
+    assert_eq!(status, 200);
+    assert_eq!(row["enabled"], true);
+    assert_eq!(row["host"], "127.0.0.1");
+    assert_eq!(row["port"], http.port.to_string());
+    assert_eq!(row["protocol"], "http");
+    assert_eq!(row["username"], "ana");
+    assert_eq!(row["password"], "s3cret-pass");
+    let stored: Vec<(String,)> = {
+        let pool = sqlx::SqlitePool::connect(&format!(
+            "sqlite://{}",
+            dir.path().join("zapin.sqlite3").display()
+        ))
+        .await
+        .unwrap();
+        let rows = sqlx::query_as("SELECT secret FROM proxies")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        rows
+    };
+    assert!(stored[0].0.starts_with("enc1:"), "{}", stored[0].0);
+    assert!(!stored[0].0.contains("s3cret") && !stored[0].0.contains("ana"));
+    reconnect(&gw, "px").await;
+    assert_eq!(http.tunnels(), 2, "the socket went through the HTTP proxy");
+    let (status, body) = gw
+        .post(
+            "/message/sendText/px",
+            json!({"number": friend, "text": "through the proxy"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    eventually("the friend to get it", || async {
+        let got: Value = reqwest::get(format!("{}/sim/accounts/{friend}/messages", sim.http_url()))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        got.as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["text"] == "through the proxy")
+            .then_some(())
+    })
+    .await;
+
+    // SOCKS5 with credentials.
+    let (status, body) = gw
+        .post(
+            "/proxy/set/px",
+            json!({"enabled": true, "host": "127.0.0.1", "port": socks.port.to_string(),
+                   "protocol": "socks5", "username": "bea", "password": "other-s3cret"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(socks.tunnels(), 1);
+    reconnect(&gw, "px").await;
+    assert_eq!(
+        socks.tunnels(),
+        2,
+        "the socket went through the SOCKS5 proxy"
+    );
+    assert_eq!(http.tunnels(), 2);
+
+    // Disabled: fields blanked, the next connection is direct.
+    let (status, body) = gw
+        .post(
+            "/proxy/set/px",
+            json!({"enabled": false, "host": "127.0.0.1", "port": "1", "protocol": "http"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        body["proxy"]["proxy"],
+        json!({"enabled": false, "host": "", "port": "", "protocol": "", "username": "",
+               "password": ""})
+    );
+    let (_, row) = gw.get("/proxy/find/px").await;
+    assert_eq!(
+        (row["enabled"].clone(), row["host"].clone()),
+        (json!(false), json!(""))
+    );
+    reconnect(&gw, "px").await;
+    assert_eq!((http.tunnels(), socks.tunnels()), (2, 2));
+
+    http.task.abort();
+    socks.task.abort();
     gw.stop().await;
     sim.shutdown().await.unwrap();
 }

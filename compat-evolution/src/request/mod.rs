@@ -11,6 +11,7 @@ mod group;
 mod instance;
 mod message;
 mod profile;
+mod proxy;
 mod settings;
 mod transport;
 mod webhook;
@@ -38,6 +39,7 @@ pub use message::{Quoted, QuotedKey, SendText, validate_send_text};
 pub use profile::{
     PRIVACY_CATEGORIES, validate_block_status, validate_privacy_settings, validate_profile_text,
 };
+pub use proxy::{PROXY_PROTOCOLS, ProxySet, validate_proxy_set};
 pub use settings::{SettingsSet, validate_settings_set};
 pub use transport::{TransportSet, validate_transport_set};
 pub use webhook::{WebhookSet, validate_webhook_set};

@@ -12,6 +12,7 @@
 mod directory;
 mod events;
 mod models;
+mod proxies;
 mod repo;
 mod secrets;
 mod sends;
@@ -36,6 +37,7 @@ pub use models::{
     Chat, Contact, Disconnection, Instance, InstanceDetails, Message, MessagePage, MessageQuery,
     NewInstance, Settings, StatusChange, WebhookConfig, WebhookSet,
 };
+pub use proxies::{ProxyRow, ProxySet};
 pub use secrets::SealReport;
 pub use sends::PendingSend;
 
