@@ -6,10 +6,12 @@
 //! (Evolution's schemas never set `additionalProperties: false`).
 
 mod chat;
+mod directory;
 mod group;
 mod instance;
 mod message;
 mod profile;
+mod proxy;
 mod settings;
 mod transport;
 mod webhook;
@@ -18,6 +20,10 @@ pub use chat::{
     DEFAULT_PAGE_SIZE, FindMessages, KeyFilter, MessageFilter, ReadMessage, SendPresence,
     WhatsappNumbers, parse_date_seconds, validate_find_messages, validate_mark_message_as_read,
     validate_send_presence, validate_whatsapp_numbers,
+};
+pub use directory::{
+    FindChats, FindContacts, MAX_PUSH_NAME, validate_find_chats, validate_find_contacts,
+    validate_optional_number, validate_profile_name,
 };
 pub use group::{
     CreateGroup, EPHEMERAL_EXPIRATIONS, SendInvite, UpdateParticipants, validate_create_group,
@@ -33,6 +39,7 @@ pub use message::{Quoted, QuotedKey, SendText, validate_send_text};
 pub use profile::{
     PRIVACY_CATEGORIES, validate_block_status, validate_privacy_settings, validate_profile_text,
 };
+pub use proxy::{PROXY_PROTOCOLS, ProxySet, validate_proxy_set};
 pub use settings::{SettingsSet, validate_settings_set};
 pub use transport::{TransportSet, validate_transport_set};
 pub use webhook::{WebhookSet, validate_webhook_set};

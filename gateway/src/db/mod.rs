@@ -9,8 +9,10 @@
 //! milliseconds and JSON documents are stored as text, so the code below expands each query once
 //! per backend with [`with_conn!`] instead of going through sqlx's `Any` driver.
 
+mod directory;
 mod events;
 mod models;
+mod proxies;
 mod repo;
 mod secrets;
 mod sends;
@@ -30,10 +32,12 @@ use crate::webhook::Routing;
 
 pub use zapin_events::new_uuid;
 
+pub use directory::{ChatQuery, ChatRecord, ChatSummary, ContactRecord};
 pub use models::{
     Chat, Contact, Disconnection, Instance, InstanceDetails, Message, MessagePage, MessageQuery,
     NewInstance, Settings, StatusChange, WebhookConfig, WebhookSet,
 };
+pub use proxies::{ProxyRow, ProxySet};
 pub use secrets::SealReport;
 pub use sends::PendingSend;
 

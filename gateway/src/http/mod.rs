@@ -8,6 +8,7 @@
 mod admin;
 mod body;
 mod chat;
+mod contacts;
 pub mod cors;
 pub mod door;
 mod envelope;
@@ -19,6 +20,7 @@ mod meta;
 mod metrics;
 pub mod observe;
 mod profile;
+mod proxy;
 pub(crate) mod quote;
 pub(crate) mod session;
 mod settings;
@@ -40,6 +42,7 @@ use crate::Config;
 use crate::db::{Db, DbError};
 
 pub use envelope::ApiError;
+pub(crate) use proxy::{credentials as proxy_credentials, proxy_config};
 pub use token::TokenCipher;
 pub use zapin_compat_evolution::ErrorEnvelope;
 
@@ -164,6 +167,25 @@ pub fn app(state: AppState) -> Router {
         .route("/settings/set/{instance}", post(settings::set))
         .route("/settings/find/{instance}", get(settings::find))
         .route("/chat/findMessages/{instance}", post(chat::find_messages))
+        .route("/proxy/set/{instance}", post(proxy::set))
+        .route("/proxy/find/{instance}", get(proxy::find))
+        .route(
+            "/chat/findContacts/{instance}",
+            post(contacts::find_contacts),
+        )
+        .route("/chat/findChats/{instance}", post(contacts::find_chats))
+        .route(
+            "/chat/fetchProfile/{instance}",
+            post(profile::fetch_profile),
+        )
+        .route(
+            "/chat/fetchBusinessProfile/{instance}",
+            post(profile::fetch_business_profile),
+        )
+        .route(
+            "/chat/updateProfileName/{instance}",
+            post(profile::update_name),
+        )
         .route("/instance/connect/{instance}", get(session::connect))
         .route(
             "/instance/connectionState/{instance}",

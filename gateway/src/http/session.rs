@@ -371,9 +371,13 @@ pub async fn mark_as_read(
     }
     for (chat, ids) in by_chat {
         session
-            .mark_read(&chat, None, ids)
+            .mark_read(&chat, None, ids.clone())
             .await
             .map_err(internal)?;
+        // The receipt went out: findChats' unread count no longer counts them.
+        let mut tx = state.db.begin().await?;
+        tx.mark_messages_read(&instance.id, &ids).await?;
+        tx.commit().await?;
     }
     Ok((StatusCode::CREATED, Json(MarkAsReadResponse::default())))
 }

@@ -184,8 +184,32 @@ pub struct AccountProfile {
     pub blocked: std::collections::BTreeSet<String>,
     /// The "about" text.
     pub status: Option<String>,
+    /// When the about text was set (Unix seconds; 0 when never).
+    #[serde(default)]
+    pub status_at: u64,
     pub picture_id: Option<String>,
     pub picture_len: usize,
+    /// The media blob holding the picture (served at `GET /v/…/{blob}`), when it has one.
+    #[serde(default)]
+    pub picture_blob: Option<String>,
+    /// Set for a business account (control API `PUT …/business`): what `w:biz` answers.
+    #[serde(default)]
+    pub business: Option<BusinessProfile>,
+}
+
+/// A business account's public profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct BusinessProfile {
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub website: Option<String>,
+    #[serde(default)]
+    pub address: Option<String>,
+    #[serde(default)]
+    pub category: Option<String>,
 }
 
 impl AccountProfile {
