@@ -5,6 +5,7 @@
 //! (`delay is not of a type(s) integer`) rather than serde's. Unknown fields are ignored
 //! (Evolution's schemas never set `additionalProperties: false`).
 
+mod bot;
 mod chat;
 mod group;
 mod instance;
@@ -14,6 +15,12 @@ mod settings;
 mod transport;
 mod webhook;
 
+pub use bot::{
+    BOT_PRODUCTS, BotBody, BotFieldType, BotIgnoreJidBody, BotProduct, BotSettingFields,
+    BotSettingsBody, BotStatusBody, EVOLUTION_BOT, N8N, ProductField, SESSION_STATUSES,
+    TRIGGER_OPERATORS, TRIGGER_TYPES, validate_bot, validate_bot_ignore_jid, validate_bot_settings,
+    validate_bot_status,
+};
 pub use chat::{
     DEFAULT_PAGE_SIZE, FindMessages, KeyFilter, MessageFilter, ReadMessage, SendPresence,
     WhatsappNumbers, parse_date_seconds, validate_find_messages, validate_mark_message_as_read,

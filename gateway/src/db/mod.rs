@@ -9,6 +9,7 @@
 //! milliseconds and JSON documents are stored as text, so the code below expands each query once
 //! per backend with [`with_conn!`] instead of going through sqlx's `Any` driver.
 
+mod bots;
 mod events;
 mod models;
 mod repo;
@@ -30,6 +31,7 @@ use crate::webhook::Routing;
 
 pub use zapin_events::new_uuid;
 
+pub use bots::{BotRow, BotSettingsRow};
 pub use models::{
     Chat, Contact, Disconnection, Instance, InstanceDetails, Message, MessagePage, MessageQuery,
     NewInstance, Settings, StatusChange, WebhookConfig, WebhookSet,

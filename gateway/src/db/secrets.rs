@@ -1,5 +1,6 @@
 //! The gateway's sealed values: instance tokens (and their lookup hashes) and webhook signing
-//! secrets, in the `webhooks` table and in pending `outbox` rows.
+//! secrets, in the `webhooks` table and in pending `outbox` rows, and chatbot credentials
+//! (`bot_configs.secret`).
 //!
 //! [`Db::seal_at_rest`] seals what earlier versions stored in plain text. [`Db::reseal`] re-seals
 //! what a key rotation left under the previous key (see [`crate::keys`]).
@@ -38,6 +39,12 @@ const SEALED_SECRETS: &[SealedSecrets] = &[
         table: "outbox",
         key: "id",
         int_key: true,
+    },
+    // Chatbot credentials (`apiKey`, `basicAuthPass`, …), one sealed JSON object per bot.
+    SealedSecrets {
+        table: "bot_configs",
+        key: "id",
+        int_key: false,
     },
 ];
 
@@ -123,6 +130,30 @@ impl Db {
                 sqlx::query("UPDATE webhooks SET secret = $1 WHERE instance_id = $2")
                     .bind(&sealed)
                     .bind(&instance_id)
+                    .execute(c)
+                    .await?;
+            });
+            report.secrets += 1;
+        }
+
+        let bots: Vec<(String, String, String)> = with_conn!(tx &mut tx.inner, |c| {
+            sqlx::query_as(
+                "SELECT id, instance_id, secret FROM bot_configs WHERE secret IS NOT NULL",
+            )
+            .fetch_all(c)
+            .await?
+        });
+        for (id, instance_id, secret) in bots {
+            if SecretCipher::is_sealed(&secret) {
+                continue;
+            }
+            let sealed = secrets
+                .seal(&instance_id, &secret)
+                .map_err(|_| DbError::Seal)?;
+            with_conn!(tx &mut tx.inner, |c| {
+                sqlx::query("UPDATE bot_configs SET secret = $1 WHERE id = $2")
+                    .bind(&sealed)
+                    .bind(&id)
                     .execute(c)
                     .await?;
             });

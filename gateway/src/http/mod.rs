@@ -7,6 +7,7 @@
 
 mod admin;
 mod body;
+mod bots;
 mod chat;
 pub mod cors;
 pub mod door;
@@ -79,12 +80,15 @@ pub struct AppState {
     pub tenancy: Option<Arc<crate::tenancy::Tenancy>>,
     /// The dashboard's process-wide state (sign-in rate limit).
     pub dashboard: Arc<crate::dashboard::Shared>,
+    /// Chatbot configuration and sessions (see [`crate::bots`]).
+    pub bots: crate::bots::Bots,
 }
 
 impl AppState {
     pub fn new(config: Config, db: Db) -> Self {
         let tokens = TokenCipher::with_keyring(config.keyring());
         let secrets = crate::webhook::SecretCipher::with_keyring(config.keyring());
+        let bots = crate::bots::Bots::new(&db, secrets.clone(), tokens.clone(), &config);
         Self {
             config: Arc::new(config),
             started: Instant::now(),
@@ -95,6 +99,7 @@ impl AppState {
             keys: None,
             tenancy: None,
             dashboard: Arc::default(),
+            bots,
         }
     }
 
@@ -260,7 +265,8 @@ pub fn app(state: AppState) -> Router {
             "/group/toggleEphemeral/{instance}",
             post(group::toggle_ephemeral),
         )
-        .route("/group/leaveGroup/{instance}", delete(group::leave_group))
+        .route("/group/leaveGroup/{instance}", delete(group::leave_group));
+    let guarded = bots::routes(guarded)
         .route_layer(from_fn_with_state(state.clone(), tenancy::charge))
         .route_layer(from_fn_with_state(state.clone(), guard::instance_guard));
     // The Evolution API, served at `/` (drop-in) and under `/v1/`.
