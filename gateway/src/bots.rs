@@ -290,3 +290,219 @@ impl BotDirectory for DbDirectory {
         })
     }
 }
+
+/// Attaches the chatbot engine to the WhatsApp engine of `state` (once per runtime): stored
+/// inbound messages reach it from the bridge, and its replies go out through [`BotSender`].
+pub fn attach(state: &crate::AppState) {
+    let Some(runtime) = &state.engine else {
+        return;
+    };
+    if runtime.bots().is_some() {
+        return;
+    }
+    let sender = Arc::new(BotSender {
+        runtime: Arc::downgrade(runtime),
+        db: state.db.clone(),
+        config: state.config.clone(),
+        tokens: state.tokens.clone(),
+        tenancy: state.tenancy.clone(),
+    });
+    let engine = zapin_bots::Engine::new(
+        state.bots.store.clone(),
+        state.bots.directory.clone(),
+        sender,
+        Arc::new(zapin_bots::SystemClock),
+        zapin_bots::EngineLimits::default(),
+    )
+    .register(Arc::new(zapin_bots::kind::EvolutionBot))
+    .register(Arc::new(zapin_bots::kind::N8nBot));
+    runtime.set_bots(engine);
+}
+
+/// [`zapin_bots::Outbound`] over the gateway's send path: each planned send shows `composing`
+/// for its typing time, is charged to the instance's tenant like a `sendText`, and is sent as
+/// a `sendText` is (reserved, durable, `send.message` in the webhooks).
+pub struct BotSender {
+    /// Weak: the runtime owns the chatbot engine, which owns this.
+    runtime: std::sync::Weak<crate::runtime::EngineRuntime>,
+    db: Db,
+    config: Arc<crate::Config>,
+    tokens: crate::http::TokenCipher,
+    tenancy: Option<Arc<crate::tenancy::Tenancy>>,
+}
+
+impl std::fmt::Debug for BotSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BotSender").finish_non_exhaustive()
+    }
+}
+
+/// A reply as WhatsApp text. Media, lists and buttons go out as text until the gateway has
+/// those send paths: the media link with its caption, the options numbered.
+fn reply_text(reply: zapin_bots::Reply) -> String {
+    use zapin_bots::Reply;
+    match reply {
+        Reply::Text { text, .. } => text,
+        Reply::Media { url, caption, .. } => match caption.filter(|c| !c.is_empty()) {
+            Some(caption) => format!("{caption}\n{url}"),
+            None => url,
+        },
+        Reply::List {
+            title,
+            description,
+            sections,
+            ..
+        } => {
+            let mut out = vec![title, description];
+            let rows = sections.into_iter().flat_map(|s| s.rows);
+            for (i, row) in rows.enumerate() {
+                out.push(format!("{}. {}", i + 1, row.title));
+            }
+            out.retain(|l| !l.is_empty());
+            out.join("\n")
+        }
+        Reply::Buttons {
+            title,
+            description,
+            buttons,
+            ..
+        } => {
+            let mut out = vec![title, description];
+            for (i, (_, text)) in buttons.into_iter().enumerate() {
+                out.push(format!("{}. {text}", i + 1));
+            }
+            out.retain(|l| !l.is_empty());
+            out.join("\n")
+        }
+    }
+}
+
+impl BotSender {
+    /// Charges one `sendText` to the tenant owning `instance` (nothing without tenancy or
+    /// owner); a refusal stops the reply.
+    async fn charge(&self, instance: &crate::db::Instance) -> Result<(), zapin_bots::SendError> {
+        use zapin_bots::SendError;
+        let Some(t) = &self.tenancy else {
+            return Ok(());
+        };
+        let failed = |e: &dyn std::fmt::Display| SendError(format!("quota: {e}"));
+        let owner = t
+            .directory
+            .owner(&instance.name)
+            .await
+            .map_err(|e| failed(&e))?;
+        let Some(owner) = owner.filter(|o| o.instance_id == instance.id) else {
+            return Ok(());
+        };
+        let Some((tenant, plan)) = t
+            .directory
+            .tenant_with_plan(&owner.tenant_id)
+            .await
+            .map_err(|e| failed(&e))?
+        else {
+            return Ok(());
+        };
+        let Some(cost) = zapin_tenancy::routes::lookup("POST", "/message/sendText/{instance}")
+            .and_then(|r| r.cost)
+        else {
+            return Ok(());
+        };
+        match t.quotas.charge(&tenant.id, &plan.spec, cost).await {
+            Ok(zapin_tenancy::quota::Decision::Accepted { .. }) => Ok(()),
+            Ok(zapin_tenancy::quota::Decision::Refused(r)) => Err(SendError(r.message())),
+            Err(e) => Err(failed(&e)),
+        }
+    }
+
+    async fn send_plan(
+        &self,
+        instance_id: &str,
+        remote_jid: &str,
+        plan: zapin_bots::ReplyPlan,
+    ) -> Result<(), zapin_bots::SendError> {
+        use zapin_bots::SendError;
+        let runtime = self
+            .runtime
+            .upgrade()
+            .ok_or_else(|| SendError("the WhatsApp engine stopped".into()))?;
+        let instance = {
+            let mut tx = self
+                .db
+                .begin()
+                .await
+                .map_err(|e| SendError(e.to_string()))?;
+            let found = tx
+                .get_instance(instance_id)
+                .await
+                .map_err(|e| SendError(e.to_string()))?;
+            tx.rollback().await.map_err(|e| SendError(e.to_string()))?;
+            found.ok_or_else(|| SendError("the instance was deleted".into()))?
+        };
+        let bridge = crate::runtime::bridge::Bridge {
+            runtime: runtime.clone(),
+            db: self.db.clone(),
+            config: self.config.clone(),
+            tokens: self.tokens.clone(),
+        };
+        for step in plan.sends {
+            let session = runtime
+                .session(&instance.id)
+                .filter(|h| h.state() == zapin_engine::ConnectionState::Open)
+                .ok_or_else(|| SendError(format!("instance {} is not connected", instance.name)))?;
+            self.charge(&instance).await?;
+            if step.typing_ms > 0 {
+                // Typing simulation is best effort: a lost presence must not lose the reply.
+                let _ = session
+                    .send_chat_presence(remote_jid, zapin_engine::ChatState::Composing)
+                    .await;
+                tokio::time::sleep(std::time::Duration::from_millis(step.typing_ms)).await;
+                let _ = session
+                    .send_chat_presence(remote_jid, zapin_engine::ChatState::Paused)
+                    .await;
+            }
+            let body = serde_json::json!({"number": remote_jid, "text": reply_text(step.reply)});
+            let outgoing = crate::runtime::sends::Outgoing::from_request(&bridge, &instance, &body)
+                .await
+                .map_err(|e| SendError(e.to_string()))?;
+            let record =
+                crate::runtime::sends::send_new(&bridge, instance.clone(), session, outgoing, body)
+                    .await
+                    .map_err(|e| SendError(e.to_string()))?;
+            runtime.note_bot_send(&record.key.id);
+        }
+        Ok(())
+    }
+}
+
+impl zapin_bots::Outbound for BotSender {
+    fn send<'a>(
+        &'a self,
+        instance: &'a str,
+        remote_jid: &'a str,
+        plan: zapin_bots::ReplyPlan,
+    ) -> BoxFuture<'a, Result<(), zapin_bots::SendError>> {
+        Box::pin(self.send_plan(instance, remote_jid, plan))
+    }
+
+    fn event(&self, event: zapin_bots::BotEvent) {
+        use zapin_bots::BotEvent;
+        match event {
+            BotEvent::BotFailed {
+                instance,
+                remote_jid,
+                kind,
+                bot_id,
+                attempts,
+                error,
+            } => {
+                tracing::warn!(%instance, %remote_jid, %kind, %bot_id, attempts, %error, "bots: the bot did not answer")
+            }
+            BotEvent::SendFailed {
+                instance,
+                remote_jid,
+                error,
+            } => tracing::warn!(%instance, %remote_jid, %error, "bots: the reply was not sent"),
+            other => tracing::debug!(event = ?other, "bots"),
+        }
+    }
+}

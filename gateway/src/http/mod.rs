@@ -156,6 +156,8 @@ impl From<token::TokenError> for ApiError {
 /// (`Cannot GET /path`) because that is what Express does and clients may match on it.
 /// `OPTIONS` never reaches the routes: it is a CORS preflight, answered by [`cors`].
 pub fn app(state: AppState) -> Router {
+    // Stored inbound messages reach the chatbots once the app is built with its final state.
+    crate::bots::attach(&state);
     // Routes about one existing instance: the guard loads it (404) and checks the key (401)
     // before the handler reads the body (400); then the request is charged (see [`tenancy`]).
     let guarded = Router::new()
