@@ -100,6 +100,10 @@ fuzz_target!(|data: &[u8]| {
     }
     check(req::validate_bot_status(&body));
     check(req::validate_bot_ignore_jid(&body));
+    check(req::validate_openai_creds(&body));
+    if let Ok(bot) = req::validate_bot(&req::OPENAI, &body) {
+        std::hint::black_box(req::product_rule_error(&req::OPENAI, &bot));
+    }
     std::hint::black_box(req::validate_connect_query(
         body.get("number").and_then(Value::as_str),
     ));

@@ -129,6 +129,8 @@ pub struct Bots {
     pub store: Arc<SqlStore>,
     /// Bot configuration as the engine reads it.
     pub directory: Arc<DbDirectory>,
+    /// For the routes that call a bot product themselves (`/openai/getModels`).
+    pub http: reqwest::Client,
 }
 
 impl Bots {
@@ -154,6 +156,10 @@ impl Bots {
                 enabled: enabled_kinds(config),
                 cache: Mutex::default(),
             }),
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(30))
+                .build()
+                .unwrap_or_default(),
         }
     }
 }
@@ -214,6 +220,7 @@ impl DbDirectory {
         };
         let bots = tx.list_bots(instance_id, None).await?;
         let settings = tx.list_bot_settings(instance_id).await?;
+        let creds = tx.list_openai_creds(instance_id).await?;
         tx.rollback().await?;
         let mut kinds = Vec::new();
         for kind in KIND_ORDER {
@@ -222,7 +229,10 @@ impl DbDirectory {
             }
             let mut configs = Vec::new();
             for row in bots.iter().filter(|b| b.kind == kind) {
-                let params = match open_params(&self.cipher, row) {
+                let params = match open_params(&self.cipher, row).and_then(|mut p| {
+                    self.add_openai_key(&creds, &mut p)?;
+                    Ok(p)
+                }) {
                     Ok(p) => p,
                     Err(e) => {
                         tracing::warn!(bot = %row.id, error = %e, "bots: a bot's credentials do not open; the bot is skipped");
@@ -259,6 +269,25 @@ impl DbDirectory {
             },
             kinds,
         })))
+    }
+}
+
+impl DbDirectory {
+    /// An OpenAI bot's API key, from the credentials its `openaiCredsId` names, as the
+    /// adapter's `openaiApiKey` parameter.
+    fn add_openai_key(
+        &self,
+        creds: &[crate::db::OpenaiCredsRow],
+        params: &mut Map<String, Value>,
+    ) -> Result<(), SecretError> {
+        let Some(id) = params.get("openaiCredsId").and_then(Value::as_str) else {
+            return Ok(());
+        };
+        if let Some(row) = creds.iter().find(|c| c.id == id) {
+            let key = self.cipher.open(&row.instance_id, &row.secret)?;
+            params.insert("openaiApiKey".into(), Value::from(key.as_str()));
+        }
+        Ok(())
     }
 }
 
@@ -315,7 +344,10 @@ pub fn attach(state: &crate::AppState) {
         zapin_bots::EngineLimits::default(),
     )
     .register(Arc::new(zapin_bots::kind::EvolutionBot))
-    .register(Arc::new(zapin_bots::kind::N8nBot));
+    .register(Arc::new(zapin_bots::kind::N8nBot))
+    .register(Arc::new(zapin_bots::kind::OpenAiBot::new(
+        state.config.openai_base_url.clone(),
+    )));
     runtime.set_bots(engine);
 }
 

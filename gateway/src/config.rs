@@ -331,6 +331,9 @@ pub struct Config {
     /// The chatbot integrations switched on (`N8N_ENABLED=true`, `TYPEBOT_ENABLED=true`, …, by
     /// variable name; all off by default, as in Evolution). Evolution Bot is always on.
     pub bots_enabled: BTreeSet<&'static str>,
+    /// `OPENAI_BASE_URL` (default `https://api.openai.com/v1`, the variable OpenAI's SDKs read):
+    /// where OpenAI bots and `/openai/getModels` call, so any server speaking OpenAI's API works.
+    pub openai_base_url: String,
     /// `CORS_ORIGIN`, `CORS_METHODS`, `CORS_CREDENTIALS`: what browsers on other origins may do.
     pub cors: Cors,
 
@@ -492,6 +495,19 @@ impl Config {
             .map(|v| http_url("SERVER_URL", v))
             .transpose()?;
         let disable_manager = env.bool("SERVER_DISABLE_MANAGER", false)?;
+        let openai_base_url = match env.get("OPENAI_BASE_URL")? {
+            None => "https://api.openai.com/v1".to_owned(),
+            Some(v) if has_host_after(v, &["http://", "https://"]) => {
+                v.trim_end_matches('/').to_owned()
+            }
+            Some(v) => {
+                return Err(invalid(
+                    "OPENAI_BASE_URL",
+                    v,
+                    "an http:// or https:// URL such as https://api.openai.com/v1",
+                ));
+            }
+        };
         let mut bots_enabled = BTreeSet::new();
         for var in BOT_SWITCHES {
             if env.bool(var, false)? {
@@ -772,6 +788,7 @@ impl Config {
             server_url,
             disable_manager,
             bots_enabled,
+            openai_base_url,
             cors,
             api_key,
             api_key_is_default,

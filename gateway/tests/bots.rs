@@ -404,3 +404,98 @@ async fn n8n_routes_honour_the_switch_and_its_duplicate_rule() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_creds_and_bot_rules() {
+    each_backend(|tdb| async move {
+        let gw = Gateway::start(
+            &tdb,
+            &[("OPENAI_ENABLED", "true"), ("ZAPIN_MASTER_KEY", MASTER_KEY)],
+        )
+        .await;
+        let (id_a, token) = gw.create_instance("ai-a").await;
+        let (_, token_b) = gw.create_instance("ai-b").await;
+        let (s, e) = gw
+            .call(Method::POST, "/openai/creds/ai-a", &token, Some(json!({"name": "main"})))
+            .await;
+        assert_eq!(s, 400);
+        assert_eq!(e["response"]["message"], json!([["instance requires property \"apiKey\""]]));
+        let (s, creds) = gw
+            .call(Method::POST, "/openai/creds/ai-a", &token, Some(json!({"name": "main", "apiKey": "sk-1"})))
+            .await;
+        assert_eq!(s, 201, "{creds}");
+        assert_eq!(creds["apiKey"], "sk-1");
+        assert_eq!(creds["instanceId"], id_a.as_str());
+        let creds_id = creds["id"].as_str().unwrap().to_owned();
+        let (s, e) = gw
+            .call(Method::POST, "/openai/creds/ai-a", &token, Some(json!({"name": "other", "apiKey": "sk-1"})))
+            .await;
+        assert_eq!((s, e), (400, bad("This API key is already registered. Please use a different API key.")));
+        let (s, e) = gw
+            .call(Method::POST, "/openai/creds/ai-a", &token, Some(json!({"name": "main", "apiKey": "sk-2"})))
+            .await;
+        assert_eq!((s, e), (400, bad("This credential name is already in use. Please choose a different name.")));
+        // Sealed at rest.
+        let raw: Vec<(String,)> = match (gw.db.sqlite_pool(), gw.db.postgres_pool()) {
+            (Some(p), _) => sqlx::query_as("SELECT secret FROM bot_openai_creds").fetch_all(p).await.unwrap(),
+            (_, Some(p)) => sqlx::query_as("SELECT secret FROM bot_openai_creds").fetch_all(p).await.unwrap(),
+            _ => unreachable!(),
+        };
+        assert!(raw.iter().all(|(s,)| s.starts_with("enc1:") && !s.contains("sk-1")));
+        // Another instance sees none of it and cannot use it.
+        let (_, list_b) = gw.call(Method::GET, "/openai/creds/ai-b", &token_b, None).await;
+        assert_eq!(list_b, json!([]));
+
+        let base = json!({"enabled": true, "openaiCredsId": creds_id, "triggerType": "all"});
+        let with = |extra: Value| {
+            let mut b = base.clone();
+            b.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            Some(b)
+        };
+        let (s, e) = gw.call(Method::POST, "/openai/create/ai-a", &token, with(json!({"botType": "chatCompletion"}))).await;
+        assert_eq!((s, e), (400, bad("Model is required")));
+        let (s, e) = gw.call(Method::POST, "/openai/create/ai-a", &token, with(json!({"botType": "chatCompletion", "model": "gpt-4o"}))).await;
+        assert_eq!((s, e), (400, bad("Max tokens is required")));
+        let (s, e) = gw.call(Method::POST, "/openai/create/ai-a", &token, with(json!({"botType": "assistant"}))).await;
+        assert_eq!((s, e), (400, bad("Assistant ID is required")));
+        let (s, e) = gw.call(Method::POST, "/openai/create/ai-a", &token, with(json!({"botType": "robot"}))).await;
+        assert_eq!(s, 400);
+        assert_eq!(e["response"]["message"], json!([["botType is not one of enum values: assistant,chatCompletion"]]));
+        let (s, e) = gw.call(Method::POST, "/openai/create/ai-b", &token_b, with(json!({"botType": "assistant", "assistantId": "asst_1"}))).await;
+        assert_eq!((s, e), (400, bad("Openai Creds not found")));
+        let (s, bot) = gw.call(Method::POST, "/openai/create/ai-a", &token, with(json!({"botType": "chatCompletion", "model": "gpt-4o", "maxTokens": 300, "systemMessages": ["Be brief."]}))).await;
+        assert_eq!(s, 201, "{bot}");
+        assert_eq!(bot["openaiCredsId"], creds_id.as_str());
+        assert_eq!(bot["systemMessages"], json!(["Be brief."]));
+        assert_eq!(bot["maxTokens"], 300);
+        assert!(bot.get("openaiApiKey").is_none());
+
+        // Settings carry openaiCredsId and speechToText.
+        let (s, set) = gw.call(Method::POST, "/openai/settings/ai-a", &token, Some(json!({
+            "openaiCredsId": creds_id, "expire": 10, "keywordFinish": "bye", "delayMessage": 100,
+            "unknownMessage": "?", "listeningFromMe": false, "stopBotFromMe": true, "keepOpen": false,
+            "debounceTime": 0, "ignoreJids": [], "speechToText": true}))).await;
+        assert_eq!(s, 200, "{set}");
+        assert_eq!(set["openaiCredsId"], creds_id.as_str());
+        assert_eq!(set["speechToText"], true);
+        assert_eq!(set["openaiIdFallback"], Value::Null);
+        let (s, e) = gw.call(Method::POST, "/openai/settings/ai-a", &token, Some(json!({"expire": 1}))).await;
+        assert_eq!(s, 400);
+        assert_eq!(e["response"]["message"][0][0], "instance requires property \"openaiCredsId\"");
+        // getModels without a reachable server: Evolution's message, not a hang.
+        let (_, creds_list) = gw.call(Method::GET, "/openai/creds/ai-a", &token, None).await;
+        assert_eq!(creds_list[0]["OpenaiAssistant"][0]["id"], bot["id"]);
+        let (s, e) = gw.call(Method::GET, "/openai/getModels/ai-a?openaiCredsId=nope", &token, None).await;
+        assert_eq!((s, e), (400, bad("OpenAI credentials not found for the provided ID")));
+
+        // Deleting the credentials deletes the bots using them.
+        let (s, r) = gw.call(Method::DELETE, &format!("/openai/creds/{creds_id}/ai-a"), &token, None).await;
+        assert_eq!((s, r), (200, json!({"openaiCreds": {"id": creds_id}})));
+        let (_, bots) = gw.call(Method::GET, "/openai/find/ai-a", &token, None).await;
+        assert_eq!(bots, json!([]));
+        let (s, _) = gw.call(Method::DELETE, &format!("/openai/creds/{creds_id}/ai-a"), &token, None).await;
+        assert_eq!(s, 404);
+        tdb
+    })
+    .await;
+}

@@ -117,6 +117,149 @@ async fn webhook(receiver: &Receiver, f: impl Fn(&Value) -> bool) -> Value {
     }
 }
 
+fn record(calls: &Calls, path: &str, headers: &HeaderMap, body: Value) {
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    calls.lock().unwrap().push((path.to_owned(), auth, body));
+}
+
+fn openai_auth(headers: &HeaderMap) -> Result<(), StatusCode> {
+    match headers.get("authorization").and_then(|v| v.to_str().ok()) {
+        Some("Bearer sk-test") => Ok(()),
+        _ => Err(StatusCode::UNAUTHORIZED),
+    }
+}
+
+// OpenAI's published API, the parts the OpenAI bots use.
+async fn models(headers: HeaderMap) -> Result<Json<Value>, StatusCode> {
+    openai_auth(&headers)?;
+    Ok(Json(json!({"object": "list", "data": [
+        {"id": "gpt-4o-mini", "object": "model", "created": 1_700_000_000, "owned_by": "system"}
+    ]})))
+}
+
+async fn completions(
+    State(calls): State<Calls>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Result<Json<Value>, StatusCode> {
+    openai_auth(&headers)?;
+    record(&calls, "/v1/chat/completions", &headers, body.clone());
+    let messages = body["messages"].as_array().cloned().unwrap_or_default();
+    let last = messages
+        .last()
+        .and_then(|m| m["content"].as_str())
+        .unwrap_or_default();
+    Ok(Json(json!({
+        "id": "chatcmpl-1", "object": "chat.completion", "created": 1_700_000_000,
+        "model": body["model"],
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {
+            "role": "assistant", "content": format!("ai: {last} ({} messages)", messages.len())}}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
+    })))
+}
+
+async fn thread(headers: HeaderMap) -> Result<Json<Value>, StatusCode> {
+    openai_auth(&headers)?;
+    if headers.get("openai-beta").and_then(|v| v.to_str().ok()) != Some("assistants=v2") {
+        return Err(StatusCode::BAD_REQUEST);
+    }
+    Ok(Json(
+        json!({"id": "thread_1", "object": "thread", "created_at": 1_700_000_000}),
+    ))
+}
+
+async fn thread_message(
+    State(calls): State<Calls>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Result<Json<Value>, StatusCode> {
+    openai_auth(&headers)?;
+    record(&calls, "/v1/threads/messages", &headers, body);
+    Ok(Json(json!({"id": "msg_1", "object": "thread.message"})))
+}
+
+async fn run(
+    State(calls): State<Calls>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Result<Json<Value>, StatusCode> {
+    openai_auth(&headers)?;
+    record(&calls, "/v1/threads/runs", &headers, body);
+    Ok(Json(
+        json!({"id": "run_1", "object": "thread.run", "status": "queued"}),
+    ))
+}
+
+/// `requires_action` with one tool call until the tool output was submitted, then `completed`.
+async fn run_status(
+    State(calls): State<Calls>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, StatusCode> {
+    openai_auth(&headers)?;
+    let submitted = calls
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|c| c.0 == "/v1/submit_tool_outputs");
+    Ok(Json(if submitted {
+        json!({"id": "run_1", "object": "thread.run", "status": "completed"})
+    } else {
+        json!({"id": "run_1", "object": "thread.run", "status": "requires_action",
+               "required_action": {"type": "submit_tool_outputs", "submit_tool_outputs": {"tool_calls": [
+                   {"id": "call_1", "type": "function",
+                    "function": {"name": "get_order", "arguments": "{\"order\":\"42\"}"}}]}}})
+    }))
+}
+
+async fn tool_outputs(
+    State(calls): State<Calls>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Result<Json<Value>, StatusCode> {
+    openai_auth(&headers)?;
+    record(&calls, "/v1/submit_tool_outputs", &headers, body);
+    Ok(Json(
+        json!({"id": "run_1", "object": "thread.run", "status": "queued"}),
+    ))
+}
+
+async fn thread_messages(
+    State(calls): State<Calls>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, StatusCode> {
+    openai_auth(&headers)?;
+    let output = calls
+        .lock()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|c| c.0 == "/v1/submit_tool_outputs")
+        .map(|c| {
+            c.2["tool_outputs"][0]["output"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .unwrap_or_default();
+    Ok(Json(
+        json!({"object": "list", "data": [{"id": "msg_2", "object": "thread.message", "role": "assistant",
+        "content": [{"type": "text", "text": {"value": format!("assistant: {output}"), "annotations": []}}]}]}),
+    ))
+}
+
+/// The assistant's function (`functionUrl`).
+async fn function(
+    State(calls): State<Calls>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Json<Value> {
+    record(&calls, "/fn", &headers, body.clone());
+    Json(json!({"order": body["functionArguments"]["order"], "status": "shipped"}))
+}
+
 /// What the bot servers received: (path, authorization header, body).
 type Calls = Arc<Mutex<Vec<(String, Option<String>, Value)>>>;
 
@@ -160,6 +303,23 @@ async fn bot_server() -> (String, Calls) {
     let router = axum::Router::new()
         .route("/evo", post(evo))
         .route("/webhook/orders", post(n8n))
+        .route("/v1/models", axum::routing::get(models))
+        .route("/v1/chat/completions", post(completions))
+        .route("/v1/threads", post(thread))
+        .route(
+            "/v1/threads/{thread}/messages",
+            post(thread_message).get(thread_messages),
+        )
+        .route("/v1/threads/{thread}/runs", post(run))
+        .route(
+            "/v1/threads/{thread}/runs/{run}",
+            axum::routing::get(run_status),
+        )
+        .route(
+            "/v1/threads/{thread}/runs/{run}/submit_tool_outputs",
+            post(tool_outputs),
+        )
+        .route("/fn", post(function))
         .with_state(calls.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -193,7 +353,10 @@ async fn flow(database_url: Option<&str>) {
     .unwrap();
     let receiver = Receiver::start().await;
     let dir = tempfile::tempdir().unwrap();
+    let (bots_base, calls) = bot_server().await;
     let mut vars = vec![
+        ("OPENAI_ENABLED".to_owned(), "true".to_owned()),
+        ("OPENAI_BASE_URL".to_owned(), format!("{bots_base}/v1")),
         ("AUTHENTICATION_API_KEY".to_owned(), GLOBAL.to_owned()),
         ("SERVER_URL".to_owned(), "http://zapin.test".to_owned()),
         ("N8N_ENABLED".to_owned(), "true".to_owned()),
@@ -211,7 +374,6 @@ async fn flow(database_url: Option<&str>) {
         vars.push(("DATABASE_CONNECTION_URI".to_owned(), url.to_owned()));
     }
     let gw = Gateway::start(Config::from_env(vars).unwrap()).await;
-    let (bots_base, calls) = bot_server().await;
 
     let (_, body) = sim_post(&sim, "/sim/accounts", json!({"push_name": "Loja"})).await;
     let owner = body["phone"].as_str().unwrap().to_owned();
@@ -362,14 +524,114 @@ async fn flow(database_url: Option<&str>) {
     // The n8n bot, behind Basic auth.
     say("order 42").await;
     phone_got("n8n got order 42".into()).await;
-    let calls = calls.lock().unwrap().clone();
-    assert_eq!(calls.len(), before + 1, "bye reached no bot: {calls:?}");
-    let (path, _, body) = calls.last().unwrap();
-    assert_eq!(path, "/webhook/orders");
-    assert_eq!(body["sessionId"], contact.as_str());
-    assert_eq!(body["remoteJid"], contact.as_str());
-    assert_eq!(body["instanceName"], "shop");
-    assert_eq!(body["apiKey"], token.as_str());
+    {
+        let calls = calls.lock().unwrap().clone();
+        assert_eq!(calls.len(), before + 1, "bye reached no bot: {calls:?}");
+        let (path, _, body) = calls.last().unwrap();
+        assert_eq!(path, "/webhook/orders");
+        assert_eq!(body["sessionId"], contact.as_str());
+        assert_eq!(body["remoteJid"], contact.as_str());
+        assert_eq!(body["instanceName"], "shop");
+        assert_eq!(body["apiKey"], token.as_str());
+    }
+    say("done").await;
+
+    // OpenAI: credentials, models, a chat completion bot with history, an assistant with a tool.
+    let (status, creds) = gw
+        .call(
+            reqwest::Method::POST,
+            "/openai/creds/shop",
+            Some(json!({"name": "main", "apiKey": "sk-test"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{creds}");
+    let creds_id = creds["id"].as_str().unwrap().to_owned();
+    let (status, models) = gw
+        .call(
+            reqwest::Method::GET,
+            &format!("/openai/getModels/shop?openaiCredsId={creds_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{models}");
+    assert_eq!(models[0]["id"], "gpt-4o-mini");
+    let (status, ai) = gw
+        .call(
+            reqwest::Method::POST,
+            "/openai/create/shop",
+            Some(json!({"enabled": true, "openaiCredsId": creds_id, "botType": "chatCompletion",
+                        "model": "gpt-4o-mini", "maxTokens": 100, "systemMessages": ["You sell shoes."],
+                        "triggerType": "keyword", "triggerOperator": "equals", "triggerValue": "ai",
+                        "delayMessage": 20, "debounceTime": 0})),
+        )
+        .await;
+    assert_eq!(status, 201, "{ai}");
+    assert!(ai.get("openaiApiKey").is_none());
+    say("ai").await;
+    phone_got("ai: ai (2 messages)".into()).await;
+    // The session keeps the history: system, the first turn, then the new text.
+    say("shoes?").await;
+    phone_got("ai: shoes? (4 messages)".into()).await;
+    {
+        let calls = calls.lock().unwrap();
+        let (_, auth, body) = calls
+            .iter()
+            .rev()
+            .find(|c| c.0 == "/v1/chat/completions")
+            .unwrap();
+        assert_eq!(auth.as_deref(), Some("Bearer sk-test"));
+        assert_eq!(body["model"], "gpt-4o-mini");
+        assert_eq!(body["max_tokens"], 100);
+        assert_eq!(
+            body["messages"][0],
+            json!({"role": "system", "content": "You sell shoes."})
+        );
+        assert_eq!(
+            body["messages"][1],
+            json!({"role": "user", "content": "ai"})
+        );
+        assert_eq!(
+            body["messages"][2],
+            json!({"role": "assistant", "content": "ai: ai (2 messages)"})
+        );
+        assert_eq!(
+            body["messages"][3],
+            json!({"role": "user", "content": "shoes?"})
+        );
+    }
+    say("bye").await;
+    let (status, asst) = gw
+        .call(
+            reqwest::Method::POST,
+            "/openai/create/shop",
+            Some(json!({"enabled": true, "openaiCredsId": creds_id, "botType": "assistant",
+                        "assistantId": "asst_1", "functionUrl": format!("{bots_base}/fn"),
+                        "triggerType": "keyword", "triggerOperator": "equals", "triggerValue": "track",
+                        "delayMessage": 20, "debounceTime": 0})),
+        )
+        .await;
+    assert_eq!(status, 201, "{asst}");
+    let asst_id = asst["id"].as_str().unwrap().to_owned();
+    say("track").await;
+    phone_got(r#"assistant: {"order":"42","status":"shipped"}"#.into()).await;
+    {
+        let calls = calls.lock().unwrap();
+        let (_, _, f) = calls.iter().find(|c| c.0 == "/fn").unwrap();
+        assert_eq!(f["functionName"], "get_order");
+        assert_eq!(f["functionArguments"]["order"], "42");
+        assert_eq!(f["functionArguments"]["remoteJid"], contact.as_str());
+        let (_, _, run) = calls.iter().find(|c| c.0 == "/v1/threads/runs").unwrap();
+        assert_eq!(run["assistant_id"], "asst_1");
+    }
+    // The thread id is the session id, as in Evolution.
+    let (_, sessions) = gw
+        .call(
+            reqwest::Method::GET,
+            &format!("/openai/fetchSessions/{asst_id}/shop"),
+            None,
+        )
+        .await;
+    assert_eq!(sessions[0]["sessionId"], "thread_1", "{sessions}");
 
     // The bot's own sends never came back to the bots, and the engine left nothing running.
     eventually("the conversations to go idle", || async {

@@ -3,9 +3,11 @@
 
 mod evolution;
 mod n8n;
+mod openai;
 
 pub use evolution::EvolutionBot;
 pub use n8n::N8nBot;
+pub use openai::OpenAiBot;
 
 use serde::{Deserialize, Serialize};
 

@@ -29,6 +29,7 @@ pub struct ProductField {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BotFieldType {
     String,
+    Boolean,
     Integer,
     StringArray,
     /// A string from a fixed list (`botType`).
@@ -57,6 +58,10 @@ pub struct BotProduct {
     /// Two bots of the instance may not share all of these (`<Name> already exists`); empty:
     /// no such rule.
     pub unique_fields: &'static [&'static str],
+    /// Required on `/{bot}/settings`.
+    pub settings_required: &'static [&'static str],
+    /// The settings row's own fields (OpenAI's `openaiCredsId`, `speechToText`).
+    pub settings_fields: &'static [ProductField],
 }
 
 const fn field(name: &'static str, ty: BotFieldType) -> ProductField {
@@ -88,6 +93,8 @@ pub const EVOLUTION_BOT: BotProduct = BotProduct {
     fields: &[field("apiUrl", BotFieldType::String), secret("apiKey")],
     required: &["apiUrl"],
     unique_fields: &[],
+    settings_required: &SETTING_FIELDS,
+    settings_fields: &[],
 };
 
 /// n8n: a Webhook node, optionally behind Basic auth.
@@ -117,10 +124,74 @@ pub const N8N: BotProduct = BotProduct {
     ],
     required: &["webhookUrl"],
     unique_fields: &["webhookUrl", "basicAuthUser", "basicAuthPass"],
+    settings_required: &SETTING_FIELDS,
+    settings_fields: &[],
 };
 
+/// OpenAI: chat completions or an assistant, with credentials from `/openai/creds`.
+pub const OPENAI: BotProduct = BotProduct {
+    path: "openai",
+    name: "Openai",
+    kind: "openai",
+    fallback_field: "openaiIdFallback",
+    schema_fallback_field: "openaiIdFallback",
+    env_switch: Some("OPENAI_ENABLED"),
+    fields: &[
+        field("openaiCredsId", BotFieldType::String),
+        field(
+            "botType",
+            BotFieldType::Enum(&["assistant", "chatCompletion"]),
+        ),
+        field("assistantId", BotFieldType::String),
+        field("functionUrl", BotFieldType::String),
+        field("model", BotFieldType::String),
+        field("systemMessages", BotFieldType::StringArray),
+        field("assistantMessages", BotFieldType::StringArray),
+        field("userMessages", BotFieldType::StringArray),
+        field("maxTokens", BotFieldType::Integer),
+    ],
+    required: &["openaiCredsId", "botType"],
+    unique_fields: &[],
+    settings_required: &[
+        "openaiCredsId",
+        "expire",
+        "keywordFinish",
+        "delayMessage",
+        "unknownMessage",
+        "listeningFromMe",
+        "stopBotFromMe",
+        "keepOpen",
+        "debounceTime",
+        "ignoreJids",
+    ],
+    settings_fields: &[
+        field("openaiCredsId", BotFieldType::String),
+        field("speechToText", BotFieldType::Boolean),
+    ],
+};
+
+/// The rules Evolution's controllers add to a product's schema (plain errors there): the
+/// message for a body that breaks one.
+pub fn product_rule_error(product: &BotProduct, body: &BotBody) -> Option<&'static str> {
+    if product.kind != "openai" {
+        return None;
+    }
+    let has = |k: &str| {
+        body.params
+            .get(k)
+            .is_some_and(|v| !v.is_null() && v != "" && v != 0)
+    };
+    match body.params.get("botType").and_then(Value::as_str) {
+        Some("assistant") if !has("assistantId") => Some("Assistant ID is required"),
+        Some("chatCompletion") if !has("model") => Some("Model is required"),
+        Some("chatCompletion") if !has("maxTokens") => Some("Max tokens is required"),
+        Some(_) => None,
+        None => Some("Bot type is required"),
+    }
+}
+
 /// The products whose routes zapin serves.
-pub const BOT_PRODUCTS: [BotProduct; 2] = [EVOLUTION_BOT, N8N];
+pub const BOT_PRODUCTS: [BotProduct; 3] = [EVOLUTION_BOT, N8N, OPENAI];
 
 /// The common setting fields (a bot's own overrides, or a settings row). `None`: not given.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -254,6 +325,9 @@ fn product_prop(c: &mut Check<'_>, f: &ProductField) {
         Some(BotFieldType::String) => {
             c.prop(f.name, Ty::String, Rules::NONE);
         }
+        Some(BotFieldType::Boolean) => {
+            c.prop(f.name, Ty::Boolean, Rules::NONE);
+        }
         Some(BotFieldType::Integer) => {
             c.prop(f.name, Ty::Integer, Rules::NONE);
         }
@@ -343,6 +417,8 @@ pub struct BotSettingsBody {
     pub settings: BotSettingFields,
     /// `fallbackId`: `None` absent (keep), `Some(None)` null or `""` (clear), `Some(Some(id))`.
     pub fallback_id: Option<Option<String>>,
+    /// The product's own settings fields that were given.
+    pub extra: Map<String, Value>,
 }
 
 const SETTING_FIELDS: [&str; 11] = [
@@ -367,12 +443,15 @@ pub fn validate_bot_settings(
     body: &Value,
 ) -> Result<BotSettingsBody, ErrorEnvelope> {
     run_schema(body, |c| {
+        for f in product.settings_fields {
+            product_prop(c, f);
+        }
         common_setting_props(c);
         c.prop(product.schema_fallback_field, Ty::String, Rules::NONE);
         c.prop("splitMessages", Ty::Boolean, Rules::NONE);
         c.prop("timePerChar", Ty::Integer, Rules::NONE);
-        c.required(&SETTING_FIELDS);
-        c.not_empty(&SETTING_FIELDS);
+        c.required(product.settings_required);
+        c.not_empty(product.settings_required);
         if let Some(v) = c.get("fallbackId")
             && !v.is_string()
             && !v.is_null()
@@ -383,10 +462,45 @@ pub fn validate_bot_settings(
     let fallback_id = body
         .get("fallbackId")
         .map(|v| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned));
+    let extra = product
+        .settings_fields
+        .iter()
+        .filter_map(|f| {
+            body.get(f.name)
+                .filter(|v| !v.is_null())
+                .map(|v| (f.name.to_owned(), v.clone()))
+        })
+        .collect();
     Ok(BotSettingsBody {
         settings: BotSettingFields::read(body),
         fallback_id,
+        extra,
     })
+}
+
+/// A validated `POST /openai/creds` body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenaiCredsBody {
+    pub name: String,
+    pub api_key: String,
+}
+
+pub fn validate_openai_creds(body: &Value) -> Result<OpenaiCredsBody, ErrorEnvelope> {
+    run_schema(body, |c| {
+        c.prop("name", Ty::String, Rules::NONE);
+        c.prop("apiKey", Ty::String, Rules::NONE);
+        c.required(&["name", "apiKey"]);
+        c.not_empty(&["name", "apiKey"]);
+    })?;
+    let name = get_str(body, "name").unwrap_or_default();
+    let api_key = get_str(body, "apiKey").unwrap_or_default();
+    if api_key.is_empty() {
+        return Err(ErrorEnvelope::bad_request(["API Key is required"]));
+    }
+    if name.is_empty() {
+        return Err(ErrorEnvelope::bad_request(["Name is required"]));
+    }
+    Ok(OpenaiCredsBody { name, api_key })
 }
 
 /// A validated `/{bot}/changeStatus` body.

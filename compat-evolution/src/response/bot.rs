@@ -72,6 +72,8 @@ pub fn bot_row(product: &BotProduct, bot: &BotRecord) -> OrderedObject {
 pub struct BotSettingsRecord {
     pub id: String,
     pub settings: BotSettingFields,
+    /// The product's own settings fields (OpenAI's `openaiCredsId`, `speechToText`).
+    pub extra: Map<String, Value>,
     pub fallback_id: Option<String>,
     pub created_at: String,
     pub updated_at: String,
@@ -89,6 +91,12 @@ pub fn settings_row(
     let mut o = OrderedObject::default();
     o.push("id", row.id.clone());
     o.0.extend(row.settings.entries());
+    for f in product.settings_fields {
+        o.push(
+            f.name,
+            row.extra.get(f.name).cloned().unwrap_or(Value::Null),
+        );
+    }
     o.push("createdAt", row.created_at.clone());
     o.push("updatedAt", row.updated_at.clone());
     o.push(product.fallback_field, row.fallback_id.clone());

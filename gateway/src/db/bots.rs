@@ -276,3 +276,85 @@ impl Tx {
         Ok(())
     }
 }
+
+/// One `bot_openai_creds` row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenaiCredsRow {
+    pub id: String,
+    pub instance_id: String,
+    pub name: String,
+    /// The sealed API key.
+    pub secret: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+type CredsTuple = (String, String, String, String, i64, i64);
+
+fn creds(t: CredsTuple) -> OpenaiCredsRow {
+    let (id, instance_id, name, secret, created_at, updated_at) = t;
+    OpenaiCredsRow {
+        id,
+        instance_id,
+        name,
+        secret,
+        created_at,
+        updated_at,
+    }
+}
+
+const CREDS_COLUMNS: &str = "id, instance_id, name, secret, created_at, updated_at";
+
+impl Tx {
+    /// The instance's OpenAI credentials, oldest first.
+    pub async fn list_openai_creds(
+        &mut self,
+        instance_id: &str,
+    ) -> Result<Vec<OpenaiCredsRow>, DbError> {
+        let sql = format!(
+            "SELECT {CREDS_COLUMNS} FROM bot_openai_creds WHERE instance_id = $1 \
+             ORDER BY created_at, id"
+        );
+        let rows: Vec<CredsTuple> = with_conn!(tx &mut self.inner, |c| {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(instance_id)
+                .fetch_all(c)
+                .await?
+        });
+        Ok(rows.into_iter().map(creds).collect())
+    }
+
+    pub async fn put_openai_creds(&mut self, r: &OpenaiCredsRow) -> Result<(), DbError> {
+        let sql = format!(
+            "INSERT INTO bot_openai_creds ({CREDS_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
+        );
+        with_conn!(tx &mut self.inner, |c| {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(&r.id)
+                .bind(&r.instance_id)
+                .bind(&r.name)
+                .bind(&r.secret)
+                .bind(r.created_at)
+                .bind(r.updated_at)
+                .execute(c)
+                .await?;
+        });
+        Ok(())
+    }
+
+    pub async fn delete_openai_creds(
+        &mut self,
+        instance_id: &str,
+        id: &str,
+    ) -> Result<bool, DbError> {
+        let done = with_conn!(tx &mut self.inner, |c| {
+            sqlx::query("DELETE FROM bot_openai_creds WHERE instance_id = $1 AND id = $2")
+                .bind(instance_id)
+                .bind(id)
+                .execute(c)
+                .await?
+                .rows_affected()
+        });
+        Ok(done > 0)
+    }
+}

@@ -31,7 +31,7 @@ use crate::webhook::Routing;
 
 pub use zapin_events::new_uuid;
 
-pub use bots::{BotRow, BotSettingsRow};
+pub use bots::{BotRow, BotSettingsRow, OpenaiCredsRow};
 pub use models::{
     Chat, Contact, Disconnection, Instance, InstanceDetails, Message, MessagePage, MessageQuery,
     NewInstance, Settings, StatusChange, WebhookConfig, WebhookSet,

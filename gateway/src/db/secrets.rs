@@ -46,6 +46,12 @@ const SEALED_SECRETS: &[SealedSecrets] = &[
         key: "id",
         int_key: false,
     },
+    // OpenAI API keys (`/openai/creds`).
+    SealedSecrets {
+        table: "bot_openai_creds",
+        key: "id",
+        int_key: false,
+    },
 ];
 
 /// A page cursor: the last primary key seen.
@@ -136,28 +142,32 @@ impl Db {
             report.secrets += 1;
         }
 
-        let bots: Vec<(String, String, String)> = with_conn!(tx &mut tx.inner, |c| {
-            sqlx::query_as(
-                "SELECT id, instance_id, secret FROM bot_configs WHERE secret IS NOT NULL",
-            )
-            .fetch_all(c)
-            .await?
-        });
-        for (id, instance_id, secret) in bots {
-            if SecretCipher::is_sealed(&secret) {
-                continue;
-            }
-            let sealed = secrets
-                .seal(&instance_id, &secret)
-                .map_err(|_| DbError::Seal)?;
-            with_conn!(tx &mut tx.inner, |c| {
-                sqlx::query("UPDATE bot_configs SET secret = $1 WHERE id = $2")
+        for table in ["bot_configs", "bot_openai_creds"] {
+            let rows: Vec<(String, String, String)> = with_conn!(tx &mut tx.inner, |c| {
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT id, instance_id, secret FROM {table} WHERE secret IS NOT NULL"
+                )))
+                .fetch_all(c)
+                .await?
+            });
+            for (id, instance_id, secret) in rows {
+                if SecretCipher::is_sealed(&secret) {
+                    continue;
+                }
+                let sealed = secrets
+                    .seal(&instance_id, &secret)
+                    .map_err(|_| DbError::Seal)?;
+                with_conn!(tx &mut tx.inner, |c| {
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "UPDATE {table} SET secret = $1 WHERE id = $2"
+                    )))
                     .bind(&sealed)
                     .bind(&id)
                     .execute(c)
                     .await?;
-            });
-            report.secrets += 1;
+                });
+                report.secrets += 1;
+            }
         }
 
         let pending: Vec<(i64, String, String)> = with_conn!(tx &mut tx.inner, |c| {

@@ -7,7 +7,7 @@
 //! (Evolution's `fetch` and `changeStatus` are not scoped; zapin's are). Configuration mistakes
 //! that Evolution throws as plain errors (HTTP 500) are answered 400 with the same text.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
@@ -17,8 +17,8 @@ use zapin_bots::SessionStore as _;
 use zapin_bots::{SessionStatus, TriggerError};
 use zapin_compat_evolution::ErrorEnvelope;
 use zapin_compat_evolution::request::{
-    BOT_PRODUCTS, BotBody, BotProduct, BotSettingFields, validate_bot, validate_bot_ignore_jid,
-    validate_bot_settings, validate_bot_status,
+    BOT_PRODUCTS, BotBody, BotProduct, BotSettingFields, OPENAI, product_rule_error, validate_bot,
+    validate_bot_ignore_jid, validate_bot_settings, validate_bot_status, validate_openai_creds,
 };
 use zapin_compat_evolution::response::{
     BotRecord, BotSettingsRecord, OrderedObject, SessionRecord, bot_row, default_settings,
@@ -30,7 +30,7 @@ use super::guard::Authorized;
 use super::instance::iso;
 use super::{ApiError, AppState};
 use crate::bots::{bot_config, open_params, seal_secrets, setting_fields};
-use crate::db::{BotRow, BotSettingsRow, Instance, Tx, new_uuid, now_ms};
+use crate::db::{BotRow, BotSettingsRow, Instance, OpenaiCredsRow, Tx, new_uuid, now_ms};
 
 /// Adds every product's routes to `router` (a router behind the instance guard).
 pub fn routes(mut router: Router<AppState>) -> Router<AppState> {
@@ -138,6 +138,37 @@ pub fn routes(mut router: Router<AppState>) -> Router<AppState> {
             );
     }
     router
+        .route(
+            "/openai/creds/{instance}",
+            post(
+                |State(s): State<AppState>,
+                 Extension(Authorized(i)): Extension<Authorized>,
+                 JsonBody(b): JsonBody| async move { creds_create(s, i, b).await },
+            )
+            .get(
+                |State(s): State<AppState>, Extension(Authorized(i)): Extension<Authorized>| async move {
+                    creds_find(s, i).await
+                },
+            ),
+        )
+        .route(
+            "/openai/creds/{openaiCredsId}/{instance}",
+            delete(
+                |State(s): State<AppState>,
+                 Extension(Authorized(i)): Extension<Authorized>,
+                 Path((id, _)): Path<(String, String)>| async move { creds_delete(s, i, id).await },
+            ),
+        )
+        .route(
+            "/openai/getModels/{instance}",
+            get(
+                |State(s): State<AppState>,
+                 Extension(Authorized(i)): Extension<Authorized>,
+                 Query(q): Query<std::collections::HashMap<String, String>>| async move {
+                    get_models(s, i, q.get("openaiCredsId").cloned()).await
+                },
+            ),
+        )
 }
 
 type Answer = Result<Response, ApiError>;
@@ -187,6 +218,7 @@ fn settings_record(row: &BotSettingsRow) -> BotSettingsRecord {
     BotSettingsRecord {
         id: row.id.clone(),
         settings: setting_fields(&row.settings),
+        extra: serde_json::from_str(&row.extra).unwrap_or_default(),
         fallback_id: row.fallback_id.clone(),
         created_at: iso(row.created_at),
         updated_at: iso(row.updated_at),
@@ -220,6 +252,13 @@ async fn check_bot(
     row: &BotRow,
     params: &Map<String, Value>,
 ) -> Result<(), ApiError> {
+    if p.kind == OPENAI.kind {
+        let creds_id = params.get("openaiCredsId").and_then(Value::as_str);
+        let known = tx.list_openai_creds(&row.instance_id).await?;
+        if !creds_id.is_some_and(|id| known.iter().any(|c| c.id == id)) {
+            return Err(bad("Openai Creds not found"));
+        }
+    }
     let others = tx.list_bots(&row.instance_id, Some(p.kind)).await?;
     let mut configs = Vec::new();
     for other in others.iter().filter(|o| o.id != row.id) {
@@ -260,6 +299,9 @@ async fn create(
 ) -> Answer {
     let body = validate_bot(p, &body?)?;
     check_enabled(p, &state)?;
+    if let Some(text) = product_rule_error(p, &body) {
+        return Err(bad(text));
+    }
     let mut tx = state.db.begin().await?;
     let now = now_ms();
     let row_settings = tx.get_bot_settings(&instance.id, p.kind).await?;
@@ -339,6 +381,9 @@ async fn update(
 ) -> Answer {
     let body = validate_bot(p, &body?)?;
     check_enabled(p, &state)?;
+    if let Some(text) = product_rule_error(p, &body) {
+        return Err(bad(text));
+    }
     let mut tx = state.db.begin().await?;
     let Some(mut row) = owned_bot(&mut tx, p, &instance, &id).await? else {
         return Err(not_found(p));
@@ -414,10 +459,23 @@ async fn settings(
             Some(id)
         }
     };
+    if let Some(id) = body.extra.get("openaiCredsId").and_then(Value::as_str)
+        && !tx
+            .list_openai_creds(&instance.id)
+            .await?
+            .iter()
+            .any(|c| c.id == id)
+    {
+        return Err(bad("Openai Creds not found"));
+    }
     let row = match existing {
         Some(mut row) => {
             row.settings = settings_json(&body.settings.or(&setting_fields(&row.settings)));
             row.fallback_id = fallback_id;
+            let mut extra: Map<String, Value> =
+                serde_json::from_str(&row.extra).unwrap_or_default();
+            extra.extend(body.extra);
+            row.extra = Value::Object(extra).to_string();
             row.updated_at = now;
             row
         }
@@ -427,7 +485,7 @@ async fn settings(
             kind: p.kind.to_owned(),
             settings: settings_json(&body.settings.with_column_defaults()),
             fallback_id,
-            extra: "{}".to_owned(),
+            extra: Value::Object(body.extra).to_string(),
             created_at: now,
             updated_at: now,
         },
@@ -603,4 +661,162 @@ async fn ignore_jid(
     tx.commit().await?;
     state.bots.directory.invalidate(&instance.id);
     ok(StatusCode::OK, json!({"ignoreJids": jids}))
+}
+
+fn creds_row(state: &AppState, row: &OpenaiCredsRow) -> Result<OrderedObject, ApiError> {
+    let key = state.secrets.open(&row.instance_id, &row.secret)?;
+    Ok(OrderedObject(vec![
+        ("id".into(), row.id.clone().into()),
+        ("name".into(), row.name.clone().into()),
+        ("apiKey".into(), key.as_str().into()),
+        ("createdAt".into(), iso(row.created_at).into()),
+        ("updatedAt".into(), iso(row.updated_at).into()),
+        ("instanceId".into(), row.instance_id.clone().into()),
+    ]))
+}
+
+/// `POST /openai/creds/{instance}` `{name, apiKey}` → 201 the credentials row. The name and the
+/// key must be new on the instance (Evolution checks the key across every instance, which tells
+/// one tenant about another's keys; zapin checks within the instance).
+async fn creds_create(
+    state: AppState,
+    instance: Instance,
+    body: Result<Value, ApiError>,
+) -> Answer {
+    let body = validate_openai_creds(&body?)?;
+    check_enabled(&OPENAI, &state)?;
+    let mut tx = state.db.begin().await?;
+    for row in tx.list_openai_creds(&instance.id).await? {
+        let key = state.secrets.open(&row.instance_id, &row.secret)?;
+        if *key == body.api_key {
+            return Err(bad(
+                "This API key is already registered. Please use a different API key.",
+            ));
+        }
+        if row.name == body.name {
+            return Err(bad(
+                "This credential name is already in use. Please choose a different name.",
+            ));
+        }
+    }
+    let now = now_ms();
+    let row = OpenaiCredsRow {
+        id: new_uuid(),
+        instance_id: instance.id.clone(),
+        name: body.name,
+        secret: state.secrets.seal(&instance.id, &body.api_key)?,
+        created_at: now,
+        updated_at: now,
+    };
+    tx.put_openai_creds(&row).await?;
+    tx.commit().await?;
+    ok(StatusCode::CREATED, creds_row(&state, &row)?)
+}
+
+/// `GET /openai/creds/{instance}` → the instance's credentials, each with the bots using it
+/// (`OpenaiAssistant`).
+async fn creds_find(state: AppState, instance: Instance) -> Answer {
+    check_enabled(&OPENAI, &state)?;
+    let mut tx = state.db.begin().await?;
+    let creds = tx.list_openai_creds(&instance.id).await?;
+    let bots = tx.list_bots(&instance.id, Some(OPENAI.kind)).await?;
+    tx.rollback().await?;
+    let mut out = Vec::new();
+    for row in &creds {
+        let mut o = creds_row(&state, row)?;
+        let mut using = Vec::new();
+        for bot in &bots {
+            let params: Map<String, Value> = serde_json::from_str(&bot.params).unwrap_or_default();
+            if params.get("openaiCredsId").and_then(Value::as_str) == Some(row.id.as_str()) {
+                using.push(
+                    serde_json::to_value(record(&OPENAI, &state, bot)?).unwrap_or(Value::Null),
+                );
+            }
+        }
+        o.0.push(("OpenaiAssistant".into(), Value::Array(using)));
+        out.push(o);
+    }
+    ok(StatusCode::OK, out)
+}
+
+/// `DELETE /openai/creds/{openaiCredsId}/{instance}` → `{openaiCreds:{id}}`; the bots using
+/// the credentials go with them (Evolution's cascade) and a settings row naming them forgets
+/// them.
+async fn creds_delete(state: AppState, instance: Instance, id: String) -> Answer {
+    check_enabled(&OPENAI, &state)?;
+    let mut tx = state.db.begin().await?;
+    if !tx
+        .list_openai_creds(&instance.id)
+        .await?
+        .iter()
+        .any(|c| c.id == id)
+    {
+        return Err(ErrorEnvelope::not_found(["Openai Creds not found"]).into());
+    }
+    for bot in tx.list_bots(&instance.id, Some(OPENAI.kind)).await? {
+        let params: Map<String, Value> = serde_json::from_str(&bot.params).unwrap_or_default();
+        if params.get("openaiCredsId").and_then(Value::as_str) == Some(id.as_str()) {
+            tx.delete_bot(&instance.id, &bot.id).await?;
+        }
+    }
+    if let Some(mut row) = tx.get_bot_settings(&instance.id, OPENAI.kind).await? {
+        let mut extra: Map<String, Value> = serde_json::from_str(&row.extra).unwrap_or_default();
+        if extra.get("openaiCredsId").and_then(Value::as_str) == Some(id.as_str()) {
+            extra.remove("openaiCredsId");
+            row.extra = Value::Object(extra).to_string();
+            tx.put_bot_settings(&row).await?;
+        }
+    }
+    tx.delete_openai_creds(&instance.id, &id).await?;
+    tx.commit().await?;
+    state.bots.directory.invalidate(&instance.id);
+    ok(StatusCode::OK, json!({"openaiCreds": {"id": id}}))
+}
+
+/// `GET /openai/getModels/{instance}[?openaiCredsId=]` → the `data` of OpenAI's `GET /models`,
+/// with the named credentials or those of the settings row.
+async fn get_models(state: AppState, instance: Instance, creds_id: Option<String>) -> Answer {
+    check_enabled(&OPENAI, &state)?;
+    let mut tx = state.db.begin().await?;
+    let creds = tx.list_openai_creds(&instance.id).await?;
+    let settings = tx.get_bot_settings(&instance.id, OPENAI.kind).await?;
+    tx.rollback().await?;
+    let row = match creds_id.filter(|c| !c.is_empty()) {
+        Some(id) => creds
+            .iter()
+            .find(|c| c.id == id)
+            .ok_or_else(|| bad("OpenAI credentials not found for the provided ID"))?,
+        None => {
+            let settings = settings.ok_or_else(|| bad("Settings not found"))?;
+            let extra: Map<String, Value> =
+                serde_json::from_str(&settings.extra).unwrap_or_default();
+            let id = extra.get("openaiCredsId").and_then(Value::as_str);
+            creds.iter().find(|c| Some(c.id.as_str()) == id).ok_or_else(|| {
+                bad("OpenAI credentials not found. Please create credentials and associate them with the settings.")
+            })?
+        }
+    };
+    let key = state.secrets.open(&row.instance_id, &row.secret)?;
+    let failed = |e: &dyn std::fmt::Display| {
+        tracing::warn!(instance = %instance.name, error = %e, "openai: listing models failed");
+        ApiError::from(ErrorEnvelope::internal(["Error fetching models"]))
+    };
+    let response = state
+        .bots
+        .http
+        .get(format!("{}/models", state.config.openai_base_url))
+        .bearer_auth(key.as_str())
+        .send()
+        .await
+        .map_err(|e| failed(&e.without_url()))?
+        .error_for_status()
+        .map_err(|e| failed(&e.without_url()))?;
+    let models: Value = response
+        .json()
+        .await
+        .map_err(|e| failed(&e.without_url()))?;
+    ok(
+        StatusCode::OK,
+        models.get("data").cloned().unwrap_or(Value::Null),
+    )
 }
