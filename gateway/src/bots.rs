@@ -345,6 +345,9 @@ pub fn attach(state: &crate::AppState) {
     )
     .register(Arc::new(zapin_bots::kind::EvolutionBot))
     .register(Arc::new(zapin_bots::kind::N8nBot))
+    .register(Arc::new(zapin_bots::kind::DifyBot))
+    .register(Arc::new(zapin_bots::kind::FlowiseBot))
+    .register(Arc::new(zapin_bots::kind::EvoAiBot))
     .register(Arc::new(zapin_bots::kind::OpenAiBot::new(
         state.config.openai_base_url.clone(),
     )));

@@ -260,6 +260,64 @@ async fn function(
     Json(json!({"order": body["functionArguments"]["order"], "status": "shipped"}))
 }
 
+// Dify's API: blocking chat messages (a conversation id to send back) and, for agents,
+// server-sent events.
+async fn dify(
+    State(calls): State<Calls>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Result<axum::response::Response, StatusCode> {
+    use axum::response::IntoResponse as _;
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer app-dify") {
+        return Err(StatusCode::UNAUTHORIZED);
+    }
+    record(&calls, "/dify/v1/chat-messages", &headers, body.clone());
+    let query = body["query"].as_str().unwrap_or_default();
+    if body["response_mode"] == "streaming" {
+        let events = [
+            json!({"event": "agent_message", "conversation_id": "conv-a", "answer": "agent "}),
+            json!({"event": "agent_thought", "thought": "thinking"}),
+            json!({"event": "agent_message", "conversation_id": "conv-a", "answer": format!("says {query}")}),
+            json!({"event": "message_end", "conversation_id": "conv-a"}),
+        ];
+        let text: String = events.iter().map(|e| format!("data: {e}\n\n")).collect();
+        return Ok(([("content-type", "text/event-stream")], text).into_response());
+    }
+    let known = body["conversation_id"].as_str().is_some();
+    Ok(Json(json!({"event": "message", "conversation_id": "conv-1",
+        "answer": format!("dify: {query} (known conversation: {known})")}))
+    .into_response())
+}
+
+async fn flowise(
+    State(calls): State<Calls>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Json<Value> {
+    record(&calls, "/api/v1/prediction/flow-1", &headers, body.clone());
+    Json(
+        json!({"text": format!("flowise: {}", body["question"].as_str().unwrap_or_default()),
+                "chatId": "c", "sessionId": body["overrideConfig"]["sessionId"]}),
+    )
+}
+
+async fn evoai(
+    State(calls): State<Calls>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Result<Json<Value>, StatusCode> {
+    if headers.get("x-api-key").and_then(|v| v.to_str().ok()) != Some("evo-key") {
+        return Err(StatusCode::UNAUTHORIZED);
+    }
+    record(&calls, "/evoai/agent", &headers, body.clone());
+    let text = body["params"]["message"]["parts"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    Ok(Json(json!({"jsonrpc": "2.0", "id": body["id"], "result": {
+        "id": "task-1", "status": {"state": "completed"},
+        "artifacts": [{"parts": [{"type": "text", "text": format!("evoai: {text}")}]}]}})))
+}
+
 /// What the bot servers received: (path, authorization header, body).
 type Calls = Arc<Mutex<Vec<(String, Option<String>, Value)>>>;
 
@@ -320,6 +378,9 @@ async fn bot_server() -> (String, Calls) {
             post(tool_outputs),
         )
         .route("/fn", post(function))
+        .route("/dify/v1/chat-messages", post(dify))
+        .route("/api/v1/prediction/flow-1", post(flowise))
+        .route("/evoai/agent", post(evoai))
         .with_state(calls.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -356,6 +417,9 @@ async fn flow(database_url: Option<&str>) {
     let (bots_base, calls) = bot_server().await;
     let mut vars = vec![
         ("OPENAI_ENABLED".to_owned(), "true".to_owned()),
+        ("DIFY_ENABLED".to_owned(), "true".to_owned()),
+        ("FLOWISE_ENABLED".to_owned(), "true".to_owned()),
+        ("EVOAI_ENABLED".to_owned(), "true".to_owned()),
         ("OPENAI_BASE_URL".to_owned(), format!("{bots_base}/v1")),
         ("AUTHENTICATION_API_KEY".to_owned(), GLOBAL.to_owned()),
         ("SERVER_URL".to_owned(), "http://zapin.test".to_owned()),
@@ -632,6 +696,99 @@ async fn flow(database_url: Option<&str>) {
         )
         .await;
     assert_eq!(sessions[0]["sessionId"], "thread_1", "{sessions}");
+
+    say("bye").await;
+
+    // Dify (blocking chat bot: the conversation id comes back on the next message; an agent
+    // answering with server-sent events), Flowise and EvoAI.
+    let create = |path: &'static str, body: Value| {
+        let gw = &gw;
+        async move {
+            let (status, created) = gw.call(reqwest::Method::POST, path, Some(body)).await;
+            assert_eq!(status, 201, "{created}");
+            created
+        }
+    };
+    let quick = json!({"delayMessage": 20, "debounceTime": 0, "triggerType": "keyword",
+                       "triggerOperator": "equals", "enabled": true});
+    let with = |extra: Value| {
+        let mut b = quick.clone();
+        b.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        b
+    };
+    create(
+        "/dify/create/shop",
+        with(
+            json!({"botType": "chatBot", "apiUrl": format!("{bots_base}/dify/v1"),
+        "apiKey": "app-dify", "triggerValue": "dify"}),
+        ),
+    )
+    .await;
+    create(
+        "/dify/create/shop",
+        with(
+            json!({"botType": "agent", "apiUrl": format!("{bots_base}/dify/v1"),
+        "apiKey": "app-dify", "triggerValue": "agent"}),
+        ),
+    )
+    .await;
+    create(
+        "/flowise/create/shop",
+        with(
+            json!({"apiUrl": format!("{bots_base}/api/v1/prediction/flow-1"),
+        "triggerValue": "flow"}),
+        ),
+    )
+    .await;
+    create(
+        "/evoai/create/shop",
+        with(json!({"agentUrl": format!("{bots_base}/evoai/agent"),
+        "apiKey": "evo-key", "triggerValue": "evo"})),
+    )
+    .await;
+    say("dify").await;
+    phone_got("dify: dify (known conversation: false)".into()).await;
+    say("again").await;
+    phone_got("dify: again (known conversation: true)".into()).await;
+    {
+        let calls = calls.lock().unwrap();
+        let (_, _, last) = calls
+            .iter()
+            .rev()
+            .find(|c| c.0 == "/dify/v1/chat-messages")
+            .unwrap();
+        assert_eq!(last["conversation_id"], "conv-1");
+        assert_eq!(last["inputs"]["remoteJid"], contact.as_str());
+        assert_eq!(last["user"], contact.as_str());
+    }
+    say("bye").await;
+    say("agent").await;
+    phone_got("agent says agent".into()).await;
+    say("bye").await;
+    say("flow").await;
+    phone_got("flowise: flow".into()).await;
+    {
+        let calls = calls.lock().unwrap();
+        let (_, _, last) = calls
+            .iter()
+            .rev()
+            .find(|c| c.0 == "/api/v1/prediction/flow-1")
+            .unwrap();
+        assert_eq!(last["overrideConfig"]["sessionId"], contact.as_str());
+        assert_eq!(last["overrideConfig"]["vars"]["instanceName"], "shop");
+    }
+    say("bye").await;
+    say("evo").await;
+    phone_got("evoai: evo".into()).await;
+    {
+        let calls = calls.lock().unwrap();
+        let (_, _, last) = calls.iter().rev().find(|c| c.0 == "/evoai/agent").unwrap();
+        assert_eq!(last["method"], "message/send");
+        assert_eq!(last["params"]["contextId"], contact.as_str());
+        assert_eq!(last["params"]["metadata"]["apiKey"], token.as_str());
+    }
 
     // The bot's own sends never came back to the bots, and the engine left nothing running.
     eventually("the conversations to go idle", || async {

@@ -170,6 +170,68 @@ pub const OPENAI: BotProduct = BotProduct {
     ],
 };
 
+/// Dify: chat bot, text generator or agent apps (`workflow` is accepted but not run).
+pub const DIFY: BotProduct = BotProduct {
+    path: "dify",
+    name: "Dify",
+    kind: "dify",
+    fallback_field: "difyIdFallback",
+    schema_fallback_field: "difyIdFallback",
+    env_switch: Some("DIFY_ENABLED"),
+    fields: &[
+        field(
+            "botType",
+            BotFieldType::Enum(&["chatBot", "textGenerator", "agent", "workflow"]),
+        ),
+        field("apiUrl", BotFieldType::String),
+        secret("apiKey"),
+    ],
+    required: &["botType"],
+    unique_fields: &["botType", "apiUrl", "apiKey"],
+    settings_required: &SETTING_FIELDS,
+    settings_fields: &[],
+};
+
+/// Flowise: a chatflow's prediction endpoint.
+pub const FLOWISE: BotProduct = BotProduct {
+    path: "flowise",
+    name: "Flowise",
+    kind: "flowise",
+    fallback_field: "flowiseIdFallback",
+    schema_fallback_field: "flowiseIdFallback",
+    env_switch: Some("FLOWISE_ENABLED"),
+    fields: &[field("apiUrl", BotFieldType::String), secret("apiKey")],
+    required: &["apiUrl"],
+    unique_fields: &["apiUrl", "apiKey"],
+    settings_required: &[
+        "expire",
+        "keywordFinish",
+        "delayMessage",
+        "unknownMessage",
+        "listeningFromMe",
+        "stopBotFromMe",
+        "keepOpen",
+        "debounceTime",
+        "ignoreJids",
+    ],
+    settings_fields: &[],
+};
+
+/// EvoAI: an A2A agent over JSON-RPC.
+pub const EVOAI: BotProduct = BotProduct {
+    path: "evoai",
+    name: "Evoai",
+    kind: "evoai",
+    fallback_field: "evoaiIdFallback",
+    schema_fallback_field: "botIdFallback",
+    env_switch: Some("EVOAI_ENABLED"),
+    fields: &[field("agentUrl", BotFieldType::String), secret("apiKey")],
+    required: &["agentUrl"],
+    unique_fields: &["agentUrl", "apiKey"],
+    settings_required: &SETTING_FIELDS,
+    settings_fields: &[],
+};
+
 /// The rules Evolution's controllers add to a product's schema (plain errors there): the
 /// message for a body that breaks one.
 pub fn product_rule_error(product: &BotProduct, body: &BotBody) -> Option<&'static str> {
@@ -191,7 +253,7 @@ pub fn product_rule_error(product: &BotProduct, body: &BotBody) -> Option<&'stat
 }
 
 /// The products whose routes zapin serves.
-pub const BOT_PRODUCTS: [BotProduct; 3] = [EVOLUTION_BOT, N8N, OPENAI];
+pub const BOT_PRODUCTS: [BotProduct; 6] = [EVOLUTION_BOT, N8N, OPENAI, DIFY, FLOWISE, EVOAI];
 
 /// The common setting fields (a bot's own overrides, or a settings row). `None`: not given.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

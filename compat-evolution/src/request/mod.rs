@@ -17,9 +17,10 @@ mod webhook;
 
 pub use bot::{
     BOT_PRODUCTS, BotBody, BotFieldType, BotIgnoreJidBody, BotProduct, BotSettingFields,
-    BotSettingsBody, BotStatusBody, EVOLUTION_BOT, N8N, OPENAI, OpenaiCredsBody, ProductField,
-    SESSION_STATUSES, TRIGGER_OPERATORS, TRIGGER_TYPES, product_rule_error, validate_bot,
-    validate_bot_ignore_jid, validate_bot_settings, validate_bot_status, validate_openai_creds,
+    BotSettingsBody, BotStatusBody, DIFY, EVOAI, EVOLUTION_BOT, FLOWISE, N8N, OPENAI,
+    OpenaiCredsBody, ProductField, SESSION_STATUSES, TRIGGER_OPERATORS, TRIGGER_TYPES,
+    product_rule_error, validate_bot, validate_bot_ignore_jid, validate_bot_settings,
+    validate_bot_status, validate_openai_creds,
 };
 pub use chat::{
     DEFAULT_PAGE_SIZE, FindMessages, KeyFilter, MessageFilter, ReadMessage, SendPresence,
