@@ -328,6 +328,12 @@ pub struct Config {
     pub server_url: Option<String>,
     /// `SERVER_DISABLE_MANAGER`: omit `manager` from `GET /`.
     pub disable_manager: bool,
+    /// The chatbot integrations switched on (`N8N_ENABLED=true`, `TYPEBOT_ENABLED=true`, …, by
+    /// variable name; all off by default, as in Evolution). Evolution Bot is always on.
+    pub bots_enabled: BTreeSet<&'static str>,
+    /// `OPENAI_BASE_URL` (default `https://api.openai.com/v1`, the variable OpenAI's SDKs read):
+    /// where OpenAI bots and `/openai/getModels` call, so any server speaking OpenAI's API works.
+    pub openai_base_url: String,
     /// `CORS_ORIGIN`, `CORS_METHODS`, `CORS_CREDENTIALS`: what browsers on other origins may do.
     pub cors: Cors,
 
@@ -489,6 +495,25 @@ impl Config {
             .map(|v| http_url("SERVER_URL", v))
             .transpose()?;
         let disable_manager = env.bool("SERVER_DISABLE_MANAGER", false)?;
+        let openai_base_url = match env.get("OPENAI_BASE_URL")? {
+            None => "https://api.openai.com/v1".to_owned(),
+            Some(v) if has_host_after(v, &["http://", "https://"]) => {
+                v.trim_end_matches('/').to_owned()
+            }
+            Some(v) => {
+                return Err(invalid(
+                    "OPENAI_BASE_URL",
+                    v,
+                    "an http:// or https:// URL such as https://api.openai.com/v1",
+                ));
+            }
+        };
+        let mut bots_enabled = BTreeSet::new();
+        for var in BOT_SWITCHES {
+            if env.bool(var, false)? {
+                bots_enabled.insert(var);
+            }
+        }
         let cors = Cors {
             origins: match env.get("CORS_ORIGIN")? {
                 None => None,
@@ -762,6 +787,8 @@ impl Config {
             server_port,
             server_url,
             disable_manager,
+            bots_enabled,
+            openai_base_url,
             cors,
             api_key,
             api_key_is_default,
@@ -879,6 +906,16 @@ fn metrics_allowed_ips(v: &str) -> Result<Option<Vec<IpAddr>>, ConfigError> {
     }
     Ok((!ips.is_empty()).then_some(ips))
 }
+
+/// The environment switches of Evolution's optional chatbot integrations.
+pub const BOT_SWITCHES: [&str; 6] = [
+    "TYPEBOT_ENABLED",
+    "OPENAI_ENABLED",
+    "DIFY_ENABLED",
+    "N8N_ENABLED",
+    "EVOAI_ENABLED",
+    "FLOWISE_ENABLED",
+];
 
 fn parse_bool(v: &str) -> Option<bool> {
     if v.eq_ignore_ascii_case("true") {

@@ -3,6 +3,7 @@
 //! The library holds everything the binary runs so that integration tests can start the same
 //! router on an ephemeral port.
 
+pub mod bots;
 pub mod config;
 pub mod dashboard;
 pub mod db;

@@ -5,6 +5,7 @@
 //! (`delay is not of a type(s) integer`) rather than serde's. Unknown fields are ignored
 //! (Evolution's schemas never set `additionalProperties: false`).
 
+mod bot;
 mod chat;
 mod directory;
 mod group;
@@ -16,6 +17,13 @@ mod settings;
 mod transport;
 mod webhook;
 
+pub use bot::{
+    BOT_PRODUCTS, BotBody, BotFieldType, BotIgnoreJidBody, BotProduct, BotSettingFields,
+    BotSettingsBody, BotStatusBody, DIFY, EVOAI, EVOLUTION_BOT, FLOWISE, N8N, OPENAI,
+    OpenaiCredsBody, ProductField, SESSION_STATUSES, TRIGGER_OPERATORS, TRIGGER_TYPES,
+    product_rule_error, validate_bot, validate_bot_ignore_jid, validate_bot_settings,
+    validate_bot_status, validate_openai_creds,
+};
 pub use chat::{
     DEFAULT_PAGE_SIZE, FindMessages, KeyFilter, MessageFilter, ReadMessage, SendPresence,
     WhatsappNumbers, parse_date_seconds, validate_find_messages, validate_mark_message_as_read,

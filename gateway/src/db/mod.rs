@@ -10,6 +10,7 @@
 //! per backend with [`with_conn!`] instead of going through sqlx's `Any` driver.
 
 mod directory;
+mod bots;
 mod events;
 mod models;
 mod proxies;
@@ -33,6 +34,7 @@ use crate::webhook::Routing;
 pub use zapin_events::new_uuid;
 
 pub use directory::{ChatQuery, ChatRecord, ChatSummary, ContactRecord};
+pub use bots::{BotRow, BotSettingsRow, OpenaiCredsRow};
 pub use models::{
     Chat, Contact, Disconnection, Instance, InstanceDetails, Message, MessagePage, MessageQuery,
     NewInstance, Settings, StatusChange, WebhookConfig, WebhookSet,

@@ -7,6 +7,7 @@
 
 mod admin;
 mod body;
+mod bots;
 mod chat;
 mod contacts;
 pub mod cors;
@@ -82,12 +83,15 @@ pub struct AppState {
     pub tenancy: Option<Arc<crate::tenancy::Tenancy>>,
     /// The dashboard's process-wide state (sign-in rate limit).
     pub dashboard: Arc<crate::dashboard::Shared>,
+    /// Chatbot configuration and sessions (see [`crate::bots`]).
+    pub bots: crate::bots::Bots,
 }
 
 impl AppState {
     pub fn new(config: Config, db: Db) -> Self {
         let tokens = TokenCipher::with_keyring(config.keyring());
         let secrets = crate::webhook::SecretCipher::with_keyring(config.keyring());
+        let bots = crate::bots::Bots::new(&db, secrets.clone(), tokens.clone(), &config);
         Self {
             config: Arc::new(config),
             started: Instant::now(),
@@ -98,6 +102,7 @@ impl AppState {
             keys: None,
             tenancy: None,
             dashboard: Arc::default(),
+            bots,
         }
     }
 
@@ -154,6 +159,8 @@ impl From<token::TokenError> for ApiError {
 /// (`Cannot GET /path`) because that is what Express does and clients may match on it.
 /// `OPTIONS` never reaches the routes: it is a CORS preflight, answered by [`cors`].
 pub fn app(state: AppState) -> Router {
+    // Stored inbound messages reach the chatbots once the app is built with its final state.
+    crate::bots::attach(&state);
     // Routes about one existing instance: the guard loads it (404) and checks the key (401)
     // before the handler reads the body (400); then the request is charged (see [`tenancy`]).
     let guarded = Router::new()
@@ -282,7 +289,8 @@ pub fn app(state: AppState) -> Router {
             "/group/toggleEphemeral/{instance}",
             post(group::toggle_ephemeral),
         )
-        .route("/group/leaveGroup/{instance}", delete(group::leave_group))
+        .route("/group/leaveGroup/{instance}", delete(group::leave_group));
+    let guarded = bots::routes(guarded)
         .route_layer(from_fn_with_state(state.clone(), tenancy::charge))
         .route_layer(from_fn_with_state(state.clone(), guard::instance_guard));
     // The Evolution API, served at `/` (drop-in) and under `/v1/`.
