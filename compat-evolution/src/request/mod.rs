@@ -8,6 +8,7 @@
 mod chat;
 mod group;
 mod instance;
+mod media;
 mod message;
 mod profile;
 mod settings;
@@ -28,6 +29,11 @@ pub use group::{
 pub use instance::{
     ConnectQuery, CreateInstance, CreateWebhook, Integration, Presence, SetPresence,
     validate_connect_query, validate_create_instance, validate_set_presence,
+};
+pub use media::{
+    BASE64_NEEDS_NAME, MediaSource, MediaType, NOT_URL_OR_BASE64, SendMedia, SendMeta,
+    mimetype_for_file_name, multipart_field, parse_media_source, resolve_mimetype, sniff_mimetype,
+    validate_send_media,
 };
 pub use message::{Quoted, QuotedKey, SendText, validate_send_text};
 pub use profile::{

@@ -31,11 +31,26 @@ pub fn prepare_text(
     quoted: Option<&Quoted>,
     mentions: &[Jid],
 ) -> wa::Message {
-    if quoted.is_none() && mentions.is_empty() {
+    let Some(context) = context_for(to, quoted, mentions) else {
         return wa::Message {
             conversation: Some(text.to_owned()),
             ..Default::default()
         };
+    };
+    wa::Message {
+        extended_text_message: Some(Box::new(message::ExtendedTextMessage {
+            text: Some(text.to_owned()),
+            context_info: Some(Box::new(context)),
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}
+
+/// The `contextInfo` a reply and mentions put on any content (`None` when there are neither).
+fn context_for(to: &Jid, quoted: Option<&Quoted>, mentions: &[Jid]) -> Option<ContextInfo> {
+    if quoted.is_none() && mentions.is_empty() {
+        return None;
     }
     let mut context = ContextInfo {
         mentioned_jid: mentions.iter().map(|j| j.to_non_ad().to_string()).collect(),
@@ -49,14 +64,179 @@ pub fn prepare_text(
             context.remote_jid = Some(q.chat.to_non_ad().to_string());
         }
     }
-    wa::Message {
-        extended_text_message: Some(Box::new(message::ExtendedTextMessage {
-            text: Some(text.to_owned()),
-            context_info: Some(Box::new(context)),
-            ..Default::default()
-        })),
-        ..Default::default()
+    Some(context)
+}
+
+/// `m` with the reply and mentions in the `contextInfo` of its content field (image, video,
+/// audio, document, sticker, location, contact, poll, extended text). A bare `conversation`
+/// becomes an `extendedTextMessage` so that it can carry them. Content without a
+/// `contextInfo` (a reaction) is sent as it is.
+pub fn with_context(
+    m: &wa::Message,
+    to: &Jid,
+    quoted: Option<&Quoted>,
+    mentions: &[Jid],
+) -> wa::Message {
+    let mut out = m.clone();
+    let Some(context) = context_for(to, quoted, mentions) else {
+        return out;
+    };
+    if let Some(text) = out.conversation.take() {
+        return prepare_text(to, &text, quoted, mentions);
     }
+    let slot = if let Some(x) = out.image_message.as_deref_mut() {
+        &mut x.context_info
+    } else if let Some(x) = out.video_message.as_deref_mut() {
+        &mut x.context_info
+    } else if let Some(x) = out.audio_message.as_deref_mut() {
+        &mut x.context_info
+    } else if let Some(x) = out.document_message.as_deref_mut() {
+        &mut x.context_info
+    } else if let Some(x) = out.sticker_message.as_deref_mut() {
+        &mut x.context_info
+    } else if let Some(x) = out.location_message.as_deref_mut() {
+        &mut x.context_info
+    } else if let Some(x) = out.contact_message.as_deref_mut() {
+        &mut x.context_info
+    } else if let Some(x) = out.poll_creation_message.as_deref_mut() {
+        &mut x.context_info
+    } else if let Some(x) = out.extended_text_message.as_deref_mut() {
+        &mut x.context_info
+    } else {
+        return out;
+    };
+    *slot = Some(Box::new(context));
+    out
+}
+
+/// What a media message says about its file besides what the upload produced.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MediaFields {
+    pub mimetype: String,
+    pub caption: Option<String>,
+    /// Documents: the name shown and saved.
+    pub file_name: Option<String>,
+    /// Images, videos, stickers.
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    /// A small JPEG preview (images, videos, documents).
+    pub jpeg_thumbnail: Option<Vec<u8>>,
+    /// Audio and video length.
+    pub seconds: Option<u32>,
+    /// Audio: a voice note.
+    pub ptt: bool,
+    /// Audio voice notes: 64 loudness samples.
+    pub waveform: Option<Vec<u8>>,
+    /// Video: a round video note (`ptvMessage` is not in our proto; sent as a video).
+    pub gif_playback: bool,
+}
+
+/// The message of one uploaded file, of the field its kind names (`sticker` picks
+/// `stickerMessage` for an image upload).
+pub fn media_message(
+    upload: &crate::media::MediaUpload,
+    sticker: bool,
+    f: MediaFields,
+) -> wa::Message {
+    use zapin_protocol::media::MediaKind;
+    let url = Some(upload.url.clone());
+    let direct_path = Some(upload.direct_path.clone());
+    let media_key = Some(upload.media_key.to_vec());
+    let file_sha256 = Some(upload.file_sha256.to_vec());
+    let file_enc_sha256 = Some(upload.file_enc_sha256.to_vec());
+    let file_length = Some(upload.file_length);
+    let media_key_timestamp = Some(upload.media_key_timestamp);
+    let mimetype = Some(f.mimetype);
+    let mut out = wa::Message::default();
+    if sticker {
+        out.sticker_message = Some(Box::new(message::StickerMessage {
+            url,
+            file_sha256,
+            file_enc_sha256,
+            media_key,
+            mimetype,
+            height: f.height,
+            width: f.width,
+            direct_path,
+            file_length,
+            media_key_timestamp,
+            is_animated: Some(false),
+            ..Default::default()
+        }));
+        return out;
+    }
+    match upload.kind {
+        MediaKind::Image => {
+            out.image_message = Some(Box::new(message::ImageMessage {
+                url,
+                mimetype,
+                caption: f.caption,
+                file_sha256,
+                file_length,
+                height: f.height,
+                width: f.width,
+                media_key,
+                file_enc_sha256,
+                direct_path,
+                media_key_timestamp,
+                jpeg_thumbnail: f.jpeg_thumbnail,
+                ..Default::default()
+            }))
+        }
+        MediaKind::Video => {
+            out.video_message = Some(Box::new(message::VideoMessage {
+                url,
+                mimetype,
+                file_sha256,
+                file_length,
+                seconds: f.seconds,
+                media_key,
+                caption: f.caption,
+                gif_playback: f.gif_playback.then_some(true),
+                height: f.height,
+                width: f.width,
+                file_enc_sha256,
+                direct_path,
+                media_key_timestamp,
+                jpeg_thumbnail: f.jpeg_thumbnail,
+                ..Default::default()
+            }))
+        }
+        MediaKind::Audio => {
+            out.audio_message = Some(Box::new(message::AudioMessage {
+                url,
+                mimetype,
+                file_sha256,
+                file_length,
+                seconds: f.seconds,
+                ptt: Some(f.ptt),
+                media_key,
+                file_enc_sha256,
+                direct_path,
+                media_key_timestamp,
+                waveform: f.waveform,
+                ..Default::default()
+            }))
+        }
+        _ => {
+            out.document_message = Some(Box::new(message::DocumentMessage {
+                url,
+                mimetype,
+                title: f.file_name.clone(),
+                file_sha256,
+                file_length,
+                media_key,
+                file_name: f.file_name,
+                file_enc_sha256,
+                direct_path,
+                media_key_timestamp,
+                jpeg_thumbnail: f.jpeg_thumbnail,
+                caption: f.caption,
+                ..Default::default()
+            }))
+        }
+    }
+    out
 }
 
 /// The content key of a message as Baileys/Evolution name it (`messageType`), looking through

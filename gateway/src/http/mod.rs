@@ -20,6 +20,7 @@ mod metrics;
 pub mod observe;
 mod profile;
 pub(crate) mod quote;
+mod send;
 pub(crate) mod session;
 mod settings;
 pub mod tenancy;
@@ -179,6 +180,11 @@ pub fn app(state: AppState) -> Router {
             post(session::set_presence),
         )
         .route("/message/sendText/{instance}", post(session::send_text))
+        // Files stream to disk under ZAPIN_MEDIA_MAX_BYTES, not the JSON body limit.
+        .route(
+            "/message/sendMedia/{instance}",
+            post(send::send_media).layer(DefaultBodyLimit::disable()),
+        )
         .route(
             "/chat/markMessageAsRead/{instance}",
             post(session::mark_as_read),

@@ -138,6 +138,7 @@ fn receive_message(sim: &Sim, phone: &str, node: &Node) {
         kind: String::new(),
         text: None,
         context: None,
+        details: Default::default(),
         t: now_ms(),
     };
     if let Some(e) = failure {
@@ -158,6 +159,9 @@ fn receive_message(sim: &Sim, phone: &str, node: &Node) {
         record.kind = kind.to_string();
         record.text = text;
         record.context = decrypted.iter().find_map(context_of);
+        if let Some(m) = decrypted.iter().find(|m| describe(m).is_some()) {
+            record.details = super::content::details(sim, unwrapped(m));
+        }
         let _ = sim.state().record_phone_message(phone, record);
     }
     if own_copy || node.attr_str("category") == Some("peer") {
@@ -222,13 +226,42 @@ fn unwrapped(m: &wa::Message) -> &wa::Message {
     m
 }
 
-/// The reply/mention context of an extended text, for the control API.
+/// The reply/mention context of a message's content (any kind with a `contextInfo`), for the
+/// control API.
 fn context_of(m: &wa::Message) -> Option<MessageContext> {
-    let ctx = unwrapped(m)
-        .extended_text_message
-        .as_ref()?
-        .context_info
-        .as_ref()?;
+    let m = unwrapped(m);
+    let ctx = [
+        m.extended_text_message
+            .as_ref()
+            .and_then(|x| x.context_info.as_deref()),
+        m.image_message
+            .as_ref()
+            .and_then(|x| x.context_info.as_deref()),
+        m.video_message
+            .as_ref()
+            .and_then(|x| x.context_info.as_deref()),
+        m.audio_message
+            .as_ref()
+            .and_then(|x| x.context_info.as_deref()),
+        m.document_message
+            .as_ref()
+            .and_then(|x| x.context_info.as_deref()),
+        m.sticker_message
+            .as_ref()
+            .and_then(|x| x.context_info.as_deref()),
+        m.location_message
+            .as_ref()
+            .and_then(|x| x.context_info.as_deref()),
+        m.contact_message
+            .as_ref()
+            .and_then(|x| x.context_info.as_deref()),
+        m.poll_creation_message
+            .as_ref()
+            .and_then(|x| x.context_info.as_deref()),
+    ]
+    .into_iter()
+    .flatten()
+    .next()?;
     let quoted_text = ctx.quoted_message.as_deref().and_then(|q| {
         q.conversation.clone().or_else(|| {
             q.extended_text_message
@@ -268,6 +301,9 @@ fn describe(m: &wa::Message) -> Option<(&'static str, Option<String>)> {
     }
     if let Some(x) = &m.extended_text_message {
         return Some(("text", x.text.clone()));
+    }
+    if let Some(x) = &m.reaction_message {
+        return Some(("reaction", Some(x.text.clone().unwrap_or_default())));
     }
     let kinds: [(bool, &'static str); 9] = [
         (m.image_message.is_some(), "image"),

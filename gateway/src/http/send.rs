@@ -1,0 +1,353 @@
+//! The send routes beyond sendText (contract §3.3): sendMedia and the other content sends.
+//! Each validates (compat-evolution), checks the recipient is on WhatsApp (Evolution's 400
+//! with the lookup object otherwise), takes and uploads its file if it has one, and then goes
+//! through the same reserve-before-the-wire path as sendText ([`crate::runtime::sends`]).
+
+use std::time::Duration;
+
+use axum::Extension;
+use axum::Json;
+use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use serde_json::{Map, Value, json};
+use zapin_compat_evolution::ErrorEnvelope;
+use zapin_compat_evolution::request::{
+    MediaSource, MediaType, SendMeta, multipart_field, resolve_mimetype, validate_send_media,
+};
+use zapin_compat_evolution::response::MessageRecord;
+use zapin_engine::media::MediaKind;
+use zapin_engine::messaging::MessagingError;
+use zapin_engine::messaging::content::{MediaFields, media_message};
+use zapin_engine::{ChatState, EngineError, SessionHandle};
+use zapin_protocol::proto::wa;
+
+use super::body::JsonBody;
+use super::guard::Authorized;
+use super::session::{SEND_PRESENCE_MAX_DELAY, engine, open_session, to_jid};
+use super::{ApiError, AppState};
+use crate::db::Instance;
+use crate::media::fetch::{FetchLimits, fetch};
+use crate::media::{MediaFile, MediaInputError, Sink, from_base64, picture};
+use crate::runtime::bridge::Bridge;
+use crate::runtime::sends::{self, Outgoing, SendError};
+
+type Created = (StatusCode, Json<MessageRecord>);
+
+pub(crate) fn bridge(state: &AppState) -> Result<Bridge, ApiError> {
+    Ok(Bridge {
+        runtime: engine(state)?.clone(),
+        db: state.db.clone(),
+        config: state.config.clone(),
+        tokens: state.tokens.clone(),
+    })
+}
+
+/// Evolution's answer for a number that is not on WhatsApp (contract §3.3 step 2).
+pub(crate) fn not_on_whatsapp(number: &str, jid: &str) -> ApiError {
+    ErrorEnvelope::bad_request_objects(vec![json!({
+        "jid": jid,
+        "exists": false,
+        "number": number,
+    })])
+    .into()
+}
+
+/// Whether a user JID's user part can be a phone number at all (no round trip).
+fn plausible_user(jid: &str) -> bool {
+    match jid.strip_suffix("@s.whatsapp.net") {
+        Some(user) => {
+            !user.is_empty() && user.len() <= 20 && user.bytes().all(|b| b.is_ascii_digit())
+        }
+        None => true,
+    }
+}
+
+/// Refuses numbers that cannot be on WhatsApp before any round trip (`abc`, `+`, `""`).
+pub(crate) fn check_shape(number: &str, jid: &str) -> Result<(), ApiError> {
+    if plausible_user(jid) {
+        Ok(())
+    } else {
+        Err(not_on_whatsapp(number, jid))
+    }
+}
+
+/// Asks the server whether `jid` is on WhatsApp (a usync lookup for a user, the metadata for a
+/// group) before a file is uploaded for it. LIDs and broadcast lists pass.
+pub(crate) async fn check_recipient(
+    session: &SessionHandle,
+    number: &str,
+    jid: &str,
+) -> Result<(), ApiError> {
+    check_shape(number, jid)?;
+    if let Some(user) = jid.strip_suffix("@s.whatsapp.net") {
+        return match session.on_whatsapp(&[user]).await {
+            Ok(found) if found.iter().any(|c| c.exists) => Ok(()),
+            Ok(_) | Err(EngineError::InvalidPhone(_)) => Err(not_on_whatsapp(number, jid)),
+            Err(err) => Err(engine_error(err)),
+        };
+    }
+    if jid.ends_with("@g.us") {
+        return match session.group_info(jid).await {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) | Err(EngineError::InvalidJid(_)) => Err(not_on_whatsapp(number, jid)),
+            Err(err) => Err(engine_error(err)),
+        };
+    }
+    Ok(())
+}
+
+/// A send's failure: a recipient the send found missing is Evolution's not-on-WhatsApp 400;
+/// other messaging failures are the caller's 400 with their text (contract §3.3 step 5).
+pub(crate) fn send_failure(number: &str, jid: &str, err: SendError) -> ApiError {
+    match err {
+        SendError::Engine(EngineError::Messaging(MessagingError::NoDevices(_)))
+        | SendError::Engine(EngineError::InvalidJid(_)) => not_on_whatsapp(number, jid),
+        SendError::Engine(EngineError::Messaging(MessagingError::Iq {
+            code: 403 | 404 | 406,
+            ..
+        })) if jid.ends_with("@g.us") => not_on_whatsapp(number, jid),
+        SendError::Engine(err @ (EngineError::Messaging(_) | EngineError::Media(_))) => {
+            ErrorEnvelope::bad_request([err.to_string()]).into()
+        }
+        SendError::Engine(err) => engine_error(err),
+        SendError::Db(err) => err.into(),
+        SendError::BadRequest => ErrorEnvelope::bad_request(["invalid request"]).into(),
+    }
+}
+
+fn engine_error(err: EngineError) -> ApiError {
+    match err {
+        EngineError::NotConnected | EngineError::SessionGone | EngineError::InvalidJid(_) => {
+            ErrorEnvelope::bad_request([err.to_string()]).into()
+        }
+        other => {
+            tracing::error!("engine request failed: {other}");
+            ErrorEnvelope::internal([other.to_string()]).into()
+        }
+    }
+}
+
+/// `delay`: shows "composing" (or "recording" for audio) in the chat for that long, then
+/// "paused", as Evolution does before a send. Capped like sendPresence; best effort (a
+/// presence that does not go out does not stop the message).
+pub(crate) async fn show_typing(
+    session: &SessionHandle,
+    jid: &str,
+    delay_ms: Option<i64>,
+    recording: bool,
+) {
+    let Some(ms) = delay_ms.filter(|d| *d > 0) else {
+        return;
+    };
+    let wait = Duration::from_millis(u64::try_from(ms).unwrap_or(0)).min(SEND_PRESENCE_MAX_DELAY);
+    let _ = session.subscribe_presence(jid).await;
+    let state = if recording {
+        ChatState::Recording
+    } else {
+        ChatState::Composing
+    };
+    let _ = session.send_chat_presence(jid, state).await;
+    tokio::time::sleep(wait).await;
+    let _ = session.send_chat_presence(jid, ChatState::Paused).await;
+}
+
+/// Sends prepared content for `instance` through the reservation path.
+pub(crate) async fn send_content(
+    state: &AppState,
+    instance: Instance,
+    session: SessionHandle,
+    number: &str,
+    message: wa::Message,
+    meta: &SendMeta,
+    request: &Value,
+) -> Result<Created, ApiError> {
+    let jid = to_jid(number);
+    let bridge = bridge(state)?;
+    let outgoing = Outgoing::content(&bridge, &instance, number, message, meta)
+        .await
+        .map_err(|e| send_failure(number, &jid, e))?;
+    let stored = outgoing.stored_request(request);
+    let record = sends::send_new(&bridge, instance, session, outgoing, stored)
+        .await
+        .map_err(|e| send_failure(number, &jid, e))?;
+    Ok((StatusCode::CREATED, Json(record)))
+}
+
+/// A multipart `file` part and what its headers said.
+#[derive(Debug)]
+pub(crate) struct FilePart {
+    pub file: MediaFile,
+    pub file_name: Option<String>,
+    pub content_type: Option<String>,
+}
+
+/// The body of a media route: JSON, or `multipart/form-data` whose text fields become the JSON
+/// fields (as strings, numbers and booleans where the route expects them) and whose `file`
+/// part is streamed to a temporary file.
+pub(crate) async fn read_media_request(
+    req: Request,
+    max: u64,
+) -> Result<(Value, Option<FilePart>), ApiError> {
+    let multipart = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
+    if !multipart {
+        let JsonBody(body) = JsonBody::from_request(req, &())
+            .await
+            .unwrap_or_else(|e| match e {});
+        return Ok((body?, None));
+    }
+    let bad = |e: String| ApiError::from(ErrorEnvelope::bad_request([e]));
+    let mut form = Multipart::from_request(req, &())
+        .await
+        .map_err(|e| bad(e.body_text()))?;
+    let mut fields = Map::new();
+    let mut file = None;
+    while let Some(mut field) = form.next_field().await.map_err(|e| bad(e.body_text()))? {
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == "file" {
+            let file_name = field.file_name().map(str::to_owned);
+            let content_type = field.content_type().map(str::to_owned);
+            let mut sink = Sink::new(max).await.map_err(input_error)?;
+            while let Some(chunk) = field.chunk().await.map_err(|e| bad(e.body_text()))? {
+                sink.write(&chunk).await.map_err(input_error)?;
+            }
+            file = Some(FilePart {
+                file: sink.finish().await.map_err(input_error)?,
+                file_name,
+                content_type,
+            });
+        } else {
+            let text = field.text().await.map_err(|e| bad(e.body_text()))?;
+            fields.insert(name.clone(), multipart_field(&name, text));
+        }
+    }
+    Ok((Value::Object(fields), file))
+}
+
+fn input_error(e: MediaInputError) -> ApiError {
+    ErrorEnvelope::from(e).into()
+}
+
+/// The file of a media route: the multipart part, else `media` fetched or decoded.
+pub(crate) async fn take_file(
+    state: &AppState,
+    part: Option<FilePart>,
+    source: Option<&MediaSource>,
+) -> Result<(MediaFile, Option<String>, Option<String>), ApiError> {
+    let config = &state.config;
+    if let Some(p) = part {
+        return Ok((p.file, p.file_name, p.content_type));
+    }
+    match source {
+        Some(MediaSource::Url(url)) => {
+            let limits = FetchLimits {
+                max_bytes: config.media_max_bytes,
+                timeout: config.media_fetch_timeout,
+                allow_private: config.allow_private_urls,
+            };
+            let file = fetch(url, limits).await.map_err(input_error)?;
+            Ok((file, url_file_name(url), None))
+        }
+        Some(MediaSource::Base64 { data, mimetype }) => {
+            let file = from_base64(data, config.media_max_bytes)
+                .await
+                .map_err(input_error)?;
+            Ok((file, None, mimetype.clone()))
+        }
+        None => {
+            Err(
+                ErrorEnvelope::bad_request([zapin_compat_evolution::request::NOT_URL_OR_BASE64])
+                    .into(),
+            )
+        }
+    }
+}
+
+/// The last path segment of a URL, when it looks like a file name.
+fn url_file_name(url: &str) -> Option<String> {
+    let path = reqwest::Url::parse(url).ok()?.path().to_owned();
+    let last = path.rsplit('/').next()?.to_owned();
+    (!last.is_empty() && last.len() <= 255).then_some(last)
+}
+
+fn kind_of(t: MediaType) -> MediaKind {
+    match t {
+        MediaType::Image => MediaKind::Image,
+        MediaType::Video => MediaKind::Video,
+        MediaType::Audio => MediaKind::Audio,
+        MediaType::Document => MediaKind::Document,
+    }
+}
+
+/// `POST /message/sendMedia/{instance}` → 201 message record (`PENDING`): JSON with `media`
+/// (URL, base64 or `data:` URI) or multipart with a `file` part.
+pub async fn send_media(
+    State(state): State<AppState>,
+    Extension(Authorized(instance)): Extension<Authorized>,
+    req: Request,
+) -> Result<Created, ApiError> {
+    let (body, part) = read_media_request(req, state.config.media_max_bytes).await?;
+    let req = validate_send_media(&body, part.is_some())?;
+    let session = open_session(&state, &instance)?;
+    let jid = to_jid(&req.number);
+    check_recipient(&session, &req.number, &jid).await?;
+    let (file, source_name, source_mime) = take_file(&state, part, req.media.as_ref()).await?;
+    let file_name = req.file_name.clone().or(source_name);
+    let given = req
+        .mimetype
+        .clone()
+        .or(source_mime.filter(|m| m != "application/octet-stream"));
+    let mimetype = resolve_mimetype(
+        req.mediatype,
+        given.as_deref(),
+        file_name.as_deref(),
+        &file.head,
+    )?;
+    let mut fields = MediaFields {
+        mimetype,
+        caption: req.caption.clone(),
+        ..Default::default()
+    };
+    match req.mediatype {
+        MediaType::Image => {
+            let pic = picture::inspect(&file)
+                .await
+                .map_err(|e| ApiError::from(ErrorEnvelope::bad_request([e.to_string()])))?;
+            fields.width = Some(pic.width);
+            fields.height = Some(pic.height);
+            fields.jpeg_thumbnail = Some(pic.jpeg_thumbnail);
+        }
+        MediaType::Document => {
+            fields.file_name =
+                Some(file_name.unwrap_or_else(|| req.mediatype.default_file_name().to_owned()));
+        }
+        MediaType::Video | MediaType::Audio => {}
+    }
+    show_typing(
+        &session,
+        &jid,
+        req.meta.delay,
+        req.mediatype == MediaType::Audio,
+    )
+    .await;
+    let reader = file.reader().await.map_err(|e| input_error(e.into()))?;
+    let upload = session
+        .upload_media(kind_of(req.mediatype), reader)
+        .await
+        .map_err(|e| send_failure(&req.number, &jid, SendError::Engine(e)))?;
+    let message = media_message(&upload, false, fields);
+    send_content(
+        &state,
+        instance,
+        session,
+        &req.number,
+        message,
+        &req.meta,
+        &body,
+    )
+    .await
+}
