@@ -620,3 +620,239 @@ async fn send_media_from_every_source_reaches_the_phone_byte_for_byte() {
     gw.stop().await;
     sim.shutdown().await.unwrap();
 }
+
+/// An Ogg/Opus file of `seconds` (container only: the phone checks bytes, not sound).
+fn ogg_opus(seconds: u64) -> Vec<u8> {
+    fn page(granule: u64, payload: &[u8]) -> Vec<u8> {
+        let mut p = b"OggS\0\0".to_vec();
+        p.extend_from_slice(&granule.to_le_bytes());
+        p.extend_from_slice(&[0u8; 12]);
+        p.push(1);
+        p.push(u8::try_from(payload.len()).unwrap());
+        p.extend_from_slice(payload);
+        p
+    }
+    let mut head = b"OpusHead\x01\x01".to_vec();
+    head.extend_from_slice(&312u16.to_le_bytes());
+    head.extend_from_slice(&[0x80, 0xBB, 0, 0, 0, 0, 0]);
+    let mut v = page(0, &head);
+    v.extend(page(0, b"OpusTags\0\0\0\0\0\0\0\0"));
+    v.extend(page(48_000 * seconds + 312, &[0xFC; 200]));
+    v
+}
+
+fn webp(w: u32, h: u32) -> Vec<u8> {
+    let img = image::RgbaImage::from_fn(w, h, |x, y| image::Rgba([x as u8, y as u8, 1, 255]));
+    let mut out = Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgba8(img)
+        .write_to(&mut out, image::ImageFormat::WebP)
+        .unwrap();
+    out.into_inner()
+}
+
+#[tokio::test]
+async fn voice_notes_stickers_locations_contacts_polls_and_reactions_reach_the_phone() {
+    let sim = zapin_sim::run(SimConfig {
+        seed: Some(43),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let receiver = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(&sim, dir.path(), &[]).await;
+    let owner = linked(&gw, &sim, &receiver, "rich").await;
+    let friend = account(&sim, "Friend").await;
+    let friend_jid = format!("{friend}@s.whatsapp.net");
+    let id_of = |record: &Value| record["key"]["id"].as_str().unwrap().to_owned();
+
+    // Voice note: Ogg/Opus as it is, ptt, with its length.
+    let voice = ogg_opus(3);
+    let (status, record) = gw
+        .post(
+            "/message/sendWhatsAppAudio/rich",
+            json!({"number": friend, "audio": B64.encode(&voice), "delay": 200}),
+        )
+        .await;
+    assert_eq!(status, 201, "{record}");
+    assert_eq!(record["messageType"], "audioMessage");
+    let got = received(&sim, &friend, &id_of(&record)).await;
+    assert_eq!(got["type"], "audio", "{got}");
+    assert_eq!(got["ptt"], true);
+    assert_eq!(got["seconds"], 3);
+    assert_eq!(got["mimetype"], "audio/ogg; codecs=opus");
+    assert_eq!(got["sha256"], sha(&voice));
+    // Another format cannot be converted here: a 400 that says so.
+    let (status, body) = gw
+        .post(
+            "/message/sendWhatsAppAudio/rich",
+            json!({"number": friend, "audio": B64.encode(mp3())}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(bad_request_text(&body).contains("no audio converter"), "{body}");
+
+    // Sticker: WebP as it is; PNG converted to a 512×512 WebP.
+    let sticker = webp(96, 96);
+    let (status, record) = gw
+        .post(
+            "/message/sendSticker/rich",
+            json!({"number": friend, "sticker": B64.encode(&sticker)}),
+        )
+        .await;
+    assert_eq!(status, 201, "{record}");
+    assert_eq!(record["messageType"], "stickerMessage");
+    let got = received(&sim, &friend, &id_of(&record)).await;
+    assert_eq!(got["type"], "sticker", "{got}");
+    assert_eq!(got["mimetype"], "image/webp");
+    assert_eq!(got["sha256"], sha(&sticker));
+    assert_eq!((got["width"].clone(), got["height"].clone()), (json!(96), json!(96)));
+    let (status, record) = gw
+        .post_multipart(
+            "/message/sendSticker/rich",
+            &[("number", &friend)],
+            ("s.png", "image/png", &png(100, 50)),
+        )
+        .await;
+    assert_eq!(status, 201, "{record}");
+    let got = received(&sim, &friend, &id_of(&record)).await;
+    assert_eq!(got["type"], "sticker", "{got}");
+    assert_eq!(got["mimetype"], "image/webp");
+    assert_eq!((got["width"].clone(), got["height"].clone()), (json!(512), json!(512)));
+    assert!(got["sha256"].is_string(), "{got}");
+    let (status, body) = gw
+        .post(
+            "/message/sendSticker/rich",
+            json!({"number": friend, "sticker": B64.encode(png(4, 4)), "notConvertSticker": true}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+
+    // Location.
+    let (status, record) = gw
+        .post(
+            "/message/sendLocation/rich",
+            json!({"number": friend, "latitude": -23.5505, "longitude": -46.6333,
+                   "name": "Praça da Sé", "address": "São Paulo"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{record}");
+    assert_eq!(record["messageType"], "locationMessage");
+    let got = received(&sim, &friend, &id_of(&record)).await;
+    assert_eq!(got["type"], "location", "{got}");
+    assert_eq!(got["latitude"], -23.5505);
+    assert_eq!(got["longitude"], -46.6333);
+    assert_eq!(got["name"], "Praça da Sé");
+    assert_eq!(got["address"], "São Paulo");
+
+    // Contacts: one card, then two in one message.
+    let (status, record) = gw
+        .post(
+            "/message/sendContact/rich",
+            json!({"number": friend, "contact": [
+                {"fullName": "Maria Silva", "phoneNumber": "+55 11 98765-4321", "organization": "ACME", "email": "m@acme.test"}
+            ]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{record}");
+    assert_eq!(record["messageType"], "contactMessage");
+    let got = received(&sim, &friend, &id_of(&record)).await;
+    assert_eq!(got["type"], "contact", "{got}");
+    assert_eq!(got["name"], "Maria Silva");
+    assert_eq!(
+        got["vcard"],
+        "BEGIN:VCARD\nVERSION:3.0\nN:Maria Silva\nFN:Maria Silva\nORG:ACME;\nEMAIL:m@acme.test\nitem1.TEL;waid=5511987654321:+55 11 98765-4321\nitem1.X-ABLabel:Celular\nEND:VCARD"
+    );
+    let (status, record) = gw
+        .post(
+            "/message/sendContact/rich",
+            json!({"number": friend, "contact": [
+                {"fullName": "A", "phoneNumber": "111"}, {"fullName": "B", "phoneNumber": "222", "wuid": "5522"}
+            ]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{record}");
+    assert_eq!(record["messageType"], "contactsArrayMessage");
+    let got = received(&sim, &friend, &id_of(&record)).await;
+    assert_eq!(got["type"], "contact", "{got}");
+    let cards = got["vcards"].as_array().unwrap();
+    assert_eq!(cards.len(), 2);
+    assert!(cards[1].as_str().unwrap().contains("item1.TEL;waid=5522:222"));
+
+    // Poll.
+    let (status, record) = gw
+        .post(
+            "/message/sendPoll/rich",
+            json!({"number": friend, "name": "Lunch?", "selectableCount": 1, "values": ["Pizza", "Sushi", "Salad"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{record}");
+    assert_eq!(record["messageType"], "pollCreationMessageV3");
+    assert_eq!(
+        record["message"]["pollCreationMessageV3"]["options"][1]["optionName"],
+        "Sushi"
+    );
+    let got = received(&sim, &friend, &id_of(&record)).await;
+    assert_eq!(got["type"], "poll", "{got}");
+    assert_eq!(got["name"], "Lunch?");
+    assert_eq!(got["options"], json!(["Pizza", "Sushi", "Salad"]));
+    assert_eq!(got["selectable_count"], 1);
+
+    // Reaction to a message the friend sent us.
+    let (status, body) = sim_post(
+        &sim,
+        &format!("/sim/accounts/{friend}/messages"),
+        json!({"to": format!("{owner}@s.whatsapp.net"), "text": "react to me", "id": "3EB0FRIEND00000000001"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, record) = gw
+        .post(
+            "/message/sendReaction/rich",
+            json!({"key": {"id": "3EB0FRIEND00000000001", "remoteJid": friend_jid, "fromMe": false}, "reaction": "👍"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{record}");
+    assert_eq!(record["messageType"], "reactionMessage");
+    let got = received(&sim, &friend, &id_of(&record)).await;
+    assert_eq!(got["type"], "reaction", "{got}");
+    assert_eq!(got["text"], "👍");
+    assert_eq!(got["target_id"], "3EB0FRIEND00000000001");
+
+    // Bad input: 400, nothing sent.
+    let before = sim_messages(&sim, &friend).await.len();
+    let key = json!({"id": "3EB0FRIEND00000000001", "remoteJid": friend_jid, "fromMe": false});
+    let eleven: Vec<String> = (0..11).map(|i| format!("option {i}")).collect();
+    for (path, body) in [
+        ("/message/sendReaction/rich", json!({"key": key, "reaction": "👍👍"})),
+        ("/message/sendReaction/rich", json!({"key": key, "reaction": "ok"})),
+        ("/message/sendLocation/rich", json!({"number": friend, "latitude": 91, "longitude": 0, "name": "n", "address": "a"})),
+        ("/message/sendLocation/rich", json!({"number": friend, "latitude": 0, "longitude": 0})),
+        ("/message/sendPoll/rich", json!({"number": friend, "name": "q", "selectableCount": 1, "values": eleven})),
+        ("/message/sendPoll/rich", json!({"number": friend, "name": "q", "selectableCount": 1, "values": ["a", "a"]})),
+        ("/message/sendContact/rich", json!({"number": friend, "contact": []})),
+        ("/message/sendWhatsAppAudio/rich", json!({"number": friend})),
+        ("/message/sendSticker/rich", json!({"number": friend, "sticker": "%%%"})),
+    ] {
+        let (status, answer) = gw.post(path, body.clone()).await;
+        assert_eq!(status, 400, "{path} {body}: {answer}");
+        assert_eq!(answer["error"], "Bad Request", "{answer}");
+    }
+    // Not on WhatsApp: Evolution's lookup 400 on these routes too.
+    for (path, body) in [
+        ("/message/sendLocation/rich", json!({"number": "15559999999", "latitude": 1, "longitude": 1, "name": "n", "address": "a"})),
+        ("/message/sendContact/rich", json!({"number": "15559999999", "contact": [{"fullName": "A", "phoneNumber": "1"}]})),
+        ("/message/sendPoll/rich", json!({"number": "15559999999", "name": "q", "selectableCount": 1, "values": ["a", "b"]})),
+        ("/message/sendWhatsAppAudio/rich", json!({"number": "15559999999", "audio": B64.encode(ogg_opus(1))})),
+        ("/message/sendSticker/rich", json!({"number": "abc", "sticker": B64.encode(webp(8, 8))})),
+    ] {
+        let (status, answer) = gw.post(path, body.clone()).await;
+        assert_eq!(status, 400, "{path}: {answer}");
+        assert_eq!(answer["response"]["message"][0]["exists"], false, "{path}: {answer}");
+    }
+    assert_eq!(sim_messages(&sim, &friend).await.len(), before);
+    assert_eq!(gw.engine.sends_in_flight(), 0);
+
+    gw.stop().await;
+    sim.shutdown().await.unwrap();
+}

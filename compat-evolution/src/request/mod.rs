@@ -6,6 +6,7 @@
 //! (Evolution's schemas never set `additionalProperties: false`).
 
 mod chat;
+mod content;
 mod group;
 mod instance;
 mod media;
@@ -19,6 +20,11 @@ pub use chat::{
     DEFAULT_PAGE_SIZE, FindMessages, KeyFilter, MessageFilter, ReadMessage, SendPresence,
     WhatsappNumbers, parse_date_seconds, validate_find_messages, validate_mark_message_as_read,
     validate_send_presence, validate_whatsapp_numbers,
+};
+pub use content::{
+    AUDIO_INVALID, ContactCard, REACTION_INVALID, SendContact, SendFile, SendLocation, SendPoll,
+    SendReaction, is_single_emoji, validate_send_audio, validate_send_contact,
+    validate_send_location, validate_send_poll, validate_send_reaction, validate_send_sticker,
 };
 pub use group::{
     CreateGroup, EPHEMERAL_EXPIRATIONS, SendInvite, UpdateParticipants, validate_create_group,

@@ -98,7 +98,11 @@ pub fn with_context(
         &mut x.context_info
     } else if let Some(x) = out.contact_message.as_deref_mut() {
         &mut x.context_info
+    } else if let Some(x) = out.contacts_array_message.as_deref_mut() {
+        &mut x.context_info
     } else if let Some(x) = out.poll_creation_message.as_deref_mut() {
+        &mut x.context_info
+    } else if let Some(x) = out.poll_creation_message_v3.as_deref_mut() {
         &mut x.context_info
     } else if let Some(x) = out.extended_text_message.as_deref_mut() {
         &mut x.context_info
@@ -239,6 +243,93 @@ pub fn media_message(
     out
 }
 
+/// A location pin.
+pub fn location_message(latitude: f64, longitude: f64, name: &str, address: &str) -> wa::Message {
+    wa::Message {
+        location_message: Some(Box::new(message::LocationMessage {
+            degrees_latitude: Some(latitude),
+            degrees_longitude: Some(longitude),
+            name: Some(name.to_owned()),
+            address: Some(address.to_owned()),
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}
+
+/// Contact cards `(display name, vCard)`: one is a `contactMessage`, several a
+/// `contactsArrayMessage` (named after how many there are, as WhatsApp clients show it).
+pub fn contacts_message(cards: &[(String, String)]) -> wa::Message {
+    let card = |(name, vcard): &(String, String)| message::ContactMessage {
+        display_name: Some(name.clone()),
+        vcard: Some(vcard.clone()),
+        ..Default::default()
+    };
+    match cards {
+        [one] => wa::Message {
+            contact_message: Some(Box::new(card(one))),
+            ..Default::default()
+        },
+        many => wa::Message {
+            contacts_array_message: Some(Box::new(message::ContactsArrayMessage {
+                display_name: Some(format!("{} contacts", many.len())),
+                contacts: many.iter().map(card).collect(),
+                ..Default::default()
+            })),
+            ..Default::default()
+        },
+    }
+}
+
+/// A reaction (`""` removes ours) to the message `key` names.
+pub fn reaction_message(key: wa::MessageKey, emoji: &str, now_ms: i64) -> wa::Message {
+    wa::Message {
+        reaction_message: Some(message::ReactionMessage {
+            key: Some(key),
+            text: Some(emoji.to_owned()),
+            sender_timestamp_ms: Some(now_ms),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// A poll. `secret` (32 random bytes) goes in `messageContextInfo.messageSecret`: voters derive
+/// the key of their encrypted votes from it. A single-choice poll is a `pollCreationMessageV3`,
+/// as WhatsApp clients send it; others a `pollCreationMessage`.
+pub fn poll_message(
+    name: &str,
+    options: &[String],
+    selectable: u32,
+    secret: [u8; 32],
+) -> wa::Message {
+    let poll = message::PollCreationMessage {
+        name: Some(name.to_owned()),
+        options: options
+            .iter()
+            .map(|o| message::poll_creation_message::Option {
+                option_name: Some(o.clone()),
+                ..Default::default()
+            })
+            .collect(),
+        selectable_options_count: Some(selectable),
+        ..Default::default()
+    };
+    let mut m = wa::Message {
+        message_context_info: Some(wa::MessageContextInfo {
+            message_secret: Some(secret.to_vec()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    if selectable == 1 {
+        m.poll_creation_message_v3 = Some(Box::new(poll));
+    } else {
+        m.poll_creation_message = Some(Box::new(poll));
+    }
+    m
+}
+
 /// The content key of a message as Baileys/Evolution name it (`messageType`), looking through
 /// the ephemeral/view-once/document-with-caption wrappers. `"unknown"` when none is set.
 pub fn content_type(m: &wa::Message) -> &'static str {
@@ -261,6 +352,8 @@ pub fn content_type(m: &wa::Message) -> &'static str {
         m if m.document_message.is_some() => "documentMessage",
         m if m.sticker_message.is_some() => "stickerMessage",
         m if m.contact_message.is_some() => "contactMessage",
+        m if m.contacts_array_message.is_some() => "contactsArrayMessage",
+        m if m.poll_update_message.is_some() => "pollUpdateMessage",
         m if m.location_message.is_some() => "locationMessage",
         m if m.reaction_message.is_some() => "reactionMessage",
         m if m.poll_creation_message.is_some()
@@ -281,7 +374,7 @@ pub fn stanza_type(m: &wa::Message) -> &'static str {
     match content_type(m) {
         "conversation" | "extendedTextMessage" | "protocolMessage" | "editedMessage" => "text",
         "reactionMessage" => "reaction",
-        "pollCreationMessage" => "poll",
+        "pollCreationMessage" | "pollUpdateMessage" => "poll",
         "unknown" | "senderKeyDistributionMessage" => "text",
         _ => "media",
     }

@@ -13,12 +13,16 @@ use axum::http::header::CONTENT_TYPE;
 use serde_json::{Map, Value, json};
 use zapin_compat_evolution::ErrorEnvelope;
 use zapin_compat_evolution::request::{
-    MediaSource, MediaType, SendMeta, multipart_field, resolve_mimetype, validate_send_media,
+    MediaSource, MediaType, SendMeta, multipart_field, resolve_mimetype, sniff_mimetype,
+    validate_send_audio, validate_send_contact, validate_send_location, validate_send_media,
+    validate_send_poll, validate_send_reaction, validate_send_sticker,
 };
 use zapin_compat_evolution::response::MessageRecord;
 use zapin_engine::media::MediaKind;
 use zapin_engine::messaging::MessagingError;
-use zapin_engine::messaging::content::{MediaFields, media_message};
+use zapin_engine::messaging::content::{
+    MediaFields, contacts_message, location_message, media_message, poll_message, reaction_message,
+};
 use zapin_engine::{ChatState, EngineError, SessionHandle};
 use zapin_protocol::proto::wa;
 
@@ -28,7 +32,7 @@ use super::session::{SEND_PRESENCE_MAX_DELAY, engine, open_session, to_jid};
 use super::{ApiError, AppState};
 use crate::db::Instance;
 use crate::media::fetch::{FetchLimits, fetch};
-use crate::media::{MediaFile, MediaInputError, Sink, from_base64, picture};
+use crate::media::{MediaFile, MediaInputError, Sink, from_base64, ogg, picture};
 use crate::runtime::bridge::Bridge;
 use crate::runtime::sends::{self, Outgoing, SendError};
 
@@ -348,6 +352,197 @@ pub async fn send_media(
         message,
         &req.meta,
         &body,
+    )
+    .await
+}
+
+/// Uploads `file` as `kind`.
+async fn upload(
+    session: &SessionHandle,
+    kind: MediaKind,
+    file: &MediaFile,
+    number: &str,
+    jid: &str,
+) -> Result<zapin_engine::media::MediaUpload, ApiError> {
+    let reader = file.reader().await.map_err(|e| input_error(e.into()))?;
+    session
+        .upload_media(kind, reader)
+        .await
+        .map_err(|e| send_failure(number, jid, SendError::Engine(e)))
+}
+
+/// `POST /message/sendWhatsAppAudio/{instance}`: a voice note (`ptt`). Ogg/Opus is sent as
+/// it is, with its length; zapin has no audio converter, so any other format is a 400 that
+/// says so (Evolution converts with ffmpeg).
+pub async fn send_whatsapp_audio(
+    State(state): State<AppState>,
+    Extension(Authorized(instance)): Extension<Authorized>,
+    req: Request,
+) -> Result<Created, ApiError> {
+    let (body, part) = read_media_request(req, state.config.media_max_bytes).await?;
+    let req = validate_send_audio(&body, part.is_some())?;
+    let session = open_session(&state, &instance)?;
+    let jid = to_jid(&req.number);
+    check_recipient(&session, &req.number, &jid).await?;
+    let (file, _, _) = take_file(&state, part, req.media.as_ref()).await?;
+    if !ogg::is_ogg_opus(&file.head) {
+        let found = sniff_mimetype(&file.head).unwrap_or("an unknown format");
+        return Err(ErrorEnvelope::bad_request([format!(
+            "voice notes must be Ogg/Opus: this file is {found}, and this server has no audio converter"
+        )])
+        .into());
+    }
+    let fields = MediaFields {
+        mimetype: "audio/ogg; codecs=opus".to_owned(),
+        seconds: ogg::opus_seconds(&file).await,
+        ptt: true,
+        ..Default::default()
+    };
+    show_typing(&session, &jid, req.meta.delay, true).await;
+    let uploaded = upload(&session, MediaKind::Audio, &file, &req.number, &jid).await?;
+    let message = media_message(&uploaded, false, fields);
+    send_content(&state, instance, session, &req.number, message, &req.meta, &body).await
+}
+
+/// `POST /message/sendSticker/{instance}`: WebP as it is; PNG, JPEG or GIF (first frame)
+/// converted to a 512×512 WebP unless `notConvertSticker` (then only WebP is accepted).
+pub async fn send_sticker(
+    State(state): State<AppState>,
+    Extension(Authorized(instance)): Extension<Authorized>,
+    req: Request,
+) -> Result<Created, ApiError> {
+    let (body, part) = read_media_request(req, state.config.media_max_bytes).await?;
+    let req = validate_send_sticker(&body, part.is_some())?;
+    let session = open_session(&state, &instance)?;
+    let jid = to_jid(&req.number);
+    check_recipient(&session, &req.number, &jid).await?;
+    let (file, _, _) = take_file(&state, part, req.media.as_ref()).await?;
+    let bad = |e: String| ApiError::from(ErrorEnvelope::bad_request([e]));
+    let file = match sniff_mimetype(&file.head) {
+        Some("image/webp") => file,
+        Some("image/png" | "image/jpeg" | "image/gif") if req.convert => {
+            let webp = picture::to_sticker_webp(&file)
+                .await
+                .map_err(|e| bad(e.to_string()))?;
+            let mut sink = Sink::new(state.config.media_max_bytes)
+                .await
+                .map_err(input_error)?;
+            sink.write(&webp).await.map_err(input_error)?;
+            sink.finish().await.map_err(input_error)?
+        }
+        other => {
+            return Err(bad(format!(
+                "a sticker must be WebP{}: this file is {}",
+                if req.convert { ", PNG, JPEG or GIF" } else { " (notConvertSticker is set)" },
+                other.unwrap_or("an unknown format")
+            )));
+        }
+    };
+    let pic = picture::inspect(&file).await.map_err(|e| bad(e.to_string()))?;
+    let fields = MediaFields {
+        mimetype: "image/webp".to_owned(),
+        width: Some(pic.width),
+        height: Some(pic.height),
+        ..Default::default()
+    };
+    show_typing(&session, &jid, req.meta.delay, false).await;
+    let uploaded = upload(&session, MediaKind::Image, &file, &req.number, &jid).await?;
+    let message = media_message(&uploaded, true, fields);
+    send_content(&state, instance, session, &req.number, message, &req.meta, &body).await
+}
+
+/// A JSON body, or its error.
+async fn json_body(req: Request) -> Result<Value, ApiError> {
+    let JsonBody(body) = JsonBody::from_request(req, &())
+        .await
+        .unwrap_or_else(|e| match e {});
+    body
+}
+
+/// `POST /message/sendLocation/{instance}`.
+pub async fn send_location(
+    State(state): State<AppState>,
+    Extension(Authorized(instance)): Extension<Authorized>,
+    req: Request,
+) -> Result<Created, ApiError> {
+    let body = json_body(req).await?;
+    let req = validate_send_location(&body)?;
+    let session = open_session(&state, &instance)?;
+    check_shape(&req.number, &to_jid(&req.number))?;
+    show_typing(&session, &to_jid(&req.number), req.meta.delay, false).await;
+    let message = location_message(req.latitude, req.longitude, &req.name, &req.address);
+    send_content(&state, instance, session, &req.number, message, &req.meta, &body).await
+}
+
+/// `POST /message/sendContact/{instance}`: one vCard 3.0 per contact, as Evolution builds it.
+pub async fn send_contact(
+    State(state): State<AppState>,
+    Extension(Authorized(instance)): Extension<Authorized>,
+    req: Request,
+) -> Result<Created, ApiError> {
+    let body = json_body(req).await?;
+    let req = validate_send_contact(&body)?;
+    let session = open_session(&state, &instance)?;
+    check_shape(&req.number, &to_jid(&req.number))?;
+    show_typing(&session, &to_jid(&req.number), req.meta.delay, false).await;
+    let cards: Vec<(String, String)> = req
+        .contacts
+        .iter()
+        .map(|c| (c.full_name.clone(), c.vcard()))
+        .collect();
+    let message = contacts_message(&cards);
+    send_content(&state, instance, session, &req.number, message, &req.meta, &body).await
+}
+
+/// `POST /message/sendPoll/{instance}`: a poll with a fresh 32-byte message secret.
+pub async fn send_poll(
+    State(state): State<AppState>,
+    Extension(Authorized(instance)): Extension<Authorized>,
+    req: Request,
+) -> Result<Created, ApiError> {
+    let body = json_body(req).await?;
+    let req = validate_send_poll(&body)?;
+    let session = open_session(&state, &instance)?;
+    check_shape(&req.number, &to_jid(&req.number))?;
+    show_typing(&session, &to_jid(&req.number), req.meta.delay, false).await;
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret)
+        .map_err(|_| ApiError::from(ErrorEnvelope::internal(["randomness unavailable"])))?;
+    let message = poll_message(&req.name, &req.values, req.selectable_count, secret);
+    send_content(&state, instance, session, &req.number, message, &req.meta, &body).await
+}
+
+/// `POST /message/sendReaction/{instance}`: a reaction (`""` removes ours) in the chat of
+/// `key.remoteJid`.
+pub async fn send_reaction(
+    State(state): State<AppState>,
+    Extension(Authorized(instance)): Extension<Authorized>,
+    req: Request,
+) -> Result<Created, ApiError> {
+    let body = json_body(req).await?;
+    let req = validate_send_reaction(&body)?;
+    let session = open_session(&state, &instance)?;
+    let jid = to_jid(&req.remote_jid);
+    check_shape(&req.remote_jid, &jid)?;
+    let key = wa::MessageKey {
+        remote_jid: Some(jid),
+        from_me: Some(req.from_me),
+        id: Some(req.key_id.clone()),
+        participant: req.participant.as_deref().map(to_jid),
+    };
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let message = reaction_message(key, &req.reaction, now_ms);
+    let request = json!({"number": req.remote_jid});
+    send_content(
+        &state,
+        instance,
+        session,
+        &req.remote_jid,
+        message,
+        &SendMeta::default(),
+        &request,
     )
     .await
 }

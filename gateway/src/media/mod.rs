@@ -6,6 +6,7 @@
 //! in `zapin_compat_evolution::request`.
 
 pub mod fetch;
+pub mod ogg;
 pub mod picture;
 
 use base64::Engine as _;

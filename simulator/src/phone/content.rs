@@ -51,6 +51,9 @@ pub struct ContentDetails {
     pub address: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vcard: Option<String>,
+    /// Every card of a `contactsArrayMessage`, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vcards: Vec<String>,
     /// Reaction, edit, revoke: the id of the message they are about.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_id: Option<String>,
@@ -162,6 +165,9 @@ pub fn details(sim: &Sim, m: &wa::Message) -> ContentDetails {
     } else if let Some(x) = m.contact_message.as_deref() {
         d.name = x.display_name.clone();
         d.vcard = x.vcard.clone();
+    } else if let Some(x) = m.contacts_array_message.as_deref() {
+        d.name = x.display_name.clone();
+        d.vcards = x.contacts.iter().filter_map(|c| c.vcard.clone()).collect();
     } else if let Some(x) = &m.reaction_message {
         d.target_id = x.key.as_ref().and_then(|k| k.id.clone());
     } else if let Some(x) = m
@@ -177,6 +183,11 @@ pub fn details(sim: &Sim, m: &wa::Message) -> ContentDetails {
             .filter_map(|o| o.option_name.clone())
             .collect();
         d.selectable_count = x.selectable_options_count;
+    } else if let Some(x) = &m.poll_update_message {
+        d.target_id = x
+            .poll_creation_message_key
+            .as_ref()
+            .and_then(|k| k.id.clone());
     } else if let Some(x) = m.protocol_message.as_deref() {
         d.target_id = x.key.as_ref().and_then(|k| k.id.clone());
     }

@@ -305,7 +305,7 @@ fn describe(m: &wa::Message) -> Option<(&'static str, Option<String>)> {
     if let Some(x) = &m.reaction_message {
         return Some(("reaction", Some(x.text.clone().unwrap_or_default())));
     }
-    let kinds: [(bool, &'static str); 9] = [
+    let kinds: [(bool, &'static str); 10] = [
         (m.image_message.is_some(), "image"),
         (m.video_message.is_some(), "video"),
         (m.audio_message.is_some(), "audio"),
@@ -314,7 +314,10 @@ fn describe(m: &wa::Message) -> Option<(&'static str, Option<String>)> {
             "document",
         ),
         (m.sticker_message.is_some(), "sticker"),
-        (m.contact_message.is_some(), "contact"),
+        (
+            m.contact_message.is_some() || m.contacts_array_message.is_some(),
+            "contact",
+        ),
         (m.location_message.is_some(), "location"),
         (m.reaction_message.is_some(), "reaction"),
         (
@@ -323,6 +326,7 @@ fn describe(m: &wa::Message) -> Option<(&'static str, Option<String>)> {
                 || m.poll_creation_message_v3.is_some(),
             "poll",
         ),
+        (m.poll_update_message.is_some(), "poll_vote"),
     ];
     kinds
         .into_iter()
