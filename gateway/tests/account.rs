@@ -17,7 +17,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use zapin_gateway::db::Db;
 use zapin_gateway::runtime::{self, EngineRuntime};
-use zapin_gateway::webhook::{Dispatcher, DispatcherConfig};
+use zapin_gateway::webhook::Dispatcher;
 use zapin_gateway::{AppState, Config, app};
 use zapin_sim::{RunningSim, SimConfig};
 
@@ -48,9 +48,12 @@ impl Gateway {
         }
         let config = Config::from_env(vars).unwrap();
         let db = Db::open(&config).await.unwrap();
-        let dispatcher = Dispatcher::new(db.clone(), DispatcherConfig::from_config(&config))
-            .unwrap()
-            .spawn();
+        let dispatcher = Dispatcher::new(
+            db.clone(),
+            zapin_gateway::webhook::dispatcher_config(&config),
+        )
+        .unwrap()
+        .spawn();
         let state = AppState::new(config, db.clone());
         let store = runtime::open_store(&state.config).await.unwrap();
         let mut engine_config = runtime::engine_config(&state.config);
