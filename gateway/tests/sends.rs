@@ -690,7 +690,10 @@ async fn voice_notes_stickers_locations_contacts_polls_and_reactions_reach_the_p
         )
         .await;
     assert_eq!(status, 400, "{body}");
-    assert!(bad_request_text(&body).contains("no audio converter"), "{body}");
+    assert!(
+        bad_request_text(&body).contains("no audio converter"),
+        "{body}"
+    );
 
     // Sticker: WebP as it is; PNG converted to a 512×512 WebP.
     let sticker = webp(96, 96);
@@ -706,7 +709,10 @@ async fn voice_notes_stickers_locations_contacts_polls_and_reactions_reach_the_p
     assert_eq!(got["type"], "sticker", "{got}");
     assert_eq!(got["mimetype"], "image/webp");
     assert_eq!(got["sha256"], sha(&sticker));
-    assert_eq!((got["width"].clone(), got["height"].clone()), (json!(96), json!(96)));
+    assert_eq!(
+        (got["width"].clone(), got["height"].clone()),
+        (json!(96), json!(96))
+    );
     let (status, record) = gw
         .post_multipart(
             "/message/sendSticker/rich",
@@ -718,7 +724,10 @@ async fn voice_notes_stickers_locations_contacts_polls_and_reactions_reach_the_p
     let got = received(&sim, &friend, &id_of(&record)).await;
     assert_eq!(got["type"], "sticker", "{got}");
     assert_eq!(got["mimetype"], "image/webp");
-    assert_eq!((got["width"].clone(), got["height"].clone()), (json!(512), json!(512)));
+    assert_eq!(
+        (got["width"].clone(), got["height"].clone()),
+        (json!(512), json!(512))
+    );
     assert!(got["sha256"].is_string(), "{got}");
     let (status, body) = gw
         .post(
@@ -777,7 +786,12 @@ async fn voice_notes_stickers_locations_contacts_polls_and_reactions_reach_the_p
     assert_eq!(got["type"], "contact", "{got}");
     let cards = got["vcards"].as_array().unwrap();
     assert_eq!(cards.len(), 2);
-    assert!(cards[1].as_str().unwrap().contains("item1.TEL;waid=5522:222"));
+    assert!(
+        cards[1]
+            .as_str()
+            .unwrap()
+            .contains("item1.TEL;waid=5522:222")
+    );
 
     // Poll.
     let (status, record) = gw
@@ -824,15 +838,39 @@ async fn voice_notes_stickers_locations_contacts_polls_and_reactions_reach_the_p
     let key = json!({"id": "3EB0FRIEND00000000001", "remoteJid": friend_jid, "fromMe": false});
     let eleven: Vec<String> = (0..11).map(|i| format!("option {i}")).collect();
     for (path, body) in [
-        ("/message/sendReaction/rich", json!({"key": key, "reaction": "👍👍"})),
-        ("/message/sendReaction/rich", json!({"key": key, "reaction": "ok"})),
-        ("/message/sendLocation/rich", json!({"number": friend, "latitude": 91, "longitude": 0, "name": "n", "address": "a"})),
-        ("/message/sendLocation/rich", json!({"number": friend, "latitude": 0, "longitude": 0})),
-        ("/message/sendPoll/rich", json!({"number": friend, "name": "q", "selectableCount": 1, "values": eleven})),
-        ("/message/sendPoll/rich", json!({"number": friend, "name": "q", "selectableCount": 1, "values": ["a", "a"]})),
-        ("/message/sendContact/rich", json!({"number": friend, "contact": []})),
+        (
+            "/message/sendReaction/rich",
+            json!({"key": key, "reaction": "👍👍"}),
+        ),
+        (
+            "/message/sendReaction/rich",
+            json!({"key": key, "reaction": "ok"}),
+        ),
+        (
+            "/message/sendLocation/rich",
+            json!({"number": friend, "latitude": 91, "longitude": 0, "name": "n", "address": "a"}),
+        ),
+        (
+            "/message/sendLocation/rich",
+            json!({"number": friend, "latitude": 0, "longitude": 0}),
+        ),
+        (
+            "/message/sendPoll/rich",
+            json!({"number": friend, "name": "q", "selectableCount": 1, "values": eleven}),
+        ),
+        (
+            "/message/sendPoll/rich",
+            json!({"number": friend, "name": "q", "selectableCount": 1, "values": ["a", "a"]}),
+        ),
+        (
+            "/message/sendContact/rich",
+            json!({"number": friend, "contact": []}),
+        ),
         ("/message/sendWhatsAppAudio/rich", json!({"number": friend})),
-        ("/message/sendSticker/rich", json!({"number": friend, "sticker": "%%%"})),
+        (
+            "/message/sendSticker/rich",
+            json!({"number": friend, "sticker": "%%%"}),
+        ),
     ] {
         let (status, answer) = gw.post(path, body.clone()).await;
         assert_eq!(status, 400, "{path} {body}: {answer}");
@@ -840,15 +878,33 @@ async fn voice_notes_stickers_locations_contacts_polls_and_reactions_reach_the_p
     }
     // Not on WhatsApp: Evolution's lookup 400 on these routes too.
     for (path, body) in [
-        ("/message/sendLocation/rich", json!({"number": "15559999999", "latitude": 1, "longitude": 1, "name": "n", "address": "a"})),
-        ("/message/sendContact/rich", json!({"number": "15559999999", "contact": [{"fullName": "A", "phoneNumber": "1"}]})),
-        ("/message/sendPoll/rich", json!({"number": "15559999999", "name": "q", "selectableCount": 1, "values": ["a", "b"]})),
-        ("/message/sendWhatsAppAudio/rich", json!({"number": "15559999999", "audio": B64.encode(ogg_opus(1))})),
-        ("/message/sendSticker/rich", json!({"number": "abc", "sticker": B64.encode(webp(8, 8))})),
+        (
+            "/message/sendLocation/rich",
+            json!({"number": "15559999999", "latitude": 1, "longitude": 1, "name": "n", "address": "a"}),
+        ),
+        (
+            "/message/sendContact/rich",
+            json!({"number": "15559999999", "contact": [{"fullName": "A", "phoneNumber": "1"}]}),
+        ),
+        (
+            "/message/sendPoll/rich",
+            json!({"number": "15559999999", "name": "q", "selectableCount": 1, "values": ["a", "b"]}),
+        ),
+        (
+            "/message/sendWhatsAppAudio/rich",
+            json!({"number": "15559999999", "audio": B64.encode(ogg_opus(1))}),
+        ),
+        (
+            "/message/sendSticker/rich",
+            json!({"number": "abc", "sticker": B64.encode(webp(8, 8))}),
+        ),
     ] {
         let (status, answer) = gw.post(path, body.clone()).await;
         assert_eq!(status, 400, "{path}: {answer}");
-        assert_eq!(answer["response"]["message"][0]["exists"], false, "{path}: {answer}");
+        assert_eq!(
+            answer["response"]["message"][0]["exists"], false,
+            "{path}: {answer}"
+        );
     }
     assert_eq!(sim_messages(&sim, &friend).await.len(), before);
     assert_eq!(gw.engine.sends_in_flight(), 0);

@@ -34,7 +34,9 @@ fn file_body(
     let media = match get_str(body, field).filter(|m| !m.trim().is_empty()) {
         None if has_file => None,
         None => return Err(ErrorEnvelope::bad_request([invalid])),
-        Some(m) => Some(parse_media_source(&m).ok_or_else(|| ErrorEnvelope::bad_request([invalid]))?),
+        Some(m) => {
+            Some(parse_media_source(&m).ok_or_else(|| ErrorEnvelope::bad_request([invalid]))?)
+        }
     };
     Ok((get_str(body, "number").unwrap_or_default(), media))
 }
@@ -286,9 +288,7 @@ pub fn is_single_emoji(s: &str) -> bool {
             | 0x203C | 0x2049 | 0x2122 | 0x2139 | 0x24C2 | 0x25A0..=0x25FF | 0x2934 | 0x2935)
     };
     let regional = |c: char| matches!(u32::from(c), 0x1F1E6..=0x1F1FF);
-    let modifier = |c: char| {
-        matches!(u32::from(c), 0xFE0F | 0xFE0E | 0x20E3 | 0x1F3FB..=0x1F3FF | 0xE0020..=0xE007F)
-    };
+    let modifier = |c: char| matches!(u32::from(c), 0xFE0F | 0xFE0E | 0x20E3 | 0x1F3FB..=0x1F3FF | 0xE0020..=0xE007F);
     // A flag: exactly two regional indicators.
     if chars.iter().all(|c| regional(*c)) {
         return chars.len() == 2;
@@ -389,12 +389,16 @@ mod tests {
             ..Default::default()
         };
         let v = injected.vcard();
-        assert!(v.contains("FN:X TEL:666\n") && v.contains("waid=42:"), "{v}");
+        assert!(
+            v.contains("FN:X TEL:666\n") && v.contains("waid=42:"),
+            "{v}"
+        );
     }
 
     #[test]
     fn emojis() {
-        for ok in ["👍", "❤️", "👍🏽", "👨‍👩‍👧", "🇧🇷", "1️⃣", "☕"] {
+        for ok in ["👍", "❤️", "👍🏽", "👨‍👩‍👧", "🇧🇷", "1️⃣", "☕"]
+        {
             assert!(is_single_emoji(ok), "{ok}");
         }
         for bad in ["", "a", "👍👍", "👍a", "🇧", "hi", "1", "👍 "] {
@@ -404,18 +408,50 @@ mod tests {
 
     #[test]
     fn bodies() {
-        assert!(validate_send_location(&json!({"number":"1","latitude":91,"longitude":0,"name":"n","address":"a"})).is_err());
-        assert!(validate_send_location(&json!({"number":"1","latitude":-23.5,"longitude":-46.6,"name":"n","address":"a"})).is_ok());
-        assert!(validate_send_poll(&json!({"number":"1","name":"q","selectableCount":1,"values":["a","a"]})).is_err());
+        assert!(
+            validate_send_location(
+                &json!({"number":"1","latitude":91,"longitude":0,"name":"n","address":"a"})
+            )
+            .is_err()
+        );
+        assert!(
+            validate_send_location(
+                &json!({"number":"1","latitude":-23.5,"longitude":-46.6,"name":"n","address":"a"})
+            )
+            .is_ok()
+        );
+        assert!(
+            validate_send_poll(
+                &json!({"number":"1","name":"q","selectableCount":1,"values":["a","a"]})
+            )
+            .is_err()
+        );
         let eleven: Vec<String> = (0..11).map(|i| i.to_string()).collect();
-        assert!(validate_send_poll(&json!({"number":"1","name":"q","selectableCount":1,"values":eleven})).is_err());
-        assert!(validate_send_poll(&json!({"number":"1","name":"q","selectableCount":11,"values":["a","b"]})).is_err());
-        assert!(validate_send_poll(&json!({"number":"1","name":"q","selectableCount":1,"values":["a","b"]})).is_ok());
+        assert!(
+            validate_send_poll(
+                &json!({"number":"1","name":"q","selectableCount":1,"values":eleven})
+            )
+            .is_err()
+        );
+        assert!(
+            validate_send_poll(
+                &json!({"number":"1","name":"q","selectableCount":11,"values":["a","b"]})
+            )
+            .is_err()
+        );
+        assert!(
+            validate_send_poll(
+                &json!({"number":"1","name":"q","selectableCount":1,"values":["a","b"]})
+            )
+            .is_ok()
+        );
         let key = json!({"id":"ABC","remoteJid":"1@s.whatsapp.net","fromMe":true});
         assert!(validate_send_reaction(&json!({"key":key,"reaction":"👍👍"})).is_err());
         assert!(validate_send_reaction(&json!({"key":key,"reaction":""})).is_ok());
         assert!(validate_send_contact(&json!({"number":"1","contact":[]})).is_err());
-        assert!(validate_send_contact(&json!({"number":"1","contact":[{"fullName":"a"}]})).is_err());
+        assert!(
+            validate_send_contact(&json!({"number":"1","contact":[{"fullName":"a"}]})).is_err()
+        );
         assert!(validate_send_audio(&json!({"number":"1"}), false).is_err());
         assert!(validate_send_sticker(&json!({"number":"1","sticker":"aGk="}), false).is_ok());
     }

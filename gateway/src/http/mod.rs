@@ -193,10 +193,16 @@ pub fn app(state: AppState) -> Router {
             "/message/sendSticker/{instance}",
             post(send::send_sticker).layer(DefaultBodyLimit::disable()),
         )
-        .route("/message/sendLocation/{instance}", post(send::send_location))
+        .route(
+            "/message/sendLocation/{instance}",
+            post(send::send_location),
+        )
         .route("/message/sendContact/{instance}", post(send::send_contact))
         .route("/message/sendPoll/{instance}", post(send::send_poll))
-        .route("/message/sendReaction/{instance}", post(send::send_reaction))
+        .route(
+            "/message/sendReaction/{instance}",
+            post(send::send_reaction),
+        )
         .route(
             "/chat/markMessageAsRead/{instance}",
             post(session::mark_as_read),

@@ -401,7 +401,16 @@ pub async fn send_whatsapp_audio(
     show_typing(&session, &jid, req.meta.delay, true).await;
     let uploaded = upload(&session, MediaKind::Audio, &file, &req.number, &jid).await?;
     let message = media_message(&uploaded, false, fields);
-    send_content(&state, instance, session, &req.number, message, &req.meta, &body).await
+    send_content(
+        &state,
+        instance,
+        session,
+        &req.number,
+        message,
+        &req.meta,
+        &body,
+    )
+    .await
 }
 
 /// `POST /message/sendSticker/{instance}`: WebP as it is; PNG, JPEG or GIF (first frame)
@@ -433,12 +442,18 @@ pub async fn send_sticker(
         other => {
             return Err(bad(format!(
                 "a sticker must be WebP{}: this file is {}",
-                if req.convert { ", PNG, JPEG or GIF" } else { " (notConvertSticker is set)" },
+                if req.convert {
+                    ", PNG, JPEG or GIF"
+                } else {
+                    " (notConvertSticker is set)"
+                },
                 other.unwrap_or("an unknown format")
             )));
         }
     };
-    let pic = picture::inspect(&file).await.map_err(|e| bad(e.to_string()))?;
+    let pic = picture::inspect(&file)
+        .await
+        .map_err(|e| bad(e.to_string()))?;
     let fields = MediaFields {
         mimetype: "image/webp".to_owned(),
         width: Some(pic.width),
@@ -448,7 +463,16 @@ pub async fn send_sticker(
     show_typing(&session, &jid, req.meta.delay, false).await;
     let uploaded = upload(&session, MediaKind::Image, &file, &req.number, &jid).await?;
     let message = media_message(&uploaded, true, fields);
-    send_content(&state, instance, session, &req.number, message, &req.meta, &body).await
+    send_content(
+        &state,
+        instance,
+        session,
+        &req.number,
+        message,
+        &req.meta,
+        &body,
+    )
+    .await
 }
 
 /// A JSON body, or its error.
@@ -471,7 +495,16 @@ pub async fn send_location(
     check_shape(&req.number, &to_jid(&req.number))?;
     show_typing(&session, &to_jid(&req.number), req.meta.delay, false).await;
     let message = location_message(req.latitude, req.longitude, &req.name, &req.address);
-    send_content(&state, instance, session, &req.number, message, &req.meta, &body).await
+    send_content(
+        &state,
+        instance,
+        session,
+        &req.number,
+        message,
+        &req.meta,
+        &body,
+    )
+    .await
 }
 
 /// `POST /message/sendContact/{instance}`: one vCard 3.0 per contact, as Evolution builds it.
@@ -491,7 +524,16 @@ pub async fn send_contact(
         .map(|c| (c.full_name.clone(), c.vcard()))
         .collect();
     let message = contacts_message(&cards);
-    send_content(&state, instance, session, &req.number, message, &req.meta, &body).await
+    send_content(
+        &state,
+        instance,
+        session,
+        &req.number,
+        message,
+        &req.meta,
+        &body,
+    )
+    .await
 }
 
 /// `POST /message/sendPoll/{instance}`: a poll with a fresh 32-byte message secret.
@@ -509,7 +551,16 @@ pub async fn send_poll(
     getrandom::fill(&mut secret)
         .map_err(|_| ApiError::from(ErrorEnvelope::internal(["randomness unavailable"])))?;
     let message = poll_message(&req.name, &req.values, req.selectable_count, secret);
-    send_content(&state, instance, session, &req.number, message, &req.meta, &body).await
+    send_content(
+        &state,
+        instance,
+        session,
+        &req.number,
+        message,
+        &req.meta,
+        &body,
+    )
+    .await
 }
 
 /// `POST /message/sendReaction/{instance}`: a reaction (`""` removes ours) in the chat of
