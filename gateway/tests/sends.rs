@@ -912,3 +912,137 @@ async fn voice_notes_stickers_locations_contacts_polls_and_reactions_reach_the_p
     gw.stop().await;
     sim.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn edits_revokes_and_media_downloads_of_stored_messages() {
+    let sim = zapin_sim::run(SimConfig {
+        seed: Some(44),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let receiver = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(&sim, dir.path(), &[]).await;
+    linked(&gw, &sim, &receiver, "ops").await;
+    let friend = account(&sim, "Friend").await;
+    let friend_jid = format!("{friend}@s.whatsapp.net");
+    let id_of = |record: &Value| record["key"]["id"].as_str().unwrap().to_owned();
+
+    let (status, text) = gw
+        .post(
+            "/message/sendText/ops",
+            json!({"number": friend, "text": "frist draft"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{text}");
+    let text_id = id_of(&text);
+    received(&sim, &friend, &text_id).await;
+
+    // Edit: the phone gets the new text for that message.
+    let (status, edit) = gw
+        .post(
+            "/chat/updateMessage/ops",
+            json!({"number": friend, "text": "first draft",
+                   "key": {"id": text_id, "remoteJid": friend_jid, "fromMe": true}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{edit}");
+    assert_eq!(edit["messageType"], "protocolMessage");
+    let got = received(&sim, &friend, &id_of(&edit)).await;
+    assert_eq!(got["type"], "edit", "{got}");
+    assert_eq!(got["text"], "first draft");
+    assert_eq!(got["target_id"], text_id.as_str());
+
+    // Revoke.
+    let (status, revoke) = gw
+        .call(
+            Method::DELETE,
+            "/chat/deleteMessageForEveryone/ops",
+            Some(json!({"id": text_id, "remoteJid": friend_jid, "fromMe": true})),
+        )
+        .await;
+    assert_eq!(status, 201, "{revoke}");
+    let got = received(&sim, &friend, &id_of(&revoke)).await;
+    assert_eq!(got["type"], "revoke", "{got}");
+    assert_eq!(got["target_id"], text_id.as_str());
+
+    // The media of a sent message, downloaded back by key id and by the record itself.
+    let picture = png(20, 10);
+    let (status, image) = gw
+        .post(
+            "/message/sendMedia/ops",
+            json!({"number": friend, "mediatype": "image", "media": B64.encode(&picture), "caption": "back"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{image}");
+    let (status, got) = gw
+        .post(
+            "/chat/getBase64FromMediaMessage/ops",
+            json!({"message": {"key": {"id": id_of(&image)}}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{got}");
+    assert_eq!(got["mediaType"], "imageMessage");
+    assert_eq!(got["mimetype"], "image/png");
+    assert_eq!(got["caption"], "back");
+    assert_eq!(got["size"]["width"], 20);
+    assert_eq!(got["buffer"], Value::Null);
+    assert_eq!(
+        B64.decode(got["base64"].as_str().unwrap()).unwrap(),
+        picture
+    );
+    let (status, got) = gw
+        .post(
+            "/chat/getBase64FromMediaMessage/ops",
+            json!({"message": {"key": {"id": "UNSTORED"}, "message": image["message"]}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{got}");
+    assert_eq!(
+        B64.decode(got["base64"].as_str().unwrap()).unwrap(),
+        picture
+    );
+
+    // Unknown ids, others' messages, messages without media: 400, nothing sent.
+    let before = sim_messages(&sim, &friend).await.len();
+    let unknown = json!({"id": "3EB0000000000000000000", "remoteJid": friend_jid, "fromMe": true});
+    let (status, body) = gw
+        .post(
+            "/chat/updateMessage/ops",
+            json!({"number": friend, "text": "x", "key": unknown}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["response"]["message"], json!(["Message not found"]));
+    let (status, body) = gw
+        .call(
+            Method::DELETE,
+            "/chat/deleteMessageForEveryone/ops",
+            Some(unknown.clone()),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = gw
+        .post(
+            "/chat/getBase64FromMediaMessage/ops",
+            json!({"message": {"key": {"id": "3EB0000000000000000000"}}}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = gw
+        .post(
+            "/chat/getBase64FromMediaMessage/ops",
+            json!({"message": {"key": {"id": text_id}}}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body["response"]["message"],
+        json!(["The message has no media"])
+    );
+    assert_eq!(sim_messages(&sim, &friend).await.len(), before);
+
+    gw.stop().await;
+    sim.shutdown().await.unwrap();
+}

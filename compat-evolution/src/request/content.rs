@@ -364,6 +364,103 @@ pub fn validate_send_poll(body: &Value) -> Result<SendPoll, ErrorEnvelope> {
     })
 }
 
+/// The message an edit, a revoke or a download is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageRef {
+    pub id: String,
+    pub remote_jid: String,
+    pub from_me: bool,
+    pub participant: Option<String>,
+}
+
+/// A validated chat/updateMessage body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateMessage {
+    pub number: String,
+    pub text: String,
+    pub key: MessageRef,
+}
+
+fn key_ref(key: &Value) -> MessageRef {
+    MessageRef {
+        id: get_str(key, "id").unwrap_or_default(),
+        remote_jid: get_str(key, "remoteJid").unwrap_or_default(),
+        from_me: get_bool(key, "fromMe").unwrap_or(false),
+        participant: get_str(key, "participant").filter(|p| !p.is_empty()),
+    }
+}
+
+/// chat/updateMessage: `number`, `text`, `key{id, remoteJid, fromMe}`.
+pub fn validate_update_message(body: &Value) -> Result<UpdateMessage, ErrorEnvelope> {
+    run_schema(body, |c| {
+        c.prop("number", Ty::String, Rules::described(NUMBER));
+        c.prop("text", Ty::String, Rules::NONE);
+        c.object("key", Rules::NONE, |k| {
+            k.prop("id", Ty::String, Rules::NONE);
+            k.prop("remoteJid", Ty::String, Rules::NONE);
+            k.prop("fromMe", Ty::Boolean, Rules::BOOL_ENUM);
+            k.required(&["id", "remoteJid", "fromMe"]);
+            k.not_empty(&["id", "remoteJid"]);
+        });
+        c.required(&["number", "text", "key"]);
+    })?;
+    let text = get_str(body, "text").unwrap_or_default();
+    if text.is_empty() {
+        return Err(ErrorEnvelope::bad_request(["Text is required"]));
+    }
+    Ok(UpdateMessage {
+        number: get_str(body, "number").unwrap_or_default(),
+        text,
+        key: key_ref(&body.get("key").cloned().unwrap_or_default()),
+    })
+}
+
+/// chat/deleteMessageForEveryone: `id`, `fromMe`, `remoteJid`, `participant`.
+pub fn validate_delete_for_everyone(body: &Value) -> Result<MessageRef, ErrorEnvelope> {
+    run_schema(body, |c| {
+        c.prop("id", Ty::String, Rules::NONE);
+        c.prop("remoteJid", Ty::String, Rules::NONE);
+        c.prop("fromMe", Ty::Boolean, Rules::BOOL_ENUM);
+        c.prop("participant", Ty::String, Rules::NONE);
+        c.required(&["id", "fromMe", "remoteJid"]);
+        c.not_empty(&["id", "remoteJid"]);
+    })?;
+    Ok(key_ref(body))
+}
+
+/// chat/getBase64FromMediaMessage: `message` (`{key:{id}}`, or a whole message with its
+/// `message` content), `convertToMp4`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GetBase64 {
+    /// The key id, to find a stored message.
+    pub id: Option<String>,
+    /// The message content when the body carries it (`message.message`).
+    pub content: Option<Value>,
+    pub convert_to_mp4: bool,
+}
+
+pub fn validate_get_base64(body: &Value) -> Result<GetBase64, ErrorEnvelope> {
+    run_schema(body, |c| {
+        c.prop("message", Ty::Object, Rules::NONE);
+        c.prop("convertToMp4", Ty::Boolean, Rules::NONE);
+        c.required(&["message"]);
+    })?;
+    let message = body.get("message").cloned().unwrap_or_default();
+    let id = message
+        .get("key")
+        .and_then(|k| get_str(k, "id"))
+        .filter(|i| !i.is_empty());
+    let content = message.get("message").filter(|m| m.is_object()).cloned();
+    if id.is_none() && content.is_none() {
+        return Err(ErrorEnvelope::bad_request(["message.key.id is required"]));
+    }
+    Ok(GetBase64 {
+        id,
+        content,
+        convert_to_mp4: get_bool(body, "convertToMp4").unwrap_or(false),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -454,5 +551,21 @@ mod tests {
         );
         assert!(validate_send_audio(&json!({"number":"1"}), false).is_err());
         assert!(validate_send_sticker(&json!({"number":"1","sticker":"aGk="}), false).is_ok());
+        assert!(validate_update_message(&json!({"number":"1","text":"","key":key})).is_err());
+        assert!(
+            validate_update_message(&json!({"number":"1","text":"t","key":{"id":"A"}})).is_err()
+        );
+        assert_eq!(
+            validate_update_message(&json!({"number":"1","text":"t","key":key}))
+                .unwrap()
+                .key
+                .id,
+            "ABC"
+        );
+        assert!(validate_delete_for_everyone(&json!({"id":"A","remoteJid":"1"})).is_err());
+        assert!(validate_get_base64(&json!({"message":{}})).is_err());
+        let g = validate_get_base64(&json!({"message":{"key":{"id":"A"}},"convertToMp4":true}))
+            .unwrap();
+        assert_eq!((g.id.as_deref(), g.convert_to_mp4), (Some("A"), true));
     }
 }

@@ -330,6 +330,39 @@ pub fn poll_message(
     m
 }
 
+/// `ProtocolMessage.Type` values this crate sends.
+pub const PROTOCOL_REVOKE: i32 = 0;
+pub const PROTOCOL_MESSAGE_EDIT: i32 = 14;
+
+/// Deletes the message `key` names for everyone (a "revoke").
+pub fn revoke_message(key: wa::MessageKey) -> wa::Message {
+    wa::Message {
+        protocol_message: Some(Box::new(message::ProtocolMessage {
+            key: Some(key),
+            r#type: Some(PROTOCOL_REVOKE),
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}
+
+/// Replaces the text of our message `key` names with `text` (an edit).
+pub fn edit_message(key: wa::MessageKey, text: &str, now_ms: i64) -> wa::Message {
+    wa::Message {
+        protocol_message: Some(Box::new(message::ProtocolMessage {
+            key: Some(key),
+            r#type: Some(PROTOCOL_MESSAGE_EDIT),
+            edited_message: Some(Box::new(wa::Message {
+                conversation: Some(text.to_owned()),
+                ..Default::default()
+            })),
+            timestamp_ms: Some(now_ms),
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}
+
 /// The content key of a message as Baileys/Evolution name it (`messageType`), looking through
 /// the ephemeral/view-once/document-with-caption wrappers. `"unknown"` when none is set.
 pub fn content_type(m: &wa::Message) -> &'static str {

@@ -203,6 +203,15 @@ pub fn app(state: AppState) -> Router {
             "/message/sendReaction/{instance}",
             post(send::send_reaction),
         )
+        .route("/chat/updateMessage/{instance}", post(send::update_message))
+        .route(
+            "/chat/deleteMessageForEveryone/{instance}",
+            delete(send::delete_for_everyone),
+        )
+        .route(
+            "/chat/getBase64FromMediaMessage/{instance}",
+            post(send::get_base64),
+        )
         .route(
             "/chat/markMessageAsRead/{instance}",
             post(session::mark_as_read),

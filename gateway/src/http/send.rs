@@ -14,14 +14,16 @@ use serde_json::{Map, Value, json};
 use zapin_compat_evolution::ErrorEnvelope;
 use zapin_compat_evolution::request::{
     MediaSource, MediaType, SendMeta, multipart_field, resolve_mimetype, sniff_mimetype,
-    validate_send_audio, validate_send_contact, validate_send_location, validate_send_media,
-    validate_send_poll, validate_send_reaction, validate_send_sticker,
+    validate_delete_for_everyone, validate_get_base64, validate_send_audio, validate_send_contact,
+    validate_send_location, validate_send_media, validate_send_poll, validate_send_reaction,
+    validate_send_sticker, validate_update_message,
 };
 use zapin_compat_evolution::response::MessageRecord;
 use zapin_engine::media::MediaKind;
 use zapin_engine::messaging::MessagingError;
 use zapin_engine::messaging::content::{
-    MediaFields, contacts_message, location_message, media_message, poll_message, reaction_message,
+    MediaFields, contacts_message, edit_message, location_message, media_message, poll_message,
+    reaction_message, revoke_message,
 };
 use zapin_engine::{ChatState, EngineError, SessionHandle};
 use zapin_protocol::proto::wa;
@@ -581,10 +583,7 @@ pub async fn send_reaction(
         id: Some(req.key_id.clone()),
         participant: req.participant.as_deref().map(to_jid),
     };
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    let message = reaction_message(key, &req.reaction, now_ms);
+    let message = reaction_message(key, &req.reaction, now_ms());
     let request = json!({"number": req.remote_jid});
     send_content(
         &state,
@@ -596,4 +595,252 @@ pub async fn send_reaction(
         &request,
     )
     .await
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Evolution's answer for a key id the instance has no message for.
+fn message_not_found() -> ApiError {
+    ErrorEnvelope::bad_request(["Message not found"]).into()
+}
+
+/// `POST /chat/updateMessage/{instance}` → 200 record of the edit (a `protocolMessage` of type
+/// `MESSAGE_EDIT` carrying the new text). Only our own stored messages can be edited.
+pub async fn update_message(
+    State(state): State<AppState>,
+    Extension(Authorized(instance)): Extension<Authorized>,
+    req: Request,
+) -> Result<Created, ApiError> {
+    let body = json_body(req).await?;
+    let req = validate_update_message(&body)?;
+    let session = open_session(&state, &instance)?;
+    let stored = state
+        .db
+        .message_by_key(&instance.id, &req.key.id)
+        .await?
+        .ok_or_else(message_not_found)?;
+    if !stored.from_me || !req.key.from_me {
+        return Err(ErrorEnvelope::bad_request(["You cannot edit others messages"]).into());
+    }
+    let key = wa::MessageKey {
+        remote_jid: Some(stored.remote_jid.clone()),
+        from_me: Some(true),
+        id: Some(stored.key_id.clone()),
+        participant: None,
+    };
+    let message = edit_message(key, &req.text, now_ms());
+    let request = json!({"number": stored.remote_jid});
+    let (_, record) = send_content(
+        &state,
+        instance,
+        session,
+        &stored.remote_jid,
+        message,
+        &SendMeta::default(),
+        &request,
+    )
+    .await?;
+    Ok((StatusCode::OK, record))
+}
+
+/// `DELETE /chat/deleteMessageForEveryone/{instance}` → 201 record of the revoke (a
+/// `protocolMessage` of type `REVOKE` naming the message).
+pub async fn delete_for_everyone(
+    State(state): State<AppState>,
+    Extension(Authorized(instance)): Extension<Authorized>,
+    req: Request,
+) -> Result<Created, ApiError> {
+    let body = json_body(req).await?;
+    let req = validate_delete_for_everyone(&body)?;
+    let session = open_session(&state, &instance)?;
+    let stored = state
+        .db
+        .message_by_key(&instance.id, &req.id)
+        .await?
+        .ok_or_else(message_not_found)?;
+    let chat = to_jid(&req.remote_jid);
+    let key = wa::MessageKey {
+        remote_jid: Some(chat.clone()),
+        from_me: Some(req.from_me),
+        id: Some(stored.key_id.clone()),
+        participant: req.participant.as_deref().map(to_jid),
+    };
+    let request = json!({"number": chat});
+    send_content(
+        &state,
+        instance,
+        session,
+        &chat,
+        revoke_message(key),
+        &SendMeta::default(),
+        &request,
+    )
+    .await
+}
+
+/// Bytes of a record's binary field: Evolution's `{"0":n,…}` object, an array of numbers, or
+/// base64 text.
+fn json_bytes(v: &Value) -> Option<Vec<u8>> {
+    match v {
+        Value::String(s) => {
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, s).ok()
+        }
+        Value::Array(items) => items
+            .iter()
+            .map(|i| i.as_u64().and_then(|n| u8::try_from(n).ok()))
+            .collect(),
+        Value::Object(map) => (0..map.len())
+            .map(|i| {
+                map.get(&i.to_string())
+                    .and_then(Value::as_u64)
+                    .and_then(|n| u8::try_from(n).ok())
+            })
+            .collect(),
+        _ => None,
+    }
+}
+
+/// A record's 64-bit number: `{low, high, unsigned}`, a number, or a decimal string.
+fn json_u64(v: &Value) -> Option<u64> {
+    match v {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.parse().ok(),
+        Value::Object(o) => {
+            let low = o.get("low")?.as_i64()?;
+            let high = o.get("high")?.as_i64()?;
+            let low = u64::from(u32::try_from(low & 0xFFFF_FFFF).ok()?);
+            let high = u64::from(u32::try_from(high & 0xFFFF_FFFF).ok()?);
+            Some((high << 32) | low)
+        }
+        _ => None,
+    }
+}
+
+fn key32(v: Option<&Value>) -> Option<[u8; 32]> {
+    json_bytes(v?)?.try_into().ok()
+}
+
+/// The media part of a record's `message` and what it needs for a download.
+fn media_of(message: &Value) -> Option<(&'static str, &Value, zapin_engine::media::MediaRef)> {
+    let (name, kind) = [
+        ("imageMessage", MediaKind::Image),
+        ("videoMessage", MediaKind::Video),
+        ("audioMessage", MediaKind::Audio),
+        ("documentMessage", MediaKind::Document),
+        ("stickerMessage", MediaKind::Image),
+    ]
+    .into_iter()
+    .find(|(name, _)| message.get(*name).is_some_and(Value::is_object))?;
+    let m = message.get(name)?;
+    let text = |k: &str| m.get(k).and_then(Value::as_str).map(str::to_owned);
+    let media = zapin_engine::media::MediaRef {
+        kind,
+        direct_path: text("directPath"),
+        url: text("url"),
+        media_key: key32(m.get("mediaKey"))?,
+        file_sha256: key32(m.get("fileSha256"))?,
+        file_enc_sha256: key32(m.get("fileEncSha256"))?,
+        file_length: m.get("fileLength").and_then(json_u64),
+    };
+    Some((name, m, media))
+}
+
+/// `POST /chat/getBase64FromMediaMessage/{instance}` → 201 `{mediaType, fileName, caption,
+/// size{fileLength,height,width}, mimetype, base64, buffer:null}`: the media of a stored message
+/// (by `message.key.id`) or of the message content in the body, downloaded, checked and
+/// decrypted. `convertToMp4` is accepted and ignored (no converter).
+pub async fn get_base64(
+    State(state): State<AppState>,
+    Extension(Authorized(instance)): Extension<Authorized>,
+    req: Request,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let body = json_body(req).await?;
+    let req = validate_get_base64(&body)?;
+    let session = open_session(&state, &instance)?;
+    let content = match (req.content, &req.id) {
+        (Some(c), _) => c,
+        (None, Some(id)) => {
+            state
+                .db
+                .message_by_key(&instance.id, id)
+                .await?
+                .ok_or_else(message_not_found)?
+                .message
+        }
+        (None, None) => return Err(message_not_found()),
+    };
+    let (media_type, fields, media) = media_of(&content)
+        .ok_or_else(|| ApiError::from(ErrorEnvelope::bad_request(["The message has no media"])))?;
+    if media
+        .file_length
+        .is_some_and(|n| n > state.config.media_max_bytes)
+    {
+        return Err(input_error(MediaInputError::TooLarge {
+            max: state.config.media_max_bytes,
+        }));
+    }
+    let std_file = tokio::task::spawn_blocking(tempfile::tempfile)
+        .await
+        .map_err(|e| input_error(std::io::Error::other(e.to_string()).into()))?
+        .map_err(|e| input_error(e.into()))?;
+    let mut out = tokio::fs::File::from_std(std_file);
+    session
+        .download_media(&media, &mut out)
+        .await
+        .map_err(|e| ApiError::from(ErrorEnvelope::bad_request([e.to_string()])))?;
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    out.seek(std::io::SeekFrom::Start(0))
+        .await
+        .map_err(|e| input_error(e.into()))?;
+    let mut plain = Vec::new();
+    out.read_to_end(&mut plain)
+        .await
+        .map_err(|e| input_error(e.into()))?;
+    let get = |k: &str| fields.get(k).cloned().unwrap_or(Value::Null);
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "mediaType": media_type,
+            "fileName": get("fileName"),
+            "caption": get("caption"),
+            "size": {"fileLength": get("fileLength"), "height": get("height"), "width": get("width")},
+            "mimetype": get("mimetype"),
+            "base64": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &plain),
+            "buffer": Value::Null,
+        })),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_fields_read_back() {
+        assert_eq!(json_bytes(&json!({"0": 1, "1": 255})), Some(vec![1, 255]));
+        assert_eq!(json_bytes(&json!([1, 2])), Some(vec![1, 2]));
+        assert_eq!(json_bytes(&json!("AQI=")), Some(vec![1, 2]));
+        assert_eq!(json_bytes(&json!({"0": 256})), None);
+        assert_eq!(json_bytes(&json!({"1": 1})), None);
+        assert_eq!(
+            json_u64(&json!({"low": 5, "high": 1, "unsigned": true})),
+            Some((1 << 32) + 5)
+        );
+        assert_eq!(json_u64(&json!({"low": -1, "high": 0})), Some(0xFFFF_FFFF));
+        assert_eq!(json_u64(&json!("12")), Some(12));
+        assert!(media_of(&json!({"conversation": "x"})).is_none());
+        assert!(plausible_user("5511@s.whatsapp.net"));
+        assert!(!plausible_user("@s.whatsapp.net"));
+        assert!(!plausible_user("abc@s.whatsapp.net"));
+        assert!(plausible_user("1@g.us"));
+        assert_eq!(
+            url_file_name("https://x.test/a/b.pdf?x=1").as_deref(),
+            Some("b.pdf")
+        );
+        assert_eq!(url_file_name("https://x.test/"), None);
+    }
 }

@@ -218,6 +218,7 @@ fn unwrapped(m: &wa::Message) -> &wa::Message {
         &m.ephemeral_message,
         &m.view_once_message,
         &m.view_once_message_v2,
+        &m.edited_message,
     ] {
         if let Some(inner) = wrapper.as_ref().and_then(|w| w.message.as_deref()) {
             return unwrapped(inner);
@@ -291,6 +292,7 @@ fn describe(m: &wa::Message) -> Option<(&'static str, Option<String>)> {
         &m.ephemeral_message,
         &m.view_once_message,
         &m.view_once_message_v2,
+        &m.edited_message,
     ] {
         if let Some(inner) = wrapper.as_ref().and_then(|w| w.message.as_deref()) {
             return describe(inner);
@@ -304,6 +306,22 @@ fn describe(m: &wa::Message) -> Option<(&'static str, Option<String>)> {
     }
     if let Some(x) = &m.reaction_message {
         return Some(("reaction", Some(x.text.clone().unwrap_or_default())));
+    }
+    if let Some(p) = m.protocol_message.as_deref() {
+        return match p.r#type {
+            Some(0) => Some(("revoke", None)),
+            Some(14) => Some((
+                "edit",
+                p.edited_message.as_deref().and_then(|e| {
+                    e.conversation.clone().or_else(|| {
+                        e.extended_text_message
+                            .as_ref()
+                            .and_then(|x| x.text.clone())
+                    })
+                }),
+            )),
+            _ => None,
+        };
     }
     let kinds: [(bool, &'static str); 10] = [
         (m.image_message.is_some(), "image"),
