@@ -23,6 +23,7 @@ pub mod observe;
 mod profile;
 mod proxy;
 pub(crate) mod quote;
+mod send;
 pub(crate) mod session;
 mod settings;
 pub mod tenancy;
@@ -208,6 +209,38 @@ pub fn app(state: AppState) -> Router {
             post(session::set_presence),
         )
         .route("/message/sendText/{instance}", post(session::send_text))
+        // Files stream to disk under ZAPIN_MEDIA_MAX_BYTES, not the JSON body limit.
+        .route(
+            "/message/sendMedia/{instance}",
+            post(send::send_media).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/message/sendWhatsAppAudio/{instance}",
+            post(send::send_whatsapp_audio).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/message/sendSticker/{instance}",
+            post(send::send_sticker).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/message/sendLocation/{instance}",
+            post(send::send_location),
+        )
+        .route("/message/sendContact/{instance}", post(send::send_contact))
+        .route("/message/sendPoll/{instance}", post(send::send_poll))
+        .route(
+            "/message/sendReaction/{instance}",
+            post(send::send_reaction),
+        )
+        .route("/chat/updateMessage/{instance}", post(send::update_message))
+        .route(
+            "/chat/deleteMessageForEveryone/{instance}",
+            delete(send::delete_for_everyone),
+        )
+        .route(
+            "/chat/getBase64FromMediaMessage/{instance}",
+            post(send::get_base64),
+        )
         .route(
             "/chat/markMessageAsRead/{instance}",
             post(session::mark_as_read),

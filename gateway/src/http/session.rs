@@ -28,8 +28,7 @@ use super::guard::Authorized;
 use super::{ApiError, AppState};
 use crate::db::Instance;
 use crate::runtime::EngineRuntime;
-use crate::runtime::bridge::Bridge;
-use crate::runtime::sends::{self, Outgoing, SendError};
+use crate::runtime::sends::{self, Outgoing};
 
 /// How long connect waits for the first QR of a fresh connection (Evolution sleeps 2 s).
 const FIRST_QR_WAIT: Duration = Duration::from_secs(2);
@@ -307,54 +306,18 @@ pub async fn send_text(
     let body = body?;
     let req = validate_send_text(&body)?;
     let session = open_session(&state, &instance)?;
-    if let Some(delay) = req.delay.filter(|d| *d > 0) {
-        typing(&session, &to_jid(&req.number), delay).await;
-    }
-    let runtime = engine(&state)?.clone();
-    let bridge = Bridge {
-        runtime,
-        db: state.db.clone(),
-        config: state.config.clone(),
-        tokens: state.tokens.clone(),
-    };
+    let jid = to_jid(&req.number);
+    super::send::check_shape(&req.number, &jid)?;
+    super::send::show_typing(&session, &jid, req.delay, false).await;
+    let bridge = super::send::bridge(&state)?;
+    let failure = |e| super::send::send_failure(&req.number, &jid, e);
     let outgoing = Outgoing::from_request(&bridge, &instance, &body)
         .await
-        .map_err(send_error)?;
+        .map_err(failure)?;
     let out = sends::send_new(&bridge, instance, session, outgoing, body)
         .await
-        .map_err(send_error)?;
+        .map_err(failure)?;
     Ok((StatusCode::CREATED, Json(out)))
-}
-
-/// "typing…" in `jid` for `delay_ms` (capped at [`SEND_PRESENCE_MAX_DELAY`]), then `paused`. A
-/// chat state is a courtesy: if one cannot be sent, the message still is.
-async fn typing(session: &zapin_engine::SessionHandle, jid: &str, delay_ms: i64) {
-    let wait = presence_delay(delay_ms as f64);
-    let shown = async {
-        session.subscribe_presence(jid).await?;
-        session.send_chat_presence(jid, ChatState::Composing).await
-    };
-    if let Err(err) = shown.await {
-        tracing::debug!("sendText: no typing state before the message: {err}");
-    }
-    tokio::time::sleep(wait).await;
-    if let Err(err) = session.send_chat_presence(jid, ChatState::Paused).await {
-        tracing::debug!("sendText: no paused state before the message: {err}");
-    }
-}
-
-/// Evolution answers any failure of the send itself with a 400 carrying its text (contract
-/// §3.3, step 5): a messaging failure (no device to encrypt to, a refused key fetch) is the
-/// caller's 400 here too; the engine's own failures stay 500.
-fn send_error(err: SendError) -> ApiError {
-    match err {
-        SendError::Engine(err @ EngineError::Messaging(_)) => {
-            ErrorEnvelope::bad_request([err.to_string()]).into()
-        }
-        SendError::Engine(err) => internal(err),
-        SendError::Db(err) => err.into(),
-        SendError::BadRequest => ErrorEnvelope::bad_request(["invalid request"]).into(),
-    }
 }
 
 /// `POST /chat/markMessageAsRead/{instance}` → 201 `{"message":"Read messages","read":"success"}`.
