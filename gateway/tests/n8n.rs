@@ -207,6 +207,68 @@ fn workflows() -> Vec<Value> {
             ),
         ),
         (
+            "proxy-set",
+            "instances-api",
+            "set-proxy",
+            params(
+                &[
+                    "instanceName",
+                    "enabled",
+                    "proxyHost",
+                    "proxyPort",
+                    "proxyProtocol",
+                    "proxyUsername",
+                    "proxyPassword",
+                ],
+                json!({"resourceForProxy": "setProxy"}),
+            ),
+        ),
+        (
+            "proxy-find",
+            "instances-api",
+            "set-proxy",
+            params(&["instanceName"], json!({"resourceForProxy": "findProxy"})),
+        ),
+        (
+            "chat-find-contacts",
+            "chat-api",
+            "find-contacts",
+            params(&["instanceName", "remoteJid"], json!({"listAll": false})),
+        ),
+        (
+            "chat-all-contacts",
+            "chat-api",
+            "find-contacts",
+            params(&["instanceName"], json!({"listAll": true})),
+        ),
+        (
+            "chat-find-chats",
+            "chat-api",
+            "find-chats",
+            params(
+                &["instanceName", "remoteJid", "messageId", "page", "offset"],
+                json!({}),
+            ),
+        ),
+        (
+            "profile-fetch",
+            "profile-api",
+            "fetch-profile",
+            params(&["instanceName", "remoteJid"], json!({})),
+        ),
+        (
+            "profile-fetch-business",
+            "profile-api",
+            "fetch-business-profile",
+            params(&["instanceName", "remoteJid"], json!({})),
+        ),
+        (
+            "profile-name",
+            "profile-api",
+            "update-profile-name",
+            params(&["instanceName", "name"], json!({})),
+        ),
+        (
             "chat-check-number",
             "chat-api",
             "check-number",
@@ -879,6 +941,60 @@ async fn the_n8n_evolution_node_drives_every_operation_zapin_serves() {
         )
         .await;
     assert_eq!(typing, json!({"presence": "composing"}));
+
+    // ---- contacts, chats, profiles of others ----
+    let contacts = w
+        .run("chat-find-contacts", json!({"remoteJid": alice}))
+        .await;
+    assert_eq!(contacts[0]["remoteJid"], alice_jid.as_str(), "{contacts}");
+    let contacts = w.run("chat-all-contacts", json!({})).await;
+    assert!(
+        contacts
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["remoteJid"] == alice_jid.as_str())),
+        "{contacts}"
+    );
+    // The node puts a message id in `where.id`, which Evolution's findChats does not read: it
+    // must not empty the answer.
+    let chats = w
+        .run(
+            "chat-find-chats",
+            json!({"remoteJid": alice, "messageId": incoming, "page": 1, "offset": 10}),
+        )
+        .await;
+    assert!(
+        chats
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["remoteJid"] == alice_jid.as_str())),
+        "{chats}"
+    );
+    let profile = w.run("profile-fetch", json!({"remoteJid": alice})).await;
+    assert_eq!(profile["wuid"], alice_jid.as_str(), "{profile}");
+    assert_eq!(profile["numberExists"], true, "{profile}");
+    let business = w
+        .run("profile-fetch-business", json!({"remoteJid": alice}))
+        .await;
+    assert!(business.is_object(), "{business}");
+    w.run("profile-name", json!({"name": "n8n owner"})).await;
+    w.until("the push name at the server", || async {
+        (w.sim_get(&format!("/sim/accounts/{owner}")).await["push_name"] == "n8n owner")
+            .then_some(())
+    })
+    .await;
+
+    // ---- proxy: find answers; the node's "disabled" is `enabled: ""`, which Evolution's
+    // schema refuses (a boolean is required), and so does zapin ----
+    w.run("proxy-find", json!({})).await;
+    let (status, refused) = w
+        .n8n
+        .call(
+            "proxy-set",
+            &json!({"instanceName": INSTANCE, "enabled": false, "proxyHost": "127.0.0.1",
+                    "proxyPort": "3128", "proxyProtocol": "http", "proxyUsername": "",
+                    "proxyPassword": ""}),
+        )
+        .await;
+    assert!(status == 200 && refused["success"] != true, "{refused}");
 
     // ---- groups ----
     // The node's description defaults to empty: accepted and left out, as Evolution does.
