@@ -50,6 +50,24 @@ fn params(from_body: &[&str], fixed: Value) -> Value {
     out
 }
 
+/// The Evolution Bot fields the node reads for create and update.
+const BOT_FIELDS: [&str; 14] = [
+    "instanceName",
+    "apiUrl",
+    "apiKeyBot",
+    "triggerOperator",
+    "triggerValue",
+    "expire",
+    "keywordFinish",
+    "delayMessage",
+    "unknownMessage",
+    "listeningFromMe",
+    "stopBotFromMe",
+    "keepOpen",
+    "debounceTime",
+    "ignoreJids",
+];
+
 /// One workflow per (path, resource, operation, parameters): a webhook at `POST
 /// /webhook/<path>` feeding one Evolution API node.
 fn workflows() -> Vec<Value> {
@@ -267,6 +285,60 @@ fn workflows() -> Vec<Value> {
             "profile-api",
             "update-profile-name",
             params(&["instanceName", "name"], json!({})),
+        ),
+        (
+            "evobot-create",
+            "integrations-api",
+            "evolution-bot",
+            params(
+                &BOT_FIELDS,
+                json!({"resourceForEvolutionBot": "createEvolutionBot", "triggerType": "keyword"}),
+            ),
+        ),
+        (
+            "evobot-update",
+            "integrations-api",
+            "evolution-bot",
+            params(
+                &[BOT_FIELDS.as_slice(), &["evolutionBotId"]].concat(),
+                json!({"resourceForEvolutionBot": "updateEvolutionBot", "triggerType": "keyword"}),
+            ),
+        ),
+        (
+            "evobot-find",
+            "integrations-api",
+            "evolution-bot",
+            params(
+                &["instanceName", "evolutionBotId"],
+                json!({"resourceForEvolutionBot": "findEvolutionBot"}),
+            ),
+        ),
+        (
+            "evobot-sessions",
+            "integrations-api",
+            "evolution-bot",
+            params(
+                &["instanceName", "evolutionBotId"],
+                json!({"resourceForEvolutionBot": "fetchSessionsEvolutionBot"}),
+            ),
+        ),
+        (
+            "evobot-status",
+            "integrations-api",
+            "evolution-bot",
+            params(
+                &["instanceName", "remoteJid", "status"],
+                json!({"resourceForEvolutionBot": "changeStatusEvolutionBot"}),
+            ),
+        ),
+        (
+            "evobot-delete",
+            "integrations-api",
+            "evolution-bot",
+            params(
+                &["instanceName", "evolutionBotId"],
+                json!({"resourceForEvolutionBot": "deleteEvolutionBot"}),
+            ),
         ),
         (
             "chat-check-number",
@@ -1200,6 +1272,60 @@ async fn the_n8n_evolution_node_drives_every_operation_zapin_serves() {
     )
     .await;
     assert_eq!(w.profile(&owner).await["blocked"], json!([]));
+
+    // ---- Evolution Bot: create, fetch, find, update, sessions, status, delete ----
+    let bot_body = |trigger: &str| {
+        json!({
+            "apiUrl": format!("{}/bot", receiver.base), "apiKeyBot": "bot-secret",
+            "triggerOperator": "contains", "triggerValue": trigger, "expire": 0,
+            "keywordFinish": "#sair", "delayMessage": 1000,
+            "unknownMessage": "Mensagem não reconhecida", "listeningFromMe": false,
+            "stopBotFromMe": false, "keepOpen": false, "debounceTime": 0, "ignoreJids": []
+        })
+    };
+    let bot = w.run("evobot-create", bot_body("n8n-bot-trigger")).await;
+    let bot_id = bot["id"].as_str().expect("bot id").to_owned();
+    let stored = w
+        .api_get(&format!("/evolutionBot/fetch/{bot_id}/{INSTANCE}"))
+        .await;
+    assert_eq!(stored["triggerValue"], "n8n-bot-trigger", "{stored}");
+    assert_eq!(stored["triggerType"], "keyword", "{stored}");
+    let fetched = w
+        .run("evobot-find", json!({"evolutionBotId": bot_id}))
+        .await;
+    assert_eq!(fetched["id"], bot_id.as_str(), "{fetched}");
+    let listed = w.run("evobot-find", json!({"evolutionBotId": ""})).await;
+    assert!(
+        listed
+            .as_array()
+            .is_some_and(|b| b.iter().any(|b| b["id"] == bot_id.as_str())),
+        "{listed}"
+    );
+    let mut update = bot_body("n8n-bot-renamed");
+    update["evolutionBotId"] = bot_id.clone().into();
+    w.run("evobot-update", update).await;
+    let stored = w
+        .api_get(&format!("/evolutionBot/fetch/{bot_id}/{INSTANCE}"))
+        .await;
+    assert_eq!(stored["triggerValue"], "n8n-bot-renamed", "{stored}");
+    let sessions = w
+        .run("evobot-sessions", json!({"evolutionBotId": bot_id}))
+        .await;
+    assert!(sessions.is_array(), "{sessions}");
+    w.run(
+        "evobot-status",
+        json!({"remoteJid": alice_jid, "status": "closed"}),
+    )
+    .await;
+    w.run("evobot-delete", json!({"evolutionBotId": bot_id}))
+        .await;
+    let left = w.api_get(&format!("/evolutionBot/find/{INSTANCE}")).await;
+    assert!(
+        !left
+            .as_array()
+            .is_some_and(|b| b.iter().any(|b| b["id"] == bot_id.as_str())),
+        "{left}"
+    );
 
     // ---- restart, logout, delete ----
     w.run("instance-restart", json!({})).await;
