@@ -1,10 +1,10 @@
 //! Real n8n (`tests/n8n`: n8n 1.123 with the community node `n8n-nodes-evolution-api` 1.0.4,
 //! unmodified) drives a live `zapin serve` wired to the simulator through every operation of the
 //! node that zapin serves: instance create/connect/fetch/settings/presence/restart/logout/delete,
-//! webhook set/find, RabbitMQ set/find, send text (plain, quoted, with mentions), check numbers, mark as read, send
-//! presence, block, find messages, every group operation, and the profile and privacy
-//! operations. Each workflow is a webhook trigger followed by one Evolution API node, as a user
-//! builds it in n8n's editor; the test triggers it over HTTP and checks the effect where it
+//! proxy find, webhook set/find, RabbitMQ set/find, send text (plain, quoted, with mentions, with
+//! a delay), check numbers, mark as read, send presence, block, find messages/contacts/chats,
+//! every group operation, the profile and privacy operations, and the Evolution Bot operations.
+//! Each workflow is a webhook trigger followed by one Evolution API node, as a user builds it in n8n's editor; the test triggers it over HTTP and checks the effect where it
 //! lands: the text decrypted at the simulated phone, the group's state at the simulator, the
 //! setting read back over the API.
 //!
