@@ -400,9 +400,10 @@ impl Inner {
             if EffectiveSettings::resolve(None, row).ignores(&msg.remote_jid) {
                 continue;
             }
-            // A session belongs to one kind; other kinds leave the contact alone.
+            // A session belongs to one kind; other kinds leave the contact alone and the
+            // owning kind, wherever it is in the order, handles the message.
             let mut ours = match &session {
-                Some(s) if s.kind != setup_kind.kind => return Ok(Decision::Ignore),
+                Some(s) if s.kind != setup_kind.kind => continue,
                 other => other.clone(),
             };
             let content = msg.content.as_deref().unwrap_or_default();

@@ -624,3 +624,35 @@ async fn split_messages_plan_typing_and_busy_sessions() {
         (Some("b1"), SessionStatus::Opened)
     );
 }
+
+#[tokio::test]
+async fn a_session_of_a_later_kind_keeps_its_conversation() {
+    // Evolution Bot comes first in the order; the contact's session belongs to n8n, which
+    // must go on answering (the other kinds leave the contact alone).
+    let (evo_url, evo_seen) = evolution_server().await;
+    let (n8n_url, _) = n8n_server().await;
+    let evo = bot(
+        "e1",
+        keyword(TriggerOperator::Equals, "hi"),
+        json!({"apiUrl": format!("{evo_url}/bot")}),
+        quick(),
+    );
+    let n8n = bot(
+        "n1",
+        keyword(TriggerOperator::StartsWith, "order"),
+        json!({"webhookUrl": n8n_url, "basicAuthUser": "user", "basicAuthPass": "pass"}),
+        quick(),
+    );
+    let mut w = world(
+        vec![
+            setup("evolution", vec![evo], None),
+            setup("n8n", vec![n8n], None),
+        ],
+        EngineLimits::default(),
+    );
+    w.engine.dispatch(msg(ANA, "order 1"));
+    assert_eq!(w.rx.next_texts().await.1, vec!["n8n: order 1".to_owned()]);
+    w.engine.dispatch(msg(ANA, "hi"));
+    assert_eq!(w.rx.next_texts().await.1, vec!["n8n: hi".to_owned()]);
+    assert!(evo_seen.lock().unwrap().is_empty());
+}

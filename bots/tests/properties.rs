@@ -26,6 +26,20 @@ fn bot(kind: TriggerType, operator: Option<TriggerOperator>, value: &str) -> Bot
 
 proptest! {
     #[test]
+    fn answer_parsers_never_panic(text in "\\PC{0,80}") {
+        use zapin_bots::kind::{DifyBot, EvoAiBot, FlowiseBot, OpenAiBot};
+        let stream = DifyBot::parse_stream(&format!("data: {text}\n\ndata: {{\"event\":\"agent_message\",\"answer\":{}}}\n", serde_json::Value::from(text.clone())));
+        prop_assert!(stream.replies.len() <= 1);
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+            let _ = FlowiseBot::parse_answer(&v);
+            let _ = DifyBot::parse_answer(&v);
+            let _ = EvoAiBot::parse_answer(&v);
+            let _ = OpenAiBot::parse_completion(&v);
+            let _ = OpenAiBot::parse_thread_messages(&v);
+        }
+    }
+
+    #[test]
     fn triggers_never_panic(content in "\\PC{0,40}", query in "[a-z:, ()\\[\\]*+?éÁ\\\\]{0,30}") {
         let _ = advanced_match(&content, &query);
         let bots = vec![

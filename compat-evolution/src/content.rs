@@ -90,6 +90,13 @@ impl ProtoObject {
         self.put(name, v)
     }
 
+    /// A repeated message field; omitted when empty.
+    pub fn objects(self, name: &str, v: Vec<ProtoObject>) -> Self {
+        let v = (!v.is_empty())
+            .then(|| Value::Array(v.into_iter().map(ProtoObject::into_value).collect()));
+        self.put(name, v)
+    }
+
     pub fn object(self, name: &str, v: Option<ProtoObject>) -> Self {
         self.put(name, v.map(ProtoObject::into_value))
     }
@@ -169,5 +176,104 @@ pub fn source_of(id: &str) -> &'static str {
         "desktop"
     } else {
         "unknown"
+    }
+}
+
+/// Evolution's `getConversationMessage`: the text a chatbot sees for a stored message
+/// (`message` is the record's `message` object, `key_id` its id). The first present of: text,
+/// a contact's display name, a location's latitude, a view-once media URL, a list reply's
+/// title (else its row id), a button or template reply's id, then media as
+/// `<type>|<key id>[|caption]`; an ad reply's body is appended on a new line. `None` when the
+/// message has none of these (a sticker, a poll, a reaction, …).
+pub fn conversation_text(message: &Value, key_id: &str) -> Option<String> {
+    let s = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+    let at = |path: &[&str]| {
+        path.iter()
+            .try_fold(message, |v, key| v.get(*key))
+            .filter(|v| !v.is_null())
+    };
+    let media = |kind: &str, path: &[&str]| {
+        at(path).map(|m| match m.get("caption").and_then(Value::as_str) {
+            Some(caption) if !caption.is_empty() => format!("{kind}|{key_id}|{caption}"),
+            _ => format!("{kind}|{key_id}"),
+        })
+    };
+    let view_once = |kind: &str| s(at(&["viewOnceMessageV2", "message", kind, "url"]));
+    let latitude = at(&["locationMessage", "degreesLatitude"]).map(|v| match v {
+        Value::String(t) => t.clone(),
+        other => other.to_string(),
+    });
+    let found = s(at(&["conversation"]))
+        .or_else(|| s(at(&["extendedTextMessage", "text"])))
+        .or_else(|| s(at(&["contactMessage", "displayName"])))
+        .or(latitude)
+        .or_else(|| view_once("imageMessage"))
+        .or_else(|| view_once("videoMessage"))
+        .or_else(|| view_once("audioMessage"))
+        .or_else(|| s(at(&["listResponseMessage", "title"])))
+        .or_else(|| {
+            s(at(&[
+                "listResponseMessage",
+                "singleSelectReply",
+                "selectedRowId",
+            ]))
+        })
+        .or_else(|| s(at(&["templateButtonReplyMessage", "selectedId"])))
+        .or_else(|| s(at(&["buttonsResponseMessage", "selectedButtonId"])))
+        .or_else(|| s(at(&["speechToText"])))
+        .or_else(|| at(&["audioMessage"]).map(|_| format!("audioMessage|{key_id}")))
+        .or_else(|| media("imageMessage", &["imageMessage"]))
+        .or_else(|| media("videoMessage", &["videoMessage"]))
+        .or_else(|| media("documentMessage", &["documentMessage"]))
+        .or_else(|| {
+            media(
+                "documentWithCaptionMessage",
+                &["documentWithCaptionMessage", "message", "documentMessage"],
+            )
+        });
+    let ad = s(at(&["contextInfo", "externalAdReply", "body"]))
+        .map(|body| format!("externalAdReplyBody|{body}"));
+    match (found, ad) {
+        (Some(text), Some(ad)) => Some(format!("{text}\n{ad}")),
+        (text, ad) => text.or(ad),
+    }
+}
+
+#[cfg(test)]
+mod conversation_text_tests {
+    use super::conversation_text;
+    use serde_json::json;
+
+    #[test]
+    fn evolutions_order_and_formats() {
+        let t = |m| conversation_text(&m, "3EB0");
+        assert_eq!(t(json!({"conversation": "hi"})).as_deref(), Some("hi"));
+        assert_eq!(
+            t(json!({"extendedTextMessage": {"text": "yo"}})).as_deref(),
+            Some("yo")
+        );
+        assert_eq!(
+            t(json!({"imageMessage": {"caption": "look"}})).as_deref(),
+            Some("imageMessage|3EB0|look")
+        );
+        assert_eq!(
+            t(json!({"audioMessage": {}})).as_deref(),
+            Some("audioMessage|3EB0")
+        );
+        assert_eq!(
+            t(json!({"listResponseMessage": {"singleSelectReply": {"selectedRowId": "r1"}}}))
+                .as_deref(),
+            Some("r1")
+        );
+        assert_eq!(
+            t(json!({"buttonsResponseMessage": {"selectedButtonId": "b1"}})).as_deref(),
+            Some("b1")
+        );
+        assert_eq!(
+            t(json!({"locationMessage": {"degreesLatitude": -23.5}})).as_deref(),
+            Some("-23.5")
+        );
+        assert_eq!(t(json!({"reactionMessage": {"text": "x"}})), None);
+        assert_eq!(t(json!("not an object")), None);
     }
 }

@@ -1,11 +1,11 @@
-//! The chatbot engine's parsers of outside data: a bot server's JSON answer (Evolution Bot and
-//! n8n), the reply planner over the bot's text (markdown media links, split messages), and
+//! The chatbot engine's parsers of outside data: a bot server's JSON answer (Evolution Bot,
+//! n8n, Flowise, Dify blocking and streamed, EvoAI, OpenAI completions and thread messages), the reply planner over the bot's text (markdown media links, split messages), and
 //! trigger matching of a contact's message against an advanced filter and a keyword regex.
 //! None may panic; a split plan never has an empty text part.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use zapin_bots::kind::{EvolutionBot, N8nBot};
+use zapin_bots::kind::{DifyBot, EvoAiBot, EvolutionBot, FlowiseBot, N8nBot, OpenAiBot};
 use zapin_bots::{
     BotConfig, BotSettings, EffectiveSettings, Reply, ReplyPlan, Trigger, TriggerOperator,
     TriggerType, advanced_match, find_bot_by_trigger,
@@ -13,9 +13,14 @@ use zapin_bots::{
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) {
+        let _ = OpenAiBot::parse_completion(&value);
+        let _ = OpenAiBot::parse_thread_messages(&value);
         for answer in [
             EvolutionBot::parse_answer(&value),
             N8nBot::parse_answer(&value),
+            FlowiseBot::parse_answer(&value),
+            DifyBot::parse_answer(&value),
+            EvoAiBot::parse_answer(&value),
         ]
         .into_iter()
         .flatten()
@@ -26,6 +31,8 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
+    let streamed = DifyBot::parse_stream(text);
+    let _ = ReplyPlan::build(streamed.replies, &EffectiveSettings::evolution_defaults());
     let (content, query) = text.split_once('\u{0}').unwrap_or((text, text));
     let _ = advanced_match(content, query);
     let bots: Vec<BotConfig> = [

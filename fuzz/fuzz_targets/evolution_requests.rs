@@ -95,6 +95,22 @@ fuzz_target!(|data: &[u8]| {
     }
     check(req::validate_transport_set(&body, "rabbitmq"));
     check(req::validate_transport_set(&body, "nats"));
+    for product in &req::BOT_PRODUCTS {
+        if let Ok(bot) = req::validate_bot(product, &body) {
+            // What the create route stores reads back the same.
+            let fields = bot.settings.clone().with_column_defaults();
+            let back = req::BotSettingFields::from_json(&Value::Object(fields.to_json()));
+            assert_eq!(back, fields);
+            assert!(bot.params.keys().all(|k| !bot.secrets.contains_key(k)));
+        }
+        check(req::validate_bot_settings(product, &body));
+    }
+    check(req::validate_bot_status(&body));
+    check(req::validate_bot_ignore_jid(&body));
+    check(req::validate_openai_creds(&body));
+    if let Ok(bot) = req::validate_bot(&req::OPENAI, &body) {
+        std::hint::black_box(req::product_rule_error(&req::OPENAI, &bot));
+    }
     std::hint::black_box(req::validate_connect_query(
         body.get("number").and_then(Value::as_str),
     ));

@@ -328,6 +328,12 @@ pub struct Config {
     pub server_url: Option<String>,
     /// `SERVER_DISABLE_MANAGER`: omit `manager` from `GET /`.
     pub disable_manager: bool,
+    /// The chatbot integrations switched on (`N8N_ENABLED=true`, `TYPEBOT_ENABLED=true`, …, by
+    /// variable name; all off by default, as in Evolution). Evolution Bot is always on.
+    pub bots_enabled: BTreeSet<&'static str>,
+    /// `OPENAI_BASE_URL` (default `https://api.openai.com/v1`, the variable OpenAI's SDKs read):
+    /// where OpenAI bots and `/openai/getModels` call, so any server speaking OpenAI's API works.
+    pub openai_base_url: String,
     /// `CORS_ORIGIN`, `CORS_METHODS`, `CORS_CREDENTIALS`: what browsers on other origins may do.
     pub cors: Cors,
 
@@ -364,6 +370,16 @@ pub struct Config {
     /// the server never acknowledged (a crash, a broken connection) is still sent again under
     /// its id; older ones are marked failed (README, "Sending and crashes").
     pub send_resend_window: std::time::Duration,
+    /// `ZAPIN_MEDIA_MAX_BYTES` (default 104857600, 100 MiB): the largest file a send route
+    /// takes (URL, base64 or multipart). Files stream to a temporary file, so this bounds disk,
+    /// not memory.
+    pub media_max_bytes: u64,
+    /// `ZAPIN_MEDIA_FETCH_TIMEOUT_SECS` (default 60): the longest a `media` URL fetch may take.
+    pub media_fetch_timeout: std::time::Duration,
+    /// `ZAPIN_ALLOW_PRIVATE_URLS` (default false): let `media` URLs reach loopback, private and
+    /// link-local addresses (refused by default: a tenant must not make the server fetch from
+    /// its own network).
+    pub allow_private_urls: bool,
 
     /// `WEBHOOK_GLOBAL_ENABLED` + `WEBHOOK_GLOBAL_URL`: the global webhook, when enabled.
     pub webhook_global_url: Option<String>,
@@ -489,6 +505,25 @@ impl Config {
             .map(|v| http_url("SERVER_URL", v))
             .transpose()?;
         let disable_manager = env.bool("SERVER_DISABLE_MANAGER", false)?;
+        let openai_base_url = match env.get("OPENAI_BASE_URL")? {
+            None => "https://api.openai.com/v1".to_owned(),
+            Some(v) if has_host_after(v, &["http://", "https://"]) => {
+                v.trim_end_matches('/').to_owned()
+            }
+            Some(v) => {
+                return Err(invalid(
+                    "OPENAI_BASE_URL",
+                    v,
+                    "an http:// or https:// URL such as https://api.openai.com/v1",
+                ));
+            }
+        };
+        let mut bots_enabled = BTreeSet::new();
+        for var in BOT_SWITCHES {
+            if env.bool(var, false)? {
+                bots_enabled.insert(var);
+            }
+        }
         let cors = Cors {
             origins: match env.get("CORS_ORIGIN")? {
                 None => None,
@@ -622,6 +657,18 @@ impl Config {
             300u64,
             "a whole number of seconds (0: never resend, mark failed)",
         )?);
+
+        let media_max_bytes = env.number(
+            "ZAPIN_MEDIA_MAX_BYTES",
+            100u64 * 1024 * 1024,
+            "a whole number of bytes",
+        )?;
+        let media_fetch_timeout = std::time::Duration::from_secs(env.number(
+            "ZAPIN_MEDIA_FETCH_TIMEOUT_SECS",
+            60u64,
+            "a whole number of seconds",
+        )?);
+        let allow_private_urls = env.bool("ZAPIN_ALLOW_PRIVATE_URLS", false)?;
 
         let webhook_enabled = env.bool("WEBHOOK_GLOBAL_ENABLED", false)?;
         let webhook_url = env
@@ -762,6 +809,8 @@ impl Config {
             server_port,
             server_url,
             disable_manager,
+            bots_enabled,
+            openai_base_url,
             cors,
             api_key,
             api_key_is_default,
@@ -776,6 +825,9 @@ impl Config {
             event_buffer,
             del_instance_minutes,
             send_resend_window,
+            media_max_bytes,
+            media_fetch_timeout,
+            allow_private_urls,
             webhook_global_url,
             webhook_global_by_events,
             webhook_global_events,
@@ -879,6 +931,16 @@ fn metrics_allowed_ips(v: &str) -> Result<Option<Vec<IpAddr>>, ConfigError> {
     }
     Ok((!ips.is_empty()).then_some(ips))
 }
+
+/// The environment switches of Evolution's optional chatbot integrations.
+pub const BOT_SWITCHES: [&str; 6] = [
+    "TYPEBOT_ENABLED",
+    "OPENAI_ENABLED",
+    "DIFY_ENABLED",
+    "N8N_ENABLED",
+    "EVOAI_ENABLED",
+    "FLOWISE_ENABLED",
+];
 
 fn parse_bool(v: &str) -> Option<bool> {
     if v.eq_ignore_ascii_case("true") {

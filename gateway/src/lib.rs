@@ -3,11 +3,13 @@
 //! The library holds everything the binary runs so that integration tests can start the same
 //! router on an ephemeral port.
 
+pub mod bots;
 pub mod config;
 pub mod dashboard;
 pub mod db;
 pub mod http;
 pub mod keys;
+pub mod media;
 pub mod metrics;
 pub mod runtime;
 pub mod tenancy;

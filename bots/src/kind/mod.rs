@@ -1,11 +1,19 @@
 //! Bot kinds: one module per product behind [`BotKind`]. Adding a kind is one new module that
 //! implements the trait, registered with [`crate::Engine::register`].
 
+mod dify;
+mod evoai;
 mod evolution;
+mod flowise;
 mod n8n;
+mod openai;
 
+pub use dify::DifyBot;
+pub use evoai::EvoAiBot;
 pub use evolution::EvolutionBot;
+pub use flowise::FlowiseBot;
 pub use n8n::N8nBot;
+pub use openai::OpenAiBot;
 
 use serde::{Deserialize, Serialize};
 

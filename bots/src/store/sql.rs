@@ -75,6 +75,21 @@ impl SqlStore {
         })
     }
 
+    /// Uses `pool`, whose owner has already applied the shared migrations (the gateway's
+    /// database handle does on open).
+    pub fn sqlite_migrated(pool: SqlitePool) -> Self {
+        Self {
+            pool: Pool::Sqlite(pool),
+        }
+    }
+
+    /// Uses `pool`, whose owner has already applied the shared migrations.
+    pub fn postgres_migrated(pool: PgPool) -> Self {
+        Self {
+            pool: Pool::Postgres(pool),
+        }
+    }
+
     /// Uses `pool`, applying pending migrations first.
     pub async fn postgres(pool: PgPool) -> Result<Self, StoreError> {
         zapin_migrations::postgres().run(&pool).await?;

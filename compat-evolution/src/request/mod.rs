@@ -5,10 +5,13 @@
 //! (`delay is not of a type(s) integer`) rather than serde's. Unknown fields are ignored
 //! (Evolution's schemas never set `additionalProperties: false`).
 
+mod bot;
 mod chat;
 mod directory;
+mod content;
 mod group;
 mod instance;
+mod media;
 mod message;
 mod profile;
 mod proxy;
@@ -16,10 +19,24 @@ mod settings;
 mod transport;
 mod webhook;
 
+pub use bot::{
+    BOT_PRODUCTS, BotBody, BotFieldType, BotIgnoreJidBody, BotProduct, BotSettingFields,
+    BotSettingsBody, BotStatusBody, DIFY, EVOAI, EVOLUTION_BOT, FLOWISE, N8N, OPENAI,
+    OpenaiCredsBody, ProductField, SESSION_STATUSES, TRIGGER_OPERATORS, TRIGGER_TYPES,
+    product_rule_error, validate_bot, validate_bot_ignore_jid, validate_bot_settings,
+    validate_bot_status, validate_openai_creds,
+};
 pub use chat::{
     DEFAULT_PAGE_SIZE, FindMessages, KeyFilter, MessageFilter, ReadMessage, SendPresence,
     WhatsappNumbers, parse_date_seconds, validate_find_messages, validate_mark_message_as_read,
     validate_send_presence, validate_whatsapp_numbers,
+};
+pub use content::{
+    AUDIO_INVALID, ContactCard, GetBase64, MessageRef, REACTION_INVALID, SendContact, SendFile,
+    SendLocation, SendPoll, SendReaction, UpdateMessage, is_single_emoji,
+    validate_delete_for_everyone, validate_get_base64, validate_send_audio, validate_send_contact,
+    validate_send_location, validate_send_poll, validate_send_reaction, validate_send_sticker,
+    validate_update_message,
 };
 pub use directory::{
     FindChats, FindContacts, MAX_PUSH_NAME, validate_find_chats, validate_find_contacts,
@@ -34,6 +51,11 @@ pub use group::{
 pub use instance::{
     ConnectQuery, CreateInstance, CreateWebhook, Integration, Presence, SetPresence,
     validate_connect_query, validate_create_instance, validate_set_presence,
+};
+pub use media::{
+    BASE64_NEEDS_NAME, MediaSource, MediaType, NOT_URL_OR_BASE64, SendMedia, SendMeta,
+    mimetype_for_file_name, multipart_field, parse_media_source, resolve_mimetype, sniff_mimetype,
+    validate_send_media,
 };
 pub use message::{Quoted, QuotedKey, SendText, validate_send_text};
 pub use profile::{

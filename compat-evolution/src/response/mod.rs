@@ -2,10 +2,15 @@
 //! and golden tests compare raw text. Timestamps are passed in already formatted (ISO strings)
 //! or as Unix seconds, as Evolution emits them.
 
+mod bot;
 mod config;
 mod instance;
 mod message;
 
+pub use bot::{
+    BotRecord, BotSettingsRecord, OrderedObject, SessionRecord, bot_row, default_settings,
+    session_row, settings_row,
+};
 pub use config::{
     MarkAsReadResponse, PresenceResponse, SettingsRow, SettingsSetEcho, SettingsSetResponse,
     TransportRow, WebhookRow,

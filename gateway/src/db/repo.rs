@@ -415,6 +415,12 @@ impl Tx {
         self.enqueue_event(&row.id, EVENT_INSTANCE_DELETE, &body)
             .await?;
         with_conn!(tx &mut self.inner, |c| {
+            // Bot sessions are keyed by instance id without a foreign key (zapin-bots owns
+            // them); bot configuration rows go by cascade.
+            sqlx::query("DELETE FROM bot_sessions WHERE instance = $1")
+                .bind(id)
+                .execute(&mut *c)
+                .await?;
             sqlx::query("DELETE FROM instances WHERE id = $1")
                 .bind(id)
                 .execute(c)

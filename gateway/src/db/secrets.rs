@@ -1,6 +1,6 @@
 //! The gateway's sealed values: instance tokens (and their lookup hashes), webhook signing
-//! secrets (in the `webhooks` table and in pending `outbox` rows) and proxy credentials (the
-//! `proxies` table).
+//! secrets (in the `webhooks` table and in pending `outbox` rows), proxy credentials (the
+//! `proxies` table) and chatbot credentials (`bot_configs.secret`, `bot_openai_creds.secret`).
 //!
 //! [`Db::seal_at_rest`] seals what earlier versions stored in plain text. [`Db::reseal`] re-seals
 //! what a key rotation left under the previous key (see [`crate::keys`]).
@@ -43,6 +43,18 @@ const SEALED_SECRETS: &[SealedSecrets] = &[
     SealedSecrets {
         table: "proxies",
         key: "instance_id",
+        int_key: false,
+    },
+    // Chatbot credentials (`apiKey`, `basicAuthPass`, …), one sealed JSON object per bot.
+    SealedSecrets {
+        table: "bot_configs",
+        key: "id",
+        int_key: false,
+    },
+    // OpenAI API keys (`/openai/creds`).
+    SealedSecrets {
+        table: "bot_openai_creds",
+        key: "id",
         int_key: false,
     },
 ];
@@ -155,6 +167,34 @@ impl Db {
                     .await?;
             });
             report.secrets += 1;
+        }
+
+        for table in ["bot_configs", "bot_openai_creds"] {
+            let rows: Vec<(String, String, String)> = with_conn!(tx &mut tx.inner, |c| {
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT id, instance_id, secret FROM {table} WHERE secret IS NOT NULL"
+                )))
+                .fetch_all(c)
+                .await?
+            });
+            for (id, instance_id, secret) in rows {
+                if SecretCipher::is_sealed(&secret) {
+                    continue;
+                }
+                let sealed = secrets
+                    .seal(&instance_id, &secret)
+                    .map_err(|_| DbError::Seal)?;
+                with_conn!(tx &mut tx.inner, |c| {
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "UPDATE {table} SET secret = $1 WHERE id = $2"
+                    )))
+                    .bind(&sealed)
+                    .bind(&id)
+                    .execute(c)
+                    .await?;
+                });
+                report.secrets += 1;
+            }
         }
 
         let pending: Vec<(i64, String, String)> = with_conn!(tx &mut tx.inner, |c| {

@@ -81,11 +81,19 @@ pub async fn find_instance(state: &AppState, name: &str) -> Result<Option<Instan
 /// Instance-exists then apikey, for every route with `{instance}`.
 pub async fn instance_guard(
     State(state): State<AppState>,
-    path: Result<Path<String>, axum::extract::rejection::PathRejection>,
+    path: Result<Path<Vec<(String, String)>>, axum::extract::rejection::PathRejection>,
     req: Request,
     next: Next,
 ) -> Response {
-    let Ok(Path(name)) = path else {
+    // The instance is the parameter named `instance` (routes such as
+    // `/n8n/fetch/{botId}/{instance}` have another one before it).
+    let name = path.ok().and_then(|Path(params)| {
+        params
+            .into_iter()
+            .find(|(k, _)| k == "instance")
+            .map(|(_, v)| v)
+    });
+    let Some(name) = name else {
         return ApiError(ErrorEnvelope::instance_name_not_provided()).into_response();
     };
     let instance = match find_instance(&state, &name).await {

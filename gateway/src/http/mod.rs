@@ -7,6 +7,7 @@
 
 mod admin;
 mod body;
+mod bots;
 mod chat;
 mod contacts;
 pub mod cors;
@@ -22,6 +23,7 @@ pub mod observe;
 mod profile;
 mod proxy;
 pub(crate) mod quote;
+mod send;
 pub(crate) mod session;
 mod settings;
 pub mod tenancy;
@@ -82,12 +84,15 @@ pub struct AppState {
     pub tenancy: Option<Arc<crate::tenancy::Tenancy>>,
     /// The dashboard's process-wide state (sign-in rate limit).
     pub dashboard: Arc<crate::dashboard::Shared>,
+    /// Chatbot configuration and sessions (see [`crate::bots`]).
+    pub bots: crate::bots::Bots,
 }
 
 impl AppState {
     pub fn new(config: Config, db: Db) -> Self {
         let tokens = TokenCipher::with_keyring(config.keyring());
         let secrets = crate::webhook::SecretCipher::with_keyring(config.keyring());
+        let bots = crate::bots::Bots::new(&db, secrets.clone(), tokens.clone(), &config);
         Self {
             config: Arc::new(config),
             started: Instant::now(),
@@ -98,6 +103,7 @@ impl AppState {
             keys: None,
             tenancy: None,
             dashboard: Arc::default(),
+            bots,
         }
     }
 
@@ -154,6 +160,8 @@ impl From<token::TokenError> for ApiError {
 /// (`Cannot GET /path`) because that is what Express does and clients may match on it.
 /// `OPTIONS` never reaches the routes: it is a CORS preflight, answered by [`cors`].
 pub fn app(state: AppState) -> Router {
+    // Stored inbound messages reach the chatbots once the app is built with its final state.
+    crate::bots::attach(&state);
     // Routes about one existing instance: the guard loads it (404) and checks the key (401)
     // before the handler reads the body (400); then the request is charged (see [`tenancy`]).
     let guarded = Router::new()
@@ -201,6 +209,38 @@ pub fn app(state: AppState) -> Router {
             post(session::set_presence),
         )
         .route("/message/sendText/{instance}", post(session::send_text))
+        // Files stream to disk under ZAPIN_MEDIA_MAX_BYTES, not the JSON body limit.
+        .route(
+            "/message/sendMedia/{instance}",
+            post(send::send_media).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/message/sendWhatsAppAudio/{instance}",
+            post(send::send_whatsapp_audio).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/message/sendSticker/{instance}",
+            post(send::send_sticker).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/message/sendLocation/{instance}",
+            post(send::send_location),
+        )
+        .route("/message/sendContact/{instance}", post(send::send_contact))
+        .route("/message/sendPoll/{instance}", post(send::send_poll))
+        .route(
+            "/message/sendReaction/{instance}",
+            post(send::send_reaction),
+        )
+        .route("/chat/updateMessage/{instance}", post(send::update_message))
+        .route(
+            "/chat/deleteMessageForEveryone/{instance}",
+            delete(send::delete_for_everyone),
+        )
+        .route(
+            "/chat/getBase64FromMediaMessage/{instance}",
+            post(send::get_base64),
+        )
         .route(
             "/chat/markMessageAsRead/{instance}",
             post(session::mark_as_read),
@@ -282,7 +322,8 @@ pub fn app(state: AppState) -> Router {
             "/group/toggleEphemeral/{instance}",
             post(group::toggle_ephemeral),
         )
-        .route("/group/leaveGroup/{instance}", delete(group::leave_group))
+        .route("/group/leaveGroup/{instance}", delete(group::leave_group));
+    let guarded = bots::routes(guarded)
         .route_layer(from_fn_with_state(state.clone(), tenancy::charge))
         .route_layer(from_fn_with_state(state.clone(), guard::instance_guard));
     // The Evolution API, served at `/` (drop-in) and under `/v1/`.
@@ -335,7 +376,12 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(envelope::not_found)
         .layer(from_fn_with_state(state.clone(), tenancy::front))
         // The dashboard has its own sign-in: no API key, no quota charge, no usage line.
-        .merge(crate::dashboard::router(state.clone()))
+        // `SERVER_DISABLE_MANAGER=true` leaves it out, as Evolution leaves out its manager.
+        .merge(if state.config.disable_manager {
+            Router::new()
+        } else {
+            crate::dashboard::router(state.clone())
+        })
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         // Outermost last: the origin check runs first, then the CORS layer answers preflights
         // for every path before routing.

@@ -70,12 +70,26 @@ pub struct Bridge {
     pub tokens: TokenCipher,
 }
 
+/// Message types without text that are not a person's message: never handed to the chatbots.
+const NOT_FOR_BOTS: [&str; 8] = [
+    "protocolMessage",
+    "reactionMessage",
+    "senderKeyDistributionMessage",
+    "pollUpdateMessage",
+    "editedMessage",
+    "keepInChatMessage",
+    "messageContextInfo",
+    "unknown",
+];
+
 /// What [`Bridge::store`] leaves to do after the commit.
 struct Stored {
     /// A message to confirm to the engine.
     message: Option<Box<ReceivedMessage>>,
     /// A change the dashboard's live view shows.
     live: Option<LiveUpdate>,
+    /// A stored message for the chatbots.
+    bot: Option<zapin_bots::Inbound>,
 }
 
 /// Moves the events that are already waiting into `batch`, up to [`STORE_BATCH`]. Answers the
@@ -306,6 +320,7 @@ impl Bridge {
         };
         let mut stored = Vec::new();
         let mut live = Vec::new();
+        let mut for_bots = Vec::new();
         for event in events {
             let instance = event.instance.clone();
             self.remember(&event);
@@ -323,6 +338,7 @@ impl Bridge {
                         stored.push((instance, message));
                     }
                     live.extend(done.live);
+                    for_bots.extend(done.bot);
                 }
                 Err(err) => {
                     tracing::error!("storing an engine event: {err}");
@@ -339,6 +355,11 @@ impl Bridge {
         }
         for update in live {
             self.runtime.publish(update);
+        }
+        if let Some(bots) = self.runtime.bots() {
+            for inbound in for_bots {
+                bots.dispatch(inbound);
+            }
         }
         for (instance, message) in stored {
             crashpoint::hit("bridge.stored");
@@ -528,6 +549,7 @@ impl Bridge {
             return Ok(Stored {
                 message,
                 live: None,
+                bot: None,
             });
         };
         // groupsIgnore (§7): group messages, their status updates and group presence are
@@ -559,8 +581,10 @@ impl Bridge {
             return Ok(Stored {
                 message,
                 live: None,
+                bot: None,
             });
         }
+        let mut bot = None;
         match event.kind {
             EventKind::QrCode { code, .. } => {
                 let live = self.runtime.live(&id);
@@ -611,7 +635,10 @@ impl Bridge {
                 };
                 record_disconnection(tx, &instance, code, message).await?;
             }
-            EventKind::MessageUpsert(m) => self.upsert(tx, &instance, &m).await?,
+            EventKind::MessageUpsert(m) => {
+                let stored = self.upsert(tx, &instance, &m).await?;
+                bot = self.bot_inbound(&instance, &stored);
+            }
             EventKind::MessageUpdate(u) => self.update(tx, &instance, &u).await?,
             EventKind::Presence(p) => {
                 let entry = PresenceEntry {
@@ -642,7 +669,31 @@ impl Bridge {
             profile_name: instance.profile_name.clone(),
             what,
         });
-        Ok(Stored { message, live })
+        Ok(Stored { message, live, bot })
+    }
+
+    /// What the chatbots get of a stored message (Evolution dispatches every `messages.upsert`,
+    /// the account's own messages included): nothing for status posts, for the chatbots' own
+    /// sends, or for messages that are not something a person wrote (reactions, protocol
+    /// messages, …), which Evolution's bots would answer with nothing useful.
+    fn bot_inbound(&self, instance: &Instance, m: &Message) -> Option<zapin_bots::Inbound> {
+        self.runtime.bots()?;
+        if m.remote_jid == "status@broadcast" || self.runtime.is_bot_send(&m.key_id) {
+            return None;
+        }
+        let content = zapin_compat_evolution::content::conversation_text(&m.message, &m.key_id);
+        if content.is_none() && NOT_FOR_BOTS.contains(&m.message_type.as_str()) {
+            return None;
+        }
+        Some(zapin_bots::Inbound {
+            instance: instance.id.clone(),
+            remote_jid: m.remote_jid.clone(),
+            push_name: m.push_name.clone(),
+            from_me: m.from_me,
+            key_id: m.key_id.clone(),
+            content,
+            media_url: None,
+        })
     }
 
     async fn set_status(
@@ -734,7 +785,7 @@ impl Bridge {
         tx: &mut Tx,
         instance: &Instance,
         m: &ReceivedMessage,
-    ) -> Result<(), DbError> {
+    ) -> Result<Message, DbError> {
         let content = super::content::message_content(&m.message);
         let stored = Message {
             instance_id: instance.id.clone(),
@@ -752,7 +803,7 @@ impl Bridge {
             context_info: content.context_info,
         };
         self.store_message(tx, instance, &stored).await?;
-        Ok(())
+        Ok(stored)
     }
 
     async fn update(

@@ -110,7 +110,14 @@ pub struct EngineRuntime {
     resend: Mutex<Option<tokio::sync::mpsc::UnboundedSender<String>>>,
     /// The bridge and dispatcher tasks, stopped by [`EngineRuntime::shutdown`].
     tasks: Mutex<Tasks>,
+    /// The chatbot engine stored inbound messages are dispatched to (see [`crate::bots`]).
+    bots: std::sync::OnceLock<zapin_bots::Engine>,
+    /// Ids of the messages the chatbots sent lately, so their echoes never reach the bots.
+    bot_sends: Mutex<std::collections::VecDeque<String>>,
 }
+
+/// How many recent chatbot send ids are remembered (see [`EngineRuntime::is_bot_send`]).
+const BOT_SENDS_REMEMBERED: usize = 4096;
 
 /// Background tasks that live as long as the runtime.
 #[derive(Debug, Default)]
@@ -187,7 +194,40 @@ impl EngineRuntime {
             in_flight: Arc::default(),
             resend: Mutex::new(None),
             tasks: Mutex::new(Tasks::default()),
+            bots: std::sync::OnceLock::new(),
+            bot_sends: Mutex::default(),
         })
+    }
+
+    /// Attaches the chatbot engine (once; later calls are ignored).
+    pub fn set_bots(&self, engine: zapin_bots::Engine) {
+        let _ = self.bots.set(engine);
+    }
+
+    /// The chatbot engine, once attached.
+    pub fn bots(&self) -> Option<&zapin_bots::Engine> {
+        self.bots.get()
+    }
+
+    /// Remembers that the chatbots sent message `id`.
+    pub fn note_bot_send(&self, id: &str) {
+        let mut ids = self
+            .bot_sends
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if ids.len() >= BOT_SENDS_REMEMBERED {
+            ids.pop_front();
+        }
+        ids.push_back(id.to_owned());
+    }
+
+    /// Whether message `id` is one the chatbots sent.
+    pub fn is_bot_send(&self, id: &str) -> bool {
+        self.bot_sends
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .iter()
+            .any(|i| i == id)
     }
 
     fn tasks(&self) -> std::sync::MutexGuard<'_, Tasks> {

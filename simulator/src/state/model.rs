@@ -238,7 +238,7 @@ impl AccountProfile {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReceivedMessage {
     pub id: String,
     pub from: String,
@@ -253,6 +253,10 @@ pub struct ReceivedMessage {
     /// The reply/mention context of an `extendedTextMessage`, when it had one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<MessageContext>,
+    /// Media fields (and the sha256 of the decrypted media), location, contact, reaction and
+    /// poll contents: flattened into the record.
+    #[serde(flatten)]
+    pub details: crate::phone::ContentDetails,
     /// Unix milliseconds.
     pub t: u64,
 }
