@@ -372,6 +372,18 @@ fn set_business_profile(
     }
 }
 
+/// `GET /sim/accounts/{phone}/app-state`: the account's app-state key and each collection's
+/// version and live records.
+pub async fn get_app_state(
+    State(app): State<AppState>,
+    Path(phone): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    if !app.sim.state().account_exists(&phone) {
+        return Err(ApiError::not_found(format!("no account {phone}")));
+    }
+    Ok(Json(crate::appstate::view(&app.sim, &phone)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::normalise_link_code;
