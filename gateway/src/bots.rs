@@ -345,6 +345,7 @@ pub fn attach(state: &crate::AppState) {
     )
     .register(Arc::new(zapin_bots::kind::EvolutionBot))
     .register(Arc::new(zapin_bots::kind::N8nBot))
+    .register(Arc::new(zapin_bots::kind::TypebotBot))
     .register(Arc::new(zapin_bots::kind::DifyBot))
     .register(Arc::new(zapin_bots::kind::FlowiseBot))
     .register(Arc::new(zapin_bots::kind::EvoAiBot))
