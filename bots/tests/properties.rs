@@ -27,16 +27,28 @@ fn bot(kind: TriggerType, operator: Option<TriggerOperator>, value: &str) -> Bot
 proptest! {
     #[test]
     fn answer_parsers_never_panic(text in "\\PC{0,80}") {
-        use zapin_bots::kind::{DifyBot, EvoAiBot, FlowiseBot, OpenAiBot};
+        use zapin_bots::kind::{DifyBot, EvoAiBot, FlowiseBot, OpenAiBot, TypebotBot};
         let stream = DifyBot::parse_stream(&format!("data: {text}\n\ndata: {{\"event\":\"agent_message\",\"answer\":{}}}\n", serde_json::Value::from(text.clone())));
         prop_assert!(stream.replies.len() <= 1);
         if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
             let _ = FlowiseBot::parse_answer(&v);
             let _ = DifyBot::parse_answer(&v);
             let _ = EvoAiBot::parse_answer(&v);
+            let _ = TypebotBot::parse_answer(&v);
             let _ = OpenAiBot::parse_completion(&v);
             let _ = OpenAiBot::parse_thread_messages(&v);
         }
+    }
+
+    #[test]
+    fn deep_rich_text_never_overflows(depth in 0usize..5000) {
+        use zapin_bots::kind::TypebotBot;
+        let mut element = serde_json::json!({"text": "x", "bold": true});
+        for _ in 0..depth.min(200) {
+            element = serde_json::json!({"type": "li", "children": [element]});
+        }
+        let answer = serde_json::json!({"messages": [{"type": "text", "content": {"richText": [{"type": "p", "children": [element]}]}}]});
+        prop_assert!(TypebotBot::parse_answer(&answer).is_ok());
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! The chatbot engine's parsers of outside data: a bot server's JSON answer (Evolution Bot,
-//! n8n, Flowise, Dify blocking and streamed, EvoAI, OpenAI completions and thread messages), the reply planner over the bot's text (markdown media links, split messages), and
+//! n8n, Flowise, Dify blocking and streamed, EvoAI, Typebot's chat answers with rich text, OpenAI completions and thread messages), the reply planner over the bot's text (markdown media links, split messages), and
 //! trigger matching of a contact's message against an advanced filter and a keyword regex.
 //! None may panic; a split plan never has an empty text part.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use zapin_bots::kind::{DifyBot, EvoAiBot, EvolutionBot, FlowiseBot, N8nBot, OpenAiBot};
+use zapin_bots::kind::{
+    DifyBot, EvoAiBot, EvolutionBot, FlowiseBot, N8nBot, OpenAiBot, TypebotBot,
+};
 use zapin_bots::{
     BotConfig, BotSettings, EffectiveSettings, Reply, ReplyPlan, Trigger, TriggerOperator,
     TriggerType, advanced_match, find_bot_by_trigger,
@@ -21,6 +23,7 @@ fuzz_target!(|data: &[u8]| {
             FlowiseBot::parse_answer(&value),
             DifyBot::parse_answer(&value),
             EvoAiBot::parse_answer(&value),
+            TypebotBot::parse_answer(&value),
         ]
         .into_iter()
         .flatten()

@@ -178,16 +178,24 @@ fn enabled_kinds(config: &crate::Config) -> Vec<&'static str> {
         .collect()
 }
 
+/// How long a cached instance's bot configuration is used before it is read again: a change
+/// made through another node sharing the database takes effect within this time (changes
+/// through this node invalidate the cache at once).
+const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// [`BotDirectory`] over the gateway's tables, cached per instance until a route changes the
-/// instance's bots (see [`DbDirectory::invalidate`]).
+/// instance's bots (see [`DbDirectory::invalidate`]) or for [`CACHE_TTL`].
 pub struct DbDirectory {
     db: Db,
     cipher: SecretCipher,
     tokens: crate::http::TokenCipher,
     server_url: String,
     enabled: Vec<&'static str>,
-    cache: Mutex<HashMap<String, Option<Arc<InstanceBots>>>>,
+    cache: Mutex<HashMap<String, Cached>>,
 }
+
+/// A cached read of one instance and when it was made.
+type Cached = (std::time::Instant, Option<Arc<InstanceBots>>);
 
 impl std::fmt::Debug for DbDirectory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -295,11 +303,12 @@ impl BotDirectory for DbDirectory {
     fn instance(&self, instance: &str) -> BoxFuture<'_, Option<Arc<InstanceBots>>> {
         let instance = instance.to_owned();
         Box::pin(async move {
-            if let Some(cached) = self
+            if let Some((at, cached)) = self
                 .cache
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .get(&instance)
+                && at.elapsed() < CACHE_TTL
             {
                 return cached.clone();
             }
@@ -308,7 +317,7 @@ impl BotDirectory for DbDirectory {
                     self.cache
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
-                        .insert(instance, found.clone());
+                        .insert(instance, (std::time::Instant::now(), found.clone()));
                     found
                 }
                 Err(e) => {
@@ -345,6 +354,7 @@ pub fn attach(state: &crate::AppState) {
     )
     .register(Arc::new(zapin_bots::kind::EvolutionBot))
     .register(Arc::new(zapin_bots::kind::N8nBot))
+    .register(Arc::new(zapin_bots::kind::TypebotBot))
     .register(Arc::new(zapin_bots::kind::DifyBot))
     .register(Arc::new(zapin_bots::kind::FlowiseBot))
     .register(Arc::new(zapin_bots::kind::EvoAiBot))

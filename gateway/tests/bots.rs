@@ -129,6 +129,18 @@ async fn evolution_bot_routes_follow_evolution() {
         let (id_a, token_a) = gw.create_instance("bots-a").await;
         let (_id_b, token_b) = gw.create_instance("bots-b").await;
 
+        // The guard chain on one- and two-parameter routes: unknown instance 404 before the
+        // key, then 401 for a key that does not open the instance.
+        for path in ["/evolutionBot/find/nope", "/evolutionBot/fetch/b1/nope", "/n8n/fetchSessions/b1/nope"] {
+            let (s, e) = gw.call(Method::GET, path, "wrong-key", None).await;
+            assert_eq!(s, 404, "{path}: {e}");
+            assert_eq!(e["response"]["message"], json!(["The \"nope\" instance does not exist"]));
+        }
+        for path in ["/evolutionBot/find/bots-a", "/evolutionBot/fetch/b1/bots-a"] {
+            let (s, e) = gw.call(Method::GET, path, "wrong-key", None).await;
+            assert_eq!((s, e["response"]["message"].clone()), (401, json!("Unauthorized")), "{path}");
+        }
+
         // No settings row yet: Evolution's defaults.
         let (s, defaults) = gw
             .call(Method::GET, "/evolutionBot/fetchSettings/bots-a", &token_a, None)

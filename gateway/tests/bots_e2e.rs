@@ -318,6 +318,43 @@ async fn evoai(
         "artifacts": [{"parts": [{"type": "text", "text": format!("evoai: {text}")}]}]}})))
 }
 
+// Typebot's v1 chat API: a greeting with a choice, then the end of the flow.
+async fn typebot_start(
+    State(calls): State<Calls>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Json<Value> {
+    record(&calls, "/tb/startChat", &headers, body.clone());
+    let name = body["prefilledVariables"]["pushName"]
+        .as_str()
+        .unwrap_or_default();
+    Json(json!({
+        "sessionId": "tb-1",
+        "typebot": {"id": "t1", "theme": {}, "settings": {}},
+        "messages": [{"id": "m1", "type": "text", "content": {"type": "richText", "richText": [
+            {"type": "p", "children": [{"text": "Hello "}, {"text": name, "bold": true}]}]}}],
+        "input": {"id": "i1", "type": "choice input", "items": [
+            {"id": "a", "content": "Shoes"}, {"id": "b", "content": "Hats"}]}
+    }))
+}
+
+async fn typebot_continue(
+    State(calls): State<Calls>,
+    headers: HeaderMap,
+    axum::extract::Path(session): axum::extract::Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Json<Value>, StatusCode> {
+    if session != "tb-1" {
+        return Err(StatusCode::NOT_FOUND);
+    }
+    record(&calls, "/tb/continueChat", &headers, body.clone());
+    let choice = body["message"].as_str().unwrap_or_default();
+    Ok(Json(
+        json!({"messages": [{"id": "m2", "type": "text", "content": {"type": "richText",
+        "richText": [{"type": "p", "children": [{"text": format!("Great choice: {choice}")}]}]}}]}),
+    ))
+}
+
 /// What the bot servers received: (path, authorization header, body).
 type Calls = Arc<Mutex<Vec<(String, Option<String>, Value)>>>;
 
@@ -381,6 +418,14 @@ async fn bot_server() -> (String, Calls) {
         .route("/dify/v1/chat-messages", post(dify))
         .route("/api/v1/prediction/flow-1", post(flowise))
         .route("/evoai/agent", post(evoai))
+        .route(
+            "/tb/api/v1/typebots/shop-flow/startChat",
+            post(typebot_start),
+        )
+        .route(
+            "/tb/api/v1/sessions/{session}/continueChat",
+            post(typebot_continue),
+        )
         .with_state(calls.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -420,6 +465,7 @@ async fn flow(database_url: Option<&str>) {
         ("DIFY_ENABLED".to_owned(), "true".to_owned()),
         ("FLOWISE_ENABLED".to_owned(), "true".to_owned()),
         ("EVOAI_ENABLED".to_owned(), "true".to_owned()),
+        ("TYPEBOT_ENABLED".to_owned(), "true".to_owned()),
         ("OPENAI_BASE_URL".to_owned(), format!("{bots_base}/v1")),
         ("AUTHENTICATION_API_KEY".to_owned(), GLOBAL.to_owned()),
         ("SERVER_URL".to_owned(), "http://zapin.test".to_owned()),
@@ -788,6 +834,54 @@ async fn flow(database_url: Option<&str>) {
         assert_eq!(last["method"], "message/send");
         assert_eq!(last["params"]["contextId"], contact.as_str());
         assert_eq!(last["params"]["metadata"]["apiKey"], token.as_str());
+    }
+
+    say("bye").await;
+
+    // Typebot: the start's greeting and choices, then the flow ends and so does the session.
+    let tb = create(
+        "/typebot/create/shop",
+        with(json!({"url": format!("{bots_base}/tb"),
+        "typebot": "shop-flow", "triggerValue": "shop"})),
+    )
+    .await;
+    let tb_id = tb["id"].as_str().unwrap().to_owned();
+    say("shop").await;
+    phone_got("Hello *Ana*".into()).await;
+    phone_got("▶️ Shoes\n▶️ Hats".into()).await;
+    let (_, sessions) = gw
+        .call(
+            reqwest::Method::GET,
+            &format!("/typebot/fetchSessions/{tb_id}/shop"),
+            None,
+        )
+        .await;
+    let sid = sessions[0]["sessionId"].as_str().unwrap().to_owned();
+    assert!(
+        sid.ends_with("-tb-1") && sid.len() == "0123456789-tb-1".len(),
+        "{sid}"
+    );
+    say("Shoes").await;
+    phone_got("Great choice: Shoes".into()).await;
+    eventually("the flow's end to end the session", || async {
+        let (_, sessions) = gw
+            .call(
+                reqwest::Method::GET,
+                &format!("/typebot/fetchSessions/{tb_id}/shop"),
+                None,
+            )
+            .await;
+        (sessions == json!([])).then_some(())
+    })
+    .await;
+    {
+        let calls = calls.lock().unwrap();
+        let (_, _, start) = calls.iter().find(|c| c.0 == "/tb/startChat").unwrap();
+        assert_eq!(start["prefilledVariables"]["remoteJid"], contact.as_str());
+        assert_eq!(start["prefilledVariables"]["instanceName"], "shop");
+        assert_eq!(start["prefilledVariables"]["apiKey"], token.as_str());
+        let (_, _, cont) = calls.iter().find(|c| c.0 == "/tb/continueChat").unwrap();
+        assert_eq!(cont["message"], "Shoes");
     }
 
     // The bot's own sends never came back to the bots, and the engine left nothing running.

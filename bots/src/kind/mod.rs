@@ -7,6 +7,7 @@ mod evolution;
 mod flowise;
 mod n8n;
 mod openai;
+mod typebot;
 
 pub use dify::DifyBot;
 pub use evoai::EvoAiBot;
@@ -14,6 +15,7 @@ pub use evolution::EvolutionBot;
 pub use flowise::FlowiseBot;
 pub use n8n::N8nBot;
 pub use openai::OpenAiBot;
+pub use typebot::TypebotBot;
 
 use serde::{Deserialize, Serialize};
 

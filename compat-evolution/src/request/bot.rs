@@ -232,6 +232,31 @@ pub const EVOAI: BotProduct = BotProduct {
     settings_fields: &[],
 };
 
+/// Typebot: a published flow, through Typebot's v1 chat API.
+pub const TYPEBOT: BotProduct = BotProduct {
+    path: "typebot",
+    name: "Typebot",
+    kind: "typebot",
+    fallback_field: "typebotIdFallback",
+    schema_fallback_field: "typebotIdFallback",
+    env_switch: Some("TYPEBOT_ENABLED"),
+    fields: &[
+        field("url", BotFieldType::String),
+        field("typebot", BotFieldType::String),
+    ],
+    required: &["url", "typebot"],
+    unique_fields: &["url", "typebot"],
+    settings_required: &[
+        "expire",
+        "keywordFinish",
+        "delayMessage",
+        "unknownMessage",
+        "listeningFromMe",
+        "stopBotFromMe",
+    ],
+    settings_fields: &[],
+};
+
 /// The rules Evolution's controllers add to a product's schema (plain errors there): the
 /// message for a body that breaks one.
 pub fn product_rule_error(product: &BotProduct, body: &BotBody) -> Option<&'static str> {
@@ -253,7 +278,8 @@ pub fn product_rule_error(product: &BotProduct, body: &BotBody) -> Option<&'stat
 }
 
 /// The products whose routes zapin serves.
-pub const BOT_PRODUCTS: [BotProduct; 6] = [EVOLUTION_BOT, N8N, OPENAI, DIFY, FLOWISE, EVOAI];
+pub const BOT_PRODUCTS: [BotProduct; 7] =
+    [EVOLUTION_BOT, N8N, OPENAI, DIFY, FLOWISE, EVOAI, TYPEBOT];
 
 /// The common setting fields (a bot's own overrides, or a settings row). `None`: not given.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -22,7 +22,7 @@ mod webhook;
 pub use bot::{
     BOT_PRODUCTS, BotBody, BotFieldType, BotIgnoreJidBody, BotProduct, BotSettingFields,
     BotSettingsBody, BotStatusBody, DIFY, EVOAI, EVOLUTION_BOT, FLOWISE, N8N, OPENAI,
-    OpenaiCredsBody, ProductField, SESSION_STATUSES, TRIGGER_OPERATORS, TRIGGER_TYPES,
+    OpenaiCredsBody, ProductField, SESSION_STATUSES, TRIGGER_OPERATORS, TRIGGER_TYPES, TYPEBOT,
     product_rule_error, validate_bot, validate_bot_ignore_jid, validate_bot_settings,
     validate_bot_status, validate_openai_creds,
 };

@@ -498,6 +498,7 @@ pub(crate) async fn delete_stored(state: &AppState, instance: &Instance) -> Resu
         return Err(ErrorEnvelope::instance_not_found(&instance.name).into());
     }
     tx.commit().await?;
+    state.bots.directory.invalidate(&instance.id);
     if let Some(engine) = &state.engine {
         engine.instance_deleted(instance);
     }

@@ -636,8 +636,12 @@ impl Bridge {
                 record_disconnection(tx, &instance, code, message).await?;
             }
             EventKind::MessageUpsert(m) => {
-                let stored = self.upsert(tx, &instance, &m).await?;
-                bot = self.bot_inbound(&instance, &stored);
+                // A redelivered message (a replay after a crash) is not reported twice, and
+                // not answered twice either.
+                let (stored, new) = self.upsert(tx, &instance, &m).await?;
+                if new {
+                    bot = self.bot_inbound(&instance, &stored);
+                }
             }
             EventKind::MessageUpdate(u) => self.update(tx, &instance, &u).await?,
             EventKind::Presence(p) => {
@@ -785,7 +789,7 @@ impl Bridge {
         tx: &mut Tx,
         instance: &Instance,
         m: &ReceivedMessage,
-    ) -> Result<Message, DbError> {
+    ) -> Result<(Message, bool), DbError> {
         let content = super::content::message_content(&m.message);
         let stored = Message {
             instance_id: instance.id.clone(),
@@ -802,8 +806,8 @@ impl Bridge {
             source: source_of(&m.key.id).to_owned(),
             context_info: content.context_info,
         };
-        self.store_message(tx, instance, &stored).await?;
-        Ok(stored)
+        let new = self.store_message(tx, instance, &stored).await?;
+        Ok((stored, new))
     }
 
     async fn update(
