@@ -735,6 +735,33 @@ impl Bridge {
         instance: &Instance,
         m: &ReceivedMessage,
     ) -> Result<(), DbError> {
+        // Edits and revokes change an earlier message: Evolution reports them as
+        // `messages.edited` and `messages.delete`, never as a new message.
+        if let Some(p) = super::content::protocol_of(&m.message) {
+            match p.r#type {
+                Some(zapin_engine::messaging::content::PROTOCOL_REVOKE) => {
+                    let key = p.key.as_ref();
+                    let mut data = serde_json::json!({
+                        "remoteJid": m.key.remote_jid.to_string(),
+                        "fromMe": m.key.from_me,
+                        "id": key.and_then(|k| k.id.clone()).unwrap_or_default(),
+                    });
+                    if let Some(part) = &m.key.participant {
+                        data["participant"] = serde_json::Value::from(part.to_string());
+                    }
+                    return self
+                        .enqueue(tx, instance, EventName::MessagesDelete, data)
+                        .await;
+                }
+                Some(zapin_engine::messaging::content::PROTOCOL_MESSAGE_EDIT) => {
+                    let data = super::content::edit_json(p);
+                    return self
+                        .enqueue(tx, instance, EventName::MessagesEdited, data)
+                        .await;
+                }
+                _ => {}
+            }
+        }
         let content = super::content::message_content(&m.message);
         let stored = Message {
             instance_id: instance.id.clone(),
