@@ -1135,3 +1135,76 @@ async fn incoming_reactions_edits_and_revokes_reach_the_webhook_as_evolution_rep
     gw.stop().await;
     sim.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn round_videos_templates_and_call_offers() {
+    let sim = zapin_sim::run(SimConfig {
+        seed: Some(46),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let receiver = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(&sim, dir.path(), &[]).await;
+    linked(&gw, &sim, &receiver, "misc").await;
+    let friend = account(&sim, "Friend").await;
+
+    let video = mp4();
+    let (status, record) = gw
+        .post_multipart(
+            "/message/sendPtv/misc",
+            &[("number", &friend)],
+            ("note.mp4", "video/mp4", &video),
+        )
+        .await;
+    assert_eq!(status, 201, "{record}");
+    assert_eq!(record["messageType"], "ptvMessage");
+    let got = received(&sim, &friend, record["key"]["id"].as_str().unwrap()).await;
+    assert_eq!(got["type"], "ptv", "{got}");
+    assert_eq!(got["mimetype"], "video/mp4");
+    assert_eq!(got["sha256"], sha(&video));
+    let (status, body) = gw
+        .post(
+            "/message/sendPtv/misc",
+            json!({"number": friend, "video": B64.encode(mp3())}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+
+    // Templates need Meta's Cloud API: Evolution's 500 for a WhatsApp Web instance.
+    let (status, body) = gw
+        .post(
+            "/message/sendTemplate/misc",
+            json!({"number": friend, "name": "hello", "language": "en_US"}),
+        )
+        .await;
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(
+        body["response"]["message"],
+        "Method not available in the Baileys service"
+    );
+
+    // call/offer is Evolution's stub.
+    let (status, body) = gw
+        .post(
+            "/call/offer/misc",
+            json!({"number": friend, "isVideo": true, "callDuration": 5}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        body,
+        json!({"id": "123", "jid": format!("{friend}@s.whatsapp.net"), "isVideo": true, "callDuration": 5})
+    );
+    let (status, _) = gw
+        .post(
+            "/call/offer/misc",
+            json!({"number": friend, "callDuration": 30}),
+        )
+        .await;
+    assert_eq!(status, 400);
+
+    gw.stop().await;
+    sim.shutdown().await.unwrap();
+}

@@ -15,9 +15,9 @@ use zapin_compat_evolution::ErrorEnvelope;
 use zapin_compat_evolution::numbers::{NumberKind, classify};
 use zapin_compat_evolution::request::{
     MediaSource, MediaType, SendMeta, multipart_field, resolve_mimetype, sniff_mimetype,
-    validate_delete_for_everyone, validate_get_base64, validate_send_audio, validate_send_contact,
-    validate_send_location, validate_send_media, validate_send_poll, validate_send_reaction,
-    validate_send_sticker, validate_update_message,
+    validate_delete_for_everyone, validate_get_base64, validate_offer_call, validate_send_audio,
+    validate_send_contact, validate_send_location, validate_send_media, validate_send_poll,
+    validate_send_ptv, validate_send_reaction, validate_send_sticker, validate_update_message,
 };
 use zapin_compat_evolution::response::MessageRecord;
 use zapin_engine::media::MediaKind;
@@ -798,6 +798,54 @@ pub async fn get_base64(
             "mimetype": get("mimetype"),
             "base64": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &plain),
             "buffer": Value::Null,
+        })),
+    ))
+}
+
+/// `POST /message/sendPtv/{instance}`: a round video note (`ptvMessage`), MP4 as it is.
+pub async fn send_ptv(
+    State(state): State<AppState>,
+    Extension(Authorized(instance)): Extension<Authorized>,
+    req: Request,
+) -> Result<Created, ApiError> {
+    let (body, part) = read_media_request(req, state.config.media_max_bytes).await?;
+    let req = validate_send_ptv(&body, part.is_some())?;
+    let session = open_session(&state, &instance)?;
+    let jid = check_recipient(&session, &req.number, &to_jid(&req.number)).await?;
+    let (file, _, _) = take_file(&state, part, req.media.as_ref()).await?;
+    let mimetype = resolve_mimetype(MediaType::Video, None, None, &file.head)?;
+    let fields = MediaFields {
+        mimetype,
+        ptv: true,
+        ..Default::default()
+    };
+    show_typing(&session, &jid, req.meta.delay, true).await;
+    let uploaded = upload(&session, MediaKind::Video, &file, &req.number, &jid).await?;
+    let message = media_message(&uploaded, false, fields);
+    send_content(&state, instance, session, &jid, message, &req.meta, &body).await
+}
+
+/// `POST /message/sendTemplate/{instance}`: templates are a Meta Cloud API feature; on a
+/// WhatsApp Web (Baileys) instance Evolution answers 500 with this text, and so does zapin.
+pub async fn send_template() -> ApiError {
+    ErrorEnvelope::internal_text("Method not available in the Baileys service").into()
+}
+
+/// `POST /call/offer/{instance}`: Evolution's stub, `{id:"123", jid, isVideo, callDuration}`
+/// with 201; no call is placed.
+pub async fn offer_call(
+    Extension(Authorized(_instance)): Extension<Authorized>,
+    req: Request,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let body = json_body(req).await?;
+    let req = validate_offer_call(&body)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "id": "123",
+            "jid": to_jid(&req.number),
+            "isVideo": req.is_video,
+            "callDuration": req.call_duration,
         })),
     ))
 }

@@ -116,6 +116,7 @@ pub fn proto_message(msg: &wa::Message) -> ProtoObject {
             "pollCreationMessageV3",
             msg.poll_creation_message_v3.as_deref().map(poll),
         )
+        .object("ptvMessage", msg.ptv_message.as_deref().map(video))
         .object(
             "documentWithCaptionMessage",
             msg.document_with_caption_message
