@@ -32,7 +32,13 @@ from evolutionapi.models.group import (
 from evolutionapi.models.instance import InstanceConfig
 from evolutionapi.models.message import TextMessage
 from evolutionapi.models.presence import PresenceStatus
-from evolutionapi.models.profile import PrivacySettings, ProfilePicture, ProfileStatus
+from evolutionapi.models.profile import (
+    FetchProfile,
+    PrivacySettings,
+    ProfileName,
+    ProfilePicture,
+    ProfileStatus,
+)
 
 TIMEOUT = 30.0
 # A tiny JPEG: enough for WhatsApp's (and the simulator's) format check.
@@ -229,6 +235,25 @@ def main():
     )
     expect(done.get("update") == "success", f"update_privacy_settings: {done}")
     expect(sim_profile()["privacy"]["readreceipts"] == "none", "privacy at the server")
+
+    # Push name (at the server), a contact's profile and business profile.
+    def sim_account():
+        return requests.get(f"{sim}/sim/accounts/{owner}", timeout=TIMEOUT).json()
+
+    done = profile.update_profile_name("py", ProfileName(name="Py Shop"), token)
+    expect(done == {"update": "success"}, f"update_profile_name: {done}")
+    wait_for("the push name at the server", lambda: sim_account().get("push_name") == "Py Shop")
+    found = profile.fetch_profile("py", FetchProfile(number=friend), token)
+    expect(
+        found.get("wuid") == f"{friend}@s.whatsapp.net" and found.get("numberExists") is True
+        and found.get("isBusiness") is False,
+        f"fetch_profile: {found}",
+    )
+    business = profile.fetch_business_profile("py", FetchProfile(number=friend), token)
+    expect(
+        business.get("isBusiness") is False and business.get("exists") is True,
+        f"fetch_business_profile: {business}",
+    )
 
     # Restart (a POST without a body, JSON Content-Type), then back to open.
     restarted = ops.restart("py", token)
