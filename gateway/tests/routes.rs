@@ -290,6 +290,11 @@ fn guarded_routes(name: &str) -> Vec<(Method, String, Option<Value>)> {
         ),
         (Method::GET, format!("/proxy/find/{name}"), None),
         (
+            Method::POST,
+            format!("/chat/fetchProfilePictureUrl/{name}"),
+            Some(json!({"number": "5511999999999"})),
+        ),
+        (
             Method::DELETE,
             format!("/chat/deleteMessageForEveryone/{name}"),
             Some(json!({"id": "ABC", "fromMe": true, "remoteJid": "5511999999999@s.whatsapp.net"})),
