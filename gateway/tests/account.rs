@@ -1099,6 +1099,20 @@ async fn contacts_chats_and_profiles(database_url: Option<&str>) {
     let picture = reqwest::get(url).await.unwrap();
     assert_eq!(picture.status(), 200);
     assert_eq!(picture.bytes().await.unwrap().to_vec(), jpeg());
+    let (status, body) = gw
+        .post("/chat/fetchProfilePictureUrl/me", json!({"number": other}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"wuid": other_jid, "profilePictureUrl": url}));
+    let (status, body) = gw
+        .post("/chat/fetchProfilePictureUrl/me", json!({"number": carol}))
+        .await;
+    assert_eq!(
+        (status, body),
+        (200, json!({"wuid": carol_jid, "profilePictureUrl": null}))
+    );
+    let (status, _) = gw.post("/chat/fetchProfilePictureUrl/me", json!({})).await;
+    assert_eq!(status, 400);
     // Carol has neither: no picture, a null about text, her push name.
     let (_, profile) = gw
         .post("/chat/fetchProfile/me", json!({"number": carol}))

@@ -260,6 +260,103 @@ fn guarded_routes(name: &str) -> Vec<(Method, String, Option<Value>)> {
         ),
         (
             Method::POST,
+            format!("/chat/findContacts/{name}"),
+            Some(json!({"where": {}})),
+        ),
+        (
+            Method::POST,
+            format!("/chat/findChats/{name}"),
+            Some(json!({"where": {}})),
+        ),
+        (
+            Method::POST,
+            format!("/chat/fetchProfile/{name}"),
+            Some(json!({"number": "5511999999999"})),
+        ),
+        (
+            Method::POST,
+            format!("/chat/fetchBusinessProfile/{name}"),
+            Some(json!({"number": "5511999999999"})),
+        ),
+        (
+            Method::POST,
+            format!("/chat/updateProfileName/{name}"),
+            Some(json!({"name": "Shop"})),
+        ),
+        (
+            Method::POST,
+            format!("/proxy/set/{name}"),
+            Some(json!({"enabled": false, "host": "h", "port": "1", "protocol": "http"})),
+        ),
+        (Method::GET, format!("/proxy/find/{name}"), None),
+        (
+            Method::POST,
+            format!("/chat/fetchProfilePictureUrl/{name}"),
+            Some(json!({"number": "5511999999999"})),
+        ),
+        (
+            Method::DELETE,
+            format!("/chat/deleteMessageForEveryone/{name}"),
+            Some(json!({"id": "ABC", "fromMe": true, "remoteJid": "5511999999999@s.whatsapp.net"})),
+        ),
+        (
+            Method::POST,
+            format!("/chat/getBase64FromMediaMessage/{name}"),
+            Some(json!({"message": {"key": {"id": "ABC"}}})),
+        ),
+        (
+            Method::POST,
+            format!("/chat/updateMessage/{name}"),
+            Some(json!({"number": "5511999999999", "text": "x",
+                        "key": {"id": "ABC", "remoteJid": "5511999999999@s.whatsapp.net", "fromMe": true}})),
+        ),
+        (
+            Method::POST,
+            format!("/message/sendContact/{name}"),
+            Some(json!({"number": "5511999999999",
+                        "contact": [{"fullName": "Ana", "phoneNumber": "5511999999998"}]})),
+        ),
+        (
+            Method::POST,
+            format!("/message/sendLocation/{name}"),
+            Some(
+                json!({"number": "5511999999999", "latitude": 1.0, "longitude": 2.0,
+                        "name": "n", "address": "a"}),
+            ),
+        ),
+        (
+            Method::POST,
+            format!("/message/sendMedia/{name}"),
+            Some(json!({"number": "5511999999999", "mediatype": "image", "media": "/9j/4AAQ"})),
+        ),
+        (
+            Method::POST,
+            format!("/message/sendPoll/{name}"),
+            Some(
+                json!({"number": "5511999999999", "name": "q", "selectableCount": 1,
+                        "values": ["a", "b"]}),
+            ),
+        ),
+        (
+            Method::POST,
+            format!("/message/sendReaction/{name}"),
+            Some(
+                json!({"key": {"id": "ABC", "remoteJid": "5511999999999@s.whatsapp.net",
+                                "fromMe": true}, "reaction": "👍"}),
+            ),
+        ),
+        (
+            Method::POST,
+            format!("/message/sendSticker/{name}"),
+            Some(json!({"number": "5511999999999", "sticker": "UklGRg=="})),
+        ),
+        (
+            Method::POST,
+            format!("/message/sendWhatsAppAudio/{name}"),
+            Some(json!({"number": "5511999999999", "audio": "T2dnUw=="})),
+        ),
+        (
+            Method::POST,
             format!("/group/create/{name}"),
             Some(json!({"subject": "S", "participants": ["5511999999999"]})),
         ),

@@ -248,6 +248,25 @@ def main():
         == "Python Owner",
     )
 
+    # Push name (at the server), a contact's profile and business profile.
+    def sim_account():
+        return requests.get(f"{sim}/sim/accounts/{owner}", timeout=TIMEOUT).json()
+
+    done = profile.update_profile_name("py", ProfileName(name="Py Shop"), token)
+    expect(done == {"update": "success"}, f"update_profile_name: {done}")
+    wait_for("the push name at the server", lambda: sim_account().get("push_name") == "Py Shop")
+    found = profile.fetch_profile("py", FetchProfile(number=friend), token)
+    expect(
+        found.get("wuid") == f"{friend}@s.whatsapp.net" and found.get("numberExists") is True
+        and found.get("isBusiness") is False,
+        f"fetch_profile: {found}",
+    )
+    business = profile.fetch_business_profile("py", FetchProfile(number=friend), token)
+    expect(
+        business.get("isBusiness") is False and business.get("exists") is True,
+        f"fetch_business_profile: {business}",
+    )
+
     # Restart (a POST without a body, JSON Content-Type), then back to open.
     restarted = ops.restart("py", token)
     expect(isinstance(restarted, dict) and restarted.get("error") is not True, f"restart: {restarted}")

@@ -187,6 +187,10 @@ pub fn app(state: AppState) -> Router {
             post(profile::fetch_profile),
         )
         .route(
+            "/chat/fetchProfilePictureUrl/{instance}",
+            post(profile::fetch_picture_url),
+        )
+        .route(
             "/chat/fetchBusinessProfile/{instance}",
             post(profile::fetch_business_profile),
         )

@@ -448,3 +448,45 @@ pub async fn fetch_profile(
         "website": business.as_ref().and_then(|b| b.websites.first().cloned()),
     })))
 }
+
+/// `POST /chat/fetchProfilePictureUrl/{instance}` → 200 `{wuid, profilePictureUrl}`: the URL of
+/// the user's (or group's) full-size picture, `null` when there is none or it is hidden.
+///
+/// Deviation: Evolution fails inside `createJid` without a `number` (500); zapin answers 400.
+pub async fn fetch_picture_url(
+    State(state): State<AppState>,
+    Extension(Authorized(instance)): Extension<Authorized>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>, ApiError> {
+    const TITLE: &str = "Error fetching profile picture";
+    let number = validate_optional_number(&body?)?.ok_or_else(|| {
+        ApiError::from(ErrorEnvelope::bad_request([
+            "instance requires property \"number\"",
+        ]))
+    })?;
+    let jid = to_jid(&number)
+        .parse::<Jid>()
+        .ok()
+        .filter(|j| j.is_pn() || j.is_lid() || j.is_group())
+        .map(|j| j.to_non_ad())
+        .ok_or_else(|| {
+            ApiError::from(ErrorEnvelope::bad_request([
+                TITLE.to_owned(),
+                format!("Error: invalid number {number}"),
+            ]))
+        })?;
+    let session = open_session(&state, &instance)?;
+    let url = match run(
+        &session,
+        AccountOp::FetchPicture { jid: jid.clone() },
+        TITLE,
+    )
+    .await?
+    {
+        AccountAnswer::Picture(url) => url,
+        _ => None,
+    };
+    Ok(Json(
+        json!({"wuid": jid.to_string(), "profilePictureUrl": url}),
+    ))
+}
