@@ -20,7 +20,8 @@
 //!   with no body at all (Python, on every GET/DELETE and on restart) is `{}`; unknown fields
 //!   are ignored (Manager's v1-style `options` on sendText, n8n's proxy/chatwoot/rabbitmq
 //!   fields on create); `where` keys Evolution does not read are not filters; `page`/`offset`
-//!   default to 1/50.
+//!   default to 1/50; n8n's group, privacy and block bodies (numbers split from a comma list,
+//!   create's empty default description, a JID as the number to block).
 
 use serde_json::Value;
 
@@ -146,8 +147,10 @@ mod tests {
 
     use super::*;
     use crate::request::{
-        parse_json_body, validate_create_instance, validate_find_messages, validate_send_text,
-        validate_settings_set, validate_webhook_set,
+        parse_json_body, validate_block_status, validate_create_group, validate_create_instance,
+        validate_find_messages, validate_privacy_settings, validate_send_invite,
+        validate_send_text, validate_settings_set, validate_toggle_ephemeral,
+        validate_update_participants, validate_webhook_set,
     };
 
     #[test]
@@ -374,5 +377,53 @@ mod tests {
         }))
         .unwrap();
         assert!(req.groups_ignore);
+    }
+
+    #[test]
+    fn n8n_group_profile_and_block_bodies() {
+        // n8n's group operations split a comma list into trimmed numbers and send the node's
+        // defaults: create's description is `""` unless filled in. Evolution's `isNotEmpty`
+        // never fires beside other keys, so that is accepted and no description is set.
+        let group = validate_create_group(&json!({
+            "subject": "n8n", "description": "",
+            "participants": ["5511987654321", "5511912345678"]
+        }))
+        .unwrap();
+        assert_eq!(group.description, None);
+        assert_eq!(group.participants, ["5511987654321", "5511912345678"]);
+        let invite = validate_send_invite(&json!({
+            "groupJid": "120363025246125888@g.us",
+            "description": "Segue o link do grupo",
+            "numbers": ["5511987654321"]
+        }))
+        .unwrap();
+        assert_eq!(invite.numbers, ["5511987654321"]);
+        let update = validate_update_participants(&json!({
+            "groupJid": "120363025246125888@g.us",
+            "action": "remove",
+            "participants": ["5511987654321"]
+        }))
+        .unwrap();
+        assert_eq!(update.participants, ["5511987654321"]);
+        // The ephemeral options are numbers.
+        let (_, expiration) = validate_toggle_ephemeral(&json!({
+            "groupJid": "120363025246125888@g.us", "expiration": 604800
+        }))
+        .unwrap();
+        assert_eq!(expiration, 604800);
+        // Privacy: the six categories flat, as the contract spells them.
+        let privacy = validate_privacy_settings(&json!({
+            "readreceipts": "all", "profile": "all", "status": "contacts",
+            "online": "all", "last": "contacts", "groupadd": "all"
+        }))
+        .unwrap();
+        assert_eq!(privacy.len(), 6);
+        // Block: the node's `remoteJid` field goes in `number`, a number or a JID.
+        let (number, block) = validate_block_status(&json!({
+            "number": "5511987654321@s.whatsapp.net", "status": "block"
+        }))
+        .unwrap();
+        assert!(block);
+        assert_eq!(chat_jid(&number), "5511987654321@s.whatsapp.net");
     }
 }

@@ -90,6 +90,13 @@ impl ProtoObject {
         self.put(name, v)
     }
 
+    /// A repeated message field; omitted when empty.
+    pub fn objects(self, name: &str, v: Vec<ProtoObject>) -> Self {
+        let v = (!v.is_empty())
+            .then(|| Value::Array(v.into_iter().map(ProtoObject::into_value).collect()));
+        self.put(name, v)
+    }
+
     pub fn object(self, name: &str, v: Option<ProtoObject>) -> Self {
         self.put(name, v.map(ProtoObject::into_value))
     }

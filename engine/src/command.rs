@@ -17,7 +17,16 @@ pub type Reply<T> = oneshot::Sender<Result<T, EngineError>>;
 /// An outgoing message.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OutgoingMessage {
-    Text { text: String, options: SendOptions },
+    Text {
+        text: String,
+        options: SendOptions,
+    },
+    /// Any prepared content (media, location, contact, reaction, poll, …). The quote and
+    /// mentions of `options` go into the `contextInfo` of its content field.
+    Content {
+        message: Box<wa::Message>,
+        options: SendOptions,
+    },
 }
 
 /// What a text may carry besides its body (Evolution's `quoted`, `mentioned`,
@@ -337,6 +346,32 @@ impl SessionHandle {
             to.to_owned(),
             Box::new(OutgoingMessage::Text {
                 text: text.to_owned(),
+                options,
+            }),
+        );
+        self.ask(|reply| Command::SendMessage { to, message, reply })
+            .await
+    }
+
+    /// Sends prepared content (built with [`crate::messaging::content`]: an uploaded media's
+    /// message, a location, a contact, a reaction, …) like [`SessionHandle::send_text_with`]:
+    /// same id, gate and failure rules; the quote and mentions are added to the content's
+    /// `contextInfo`.
+    pub async fn send_message_with(
+        &self,
+        to: &str,
+        message: wa::Message,
+        options: SendOptions,
+    ) -> Result<String, EngineError> {
+        if let Some(id) = &options.id
+            && !crate::messaging::ids::is_valid_message_id(id)
+        {
+            return Err(EngineError::InvalidMessageId(id.clone()));
+        }
+        let (to, message) = (
+            to.to_owned(),
+            Box::new(OutgoingMessage::Content {
+                message: Box::new(message),
                 options,
             }),
         );

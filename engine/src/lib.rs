@@ -36,8 +36,9 @@
 //!   create, metadata, participating, participants, subject, description, picture, settings,
 //!   ephemeral timer, invite code/revoke/info/accept, leave), one or two `w:g2` IQs; refusals
 //!   keep WhatsApp's code ([`messaging::MessagingError::Iq`]).
-//! * [`SessionHandle::account`]: the account's privacy categories, block list, about text and
-//!   picture ([`messaging::account::AccountOp`]).
+//! * [`SessionHandle::account`]: the account's privacy categories, block list, about text,
+//!   picture and push name, and another user's about text, picture URL and business profile
+//!   ([`messaging::account::AccountOp`]).
 //! * [`SessionHandle::send_text_with`]: a text with [`SendOptions`] (a [`QuotedMessage`] reply,
 //!   mentions, "mention everyone" in groups), sent as an `extendedTextMessage`.
 //! * [`SessionHandle::subscribe_presence`], [`SessionHandle::send_chat_presence`] ([`ChatState`]),
@@ -59,7 +60,9 @@
 //! Not yet: broadcast/status sends ([`EngineError::Unsupported`]).
 //!
 //! Transport: `wss://` over rustls (ring provider, `webpki-roots` plus the CA certificates of
-//! [`EngineConfig::tls`]), or plain `ws://` for the simulator.
+//! [`EngineConfig::tls`]), or plain `ws://` for the simulator; optionally through a per-instance
+//! proxy ([`SessionManager::set_proxy`], [`proxy`]: HTTP `CONNECT`, SOCKS5, SOCKS4a), read at
+//! every connection attempt.
 
 pub mod backoff;
 pub mod command;
@@ -76,6 +79,7 @@ pub mod media;
 pub mod messaging;
 pub mod pairing;
 pub mod payload;
+pub mod proxy;
 mod session;
 pub mod signal_session;
 pub mod socket;

@@ -44,6 +44,7 @@ struct Inner {
     sessions: Mutex<HashMap<InstanceId, SessionHandle>>,
     /// `EngineConfig::max_concurrent_handshakes` as a semaphore shared by every session.
     handshakes: Option<Arc<tokio::sync::Semaphore>>,
+    proxies: Arc<crate::proxy::ProxyTable>,
 }
 
 /// Cheap to clone; all clones share the sessions.
@@ -71,6 +72,7 @@ impl SessionManager {
                 events,
                 sessions: Mutex::new(HashMap::new()),
                 handshakes,
+                proxies: Arc::default(),
             }),
         }
     }
@@ -98,6 +100,13 @@ impl SessionManager {
     fn require(&self, id: &InstanceId) -> Result<SessionHandle, EngineError> {
         self.get(id)
             .ok_or_else(|| EngineError::NotFound(id.clone()))
+    }
+
+    /// Sets (or with `None` removes) the proxy instance `id` connects through. It applies from
+    /// the session's next connection on; an instance that does not exist yet gets it when it is
+    /// created or loaded, so set proxies before [`SessionManager::load_all`].
+    pub fn set_proxy(&self, id: &InstanceId, proxy: Option<crate::proxy::ProxyConfig>) {
+        self.inner.proxies.set(id.clone(), proxy);
     }
 
     pub fn state(&self, id: &InstanceId) -> Option<ConnectionState> {
@@ -175,6 +184,7 @@ impl SessionManager {
             events: self.inner.events.clone(),
             status: status_tx,
             handshakes: self.inner.handshakes.clone(),
+            proxies: self.inner.proxies.clone(),
         };
         // Load once here so that a missing or unreadable device fails `create` itself.
         let session = Session::load(ctx.clone()).await?;

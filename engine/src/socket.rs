@@ -21,6 +21,7 @@ use zapin_protocol::noise::{ClientHandshake, NoiseError, Transport};
 use zapin_protocol::proto::wa::ClientPayload;
 
 use crate::config::EngineConfig;
+use crate::proxy::ProxyConfig;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -50,6 +51,8 @@ pub enum ConnError {
     Encode(#[from] EncodeError),
     #[error("node decode: {0}")]
     Decode(#[from] DecodeError),
+    #[error("{0}")]
+    Proxy(#[from] crate::proxy::ProxyError),
 }
 
 impl From<tungstenite::Error> for ConnError {
@@ -92,6 +95,7 @@ impl Connection {
     /// `ephemeral` must be fresh for every connection.
     pub async fn open(
         config: &EngineConfig,
+        proxy: Option<&ProxyConfig>,
         noise_static: KeyPair,
         ephemeral: KeyPair,
         routing_info: Option<&[u8]>,
@@ -111,13 +115,30 @@ impl Connection {
         // TCP_NODELAY, as browsers set it: stanzas are small request/response writes, which
         // Nagle may hold back behind an unacknowledged one. (Measured with sessions-bench N=20:
         // no change in send latency on loopback, so it is hygiene here, not a fix.)
-        let (mut ws, _response) = tokio_tungstenite::connect_async_tls_with_config(
-            request,
-            Some(ws_config),
-            true,
-            Some(connector),
-        )
-        .await?;
+        let (mut ws, _response) = match proxy {
+            None => {
+                tokio_tungstenite::connect_async_tls_with_config(
+                    request,
+                    Some(ws_config),
+                    true,
+                    Some(connector),
+                )
+                .await?
+            }
+            Some(proxy) => {
+                let (host, port) = crate::proxy::server_address(&config.ws_url)
+                    .ok_or_else(|| ConnError::WebSocket("the server URL has no host".into()))?;
+                let stream = crate::proxy::tunnel(proxy, &host, port).await?;
+                let _ = stream.set_nodelay(true);
+                tokio_tungstenite::client_async_tls_with_config(
+                    request,
+                    stream,
+                    Some(ws_config),
+                    Some(connector),
+                )
+                .await?
+            }
+        };
 
         let (hello, awaiting) =
             ClientHandshake::new(noise_static, ephemeral, config.trust_root).client_hello();

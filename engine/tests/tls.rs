@@ -264,6 +264,7 @@ async fn an_untrusted_certificate_is_a_tls_error_naming_the_reason() {
     let config = wss_config(&sim, terminator);
     let err = Connection::open(
         &config,
+        None,
         KeyPair::from_private([1; 32]),
         KeyPair::from_private([2; 32]),
         None,

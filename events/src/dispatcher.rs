@@ -107,6 +107,8 @@ struct Running {
     name: &'static str,
     jitter: JitterSource,
     observer: Option<Observer>,
+    /// Rows delivered since the last turn of the loop, forgotten in its next commit.
+    delivered: std::sync::Mutex<Vec<i64>>,
 }
 
 impl Dispatcher {
@@ -173,6 +175,7 @@ impl Dispatcher {
             transport,
             jitter: self.jitter,
             observer: self.observer,
+            delivered: std::sync::Mutex::new(Vec::new()),
         };
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(Arc::new(running).run(stopped));
@@ -206,23 +209,27 @@ impl Running {
             }
             woken.mark_unchanged();
             let free = concurrency.saturating_sub(in_flight.len());
+            let delivered = self.take_delivered();
             let mut claimed_all_free = false;
-            if free > 0 {
+            if free > 0 || !delivered.is_empty() {
                 let now = now_ms();
                 let lease_until = now.saturating_add(millis(self.config.lease));
+                let limit = i64::try_from(free).unwrap_or(1);
                 match self
                     .outbox
-                    .claim_due(name, now, lease_until, i64::try_from(free).unwrap_or(1))
+                    .settle_and_claim(&delivered, name, now, lease_until, limit)
                     .await
                 {
                     Ok(rows) => {
-                        claimed_all_free = rows.len() == free;
+                        claimed_all_free = free > 0 && rows.len() == free;
                         for row in rows {
                             let this = Arc::clone(&self);
                             in_flight.spawn(async move { this.deliver(row).await });
                         }
                     }
                     Err(e) => {
+                        // The delivered rows stay leased; forget them on the next turn.
+                        self.return_delivered(delivered);
                         tracing::warn!(transport = name, error = %e, "outbox: claiming failed")
                     }
                 }
@@ -253,6 +260,26 @@ impl Running {
             }
         }
         while in_flight.join_next().await.is_some() {}
+        let delivered = self.take_delivered();
+        if !delivered.is_empty()
+            && let Err(e) = self
+                .outbox
+                .settle_and_claim(&delivered, name, now_ms(), 0, 0)
+                .await
+        {
+            tracing::warn!(transport = name, error = %e, "outbox: forgetting delivered rows failed; they will be delivered again");
+        }
+    }
+
+    fn take_delivered(&self) -> Vec<i64> {
+        std::mem::take(&mut *self.delivered.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn return_delivered(&self, ids: Vec<i64>) {
+        self.delivered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(ids);
     }
 
     fn observe(&self, outcome: &'static str, reason: Option<&'static str>) {
@@ -280,7 +307,9 @@ impl Running {
             Outcome::Delivered => {
                 self.observe("delivered", None);
                 tracing::debug!(transport = name, event = %row.event, id = %row.idempotency_id, attempts, "event delivered");
-                self.outbox.mark_delivered(row.id).await
+                // Forgotten in the loop's next commit, together with the next claim.
+                self.return_delivered(vec![row.id]);
+                Ok(())
             }
             Outcome::Reject { status } => {
                 self.observe("dead", Some("non_retryable_status"));

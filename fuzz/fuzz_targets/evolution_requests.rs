@@ -86,6 +86,13 @@ fuzz_target!(|data: &[u8]| {
     check(req::validate_privacy_settings(&body));
     check(req::validate_block_status(&body));
     check(req::validate_profile_text(&body, "status"));
+    check(req::validate_find_contacts(&body));
+    check(req::validate_find_chats(&body));
+    check(req::validate_optional_number(&body));
+    check(req::validate_profile_name(&body));
+    if let Ok(proxy) = req::validate_proxy_set(&body) {
+        std::hint::black_box(proxy.port_number());
+    }
     check(req::validate_transport_set(&body, "rabbitmq"));
     check(req::validate_transport_set(&body, "nats"));
     for product in &req::BOT_PRODUCTS {

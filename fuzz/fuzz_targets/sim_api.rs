@@ -31,6 +31,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/sim/faults"),
     ("DELETE", "/sim/faults"),
     ("GET", "/sim/stats"),
+    ("PUT", "/sim/accounts/{p}/business"),
+    ("DELETE", "/sim/accounts/{p}/business"),
+    ("GET", "/sim/accounts/{p}/profile"),
 ];
 
 const PARAMS: &[&str] = &[

@@ -370,6 +370,16 @@ pub struct Config {
     /// the server never acknowledged (a crash, a broken connection) is still sent again under
     /// its id; older ones are marked failed (README, "Sending and crashes").
     pub send_resend_window: std::time::Duration,
+    /// `ZAPIN_MEDIA_MAX_BYTES` (default 104857600, 100 MiB): the largest file a send route
+    /// takes (URL, base64 or multipart). Files stream to a temporary file, so this bounds disk,
+    /// not memory.
+    pub media_max_bytes: u64,
+    /// `ZAPIN_MEDIA_FETCH_TIMEOUT_SECS` (default 60): the longest a `media` URL fetch may take.
+    pub media_fetch_timeout: std::time::Duration,
+    /// `ZAPIN_ALLOW_PRIVATE_URLS` (default false): let `media` URLs reach loopback, private and
+    /// link-local addresses (refused by default: a tenant must not make the server fetch from
+    /// its own network).
+    pub allow_private_urls: bool,
 
     /// `WEBHOOK_GLOBAL_ENABLED` + `WEBHOOK_GLOBAL_URL`: the global webhook, when enabled.
     pub webhook_global_url: Option<String>,
@@ -648,6 +658,18 @@ impl Config {
             "a whole number of seconds (0: never resend, mark failed)",
         )?);
 
+        let media_max_bytes = env.number(
+            "ZAPIN_MEDIA_MAX_BYTES",
+            100u64 * 1024 * 1024,
+            "a whole number of bytes",
+        )?;
+        let media_fetch_timeout = std::time::Duration::from_secs(env.number(
+            "ZAPIN_MEDIA_FETCH_TIMEOUT_SECS",
+            60u64,
+            "a whole number of seconds",
+        )?);
+        let allow_private_urls = env.bool("ZAPIN_ALLOW_PRIVATE_URLS", false)?;
+
         let webhook_enabled = env.bool("WEBHOOK_GLOBAL_ENABLED", false)?;
         let webhook_url = env
             .get("WEBHOOK_GLOBAL_URL")?
@@ -803,6 +825,9 @@ impl Config {
             event_buffer,
             del_instance_minutes,
             send_resend_window,
+            media_max_bytes,
+            media_fetch_timeout,
+            allow_private_urls,
             webhook_global_url,
             webhook_global_by_events,
             webhook_global_events,

@@ -9,6 +9,7 @@ pub mod dashboard;
 pub mod db;
 pub mod http;
 pub mod keys;
+pub mod media;
 pub mod metrics;
 pub mod runtime;
 pub mod tenancy;

@@ -89,6 +89,11 @@ async fn welcome_follows_configuration() {
     assert_eq!(body["clientName"], "tenant_a");
     assert_eq!(body["whatsappWebVersion"], "2.3000.42");
     assert!(body.get("manager").is_none(), "manager shown: {body}");
+    // Not advertised because not served: the dashboard is off, as Evolution's manager is.
+    for path in ["/manager", "/dashboard", "/dashboard/login"] {
+        let (status, _) = get_json(&format!("{base}{path}")).await;
+        assert_eq!(status, 404, "{path} is served");
+    }
 }
 
 #[tokio::test]

@@ -1,9 +1,12 @@
 //! The official Evolution API Python client (`evolutionapi` 0.1.2, unmodified, from
 //! `tests/python/.venv`) drives a live `zapin serve` wired to the simulator through every route
 //! zapin serves that the client calls: create, fetch, connect, connection state, send text, send
-//! presence, set presence, find messages, mark as read, restart, logout, delete. Each call is
-//! checked by its effect (`tests/python/drive_zapin.py`), and the text and the read receipt are
-//! checked again here at the simulated phone.
+//! presence, set presence, find messages, mark as read, every group call (create, subject,
+//! description, picture, invite code, revoke, send invite, invite info, group info, all groups,
+//! participants, update participant, setting, ephemeral, leave), profile status and picture (set,
+//! remove), privacy (fetch, update), restart, logout, delete. Each call is checked by its effect
+//! (`tests/python/drive_zapin.py`: the group's state and the account's profile at the simulator),
+//! and the text and the read receipt are checked again here at the simulated phone.
 //!
 //! Needs `python3 -m venv tests/python/.venv && tests/python/.venv/bin/pip install -r
 //! tests/python/requirements.txt` (what `.ci/run` does). Without it the test is skipped, saying

@@ -162,6 +162,7 @@ async fn messages_receipts_and_read() {
                     kind: "text".into(),
                     text: Some("yo".into()),
                     context: None,
+                    details: Default::default(),
                     t,
                 },
             )

@@ -1,7 +1,8 @@
 """The official Evolution API Python client (evolutionapi 0.1.2, unmodified) against a live
 `zapin serve` wired to the simulator: every call of the client that reaches a route zapin serves,
 each checked by its effect (the text decrypted by the simulated phone, the read receipt it got,
-the connection state, the instance list).
+the group's state and the account's profile at the simulator, the connection state, the instance
+list).
 
 Usage: python drive_zapin.py '<json>' with
   {"api": "http://127.0.0.1:Z", "apikey": "...", "sim": "http://127.0.0.1:S",
@@ -10,6 +11,7 @@ Exits non-zero with the failed check on stderr; prints one JSON line of what it 
 Driven by gateway/tests/python_client.rs.
 """
 
+import base64
 import json
 import sys
 import time
@@ -17,11 +19,25 @@ import time
 import requests
 from evolutionapi.client import EvolutionClient
 from evolutionapi.models.chat import Presence, ReadMessage
+from evolutionapi.models.group import (
+    CreateGroup,
+    GroupDescription,
+    GroupInvite,
+    GroupPicture,
+    GroupSubject,
+    ToggleEphemeral,
+    UpdateParticipant,
+    UpdateSetting,
+)
 from evolutionapi.models.instance import InstanceConfig
 from evolutionapi.models.message import TextMessage
 from evolutionapi.models.presence import PresenceStatus
+from evolutionapi.models.profile import PrivacySettings, ProfilePicture, ProfileStatus
 
 TIMEOUT = 30.0
+# A tiny JPEG: enough for WhatsApp's (and the simulator's) format check.
+JPEG = bytes([0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10]) + b"JFIF\x00" + bytes(32) + bytes([0xFF, 0xD9])
+JPEG_B64 = base64.b64encode(JPEG).decode()
 
 
 def wait_for(what, check):
@@ -129,6 +145,90 @@ def main():
             ).json()
         ),
     )
+
+    # Groups: every group call of the client, each seen in the simulator's group state.
+    def sim_group(jid):
+        return requests.get(f"{sim}/sim/groups/{jid}", timeout=TIMEOUT).json()
+
+    def members(jid):
+        return {p["jid"]: p["admin"] for p in sim_group(jid)["participants"]}
+
+    groups = client.group
+    group = groups.create_group(
+        "py", CreateGroup(subject="py group", participants=[friend], description="from python"), token
+    )
+    gjid = group.get("id") or ""
+    expect(gjid.endswith("@g.us"), f"create_group: {group}")
+    view = sim_group(gjid)
+    expect((view["subject"], view["description"]) == ("py group", "from python"), f"group: {view}")
+    expect(members(gjid) == {owner_jid: "superadmin", friend_jid: None}, f"members: {view}")
+    done = groups.update_group_subject("py", gjid, GroupSubject(subject="py renamed"), token)
+    expect(done == {"update": "success"}, f"update_group_subject: {done}")
+    expect(sim_group(gjid)["subject"] == "py renamed", "subject at the server")
+    done = groups.update_group_description("py", gjid, GroupDescription(description="py rules"), token)
+    expect(done == {"update": "success"}, f"update_group_description: {done}")
+    expect(sim_group(gjid)["description"] == "py rules", "description at the server")
+    done = groups.update_group_picture("py", gjid, GroupPicture(image=JPEG_B64), token)
+    expect(done == {"update": "success"}, f"update_group_picture: {done}")
+    expect(sim_group(gjid)["picture_bytes"] == len(JPEG), "picture at the server")
+    code = groups.get_invite_code("py", gjid, token).get("inviteCode")
+    expect(code and sim_group(gjid)["invite_code"] == code, f"get_invite_code: {code}")
+    revoked = groups.revoke_invite_code("py", gjid, token)
+    fresh = revoked.get("inviteCode")
+    expect(fresh and fresh != code and sim_group(gjid)["invite_code"] == fresh, f"revoke: {revoked}")
+    invite = groups.send_invite("py", GroupInvite(groupJid=gjid, description="join", numbers=[friend]), token)
+    expect(invite.get("send") is True, f"send_invite: {invite}")
+    link = f"join\n\nhttps://chat.whatsapp.com/{fresh}"
+    wait_for(
+        "the invite text at the friend's phone",
+        lambda: any(
+            m.get("text") == link
+            for m in requests.get(f"{sim}/sim/accounts/{friend}/messages", timeout=TIMEOUT).json()
+        ),
+    )
+    info = groups.get_invite_info("py", fresh, token)
+    expect(info.get("id") == gjid, f"get_invite_info: {info}")
+    info = groups.get_group_info("py", gjid, token)
+    expect(info.get("subject") == "py renamed", f"get_group_info: {info}")
+    every = groups.fetch_all_groups("py", token, get_participants=True)
+    expect([g["id"] for g in every] == [gjid] and len(every[0]["participants"]) == 2, f"fetch_all_groups: {every}")
+    listed = groups.get_participants("py", gjid, token)
+    expect(len(listed.get("participants", [])) == 2, f"get_participants: {listed}")
+    done = groups.update_participant("py", gjid, UpdateParticipant(action="promote", participants=[friend]), token)
+    expect(done.get("updateParticipants", [{}])[0].get("status") == "200", f"update_participant: {done}")
+    expect(members(gjid)[friend_jid] == "admin", "promoted at the server")
+    done = groups.update_setting("py", gjid, UpdateSetting(action="locked"), token)
+    expect(sim_group(gjid)["locked"] is True, f"update_setting: {done}")
+    done = groups.toggle_ephemeral("py", gjid, ToggleEphemeral(expiration=86400), token)
+    expect(done == {"success": True}, f"toggle_ephemeral: {done}")
+    expect(sim_group(gjid)["ephemeral"] == 86400, "ephemeral at the server")
+    left = groups.leave_group("py", gjid, token)
+    expect(left == {"groupJid": gjid, "leave": True}, f"leave_group: {left}")
+    expect(owner_jid not in members(gjid), "left at the server")
+
+    # Profile: about text, picture (set, then removed), privacy; each at the simulated account.
+    def sim_profile():
+        return requests.get(f"{sim}/sim/accounts/{owner}/profile", timeout=TIMEOUT).json()
+
+    profile = client.profile
+    done = profile.update_profile_status("py", ProfileStatus(status="from python"), token)
+    expect(sim_profile()["status"] == "from python", f"update_profile_status: {done}")
+    done = profile.update_profile_picture("py", ProfilePicture(picture=JPEG_B64), token)
+    expect(sim_profile()["picture_bytes"] == len(JPEG), f"update_profile_picture: {done}")
+    done = profile.remove_profile_picture("py", token)
+    expect(sim_profile()["picture_bytes"] == 0, f"remove_profile_picture: {done}")
+    privacy = profile.fetch_privacy_settings("py", token)
+    expect(privacy.get("readreceipts") == "all", f"fetch_privacy_settings: {privacy}")
+    done = profile.update_privacy_settings(
+        "py",
+        PrivacySettings(
+            readreceipts="none", profile="contacts", status="contacts",
+            online="all", last="none", groupadd="contacts",
+        ),
+        token,
+    )
+    expect(done.get("update") == "success", f"update_privacy_settings: {done}")
+    expect(sim_profile()["privacy"]["readreceipts"] == "none", "privacy at the server")
 
     # Restart (a POST without a body, JSON Content-Type), then back to open.
     restarted = ops.restart("py", token)

@@ -111,14 +111,21 @@ async fn hook(State(acks): State<Acks>, body: axum::body::Bytes) -> &'static str
 struct Serve {
     child: Child,
     url: String,
+    /// Whether `child` is strace wrapping zapin.
+    traced: bool,
 }
 
 impl Drop for Serve {
     fn drop(&mut self) {
-        // SIGTERM, so that strace (when it wraps zapin) writes its log out completely.
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
+        // SIGTERM to zapin itself. Under strace the child is strace, which would detach on the
+        // signal and leave zapin running (and the wait below hanging); zapin is strace's child
+        // then, and strace writes its log out and exits once zapin does.
+        let pid = self.child.id().to_string();
+        let _ = if self.traced {
+            Command::new("pkill").args(["-TERM", "-P", &pid]).status()
+        } else {
+            Command::new("kill").arg(&pid).status()
+        };
         let _ = self.child.wait();
     }
 }
@@ -162,7 +169,11 @@ fn start_serve(
         .strip_prefix("zapin listening on ")
         .with_context(|| format!("unexpected first line {line:?}"))?
         .to_owned();
-    Ok(Serve { child, url })
+    Ok(Serve {
+        child,
+        url,
+        traced: strace_log.is_some(),
+    })
 }
 
 struct Api {

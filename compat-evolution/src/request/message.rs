@@ -23,6 +23,18 @@ pub struct SendText {
     pub mentions_every_one: bool,
 }
 
+impl SendText {
+    /// The fields every send route shares.
+    pub fn meta(&self) -> super::SendMeta {
+        super::SendMeta {
+            delay: self.delay,
+            quoted: self.quoted.clone(),
+            mentioned: self.mentioned.clone(),
+            mentions_every_one: self.mentions_every_one,
+        }
+    }
+}
+
 /// `quoted`: the message replied to. Without `message`, it is loaded by `key.id`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Quoted {
@@ -106,7 +118,7 @@ pub fn validate_send_text(body: &Value) -> Result<SendText, ErrorEnvelope> {
     })
 }
 
-fn quoted(body: &Value) -> Option<Quoted> {
+pub(crate) fn quoted(body: &Value) -> Option<Quoted> {
     let q = body.get("quoted")?;
     let key = q.get("key")?;
     Some(Quoted {

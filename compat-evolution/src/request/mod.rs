@@ -7,10 +7,14 @@
 
 mod bot;
 mod chat;
+mod directory;
+mod content;
 mod group;
 mod instance;
+mod media;
 mod message;
 mod profile;
+mod proxy;
 mod settings;
 mod transport;
 mod webhook;
@@ -27,6 +31,17 @@ pub use chat::{
     WhatsappNumbers, parse_date_seconds, validate_find_messages, validate_mark_message_as_read,
     validate_send_presence, validate_whatsapp_numbers,
 };
+pub use content::{
+    AUDIO_INVALID, ContactCard, GetBase64, MessageRef, REACTION_INVALID, SendContact, SendFile,
+    SendLocation, SendPoll, SendReaction, UpdateMessage, is_single_emoji,
+    validate_delete_for_everyone, validate_get_base64, validate_send_audio, validate_send_contact,
+    validate_send_location, validate_send_poll, validate_send_reaction, validate_send_sticker,
+    validate_update_message,
+};
+pub use directory::{
+    FindChats, FindContacts, MAX_PUSH_NAME, validate_find_chats, validate_find_contacts,
+    validate_optional_number, validate_profile_name,
+};
 pub use group::{
     CreateGroup, EPHEMERAL_EXPIRATIONS, SendInvite, UpdateParticipants, validate_create_group,
     validate_get_participants, validate_group_jid, validate_group_text, validate_invite_code,
@@ -37,10 +52,16 @@ pub use instance::{
     ConnectQuery, CreateInstance, CreateWebhook, Integration, Presence, SetPresence,
     validate_connect_query, validate_create_instance, validate_set_presence,
 };
+pub use media::{
+    BASE64_NEEDS_NAME, MediaSource, MediaType, NOT_URL_OR_BASE64, SendMedia, SendMeta,
+    mimetype_for_file_name, multipart_field, parse_media_source, resolve_mimetype, sniff_mimetype,
+    validate_send_media,
+};
 pub use message::{Quoted, QuotedKey, SendText, validate_send_text};
 pub use profile::{
     PRIVACY_CATEGORIES, validate_block_status, validate_privacy_settings, validate_profile_text,
 };
+pub use proxy::{PROXY_PROTOCOLS, ProxySet, validate_proxy_set};
 pub use settings::{SettingsSet, validate_settings_set};
 pub use transport::{TransportSet, validate_transport_set};
 pub use webhook::{WebhookSet, validate_webhook_set};

@@ -12,6 +12,7 @@ use crate::command::Command;
 use crate::error::EngineError;
 use crate::events::{EventKind, LogoutReason};
 use crate::keys;
+use crate::messaging::account::{AccountAnswer, AccountOp};
 use crate::messaging::{presence, receipts};
 use crate::socket::Connection;
 
@@ -231,6 +232,25 @@ impl Session {
                 let result = self.group_op(conn, cx, op).await;
                 let _ = reply.send(result);
                 Step::Continue
+            }
+            Command::Account {
+                op: AccountOp::SetPushName { name },
+                reply,
+            } if cx.opened_at.is_some() => {
+                // Remembered first, so the next login and every reconnect announce it too.
+                self.creds.push_name = Some(name.clone());
+                if let Err(e) = self
+                    .ctx
+                    .store
+                    .save_credentials(&self.ctx.device, &self.creds)
+                    .await
+                {
+                    let _ = reply.send(Err(e.into()));
+                    return Step::Continue;
+                }
+                let step = self.send(conn, &presence::available(&name)).await;
+                let _ = reply.send(step_result(&step).map(|()| AccountAnswer::Done));
+                step
             }
             Command::Account { op, reply } if cx.opened_at.is_some() => {
                 let result = self.account_op(conn, cx, op).await;

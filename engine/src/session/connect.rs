@@ -48,6 +48,8 @@ impl Session {
         let ephemeral = KeyPair::generate(&mut self.rng);
         let routing = self.creds.routing_info.clone();
         let handshakes = self.ctx.handshakes.clone();
+        // Read for every attempt: a proxy set or removed meanwhile applies from this one on.
+        let proxy = self.ctx.proxies.get(&self.ctx.instance);
         // Handshake concurrency limit: hold a slot for connect + handshake only; the wait for a
         // slot is outside `connect_timeout` so a queue of reconnects does not time out.
         let opening = async {
@@ -59,6 +61,7 @@ impl Session {
                 config.connect_timeout,
                 Connection::open(
                     &config,
+                    proxy.as_ref(),
                     noise,
                     ephemeral,
                     routing.as_deref(),

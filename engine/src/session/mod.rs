@@ -69,6 +69,8 @@ pub(crate) struct SessionContext {
     pub status: watch::Sender<SessionStatus>,
     /// Shared by every session of a manager: `EngineConfig::max_concurrent_handshakes` slots.
     pub handshakes: Option<Arc<tokio::sync::Semaphore>>,
+    /// Each instance's proxy, shared by every session of a manager.
+    pub proxies: Arc<crate::proxy::ProxyTable>,
 }
 
 /// Evolution's `statusReason` for a refused (QR limit) session.

@@ -109,7 +109,14 @@ impl Session {
         let Some(messenger) = self.messenger.as_mut() else {
             return (Err(EngineError::NotConnected), Step::Continue);
         };
-        let OutgoingMessage::Text { text, options } = *message;
+        let (body, options) = match *message {
+            OutgoingMessage::Text { text, options } => (Body::Text(text), options),
+            OutgoingMessage::Content { message, options } => (Body::Content(message), options),
+        };
+        let build = |quoted: Option<&content::Quoted>, mentions: &[Jid]| match &body {
+            Body::Text(text) => content::prepare_text(&to, text, quoted, mentions),
+            Body::Content(m) => content::with_context(m, &to, quoted, mentions),
+        };
         let (quoted, mut mentions) = match resolve_options(&to, &messenger.me().pn, &options) {
             Ok(r) => r,
             Err(e) => return (Err(e), Step::Continue),
@@ -137,7 +144,7 @@ impl Session {
                             }
                         }
                     }
-                    let content = content::prepare_text(&to, &text, quoted.as_ref(), &mentions);
+                    let content = build(quoted.as_ref(), &mentions);
                     messenger
                         .send_group(
                             &mut exchange,
@@ -153,7 +160,7 @@ impl Session {
                 Err(e) => Err(e),
             }
         } else {
-            let content = content::prepare_text(&to, &text, quoted.as_ref(), &mentions);
+            let content = build(quoted.as_ref(), &mentions);
             messenger
                 .send_direct(&mut exchange, &to, &content, &id, &mut self.rng)
                 .await
@@ -193,6 +200,12 @@ impl Session {
             Err(e) => (Err(e.into()), Step::Continue),
         }
     }
+}
+
+/// What a send carries before its context is added.
+enum Body {
+    Text(String),
+    Content(Box<zapin_protocol::proto::wa::Message>),
 }
 
 pub(super) fn messenger_forget_shares(messenger: Option<&mut Messenger>, group: &Jid) {

@@ -9,9 +9,11 @@
 //! milliseconds and JSON documents are stored as text, so the code below expands each query once
 //! per backend with [`with_conn!`] instead of going through sqlx's `Any` driver.
 
+mod directory;
 mod bots;
 mod events;
 mod models;
+mod proxies;
 mod repo;
 mod secrets;
 mod sends;
@@ -31,11 +33,13 @@ use crate::webhook::Routing;
 
 pub use zapin_events::new_uuid;
 
+pub use directory::{ChatQuery, ChatRecord, ChatSummary, ContactRecord};
 pub use bots::{BotRow, BotSettingsRow, OpenaiCredsRow};
 pub use models::{
     Chat, Contact, Disconnection, Instance, InstanceDetails, Message, MessagePage, MessageQuery,
     NewInstance, Settings, StatusChange, WebhookConfig, WebhookSet,
 };
+pub use proxies::{ProxyRow, ProxySet};
 pub use secrets::SealReport;
 pub use sends::PendingSend;
 
@@ -82,6 +86,9 @@ pub(crate) enum Pool {
 #[derive(Clone, Debug)]
 pub struct Db {
     pub(crate) pool: Pool,
+    /// SQLite only: the one connection write transactions ([`Db::begin`]) and the outbox's
+    /// drain run on (see `open_sqlite`).
+    sqlite_writer: Option<SqlitePool>,
     /// Where events go: the webhooks and each broker enabled in the environment.
     pub(crate) transports: Arc<Transports>,
     /// The outbox's drain side; woken after a commit that enqueued events, so the dispatchers
@@ -206,7 +213,9 @@ impl Tx {
 /// Knobs for opening the database; [`DbOptions::from_config`] gives the production values.
 #[derive(Debug, Clone)]
 pub struct DbOptions {
+    /// The shared pool's size (SQLite's write transactions have one more connection of their own).
     pub max_connections: u32,
+    /// How long SQLite waits for the write lock held by another connection or process.
     pub busy_timeout: Duration,
     /// PostgreSQL only: use (and create) this schema instead of the URI's default search path.
     /// Tests use it to isolate themselves.
@@ -296,10 +305,21 @@ impl Db {
             .busy_timeout(options.busy_timeout);
         let pool = SqlitePoolOptions::new()
             .max_connections(options.max_connections.max(1))
-            .connect_with(connect)
+            .connect_with(connect.clone())
             .await?;
         zapin_migrations::sqlite().run(&pool).await?;
-        Ok(Self::new(Pool::Sqlite(pool), routing))
+        // Write transactions get a pool of one connection of their own. SQLite lets one writer
+        // in at a time; with writers spread over several pooled connections the others wait in
+        // SQLite's busy handler, which sleeps between tries (up to 100 ms each) and lets a late
+        // writer overtake an early one: that was the p99 of a send under load. One writer
+        // connection queues them in the pool's fair order instead. Reads and single statements
+        // keep the shared pool, so a transaction may still read through it (WAL) without
+        // waiting for itself.
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(connect)
+            .await?;
+        Ok(Self::new(Pool::Sqlite(pool), routing, Some(writer)))
     }
 
     /// Connects to PostgreSQL (optionally inside `options.pg_schema`) and runs migrations.
@@ -335,16 +355,17 @@ impl Db {
             .connect_with(connect)
             .await?;
         zapin_migrations::postgres().run(&pool).await?;
-        Ok(Self::new(Pool::Postgres(pool), routing))
+        Ok(Self::new(Pool::Postgres(pool), routing, None))
     }
 
-    fn new(pool: Pool, routing: Routing) -> Self {
+    fn new(pool: Pool, routing: Routing, sqlite_writer: Option<SqlitePool>) -> Self {
         let outbox = Outbox::new(match &pool {
-            Pool::Sqlite(p) => StorePool::Sqlite(p.clone()),
+            Pool::Sqlite(p) => StorePool::Sqlite(sqlite_writer.as_ref().unwrap_or(p).clone()),
             Pool::Postgres(p) => StorePool::Postgres(p.clone()),
         });
         Self {
             pool,
+            sqlite_writer,
             transports: Arc::new(Transports::webhooks(routing)),
             outbox,
         }
@@ -402,7 +423,13 @@ impl Db {
     /// read-then-write transaction cannot fail half-way on a lock upgrade.
     pub async fn begin(&self) -> Result<Tx, DbError> {
         let inner = match &self.pool {
-            Pool::Sqlite(p) => TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Pool::Sqlite(p) => TxInner::Sqlite(
+                self.sqlite_writer
+                    .as_ref()
+                    .unwrap_or(p)
+                    .begin_with("BEGIN IMMEDIATE")
+                    .await?,
+            ),
             Pool::Postgres(p) => TxInner::Postgres(p.begin().await?),
         };
         Ok(Tx {
@@ -427,6 +454,9 @@ impl Db {
         match &self.pool {
             Pool::Sqlite(p) => p.close().await,
             Pool::Postgres(p) => p.close().await,
+        }
+        if let Some(writer) = &self.sqlite_writer {
+            writer.close().await;
         }
     }
 }

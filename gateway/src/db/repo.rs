@@ -83,7 +83,7 @@ fn webhook(r: WebhookRow) -> Result<WebhookConfig, DbError> {
     })
 }
 
-type MessageRow = (
+pub(super) type MessageRow = (
     String,
     String,
     String,
@@ -98,10 +98,10 @@ type MessageRow = (
     Option<String>,
 );
 
-const MESSAGE_COLUMNS: &str = "instance_id, key_id, remote_jid, from_me, participant, push_name, \
+pub(super) const MESSAGE_COLUMNS: &str = "instance_id, key_id, remote_jid, from_me, participant, push_name, \
      message, message_type, timestamp, status, source, context_info";
 
-fn message(r: MessageRow) -> Result<Message, DbError> {
+pub(super) fn message(r: MessageRow) -> Result<Message, DbError> {
     let (
         instance_id,
         key_id,
@@ -615,6 +615,18 @@ impl Tx {
             .await?
             .rows_affected()
         });
+        // Every chat a message passes through is a contact row, as in Evolution (findContacts
+        // lists groups and the people one only wrote to); only a 1:1 inbound message names it.
+        if m.remote_jid != "status@broadcast" {
+            let from_peer = !m.from_me && !m.remote_jid.ends_with("@g.us");
+            self.upsert_contact(&Contact {
+                instance_id: m.instance_id.clone(),
+                remote_jid: m.remote_jid.clone(),
+                push_name: m.push_name.clone().filter(|n| from_peer && !n.is_empty()),
+                profile_pic_url: None,
+            })
+            .await?;
+        }
         Ok(existed.is_none())
     }
 
@@ -752,7 +764,7 @@ impl Tx {
         with_conn!(tx &mut self.inner, |c| {
             sqlx::query(
                 "INSERT INTO contacts (instance_id, remote_jid, push_name, profile_pic_url, \
-                 updated_at) VALUES ($1, $2, $3, $4, $5) \
+                 updated_at, created_at) VALUES ($1, $2, $3, $4, $5, $5) \
                  ON CONFLICT (instance_id, remote_jid) DO UPDATE SET \
                  push_name = COALESCE(excluded.push_name, contacts.push_name), \
                  profile_pic_url = COALESCE(excluded.profile_pic_url, contacts.profile_pic_url), \
@@ -797,8 +809,8 @@ impl Tx {
     pub async fn upsert_chat(&mut self, chat: &Chat) -> Result<(), DbError> {
         with_conn!(tx &mut self.inner, |c| {
             sqlx::query(
-                "INSERT INTO chats (instance_id, remote_jid, name, unread_messages, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5) \
+                "INSERT INTO chats (instance_id, remote_jid, name, unread_messages, updated_at, \
+                 created_at) VALUES ($1, $2, $3, $4, $5, $5) \
                  ON CONFLICT (instance_id, remote_jid) DO UPDATE SET \
                  name = COALESCE(excluded.name, chats.name), \
                  unread_messages = excluded.unread_messages, updated_at = excluded.updated_at",

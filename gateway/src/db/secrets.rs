@@ -1,6 +1,6 @@
-//! The gateway's sealed values: instance tokens (and their lookup hashes) and webhook signing
-//! secrets, in the `webhooks` table and in pending `outbox` rows, and chatbot credentials
-//! (`bot_configs.secret`).
+//! The gateway's sealed values: instance tokens (and their lookup hashes), webhook signing
+//! secrets (in the `webhooks` table and in pending `outbox` rows), proxy credentials (the
+//! `proxies` table) and chatbot credentials (`bot_configs.secret`, `bot_openai_creds.secret`).
 //!
 //! [`Db::seal_at_rest`] seals what earlier versions stored in plain text. [`Db::reseal`] re-seals
 //! what a key rotation left under the previous key (see [`crate::keys`]).
@@ -39,6 +39,11 @@ const SEALED_SECRETS: &[SealedSecrets] = &[
         table: "outbox",
         key: "id",
         int_key: true,
+    },
+    SealedSecrets {
+        table: "proxies",
+        key: "instance_id",
+        int_key: false,
     },
     // Chatbot credentials (`apiKey`, `basicAuthPass`, …), one sealed JSON object per bot.
     SealedSecrets {
@@ -134,6 +139,28 @@ impl Db {
                 .map_err(|_| DbError::Seal)?;
             with_conn!(tx &mut tx.inner, |c| {
                 sqlx::query("UPDATE webhooks SET secret = $1 WHERE instance_id = $2")
+                    .bind(&sealed)
+                    .bind(&instance_id)
+                    .execute(c)
+                    .await?;
+            });
+            report.secrets += 1;
+        }
+
+        let proxies: Vec<(String, String)> = with_conn!(tx &mut tx.inner, |c| {
+            sqlx::query_as("SELECT instance_id, secret FROM proxies WHERE secret IS NOT NULL")
+                .fetch_all(c)
+                .await?
+        });
+        for (instance_id, secret) in proxies {
+            if SecretCipher::is_sealed(&secret) {
+                continue;
+            }
+            let sealed = secrets
+                .seal(&instance_id, &secret)
+                .map_err(|_| DbError::Seal)?;
+            with_conn!(tx &mut tx.inner, |c| {
+                sqlx::query("UPDATE proxies SET secret = $1 WHERE instance_id = $2")
                     .bind(&sealed)
                     .bind(&instance_id)
                     .execute(c)

@@ -48,7 +48,7 @@ pub fn is_private_target(url: &reqwest::Url) -> bool {
     };
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     match bare.parse::<IpAddr>() {
-        Ok(ip) => private_ip(ip),
+        Ok(ip) => is_private_ip(ip),
         Err(_) => {
             let name = host.trim_end_matches('.').to_ascii_lowercase();
             name == "localhost" || name.ends_with(".localhost")
@@ -56,7 +56,9 @@ pub fn is_private_target(url: &reqwest::Url) -> bool {
     }
 }
 
-fn private_ip(ip: IpAddr) -> bool {
+/// Whether `ip` is loopback, private, link-local, unspecified or otherwise not a public
+/// address (media URL fetches check resolved addresses with it).
+pub fn is_private_ip(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
             v4.is_loopback()
@@ -72,7 +74,7 @@ fn private_ip(ip: IpAddr) -> bool {
                 || v6.is_unspecified()
                 || (v6.segments()[0] & 0xfe00) == 0xfc00 // unique local fc00::/7
                 || (v6.segments()[0] & 0xffc0) == 0xfe80 // link-local fe80::/10
-                || v6.to_ipv4_mapped().is_some_and(|v4| private_ip(IpAddr::V4(v4)))
+                || v6.to_ipv4_mapped().is_some_and(|v4| is_private_ip(IpAddr::V4(v4)))
         }
     }
 }

@@ -9,6 +9,7 @@ mod admin;
 mod body;
 mod bots;
 mod chat;
+mod contacts;
 pub mod cors;
 pub mod door;
 mod envelope;
@@ -20,7 +21,9 @@ mod meta;
 mod metrics;
 pub mod observe;
 mod profile;
+mod proxy;
 pub(crate) mod quote;
+mod send;
 pub(crate) mod session;
 mod settings;
 pub mod tenancy;
@@ -41,6 +44,7 @@ use crate::Config;
 use crate::db::{Db, DbError};
 
 pub use envelope::ApiError;
+pub(crate) use proxy::{credentials as proxy_credentials, proxy_config};
 pub use token::TokenCipher;
 pub use zapin_compat_evolution::ErrorEnvelope;
 
@@ -171,6 +175,25 @@ pub fn app(state: AppState) -> Router {
         .route("/settings/set/{instance}", post(settings::set))
         .route("/settings/find/{instance}", get(settings::find))
         .route("/chat/findMessages/{instance}", post(chat::find_messages))
+        .route("/proxy/set/{instance}", post(proxy::set))
+        .route("/proxy/find/{instance}", get(proxy::find))
+        .route(
+            "/chat/findContacts/{instance}",
+            post(contacts::find_contacts),
+        )
+        .route("/chat/findChats/{instance}", post(contacts::find_chats))
+        .route(
+            "/chat/fetchProfile/{instance}",
+            post(profile::fetch_profile),
+        )
+        .route(
+            "/chat/fetchBusinessProfile/{instance}",
+            post(profile::fetch_business_profile),
+        )
+        .route(
+            "/chat/updateProfileName/{instance}",
+            post(profile::update_name),
+        )
         .route("/instance/connect/{instance}", get(session::connect))
         .route(
             "/instance/connectionState/{instance}",
@@ -186,6 +209,38 @@ pub fn app(state: AppState) -> Router {
             post(session::set_presence),
         )
         .route("/message/sendText/{instance}", post(session::send_text))
+        // Files stream to disk under ZAPIN_MEDIA_MAX_BYTES, not the JSON body limit.
+        .route(
+            "/message/sendMedia/{instance}",
+            post(send::send_media).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/message/sendWhatsAppAudio/{instance}",
+            post(send::send_whatsapp_audio).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/message/sendSticker/{instance}",
+            post(send::send_sticker).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/message/sendLocation/{instance}",
+            post(send::send_location),
+        )
+        .route("/message/sendContact/{instance}", post(send::send_contact))
+        .route("/message/sendPoll/{instance}", post(send::send_poll))
+        .route(
+            "/message/sendReaction/{instance}",
+            post(send::send_reaction),
+        )
+        .route("/chat/updateMessage/{instance}", post(send::update_message))
+        .route(
+            "/chat/deleteMessageForEveryone/{instance}",
+            delete(send::delete_for_everyone),
+        )
+        .route(
+            "/chat/getBase64FromMediaMessage/{instance}",
+            post(send::get_base64),
+        )
         .route(
             "/chat/markMessageAsRead/{instance}",
             post(session::mark_as_read),
@@ -321,7 +376,12 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(envelope::not_found)
         .layer(from_fn_with_state(state.clone(), tenancy::front))
         // The dashboard has its own sign-in: no API key, no quota charge, no usage line.
-        .merge(crate::dashboard::router(state.clone()))
+        // `SERVER_DISABLE_MANAGER=true` leaves it out, as Evolution leaves out its manager.
+        .merge(if state.config.disable_manager {
+            Router::new()
+        } else {
+            crate::dashboard::router(state.clone())
+        })
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         // Outermost last: the origin check runs first, then the CORS layer answers preflights
         // for every path before routing.

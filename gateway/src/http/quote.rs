@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 use zapin_compat_evolution::content::ProtoObject;
-use zapin_compat_evolution::request::SendText;
+use zapin_compat_evolution::request::SendMeta;
 use zapin_engine::{QuotedMessage, SendOptions};
 use zapin_protocol::proto::wa;
 use zapin_protocol::proto::wa::message as m;
@@ -38,7 +38,7 @@ pub async fn extras(
     instance_id: &str,
     own: Option<&str>,
     target: &str,
-    req: &SendText,
+    req: &SendMeta,
 ) -> Result<Extras, DbError> {
     let mut out = Extras::default();
     let mut context = ProtoObject::new();

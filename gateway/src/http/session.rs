@@ -28,8 +28,7 @@ use super::guard::Authorized;
 use super::{ApiError, AppState};
 use crate::db::Instance;
 use crate::runtime::EngineRuntime;
-use crate::runtime::bridge::Bridge;
-use crate::runtime::sends::{self, Outgoing, SendError};
+use crate::runtime::sends::{self, Outgoing};
 
 /// How long connect waits for the first QR of a fresh connection (Evolution sleeps 2 s).
 const FIRST_QR_WAIT: Duration = Duration::from_secs(2);
@@ -290,6 +289,9 @@ pub fn to_jid(number: &str) -> String {
 /// `POST /message/sendText/{instance}` → 201 message record (status `PENDING`). The message row
 /// is committed before anything goes on the wire and `send.message` is enqueued once the stanza
 /// is written; see [`crate::runtime::sends`] for what a failure or a crash leaves.
+///
+/// A `delay` (ms) first shows "typing…" in the chat for that long, then `paused`, as Evolution's
+/// `sendMessageWithTyping` does (n8n's node and bots set it); capped like sendPresence's.
 pub async fn send_text(
     State(state): State<AppState>,
     Extension(Authorized(instance)): Extension<Authorized>,
@@ -302,36 +304,20 @@ pub async fn send_text(
     ApiError,
 > {
     let body = body?;
-    validate_send_text(&body)?;
+    let req = validate_send_text(&body)?;
     let session = open_session(&state, &instance)?;
-    let runtime = engine(&state)?.clone();
-    let bridge = Bridge {
-        runtime,
-        db: state.db.clone(),
-        config: state.config.clone(),
-        tokens: state.tokens.clone(),
-    };
+    let jid = to_jid(&req.number);
+    super::send::check_shape(&req.number, &jid)?;
+    super::send::show_typing(&session, &jid, req.delay, false).await;
+    let bridge = super::send::bridge(&state)?;
+    let failure = |e| super::send::send_failure(&req.number, &jid, e);
     let outgoing = Outgoing::from_request(&bridge, &instance, &body)
         .await
-        .map_err(send_error)?;
+        .map_err(failure)?;
     let out = sends::send_new(&bridge, instance, session, outgoing, body)
         .await
-        .map_err(send_error)?;
+        .map_err(failure)?;
     Ok((StatusCode::CREATED, Json(out)))
-}
-
-/// Evolution answers any failure of the send itself with a 400 carrying its text (contract
-/// §3.3, step 5): a messaging failure (no device to encrypt to, a refused key fetch) is the
-/// caller's 400 here too; the engine's own failures stay 500.
-fn send_error(err: SendError) -> ApiError {
-    match err {
-        SendError::Engine(err @ EngineError::Messaging(_)) => {
-            ErrorEnvelope::bad_request([err.to_string()]).into()
-        }
-        SendError::Engine(err) => internal(err),
-        SendError::Db(err) => err.into(),
-        SendError::BadRequest => ErrorEnvelope::bad_request(["invalid request"]).into(),
-    }
 }
 
 /// `POST /chat/markMessageAsRead/{instance}` → 201 `{"message":"Read messages","read":"success"}`.
@@ -348,9 +334,13 @@ pub async fn mark_as_read(
     }
     for (chat, ids) in by_chat {
         session
-            .mark_read(&chat, None, ids)
+            .mark_read(&chat, None, ids.clone())
             .await
             .map_err(internal)?;
+        // The receipt went out: findChats' unread count no longer counts them.
+        let mut tx = state.db.begin().await?;
+        tx.mark_messages_read(&instance.id, &ids).await?;
+        tx.commit().await?;
     }
     Ok((StatusCode::CREATED, Json(MarkAsReadResponse::default())))
 }

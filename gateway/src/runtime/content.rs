@@ -43,6 +43,10 @@ pub fn proto_message(msg: &wa::Message) -> ProtoObject {
             msg.location_message.as_deref().map(location),
         )
         .object(
+            "contactsArrayMessage",
+            msg.contacts_array_message.as_deref().map(contacts_array),
+        )
+        .object(
             "extendedTextMessage",
             msg.extended_text_message.as_deref().map(extended_text),
         )
@@ -66,11 +70,19 @@ pub fn proto_message(msg: &wa::Message) -> ProtoObject {
         )
         .object(
             "pollCreationMessage",
-            msg.poll_creation_message
-                .as_ref()
-                .or(msg.poll_creation_message_v2.as_ref())
-                .or(msg.poll_creation_message_v3.as_ref())
-                .and_then(|_| empty()),
+            msg.poll_creation_message.as_deref().map(poll),
+        )
+        .object(
+            "pollUpdateMessage",
+            msg.poll_update_message.as_ref().and_then(|_| empty()),
+        )
+        .object(
+            "pollCreationMessageV2",
+            msg.poll_creation_message_v2.as_deref().map(poll),
+        )
+        .object(
+            "pollCreationMessageV3",
+            msg.poll_creation_message_v3.as_deref().map(poll),
         )
         .object(
             "documentWithCaptionMessage",
@@ -222,6 +234,26 @@ fn contact(c: &m::ContactMessage) -> ProtoObject {
         .string("displayName", c.display_name.as_deref())
         .string("vcard", c.vcard.as_deref())
         .object("contextInfo", ctx(c.context_info.as_deref()))
+}
+
+fn contacts_array(c: &m::ContactsArrayMessage) -> ProtoObject {
+    ProtoObject::new()
+        .string("displayName", c.display_name.as_deref())
+        .objects("contacts", c.contacts.iter().map(contact).collect())
+        .object("contextInfo", ctx(c.context_info.as_deref()))
+}
+
+fn poll(p: &m::PollCreationMessage) -> ProtoObject {
+    let options = p
+        .options
+        .iter()
+        .map(|o| ProtoObject::new().string("optionName", o.option_name.as_deref()))
+        .collect();
+    ProtoObject::new()
+        .string("name", p.name.as_deref())
+        .objects("options", options)
+        .uint32("selectableOptionsCount", p.selectable_options_count)
+        .object("contextInfo", ctx(p.context_info.as_deref()))
 }
 
 fn reaction(r: &m::ReactionMessage) -> ProtoObject {

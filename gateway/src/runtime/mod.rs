@@ -37,6 +37,8 @@ pub enum RuntimeError {
     MasterKey(#[from] zapin_signal_store::MasterKeyError),
     #[error("engine: {0}")]
     Engine(#[from] EngineError),
+    #[error("database: {0}")]
+    Db(#[from] crate::db::DbError),
 }
 
 /// What the gateway remembers about a live session besides the engine's own state: Evolution
@@ -511,6 +513,22 @@ pub async fn start_with(
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(sends::run(bridge, recovery_events, resend_rx, stopped));
     runtime.tasks().recovery = Some((stop, task));
+    // Each instance's proxy, before its session can connect.
+    let secrets = crate::webhook::SecretCipher::with_keyring(config.keyring());
+    for row in db.enabled_proxies().await? {
+        let creds =
+            crate::http::proxy_credentials(&secrets, &row.instance_id, row.secret.as_deref());
+        let Some((username, password)) = creds else {
+            tracing::error!(instance = %row.instance_id, "stored proxy credentials do not open: the session connects without its proxy");
+            continue;
+        };
+        match crate::http::proxy_config(&row.protocol, &row.host, &row.port, &username, &password) {
+            Some(proxy) => {
+                manager.set_proxy(&InstanceId::new(row.instance_id.as_str()), Some(proxy))
+            }
+            None => tracing::error!(instance = %row.instance_id, "stored proxy is unusable"),
+        }
+    }
     let loaded = manager.load_all().await?;
     tracing::info!(sessions = loaded.len(), "engine sessions loaded");
     Ok(runtime)

@@ -30,17 +30,21 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine as _;
+use prost::Message as _;
 use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use zapin_compat_evolution::events::EventName;
 use zapin_compat_evolution::payload::MessagesUpdate;
-use zapin_compat_evolution::request::validate_send_text;
+use zapin_compat_evolution::request::{SendMeta, validate_send_text};
 use zapin_compat_evolution::response::{MessageRecord, MessageStatus as EvoStatus};
 use zapin_engine::messaging::ids::new_message_id;
 use zapin_engine::{
     ConnectionState, EngineError, Event, EventKind, SendOptions, SessionHandle, WireGate,
 };
+
+use zapin_protocol::proto::wa;
 
 use super::EngineRuntime;
 use super::bridge::{Bridge, now_ms, record};
@@ -65,40 +69,121 @@ pub enum SendError {
     BadRequest,
 }
 
-/// What to send: computed from a sendText body, the first time and again for a resend.
+/// What a send carries before the engine adds the quote and mentions.
+#[derive(Debug, Clone)]
+pub enum OutBody {
+    Text(String),
+    /// Prepared content (media already uploaded, location, contact, …).
+    Content(Box<wa::Message>),
+}
+
+/// The key under which a stored request holds prepared content (base64 of its protobuf), so
+/// that a resend after a crash sends the very same message (same media keys, no new upload).
+pub const STORED_CONTENT: &str = "zapinContent";
+
+/// What to send: computed from a request body, the first time and again for a resend.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
     /// The chat JID.
     pub jid: String,
-    pub text: String,
+    pub body: OutBody,
     /// Quote and mentions (the id is set per attempt).
     pub options: SendOptions,
-    /// The record's `contextInfo` (null for a plain text).
+    /// The record's `contextInfo` (null without a quote or mentions).
     pub context_info: Value,
 }
 
 impl Outgoing {
-    /// The sendText `body` (already validated) for `instance`: its chat JID, quote and mentions.
+    /// The request `body` (already validated) for `instance`: a sendText body, or a stored
+    /// request of prepared content ([`Outgoing::stored_request`]).
     pub async fn from_request(
         bridge: &Bridge,
         instance: &Instance,
         body: &Value,
     ) -> Result<Self, SendError> {
+        if let Some(encoded) = body.get(STORED_CONTENT).and_then(Value::as_str) {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .map_err(|_| SendError::BadRequest)?;
+            let message =
+                wa::Message::decode(bytes.as_slice()).map_err(|_| SendError::BadRequest)?;
+            let number = body
+                .get("number")
+                .and_then(Value::as_str)
+                .ok_or(SendError::BadRequest)?;
+            let meta = SendMeta::from_body(body);
+            return Self::content(bridge, instance, number, message, &meta).await;
+        }
         let req = validate_send_text(body).map_err(|_| SendError::BadRequest)?;
         let jid = crate::http::session::to_jid(&req.number);
         let own = own_jid(&bridge.runtime, instance);
         let extras =
-            crate::http::quote::extras(&bridge.db, &instance.id, own.as_deref(), &jid, &req)
+            crate::http::quote::extras(&bridge.db, &instance.id, own.as_deref(), &jid, &req.meta())
                 .await?;
         Ok(Self {
             jid,
-            text: req.text,
+            body: OutBody::Text(req.text),
             options: extras.options,
             context_info: extras.context_info,
         })
     }
 
+    /// Prepared content to `number` with the quote and mentions of `meta`.
+    pub async fn content(
+        bridge: &Bridge,
+        instance: &Instance,
+        number: &str,
+        message: wa::Message,
+        meta: &SendMeta,
+    ) -> Result<Self, SendError> {
+        let jid = crate::http::session::to_jid(number);
+        let own = own_jid(&bridge.runtime, instance);
+        let extras =
+            crate::http::quote::extras(&bridge.db, &instance.id, own.as_deref(), &jid, meta)
+                .await?;
+        Ok(Self {
+            jid,
+            body: OutBody::Content(Box::new(message)),
+            options: extras.options,
+            context_info: extras.context_info,
+        })
+    }
+
+    /// What `pending_sends` keeps for prepared content: the target and metadata of `request`
+    /// and the content itself, not the request's file.
+    pub fn stored_request(&self, request: &Value) -> Value {
+        let mut stored = serde_json::Map::new();
+        for key in [
+            "number",
+            "quoted",
+            "mentioned",
+            "mentionsEveryOne",
+            "everyOne",
+        ] {
+            if let Some(v) = request.get(key) {
+                stored.insert(key.to_owned(), v.clone());
+            }
+        }
+        if let OutBody::Content(m) = &self.body {
+            stored.insert(
+                STORED_CONTENT.to_owned(),
+                Value::from(base64::engine::general_purpose::STANDARD.encode(m.encode_to_vec())),
+            );
+        }
+        Value::Object(stored)
+    }
+
     fn message_row(&self, instance_id: &str, key_id: &str) -> Message {
+        let (message, message_type) = match &self.body {
+            OutBody::Text(text) => (
+                serde_json::json!({ "conversation": text }),
+                "conversation".to_owned(),
+            ),
+            OutBody::Content(m) => {
+                let content = super::content::message_content(m);
+                (content.message, content.message_type)
+            }
+        };
         Message {
             instance_id: instance_id.to_owned(),
             key_id: key_id.to_owned(),
@@ -106,12 +191,12 @@ impl Outgoing {
             from_me: true,
             participant: None,
             push_name: None,
-            message: serde_json::json!({ "conversation": self.text }),
-            message_type: "conversation".to_owned(),
+            message,
+            message_type,
             timestamp: now_ms() / 1000,
             status: Some("PENDING".to_owned()),
             source: "web".to_owned(),
-            // A quote or mentions make it an extendedTextMessage, reported (as Evolution
+            // A quote or mentions make a text an extendedTextMessage, reported (as Evolution
             // rewrites it) as a conversation with that message's contextInfo.
             context_info: self.context_info.clone(),
         }
@@ -241,9 +326,14 @@ async fn attempt(
         ..outgoing.options.clone()
     };
     let started = std::time::Instant::now();
-    session
-        .send_text_with(&outgoing.jid, &outgoing.text, options)
-        .await?;
+    match &outgoing.body {
+        OutBody::Text(text) => session.send_text_with(&outgoing.jid, text, options).await?,
+        OutBody::Content(m) => {
+            session
+                .send_message_with(&outgoing.jid, (**m).clone(), options)
+                .await?
+        }
+    };
     crate::metrics::metrics().message_out(&instance.id, &stored.key_id, started);
     Ok(())
 }

@@ -312,7 +312,64 @@ pub async fn get_profile(
         "status": profile.status,
         "picture_id": profile.picture_id,
         "picture_bytes": profile.picture_len,
+        "business": profile.business,
     })))
+}
+
+/// The longest text of one business profile field.
+const MAX_BUSINESS_FIELD: usize = 512;
+
+/// `PUT /sim/accounts/{phone}/business`: makes the account a business with this profile (what
+/// `w:biz` answers); `DELETE` makes it a plain account again.
+pub async fn set_business(
+    State(app): State<AppState>,
+    Path(phone): Path<String>,
+    ApiJson(body): ApiJson<crate::state::BusinessProfile>,
+) -> Result<impl IntoResponse, ApiError> {
+    let fields = [
+        Some(&body.description),
+        body.email.as_ref(),
+        body.website.as_ref(),
+        body.address.as_ref(),
+        body.category.as_ref(),
+    ];
+    if fields
+        .iter()
+        .flatten()
+        .any(|f| f.chars().count() > MAX_BUSINESS_FIELD)
+    {
+        return Err(ApiError::bad_request(format!(
+            "business fields have at most {MAX_BUSINESS_FIELD} characters"
+        )));
+    }
+    set_business_profile(&app.sim, &phone, Some(body))?;
+    Ok(Json(json!({})))
+}
+
+pub async fn remove_business(
+    State(app): State<AppState>,
+    Path(phone): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    set_business_profile(&app.sim, &phone, None)?;
+    Ok(Json(json!({})))
+}
+
+fn set_business_profile(
+    sim: &Sim,
+    phone: &str,
+    business: Option<crate::state::BusinessProfile>,
+) -> Result<(), ApiError> {
+    let found = sim.state().write(|st| {
+        st.accounts
+            .get_mut(phone)
+            .map(|a| a.profile.business = business)
+            .is_some()
+    });
+    if found {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(format!("no account {phone}")))
+    }
 }
 
 #[cfg(test)]

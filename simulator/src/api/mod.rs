@@ -13,7 +13,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -52,6 +52,10 @@ pub fn router(app: AppState) -> Router {
         )
         .route("/sim/accounts/{phone}/read", post(accounts::read))
         .route("/sim/accounts/{phone}/profile", get(accounts::get_profile))
+        .route(
+            "/sim/accounts/{phone}/business",
+            put(accounts::set_business).delete(accounts::remove_business),
+        )
         .route("/sim/groups", post(groups::create))
         .route("/sim/groups/join", post(groups::join))
         .route("/sim/groups/{jid}", get(groups::get_group))

@@ -4,11 +4,13 @@
 //! `SignalPhone` is the real implementation and the default; `UnwiredPhone` refuses everything
 //! (for tests that want the control API without Signal).
 
+mod content;
 mod receive;
 mod retry;
 mod send;
 pub mod signal;
 
+pub use content::ContentDetails;
 pub use receive::receive;
 pub use send::SignalPhone;
 pub use signal::fetch_bundle;

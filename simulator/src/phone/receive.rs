@@ -138,6 +138,7 @@ fn receive_message(sim: &Sim, phone: &str, node: &Node) {
         kind: String::new(),
         text: None,
         context: None,
+        details: Default::default(),
         t: now_ms(),
     };
     if let Some(e) = failure {
@@ -158,6 +159,9 @@ fn receive_message(sim: &Sim, phone: &str, node: &Node) {
         record.kind = kind.to_string();
         record.text = text;
         record.context = decrypted.iter().find_map(context_of);
+        if let Some(m) = decrypted.iter().find(|m| describe(m).is_some()) {
+            record.details = super::content::details(sim, unwrapped(m));
+        }
         let _ = sim.state().record_phone_message(phone, record);
     }
     if own_copy || node.attr_str("category") == Some("peer") {
@@ -214,6 +218,7 @@ fn unwrapped(m: &wa::Message) -> &wa::Message {
         &m.ephemeral_message,
         &m.view_once_message,
         &m.view_once_message_v2,
+        &m.edited_message,
     ] {
         if let Some(inner) = wrapper.as_ref().and_then(|w| w.message.as_deref()) {
             return unwrapped(inner);
@@ -222,13 +227,42 @@ fn unwrapped(m: &wa::Message) -> &wa::Message {
     m
 }
 
-/// The reply/mention context of an extended text, for the control API.
+/// The reply/mention context of a message's content (any kind with a `contextInfo`), for the
+/// control API.
 fn context_of(m: &wa::Message) -> Option<MessageContext> {
-    let ctx = unwrapped(m)
-        .extended_text_message
-        .as_ref()?
-        .context_info
-        .as_ref()?;
+    let m = unwrapped(m);
+    let ctx = [
+        m.extended_text_message
+            .as_ref()
+            .and_then(|x| x.context_info.as_deref()),
+        m.image_message
+            .as_ref()
+            .and_then(|x| x.context_info.as_deref()),
+        m.video_message
+            .as_ref()
+            .and_then(|x| x.context_info.as_deref()),
+        m.audio_message
+            .as_ref()
+            .and_then(|x| x.context_info.as_deref()),
+        m.document_message
+            .as_ref()
+            .and_then(|x| x.context_info.as_deref()),
+        m.sticker_message
+            .as_ref()
+            .and_then(|x| x.context_info.as_deref()),
+        m.location_message
+            .as_ref()
+            .and_then(|x| x.context_info.as_deref()),
+        m.contact_message
+            .as_ref()
+            .and_then(|x| x.context_info.as_deref()),
+        m.poll_creation_message
+            .as_ref()
+            .and_then(|x| x.context_info.as_deref()),
+    ]
+    .into_iter()
+    .flatten()
+    .next()?;
     let quoted_text = ctx.quoted_message.as_deref().and_then(|q| {
         q.conversation.clone().or_else(|| {
             q.extended_text_message
@@ -258,6 +292,7 @@ fn describe(m: &wa::Message) -> Option<(&'static str, Option<String>)> {
         &m.ephemeral_message,
         &m.view_once_message,
         &m.view_once_message_v2,
+        &m.edited_message,
     ] {
         if let Some(inner) = wrapper.as_ref().and_then(|w| w.message.as_deref()) {
             return describe(inner);
@@ -269,7 +304,26 @@ fn describe(m: &wa::Message) -> Option<(&'static str, Option<String>)> {
     if let Some(x) = &m.extended_text_message {
         return Some(("text", x.text.clone()));
     }
-    let kinds: [(bool, &'static str); 9] = [
+    if let Some(x) = &m.reaction_message {
+        return Some(("reaction", Some(x.text.clone().unwrap_or_default())));
+    }
+    if let Some(p) = m.protocol_message.as_deref() {
+        return match p.r#type {
+            Some(0) => Some(("revoke", None)),
+            Some(14) => Some((
+                "edit",
+                p.edited_message.as_deref().and_then(|e| {
+                    e.conversation.clone().or_else(|| {
+                        e.extended_text_message
+                            .as_ref()
+                            .and_then(|x| x.text.clone())
+                    })
+                }),
+            )),
+            _ => None,
+        };
+    }
+    let kinds: [(bool, &'static str); 10] = [
         (m.image_message.is_some(), "image"),
         (m.video_message.is_some(), "video"),
         (m.audio_message.is_some(), "audio"),
@@ -278,7 +332,10 @@ fn describe(m: &wa::Message) -> Option<(&'static str, Option<String>)> {
             "document",
         ),
         (m.sticker_message.is_some(), "sticker"),
-        (m.contact_message.is_some(), "contact"),
+        (
+            m.contact_message.is_some() || m.contacts_array_message.is_some(),
+            "contact",
+        ),
         (m.location_message.is_some(), "location"),
         (m.reaction_message.is_some(), "reaction"),
         (
@@ -287,6 +344,7 @@ fn describe(m: &wa::Message) -> Option<(&'static str, Option<String>)> {
                 || m.poll_creation_message_v3.is_some(),
             "poll",
         ),
+        (m.poll_update_message.is_some(), "poll_vote"),
     ];
     kinds
         .into_iter()

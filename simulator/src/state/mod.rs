@@ -1086,6 +1086,7 @@ mod tests {
             kind: kind.into(),
             text: Some("hi".into()),
             context: None,
+            details: Default::default(),
             t: 0,
         };
         let phone = "15550000002";

@@ -184,8 +184,32 @@ pub struct AccountProfile {
     pub blocked: std::collections::BTreeSet<String>,
     /// The "about" text.
     pub status: Option<String>,
+    /// When the about text was set (Unix seconds; 0 when never).
+    #[serde(default)]
+    pub status_at: u64,
     pub picture_id: Option<String>,
     pub picture_len: usize,
+    /// The media blob holding the picture (served at `GET /v/…/{blob}`), when it has one.
+    #[serde(default)]
+    pub picture_blob: Option<String>,
+    /// Set for a business account (control API `PUT …/business`): what `w:biz` answers.
+    #[serde(default)]
+    pub business: Option<BusinessProfile>,
+}
+
+/// A business account's public profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct BusinessProfile {
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub website: Option<String>,
+    #[serde(default)]
+    pub address: Option<String>,
+    #[serde(default)]
+    pub category: Option<String>,
 }
 
 impl AccountProfile {
@@ -214,7 +238,7 @@ impl AccountProfile {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReceivedMessage {
     pub id: String,
     pub from: String,
@@ -229,6 +253,10 @@ pub struct ReceivedMessage {
     /// The reply/mention context of an `extendedTextMessage`, when it had one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<MessageContext>,
+    /// Media fields (and the sha256 of the decrypted media), location, contact, reaction and
+    /// poll contents: flattened into the record.
+    #[serde(flatten)]
+    pub details: crate::phone::ContentDetails,
     /// Unix milliseconds.
     pub t: u64,
 }

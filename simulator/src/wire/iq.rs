@@ -47,6 +47,8 @@ pub fn answer(sim: &Sim, asker: &Asker<'_>, iq: &Node) -> IqOutcome {
             return IqOutcome::Route;
         }
         ("w:profile:picture", "set") => super::account_iq::own_picture(sim, asker, iq),
+        ("w:profile:picture", "get") => super::account_iq::picture_of(sim, iq),
+        ("w:biz", "get") => super::account_iq::business_profile(sim, iq),
         ("blocklist", "set") => super::account_iq::blocklist(sim, asker, iq, true),
         ("status", "set") => super::account_iq::status(sim, asker, iq),
         ("encrypt", _) => encrypt(sim, asker, iq),
@@ -324,6 +326,7 @@ fn usync(sim: &Sim, iq: &Node) -> Node {
     let query = sync.child("query");
     let wants = |tag: &str| query.is_some_and(|q| q.child(tag).is_some());
     let (devices, lid, contact) = (wants("devices"), wants("lid"), wants("contact"));
+    let status = wants("status");
     let users: Vec<Node> = sync
         .child("list")
         .map(|l| {
@@ -333,7 +336,7 @@ fn usync(sim: &Sim, iq: &Node) -> Node {
         })
         .unwrap_or_default()
         .into_iter()
-        .filter_map(|u| usync_user(sim, u, devices, lid, contact))
+        .filter_map(|u| usync_user(sim, u, devices, lid, contact, status))
         .collect();
     let mut out = Node::new("usync");
     if let Some(sid) = sync.attr_str("sid") {
@@ -345,7 +348,14 @@ fn usync(sim: &Sim, iq: &Node) -> Node {
     )
 }
 
-fn usync_user(sim: &Sim, user: &Node, devices: bool, lid: bool, contact: bool) -> Option<Node> {
+fn usync_user(
+    sim: &Sim,
+    user: &Node,
+    devices: bool,
+    lid: bool,
+    contact: bool,
+    status: bool,
+) -> Option<Node> {
     // A user is named by `jid`, or by `<contact>+15551234567</contact>` for phone lookups.
     let (jid, phone) = match user.attr_jid("jid") {
         Some(jid) => {
@@ -391,6 +401,24 @@ fn usync_user(sim: &Sim, user: &Node, devices: bool, lid: bool, contact: bool) -
     if contact {
         let kind = if info.is_some() { "in" } else { "out" };
         children.push(Node::new("contact").attr("type", kind));
+    }
+    // The about text (`<status t>TEXT</status>`; empty when unset), for existing users.
+    if status && let Some(p) = phone.as_deref() {
+        let (text, at) = sim
+            .state()
+            .read(|s| {
+                s.accounts
+                    .get(p)
+                    .map(|a| (a.profile.status.clone(), a.profile.status_at))
+            })
+            .unwrap_or_default();
+        let text = text.unwrap_or_default();
+        let node = Node::new("status").attr("t", at.to_string());
+        children.push(if text.is_empty() {
+            node
+        } else {
+            node.bytes(text.into_bytes())
+        });
     }
     let node = Node::new("user").attr("jid", jid);
     Some(if children.is_empty() {

@@ -5,7 +5,12 @@
 //! Baileys clients against a simulator: the simulator's own acceptance tests and the engine's
 //! interop tests use the same driver, so a fix to the protocol between Rust and the runner lands
 //! once.
+//!
+//! [`n8n`] starts real n8n (`tests/n8n`) with workflows and credentials imported, for the tests
+//! that drive zapin with n8n's Evolution API node and for n8n as a chatbot.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod n8n;
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
