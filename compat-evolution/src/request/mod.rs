@@ -7,8 +7,8 @@
 
 mod bot;
 mod chat;
-mod directory;
 mod content;
+mod directory;
 mod group;
 mod instance;
 mod media;

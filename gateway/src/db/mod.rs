@@ -9,8 +9,8 @@
 //! milliseconds and JSON documents are stored as text, so the code below expands each query once
 //! per backend with [`with_conn!`] instead of going through sqlx's `Any` driver.
 
-mod directory;
 mod bots;
+mod directory;
 mod events;
 mod models;
 mod proxies;
@@ -33,8 +33,8 @@ use crate::webhook::Routing;
 
 pub use zapin_events::new_uuid;
 
-pub use directory::{ChatQuery, ChatRecord, ChatSummary, ContactRecord};
 pub use bots::{BotRow, BotSettingsRow, OpenaiCredsRow};
+pub use directory::{ChatQuery, ChatRecord, ChatSummary, ContactRecord};
 pub use models::{
     Chat, Contact, Disconnection, Instance, InstanceDetails, Message, MessagePage, MessageQuery,
     NewInstance, Settings, StatusChange, WebhookConfig, WebhookSet,
