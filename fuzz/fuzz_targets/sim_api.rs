@@ -34,6 +34,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/sim/accounts/{p}/business"),
     ("DELETE", "/sim/accounts/{p}/business"),
     ("GET", "/sim/accounts/{p}/profile"),
+    ("GET", "/sim/accounts/{p}/app-state"),
 ];
 
 const PARAMS: &[&str] = &[

@@ -220,8 +220,10 @@ async fn repository_round_trips() {
         })
         .await
         .unwrap();
+        // Both chats the messages went through have a contact row (findContacts lists them).
         let contacts = tx.list_contacts(&a.id).await.unwrap();
-        assert_eq!(contacts.len(), 1);
+        let jids: Vec<&str> = contacts.iter().map(|c| c.remote_jid.as_str()).collect();
+        assert_eq!(jids, ["1@s.whatsapp.net", "2@s.whatsapp.net"]);
         assert_eq!(contacts[0].push_name.as_deref(), Some("Alicia"));
         assert_eq!(contacts[0].profile_pic_url.as_deref(), Some("https://pic"));
 

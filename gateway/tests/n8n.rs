@@ -1,10 +1,10 @@
 //! Real n8n (`tests/n8n`: n8n 1.123 with the community node `n8n-nodes-evolution-api` 1.0.4,
 //! unmodified) drives a live `zapin serve` wired to the simulator through every operation of the
 //! node that zapin serves: instance create/connect/fetch/settings/presence/restart/logout/delete,
-//! webhook set/find, RabbitMQ set/find, send text (plain, quoted, with mentions), check numbers, mark as read, send
-//! presence, block, find messages, every group operation, and the profile and privacy
-//! operations. Each workflow is a webhook trigger followed by one Evolution API node, as a user
-//! builds it in n8n's editor; the test triggers it over HTTP and checks the effect where it
+//! proxy find, webhook set/find, RabbitMQ set/find, send text (plain, quoted, with mentions, with
+//! a delay), check numbers, mark as read, send presence, block, find messages/contacts/chats,
+//! every group operation, the profile and privacy operations, and the Evolution Bot operations.
+//! Each workflow is a webhook trigger followed by one Evolution API node, as a user builds it in n8n's editor; the test triggers it over HTTP and checks the effect where it
 //! lands: the text decrypted at the simulated phone, the group's state at the simulator, the
 //! setting read back over the API.
 //!
@@ -49,6 +49,24 @@ fn params(from_body: &[&str], fixed: Value) -> Value {
     }
     out
 }
+
+/// The Evolution Bot fields the node reads for create and update.
+const BOT_FIELDS: [&str; 14] = [
+    "instanceName",
+    "apiUrl",
+    "apiKeyBot",
+    "triggerOperator",
+    "triggerValue",
+    "expire",
+    "keywordFinish",
+    "delayMessage",
+    "unknownMessage",
+    "listeningFromMe",
+    "stopBotFromMe",
+    "keepOpen",
+    "debounceTime",
+    "ignoreJids",
+];
 
 /// One workflow per (path, resource, operation, parameters): a webhook at `POST
 /// /webhook/<path>` feeding one Evolution API node.
@@ -204,6 +222,122 @@ fn workflows() -> Vec<Value> {
                     "delay": body("delay"),
                     "linkPreview": body("linkPreview")
                 }}),
+            ),
+        ),
+        (
+            "proxy-set",
+            "instances-api",
+            "set-proxy",
+            params(
+                &[
+                    "instanceName",
+                    "enabled",
+                    "proxyHost",
+                    "proxyPort",
+                    "proxyProtocol",
+                    "proxyUsername",
+                    "proxyPassword",
+                ],
+                json!({"resourceForProxy": "setProxy"}),
+            ),
+        ),
+        (
+            "proxy-find",
+            "instances-api",
+            "set-proxy",
+            params(&["instanceName"], json!({"resourceForProxy": "findProxy"})),
+        ),
+        (
+            "chat-find-contacts",
+            "chat-api",
+            "find-contacts",
+            params(&["instanceName", "remoteJid"], json!({"listAll": false})),
+        ),
+        (
+            "chat-all-contacts",
+            "chat-api",
+            "find-contacts",
+            params(&["instanceName"], json!({"listAll": true})),
+        ),
+        (
+            "chat-find-chats",
+            "chat-api",
+            "find-chats",
+            params(
+                &["instanceName", "remoteJid", "messageId", "page", "offset"],
+                json!({}),
+            ),
+        ),
+        (
+            "profile-fetch",
+            "profile-api",
+            "fetch-profile",
+            params(&["instanceName", "remoteJid"], json!({})),
+        ),
+        (
+            "profile-fetch-business",
+            "profile-api",
+            "fetch-business-profile",
+            params(&["instanceName", "remoteJid"], json!({})),
+        ),
+        (
+            "profile-name",
+            "profile-api",
+            "update-profile-name",
+            params(&["instanceName", "name"], json!({})),
+        ),
+        (
+            "evobot-create",
+            "integrations-api",
+            "evolution-bot",
+            params(
+                &BOT_FIELDS,
+                json!({"resourceForEvolutionBot": "createEvolutionBot", "triggerType": "keyword"}),
+            ),
+        ),
+        (
+            "evobot-update",
+            "integrations-api",
+            "evolution-bot",
+            params(
+                &[BOT_FIELDS.as_slice(), &["evolutionBotId"]].concat(),
+                json!({"resourceForEvolutionBot": "updateEvolutionBot", "triggerType": "keyword"}),
+            ),
+        ),
+        (
+            "evobot-find",
+            "integrations-api",
+            "evolution-bot",
+            params(
+                &["instanceName", "evolutionBotId"],
+                json!({"resourceForEvolutionBot": "findEvolutionBot"}),
+            ),
+        ),
+        (
+            "evobot-sessions",
+            "integrations-api",
+            "evolution-bot",
+            params(
+                &["instanceName", "evolutionBotId"],
+                json!({"resourceForEvolutionBot": "fetchSessionsEvolutionBot"}),
+            ),
+        ),
+        (
+            "evobot-status",
+            "integrations-api",
+            "evolution-bot",
+            params(
+                &["instanceName", "remoteJid", "status"],
+                json!({"resourceForEvolutionBot": "changeStatusEvolutionBot"}),
+            ),
+        ),
+        (
+            "evobot-delete",
+            "integrations-api",
+            "evolution-bot",
+            params(
+                &["instanceName", "evolutionBotId"],
+                json!({"resourceForEvolutionBot": "deleteEvolutionBot"}),
             ),
         ),
         (
@@ -880,6 +1014,60 @@ async fn the_n8n_evolution_node_drives_every_operation_zapin_serves() {
         .await;
     assert_eq!(typing, json!({"presence": "composing"}));
 
+    // ---- contacts, chats, profiles of others ----
+    let contacts = w
+        .run("chat-find-contacts", json!({"remoteJid": alice}))
+        .await;
+    assert_eq!(contacts[0]["remoteJid"], alice_jid.as_str(), "{contacts}");
+    let contacts = w.run("chat-all-contacts", json!({})).await;
+    assert!(
+        contacts
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["remoteJid"] == alice_jid.as_str())),
+        "{contacts}"
+    );
+    // The node puts a message id in `where.id`, which Evolution's findChats does not read: it
+    // must not empty the answer.
+    let chats = w
+        .run(
+            "chat-find-chats",
+            json!({"remoteJid": alice, "messageId": incoming, "page": 1, "offset": 10}),
+        )
+        .await;
+    assert!(
+        chats
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["remoteJid"] == alice_jid.as_str())),
+        "{chats}"
+    );
+    let profile = w.run("profile-fetch", json!({"remoteJid": alice})).await;
+    assert_eq!(profile["wuid"], alice_jid.as_str(), "{profile}");
+    assert_eq!(profile["numberExists"], true, "{profile}");
+    let business = w
+        .run("profile-fetch-business", json!({"remoteJid": alice}))
+        .await;
+    assert!(business.is_object(), "{business}");
+    w.run("profile-name", json!({"name": "n8n owner"})).await;
+    w.until("the push name at the server", || async {
+        (w.sim_get(&format!("/sim/accounts/{owner}")).await["push_name"] == "n8n owner")
+            .then_some(())
+    })
+    .await;
+
+    // ---- proxy: find answers; the node's "disabled" is `enabled: ""`, which Evolution's
+    // schema refuses (a boolean is required), and so does zapin ----
+    w.run("proxy-find", json!({})).await;
+    let (status, refused) = w
+        .n8n
+        .call(
+            "proxy-set",
+            &json!({"instanceName": INSTANCE, "enabled": false, "proxyHost": "127.0.0.1",
+                    "proxyPort": "3128", "proxyProtocol": "http", "proxyUsername": "",
+                    "proxyPassword": ""}),
+        )
+        .await;
+    assert!(status == 200 && refused["success"] != true, "{refused}");
+
     // ---- groups ----
     // The node's description defaults to empty: accepted and left out, as Evolution does.
     let plain = w
@@ -1084,6 +1272,60 @@ async fn the_n8n_evolution_node_drives_every_operation_zapin_serves() {
     )
     .await;
     assert_eq!(w.profile(&owner).await["blocked"], json!([]));
+
+    // ---- Evolution Bot: create, fetch, find, update, sessions, status, delete ----
+    let bot_body = |trigger: &str| {
+        json!({
+            "apiUrl": format!("{}/bot", receiver.base), "apiKeyBot": "bot-secret",
+            "triggerOperator": "contains", "triggerValue": trigger, "expire": 0,
+            "keywordFinish": "#sair", "delayMessage": 1000,
+            "unknownMessage": "Mensagem não reconhecida", "listeningFromMe": false,
+            "stopBotFromMe": false, "keepOpen": false, "debounceTime": 0, "ignoreJids": []
+        })
+    };
+    let bot = w.run("evobot-create", bot_body("n8n-bot-trigger")).await;
+    let bot_id = bot["id"].as_str().expect("bot id").to_owned();
+    let stored = w
+        .api_get(&format!("/evolutionBot/fetch/{bot_id}/{INSTANCE}"))
+        .await;
+    assert_eq!(stored["triggerValue"], "n8n-bot-trigger", "{stored}");
+    assert_eq!(stored["triggerType"], "keyword", "{stored}");
+    let fetched = w
+        .run("evobot-find", json!({"evolutionBotId": bot_id}))
+        .await;
+    assert_eq!(fetched["id"], bot_id.as_str(), "{fetched}");
+    let listed = w.run("evobot-find", json!({"evolutionBotId": ""})).await;
+    assert!(
+        listed
+            .as_array()
+            .is_some_and(|b| b.iter().any(|b| b["id"] == bot_id.as_str())),
+        "{listed}"
+    );
+    let mut update = bot_body("n8n-bot-renamed");
+    update["evolutionBotId"] = bot_id.clone().into();
+    w.run("evobot-update", update).await;
+    let stored = w
+        .api_get(&format!("/evolutionBot/fetch/{bot_id}/{INSTANCE}"))
+        .await;
+    assert_eq!(stored["triggerValue"], "n8n-bot-renamed", "{stored}");
+    let sessions = w
+        .run("evobot-sessions", json!({"evolutionBotId": bot_id}))
+        .await;
+    assert!(sessions.is_array(), "{sessions}");
+    w.run(
+        "evobot-status",
+        json!({"remoteJid": alice_jid, "status": "closed"}),
+    )
+    .await;
+    w.run("evobot-delete", json!({"evolutionBotId": bot_id}))
+        .await;
+    let left = w.api_get(&format!("/evolutionBot/find/{INSTANCE}")).await;
+    assert!(
+        !left
+            .as_array()
+            .is_some_and(|b| b.iter().any(|b| b["id"] == bot_id.as_str())),
+        "{left}"
+    );
 
     // ---- restart, logout, delete ----
     w.run("instance-restart", json!({})).await;

@@ -4,7 +4,8 @@
 //! presence, set presence, find messages, mark as read, every group call (create, subject,
 //! description, picture, invite code, revoke, send invite, invite info, group info, all groups,
 //! participants, update participant, setting, ephemeral, leave), profile status and picture (set,
-//! remove), privacy (fetch, update), restart, logout, delete. Each call is checked by its effect
+//! remove), privacy (fetch, update), fetch profile, fetch business profile, profile name, restart,
+//! logout, delete. Each call is checked by its effect
 //! (`tests/python/drive_zapin.py`: the group's state and the account's profile at the simulator),
 //! and the text and the read receipt are checked again here at the simulated phone.
 //!

@@ -12,7 +12,9 @@
 //! one message row the API has for it; that row ends delivered (`DELIVERY_ACK`), reported by
 //! `messages.update`, announced once by `send.message`, never `ERROR`. With
 //! `ZAPIN_SEND_RESEND_WINDOW_SECS=0` a send cut off before the wire ends `ERROR` instead, with a
-//! `messages.update`, and the phone never gets it. Once on SQLite, once on PostgreSQL.
+//! `messages.update`, and the phone never gets it. A sendMedia cut off at `send.encrypted` is sent
+//! again from its stored message (the uploaded blob's keys, not the file): the phone decrypts the
+//! very bytes, once, under the row's id. Once on SQLite, once on PostgreSQL.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -139,6 +141,25 @@ impl Gateway {
             .unwrap()
             .iter()
             .filter(|r| r["message"]["conversation"] == text)
+            .cloned()
+            .collect()
+    }
+
+    /// The instance's own image messages to `chat` with `caption`.
+    async fn images_with_caption(&self, chat: &str, caption: &str) -> Vec<Value> {
+        let (status, found) = self
+            .call(
+                reqwest::Method::POST,
+                "/chat/findMessages/crash",
+                Some(json!({"where": {"key": {"remoteJid": chat, "fromMe": true}}})),
+            )
+            .await;
+        assert_eq!(status, 200, "{found}");
+        found["messages"]["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["message"]["imageMessage"]["caption"] == caption)
             .cloned()
             .collect()
     }
@@ -317,6 +338,69 @@ async fn run(database_url: Option<&str>) {
         );
         serve.stop().await;
     }
+
+    // A media send cut off after its upload and reservation, before the wire: the restart sends
+    // the stored message (same blob and keys, no new upload) under the row's id, once.
+    let picture = {
+        let img = image::RgbImage::from_fn(16, 12, |x, y| image::Rgb([x as u8, y as u8, 3]));
+        let mut out = std::io::Cursor::new(Vec::new());
+        image::DynamicImage::ImageRgb8(img)
+            .write_to(&mut out, image::ImageFormat::Png)
+            .unwrap();
+        out.into_inner()
+    };
+    let caption = "image across a crash";
+    let serve = Gateway::start(&env, Some("send.encrypted"), None);
+    serve.wait_open().await;
+    let sent = reqwest::Client::new()
+        .post(format!("{}/message/sendMedia/crash", serve.url()))
+        .header("apikey", KEY)
+        .timeout(Duration::from_secs(20))
+        .json(&json!({"number": peer, "mediatype": "image", "caption": caption,
+                      "media": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &picture)}))
+        .send()
+        .await;
+    assert!(
+        sent.as_ref().map_or(true, |r| !r.status().is_success()),
+        "the media send was answered before the crash: {sent:?}"
+    );
+    serve.wait_for_crash("send.encrypted").await;
+    let serve = Gateway::start(&env, None, None);
+    let id = eventually("the reserved media row", || async {
+        let rows = serve.images_with_caption(&chat, caption).await;
+        rows.first()
+            .and_then(|r| r["key"]["id"].as_str())
+            .map(str::to_owned)
+    })
+    .await;
+    eventually("messages.update DELIVERY_ACK of the image", || {
+        let found = events_about(&receiver, "messages.update", &id)
+            .iter()
+            .any(|b| b["data"]["status"] == "DELIVERY_ACK");
+        async move { found.then_some(()) }
+    })
+    .await;
+    assert_eq!(serve.images_with_caption(&chat, caption).await.len(), 1);
+    let inbox: Value = reqwest::get(format!("{}/sim/accounts/{peer}/messages", sim.http_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let images: Vec<&Value> = inbox
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["caption"] == caption)
+        .collect();
+    assert_eq!(images.len(), 1, "{inbox}");
+    assert_eq!(images[0]["id"], id.as_str());
+    assert_eq!(
+        images[0]["sha256"],
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&picture)),
+        "{inbox}"
+    );
+    serve.stop().await;
 
     // With no resend window, a send cut off before the wire is failed at the next start.
     let text = "crash with no resend window";

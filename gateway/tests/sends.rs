@@ -213,7 +213,8 @@ async fn linked(gw: &Gateway, sim: &RunningSim, receiver: &Receiver, name: &str)
                 "instanceName": name,
                 "integration": "WHATSAPP-BAILEYS",
                 "webhook": {"url": format!("{}/hook", receiver.base), "events": [
-                    "CONNECTION_UPDATE", "MESSAGES_UPDATE", "SEND_MESSAGE"
+                    "CONNECTION_UPDATE", "MESSAGES_UPDATE", "SEND_MESSAGE", "MESSAGES_UPSERT",
+                    "MESSAGES_EDITED", "MESSAGES_DELETE"
                 ]}
             }),
         )
@@ -1042,6 +1043,167 @@ async fn edits_revokes_and_media_downloads_of_stored_messages() {
         json!(["The message has no media"])
     );
     assert_eq!(sim_messages(&sim, &friend).await.len(), before);
+
+    gw.stop().await;
+    sim.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn incoming_reactions_edits_and_revokes_reach_the_webhook_as_evolution_reports_them() {
+    let sim = zapin_sim::run(SimConfig {
+        seed: Some(45),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let receiver = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(&sim, dir.path(), &[]).await;
+    let owner = linked(&gw, &sim, &receiver, "inbound").await;
+    let owner_jid = format!("{owner}@s.whatsapp.net");
+    let friend = account(&sim, "Friend").await;
+    let friend_jid = format!("{friend}@s.whatsapp.net");
+    let phone_sends = |body: Value| {
+        let sim = &sim;
+        let friend = friend.clone();
+        async move {
+            let (status, answer) =
+                sim_post(sim, &format!("/sim/accounts/{friend}/messages"), body).await;
+            assert_eq!(status, 200, "{answer}");
+        }
+    };
+
+    phone_sends(json!({"to": owner_jid, "text": "typo here", "id": "3EB0IN0000000000000001"}))
+        .await;
+    let mut at = webhook_from(&receiver, 0, |b| {
+        b["event"] == "messages.upsert" && b["data"]["key"]["id"] == "3EB0IN0000000000000001"
+    })
+    .await;
+
+    // A reaction is a message of its own: messages.upsert with a reactionMessage.
+    phone_sends(json!({"to": owner_jid, "text": "❤️", "react": "3EB0IN0000000000000001", "react_from_me": true})).await;
+    at = webhook_from(&receiver, at, |b| {
+        b["event"] == "messages.upsert" && b["data"]["messageType"] == "reactionMessage"
+    })
+    .await;
+    let reaction = receiver.seen()[at].json();
+    assert_eq!(
+        reaction["data"]["message"]["reactionMessage"]["text"], "❤️",
+        "{reaction}"
+    );
+    assert_eq!(
+        reaction["data"]["message"]["reactionMessage"]["key"]["id"],
+        "3EB0IN0000000000000001"
+    );
+
+    // An edit: messages.edited with the protocolMessage, no new message.
+    phone_sends(json!({"to": owner_jid, "text": "no typo", "edit": "3EB0IN0000000000000001", "id": "3EB0IN0000000000000002"})).await;
+    at = webhook_from(&receiver, at, |b| b["event"] == "messages.edited").await;
+    let edited = receiver.seen()[at].json();
+    assert_eq!(
+        edited["data"]["key"]["id"], "3EB0IN0000000000000001",
+        "{edited}"
+    );
+    assert_eq!(edited["data"]["type"], 14);
+    assert_eq!(edited["data"]["editedMessage"]["conversation"], "no typo");
+
+    // A revoke: messages.delete with the deleted message's key.
+    phone_sends(json!({"to": owner_jid, "revoke": "3EB0IN0000000000000001", "id": "3EB0IN0000000000000003"})).await;
+    at = webhook_from(&receiver, at, |b| b["event"] == "messages.delete").await;
+    let deleted = receiver.seen()[at].json();
+    assert_eq!(
+        deleted["data"],
+        json!({"remoteJid": friend_jid, "fromMe": false, "id": "3EB0IN0000000000000001"})
+    );
+    // Neither the edit nor the revoke was stored as a message of its own.
+    for id in ["3EB0IN0000000000000002", "3EB0IN0000000000000003"] {
+        let (_, found) = gw
+            .post(
+                "/chat/findMessages/inbound",
+                json!({"where": {"key": {"id": id}}}),
+            )
+            .await;
+        assert_eq!(found["messages"]["total"], 0, "{id}: {found}");
+    }
+    assert!(
+        receiver.seen()[..at]
+            .iter()
+            .all(|s| s.json()["data"]["key"]["id"] != "3EB0IN0000000000000002"),
+        "the edit was not reported as a message"
+    );
+
+    gw.stop().await;
+    sim.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn round_videos_templates_and_call_offers() {
+    let sim = zapin_sim::run(SimConfig {
+        seed: Some(46),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let receiver = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(&sim, dir.path(), &[]).await;
+    linked(&gw, &sim, &receiver, "misc").await;
+    let friend = account(&sim, "Friend").await;
+
+    let video = mp4();
+    let (status, record) = gw
+        .post_multipart(
+            "/message/sendPtv/misc",
+            &[("number", &friend)],
+            ("note.mp4", "video/mp4", &video),
+        )
+        .await;
+    assert_eq!(status, 201, "{record}");
+    assert_eq!(record["messageType"], "ptvMessage");
+    let got = received(&sim, &friend, record["key"]["id"].as_str().unwrap()).await;
+    assert_eq!(got["type"], "ptv", "{got}");
+    assert_eq!(got["mimetype"], "video/mp4");
+    assert_eq!(got["sha256"], sha(&video));
+    let (status, body) = gw
+        .post(
+            "/message/sendPtv/misc",
+            json!({"number": friend, "video": B64.encode(mp3())}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+
+    // Templates need Meta's Cloud API: Evolution's 500 for a WhatsApp Web instance.
+    let (status, body) = gw
+        .post(
+            "/message/sendTemplate/misc",
+            json!({"number": friend, "name": "hello", "language": "en_US"}),
+        )
+        .await;
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(
+        body["response"]["message"],
+        "Method not available in the Baileys service"
+    );
+
+    // call/offer is Evolution's stub.
+    let (status, body) = gw
+        .post(
+            "/call/offer/misc",
+            json!({"number": friend, "isVideo": true, "callDuration": 5}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        body,
+        json!({"id": "123", "jid": format!("{friend}@s.whatsapp.net"), "isVideo": true, "callDuration": 5})
+    );
+    let (status, _) = gw
+        .post(
+            "/call/offer/misc",
+            json!({"number": friend, "callDuration": 30}),
+        )
+        .await;
+    assert_eq!(status, 400);
 
     gw.stop().await;
     sim.shutdown().await.unwrap();

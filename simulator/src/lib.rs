@@ -11,6 +11,7 @@
 
 pub mod addr;
 pub mod api;
+pub mod appstate;
 pub mod config;
 pub mod conn;
 pub mod faults;

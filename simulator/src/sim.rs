@@ -17,6 +17,7 @@ struct Inner {
     config: SimConfig,
     media: MediaStore,
     presence: PresenceSubscriptions,
+    app_state: crate::appstate::AppStateStore,
 }
 
 /// Cheap to clone; all clones share one simulator.
@@ -47,6 +48,7 @@ impl Sim {
                 faults: Faults::default(),
                 media: MediaStore::open(config.media.clone(), config.state_dir.as_deref()),
                 presence: PresenceSubscriptions::default(),
+                app_state: crate::appstate::AppStateStore::default(),
                 config,
             }),
         }
@@ -75,6 +77,11 @@ impl Sim {
     }
 
     /// Uploaded media blobs and `media_conn` auth tokens (`media`).
+    /// Every account's app-state collections.
+    pub fn app_state(&self) -> &crate::appstate::AppStateStore {
+        &self.inner.app_state
+    }
+
     pub fn media(&self) -> &MediaStore {
         &self.inner.media
     }

@@ -32,7 +32,13 @@ from evolutionapi.models.group import (
 from evolutionapi.models.instance import InstanceConfig
 from evolutionapi.models.message import TextMessage
 from evolutionapi.models.presence import PresenceStatus
-from evolutionapi.models.profile import PrivacySettings, ProfilePicture, ProfileStatus
+from evolutionapi.models.profile import (
+    FetchProfile,
+    PrivacySettings,
+    ProfileName,
+    ProfilePicture,
+    ProfileStatus,
+)
 
 TIMEOUT = 30.0
 # A tiny JPEG: enough for WhatsApp's (and the simulator's) format check.
@@ -229,6 +235,18 @@ def main():
     )
     expect(done.get("update") == "success", f"update_privacy_settings: {done}")
     expect(sim_profile()["privacy"]["readreceipts"] == "none", "privacy at the server")
+    # Another account's profile, and our own name (the push name at the server).
+    theirs = profile.fetch_profile("py", FetchProfile(number=friend), token)
+    expect(theirs.get("wuid") == friend_jid and theirs.get("numberExists") is True, f"fetch_profile: {theirs}")
+    business = profile.fetch_business_profile("py", FetchProfile(number=friend), token)
+    expect(isinstance(business, dict), f"fetch_business_profile: {business}")
+    done = profile.update_profile_name("py", ProfileName(name="Python Owner"), token)
+    expect(done == {"update": "success"}, f"update_profile_name: {done}")
+    wait_for(
+        "the push name at the server",
+        lambda: requests.get(f"{sim}/sim/accounts/{owner}", timeout=TIMEOUT).json().get("push_name")
+        == "Python Owner",
+    )
 
     # Restart (a POST without a body, JSON Content-Type), then back to open.
     restarted = ops.restart("py", token)

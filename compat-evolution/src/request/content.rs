@@ -77,6 +77,51 @@ pub fn validate_send_sticker(body: &Value, has_file: bool) -> Result<SendFile, E
     })
 }
 
+/// sendPtv: `number`, `video` (or a `file` part).
+pub fn validate_send_ptv(body: &Value, has_file: bool) -> Result<SendFile, ErrorEnvelope> {
+    run_schema(body, |c| {
+        c.prop("number", Ty::String, Rules::described(NUMBER));
+        c.prop("video", Ty::String, Rules::NONE);
+        check_metadata(c);
+        c.required(&["number"]);
+    })?;
+    let (number, media) = file_body(body, has_file, "video", NOT_URL_OR_BASE64)?;
+    Ok(SendFile {
+        number,
+        media,
+        convert: false,
+        meta: SendMeta::from_body(body),
+    })
+}
+
+/// A validated call/offer body (Evolution answers it with a stub and places no call).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfferCall {
+    pub number: String,
+    pub is_video: bool,
+    pub call_duration: i64,
+}
+
+pub fn validate_offer_call(body: &Value) -> Result<OfferCall, ErrorEnvelope> {
+    run_schema(body, |c| {
+        c.prop("number", Ty::String, Rules::described(NUMBER));
+        c.prop("isVideo", Ty::Boolean, Rules::NONE);
+        c.prop("callDuration", Ty::Integer, Rules::NONE);
+        c.required(&["number", "callDuration"]);
+    })?;
+    let call_duration = get_i64(body, "callDuration").unwrap_or(0);
+    if !(1..=15).contains(&call_duration) {
+        return Err(ErrorEnvelope::bad_request([
+            "callDuration must be between 1 and 15",
+        ]));
+    }
+    Ok(OfferCall {
+        number: get_str(body, "number").unwrap_or_default(),
+        is_video: get_bool(body, "isVideo").unwrap_or(false),
+        call_duration,
+    })
+}
+
 /// A validated sendLocation body.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SendLocation {
@@ -564,6 +609,12 @@ mod tests {
         );
         assert!(validate_delete_for_everyone(&json!({"id":"A","remoteJid":"1"})).is_err());
         assert!(validate_get_base64(&json!({"message":{}})).is_err());
+        assert!(validate_offer_call(&json!({"number":"1","callDuration":16})).is_err());
+        assert!(
+            validate_offer_call(&json!({"number":"1","callDuration":3,"isVideo":true})).is_ok()
+        );
+        assert!(validate_send_ptv(&json!({"number":"1"}), false).is_err());
+        assert!(validate_send_ptv(&json!({"number":"1"}), true).is_ok());
         let g = validate_get_base64(&json!({"message":{"key":{"id":"A"}},"convertToMp4":true}))
             .unwrap();
         assert_eq!((g.id.as_deref(), g.convert_to_mp4), (Some("A"), true));

@@ -32,11 +32,11 @@ pub use chat::{
     validate_send_presence, validate_whatsapp_numbers,
 };
 pub use content::{
-    AUDIO_INVALID, ContactCard, GetBase64, MessageRef, REACTION_INVALID, SendContact, SendFile,
-    SendLocation, SendPoll, SendReaction, UpdateMessage, is_single_emoji,
-    validate_delete_for_everyone, validate_get_base64, validate_send_audio, validate_send_contact,
-    validate_send_location, validate_send_poll, validate_send_reaction, validate_send_sticker,
-    validate_update_message,
+    AUDIO_INVALID, ContactCard, GetBase64, MessageRef, OfferCall, REACTION_INVALID, SendContact,
+    SendFile, SendLocation, SendPoll, SendReaction, UpdateMessage, is_single_emoji,
+    validate_delete_for_everyone, validate_get_base64, validate_offer_call, validate_send_audio,
+    validate_send_contact, validate_send_location, validate_send_poll, validate_send_ptv,
+    validate_send_reaction, validate_send_sticker, validate_update_message,
 };
 pub use directory::{
     FindChats, FindContacts, MAX_PUSH_NAME, validate_find_chats, validate_find_contacts,

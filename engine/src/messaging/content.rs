@@ -88,6 +88,8 @@ pub fn with_context(
         &mut x.context_info
     } else if let Some(x) = out.video_message.as_deref_mut() {
         &mut x.context_info
+    } else if let Some(x) = out.ptv_message.as_deref_mut() {
+        &mut x.context_info
     } else if let Some(x) = out.audio_message.as_deref_mut() {
         &mut x.context_info
     } else if let Some(x) = out.document_message.as_deref_mut() {
@@ -131,8 +133,10 @@ pub struct MediaFields {
     pub ptt: bool,
     /// Audio voice notes: 64 loudness samples.
     pub waveform: Option<Vec<u8>>,
-    /// Video: a round video note (`ptvMessage` is not in our proto; sent as a video).
+    /// Video: played as a gif (looping, muted).
     pub gif_playback: bool,
+    /// Video: a round video note, sent as `ptvMessage`.
+    pub ptv: bool,
 }
 
 /// The message of one uploaded file, of the field its kind names (`sticker` picks
@@ -188,7 +192,7 @@ pub fn media_message(
             }))
         }
         MediaKind::Video => {
-            out.video_message = Some(Box::new(message::VideoMessage {
+            let video = Some(Box::new(message::VideoMessage {
                 url,
                 mimetype,
                 file_sha256,
@@ -204,7 +208,12 @@ pub fn media_message(
                 media_key_timestamp,
                 jpeg_thumbnail: f.jpeg_thumbnail,
                 ..Default::default()
-            }))
+            }));
+            if f.ptv {
+                out.ptv_message = video;
+            } else {
+                out.video_message = video;
+            }
         }
         MediaKind::Audio => {
             out.audio_message = Some(Box::new(message::AudioMessage {
@@ -381,6 +390,7 @@ pub fn content_type(m: &wa::Message) -> &'static str {
         m if m.extended_text_message.is_some() => "extendedTextMessage",
         m if m.image_message.is_some() => "imageMessage",
         m if m.video_message.is_some() => "videoMessage",
+        m if m.ptv_message.is_some() => "ptvMessage",
         m if m.audio_message.is_some() => "audioMessage",
         m if m.document_message.is_some() => "documentMessage",
         m if m.sticker_message.is_some() => "stickerMessage",

@@ -559,12 +559,31 @@ impl Tx {
         envelope: impl FnOnce(&Message) -> B,
     ) -> Result<bool, DbError> {
         let inserted = self.write_message(m).await?;
+        self.touch_contact(m).await?;
         if inserted {
             let body = envelope(m);
             self.enqueue_event(&m.instance_id, EVENT_MESSAGES_UPSERT, &body)
                 .await?;
         }
         Ok(inserted)
+    }
+
+    /// Every chat a stored message passes through is a contact row, as in Evolution (findContacts
+    /// lists groups and the people one only wrote to); only a 1:1 inbound message names it.
+    /// Sends do this once answered ([`Tx::mark_send_answered`]), so a withdrawn send leaves no
+    /// contact behind.
+    pub(super) async fn touch_contact(&mut self, m: &Message) -> Result<(), DbError> {
+        if m.remote_jid == "status@broadcast" {
+            return Ok(());
+        }
+        let from_peer = !m.from_me && !m.remote_jid.ends_with("@g.us");
+        self.upsert_contact(&Contact {
+            instance_id: m.instance_id.clone(),
+            remote_jid: m.remote_jid.clone(),
+            push_name: m.push_name.clone().filter(|n| from_peer && !n.is_empty()),
+            profile_pic_url: None,
+        })
+        .await
     }
 
     /// Stores a message without reporting it (a send reports `SEND_MESSAGE` itself). Returns
@@ -615,18 +634,6 @@ impl Tx {
             .await?
             .rows_affected()
         });
-        // Every chat a message passes through is a contact row, as in Evolution (findContacts
-        // lists groups and the people one only wrote to); only a 1:1 inbound message names it.
-        if m.remote_jid != "status@broadcast" {
-            let from_peer = !m.from_me && !m.remote_jid.ends_with("@g.us");
-            self.upsert_contact(&Contact {
-                instance_id: m.instance_id.clone(),
-                remote_jid: m.remote_jid.clone(),
-                push_name: m.push_name.clone().filter(|n| from_peer && !n.is_empty()),
-                profile_pic_url: None,
-            })
-            .await?;
-        }
         Ok(existed.is_none())
     }
 

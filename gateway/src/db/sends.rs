@@ -99,6 +99,12 @@ impl Tx {
             .await?
             .rows_affected()
         });
+        // The message is real now: its chat becomes a contact row (see `touch_contact`).
+        if done > 0
+            && let Some(message) = self.get_message(instance_id, key_id).await?
+        {
+            self.touch_contact(&message).await?;
+        }
         Ok(done > 0)
     }
 

@@ -232,6 +232,15 @@ pub fn app(state: AppState) -> Router {
             "/message/sendReaction/{instance}",
             post(send::send_reaction),
         )
+        .route(
+            "/message/sendPtv/{instance}",
+            post(send::send_ptv).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/message/sendTemplate/{instance}",
+            post(send::send_template),
+        )
+        .route("/call/offer/{instance}", post(send::offer_call))
         .route("/chat/updateMessage/{instance}", post(send::update_message))
         .route(
             "/chat/deleteMessageForEveryone/{instance}",

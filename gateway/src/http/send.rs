@@ -12,11 +12,12 @@ use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use serde_json::{Map, Value, json};
 use zapin_compat_evolution::ErrorEnvelope;
+use zapin_compat_evolution::numbers::{NumberKind, classify};
 use zapin_compat_evolution::request::{
     MediaSource, MediaType, SendMeta, multipart_field, resolve_mimetype, sniff_mimetype,
-    validate_delete_for_everyone, validate_get_base64, validate_send_audio, validate_send_contact,
-    validate_send_location, validate_send_media, validate_send_poll, validate_send_reaction,
-    validate_send_sticker, validate_update_message,
+    validate_delete_for_everyone, validate_get_base64, validate_offer_call, validate_send_audio,
+    validate_send_contact, validate_send_location, validate_send_media, validate_send_poll,
+    validate_send_ptv, validate_send_reaction, validate_send_sticker, validate_update_message,
 };
 use zapin_compat_evolution::response::MessageRecord;
 use zapin_engine::media::MediaKind;
@@ -78,29 +79,45 @@ pub(crate) fn check_shape(number: &str, jid: &str) -> Result<(), ApiError> {
     }
 }
 
-/// Asks the server whether `jid` is on WhatsApp (a usync lookup for a user, the metadata for a
-/// group) before a file is uploaded for it. LIDs and broadcast lists pass.
+/// Asks the server whether `jid` is on WhatsApp (a usync lookup for a user, with the BR/MX/AR
+/// variants whatsappNumbers tries, the metadata for a group) before a file is uploaded for it,
+/// and answers the JID to send to (the variant that exists). LIDs and broadcast lists pass.
 pub(crate) async fn check_recipient(
     session: &SessionHandle,
     number: &str,
     jid: &str,
-) -> Result<(), ApiError> {
+) -> Result<String, ApiError> {
     check_shape(number, jid)?;
     if let Some(user) = jid.strip_suffix("@s.whatsapp.net") {
-        return match session.on_whatsapp(&[user]).await {
-            Ok(found) if found.iter().any(|c| c.exists) => Ok(()),
-            Ok(_) | Err(EngineError::InvalidPhone(_)) => Err(not_on_whatsapp(number, jid)),
+        let mut candidates = vec![user.to_owned()];
+        if let NumberKind::User {
+            candidates: more, ..
+        } = classify(user)
+        {
+            for c in more {
+                if !candidates.contains(&c) {
+                    candidates.push(c);
+                }
+            }
+        }
+        return match session.on_whatsapp(&candidates).await {
+            Ok(found) => found
+                .iter()
+                .find(|c| c.exists)
+                .map(|c| c.jid.to_string())
+                .ok_or_else(|| not_on_whatsapp(number, jid)),
+            Err(EngineError::InvalidPhone(_)) => Err(not_on_whatsapp(number, jid)),
             Err(err) => Err(engine_error(err)),
         };
     }
     if jid.ends_with("@g.us") {
         return match session.group_info(jid).await {
-            Ok(Some(_)) => Ok(()),
+            Ok(Some(_)) => Ok(jid.to_owned()),
             Ok(None) | Err(EngineError::InvalidJid(_)) => Err(not_on_whatsapp(number, jid)),
             Err(err) => Err(engine_error(err)),
         };
     }
-    Ok(())
+    Ok(jid.to_owned())
 }
 
 /// A send's failure: a recipient the send found missing is Evolution's not-on-WhatsApp 400;
@@ -299,8 +316,7 @@ pub async fn send_media(
     let (body, part) = read_media_request(req, state.config.media_max_bytes).await?;
     let req = validate_send_media(&body, part.is_some())?;
     let session = open_session(&state, &instance)?;
-    let jid = to_jid(&req.number);
-    check_recipient(&session, &req.number, &jid).await?;
+    let jid = check_recipient(&session, &req.number, &to_jid(&req.number)).await?;
     let (file, source_name, source_mime) = take_file(&state, part, req.media.as_ref()).await?;
     let file_name = req.file_name.clone().or(source_name);
     let given = req
@@ -346,16 +362,7 @@ pub async fn send_media(
         .await
         .map_err(|e| send_failure(&req.number, &jid, SendError::Engine(e)))?;
     let message = media_message(&upload, false, fields);
-    send_content(
-        &state,
-        instance,
-        session,
-        &req.number,
-        message,
-        &req.meta,
-        &body,
-    )
-    .await
+    send_content(&state, instance, session, &jid, message, &req.meta, &body).await
 }
 
 /// Uploads `file` as `kind`.
@@ -384,8 +391,7 @@ pub async fn send_whatsapp_audio(
     let (body, part) = read_media_request(req, state.config.media_max_bytes).await?;
     let req = validate_send_audio(&body, part.is_some())?;
     let session = open_session(&state, &instance)?;
-    let jid = to_jid(&req.number);
-    check_recipient(&session, &req.number, &jid).await?;
+    let jid = check_recipient(&session, &req.number, &to_jid(&req.number)).await?;
     let (file, _, _) = take_file(&state, part, req.media.as_ref()).await?;
     if !ogg::is_ogg_opus(&file.head) {
         let found = sniff_mimetype(&file.head).unwrap_or("an unknown format");
@@ -403,16 +409,7 @@ pub async fn send_whatsapp_audio(
     show_typing(&session, &jid, req.meta.delay, true).await;
     let uploaded = upload(&session, MediaKind::Audio, &file, &req.number, &jid).await?;
     let message = media_message(&uploaded, false, fields);
-    send_content(
-        &state,
-        instance,
-        session,
-        &req.number,
-        message,
-        &req.meta,
-        &body,
-    )
-    .await
+    send_content(&state, instance, session, &jid, message, &req.meta, &body).await
 }
 
 /// `POST /message/sendSticker/{instance}`: WebP as it is; PNG, JPEG or GIF (first frame)
@@ -425,8 +422,7 @@ pub async fn send_sticker(
     let (body, part) = read_media_request(req, state.config.media_max_bytes).await?;
     let req = validate_send_sticker(&body, part.is_some())?;
     let session = open_session(&state, &instance)?;
-    let jid = to_jid(&req.number);
-    check_recipient(&session, &req.number, &jid).await?;
+    let jid = check_recipient(&session, &req.number, &to_jid(&req.number)).await?;
     let (file, _, _) = take_file(&state, part, req.media.as_ref()).await?;
     let bad = |e: String| ApiError::from(ErrorEnvelope::bad_request([e]));
     let file = match sniff_mimetype(&file.head) {
@@ -465,16 +461,7 @@ pub async fn send_sticker(
     show_typing(&session, &jid, req.meta.delay, false).await;
     let uploaded = upload(&session, MediaKind::Image, &file, &req.number, &jid).await?;
     let message = media_message(&uploaded, true, fields);
-    send_content(
-        &state,
-        instance,
-        session,
-        &req.number,
-        message,
-        &req.meta,
-        &body,
-    )
-    .await
+    send_content(&state, instance, session, &jid, message, &req.meta, &body).await
 }
 
 /// A JSON body, or its error.
@@ -811,6 +798,54 @@ pub async fn get_base64(
             "mimetype": get("mimetype"),
             "base64": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &plain),
             "buffer": Value::Null,
+        })),
+    ))
+}
+
+/// `POST /message/sendPtv/{instance}`: a round video note (`ptvMessage`), MP4 as it is.
+pub async fn send_ptv(
+    State(state): State<AppState>,
+    Extension(Authorized(instance)): Extension<Authorized>,
+    req: Request,
+) -> Result<Created, ApiError> {
+    let (body, part) = read_media_request(req, state.config.media_max_bytes).await?;
+    let req = validate_send_ptv(&body, part.is_some())?;
+    let session = open_session(&state, &instance)?;
+    let jid = check_recipient(&session, &req.number, &to_jid(&req.number)).await?;
+    let (file, _, _) = take_file(&state, part, req.media.as_ref()).await?;
+    let mimetype = resolve_mimetype(MediaType::Video, None, None, &file.head)?;
+    let fields = MediaFields {
+        mimetype,
+        ptv: true,
+        ..Default::default()
+    };
+    show_typing(&session, &jid, req.meta.delay, true).await;
+    let uploaded = upload(&session, MediaKind::Video, &file, &req.number, &jid).await?;
+    let message = media_message(&uploaded, false, fields);
+    send_content(&state, instance, session, &jid, message, &req.meta, &body).await
+}
+
+/// `POST /message/sendTemplate/{instance}`: templates are a Meta Cloud API feature; on a
+/// WhatsApp Web (Baileys) instance Evolution answers 500 with this text, and so does zapin.
+pub async fn send_template() -> ApiError {
+    ErrorEnvelope::internal_text("Method not available in the Baileys service").into()
+}
+
+/// `POST /call/offer/{instance}`: Evolution's stub, `{id:"123", jid, isVideo, callDuration}`
+/// with 201; no call is placed.
+pub async fn offer_call(
+    Extension(Authorized(_instance)): Extension<Authorized>,
+    req: Request,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let body = json_body(req).await?;
+    let req = validate_offer_call(&body)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "id": "123",
+            "jid": to_jid(&req.number),
+            "isVideo": req.is_video,
+            "callDuration": req.call_duration,
         })),
     ))
 }

@@ -638,8 +638,7 @@ impl Bridge {
             EventKind::MessageUpsert(m) => {
                 // A redelivered message (a replay after a crash) is not reported twice, and
                 // not answered twice either.
-                let (stored, new) = self.upsert(tx, &instance, &m).await?;
-                if new {
+                if let Some(stored) = self.upsert(tx, &instance, &m).await? {
                     bot = self.bot_inbound(&instance, &stored);
                 }
             }
@@ -784,12 +783,41 @@ impl Bridge {
         }
     }
 
+    /// Stores an inbound message and reports it; the message when it is new (not a replay after
+    /// a crash, nor an edit or revoke, which change an earlier one), for the chatbots.
     async fn upsert(
         &self,
         tx: &mut Tx,
         instance: &Instance,
         m: &ReceivedMessage,
-    ) -> Result<(Message, bool), DbError> {
+    ) -> Result<Option<Message>, DbError> {
+        // Edits and revokes change an earlier message: Evolution reports them as
+        // `messages.edited` and `messages.delete`, never as a new message.
+        if let Some(p) = super::content::protocol_of(&m.message) {
+            match p.r#type {
+                Some(zapin_engine::messaging::content::PROTOCOL_REVOKE) => {
+                    let key = p.key.as_ref();
+                    let mut data = serde_json::json!({
+                        "remoteJid": m.key.remote_jid.to_string(),
+                        "fromMe": m.key.from_me,
+                        "id": key.and_then(|k| k.id.clone()).unwrap_or_default(),
+                    });
+                    if let Some(part) = &m.key.participant {
+                        data["participant"] = serde_json::Value::from(part.to_string());
+                    }
+                    self.enqueue(tx, instance, EventName::MessagesDelete, data)
+                        .await?;
+                    return Ok(None);
+                }
+                Some(zapin_engine::messaging::content::PROTOCOL_MESSAGE_EDIT) => {
+                    let data = super::content::edit_json(p);
+                    self.enqueue(tx, instance, EventName::MessagesEdited, data)
+                        .await?;
+                    return Ok(None);
+                }
+                _ => {}
+            }
+        }
         let content = super::content::message_content(&m.message);
         let stored = Message {
             instance_id: instance.id.clone(),
@@ -807,7 +835,7 @@ impl Bridge {
             context_info: content.context_info,
         };
         let new = self.store_message(tx, instance, &stored).await?;
-        Ok((stored, new))
+        Ok(new.then_some(stored))
     }
 
     async fn update(

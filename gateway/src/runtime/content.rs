@@ -27,6 +27,38 @@ fn inner(msg: &wa::Message) -> &wa::Message {
     msg
 }
 
+/// The `protocolMessage` of an edit or a revoke, through the ephemeral and edit wrappers.
+pub fn protocol_of(msg: &wa::Message) -> Option<&m::ProtocolMessage> {
+    let msg = inner(msg);
+    if let Some(p) = msg.protocol_message.as_deref() {
+        return Some(p);
+    }
+    msg.edited_message
+        .as_ref()
+        .and_then(|w| w.message.as_deref())
+        .and_then(|inner| inner.protocol_message.as_deref())
+}
+
+/// Evolution's `messages.edited` data: the `protocolMessage` as Baileys decodes it.
+pub fn edit_json(p: &m::ProtocolMessage) -> serde_json::Value {
+    let key = p.key.as_ref().map(|k| {
+        ProtoObject::new()
+            .string("remoteJid", k.remote_jid.as_deref())
+            .boolean("fromMe", k.from_me)
+            .string("id", k.id.as_deref())
+            .string("participant", k.participant.as_deref())
+    });
+    ProtoObject::new()
+        .object("key", key)
+        .uint32("type", p.r#type.and_then(|t| u32::try_from(t).ok()))
+        .object(
+            "editedMessage",
+            p.edited_message.as_deref().map(proto_message),
+        )
+        .int64("timestampMs", p.timestamp_ms)
+        .into_value()
+}
+
 /// A `wa::Message` as proto JSON, fields in field-number order.
 pub fn proto_message(msg: &wa::Message) -> ProtoObject {
     let msg = inner(msg);
@@ -84,6 +116,7 @@ pub fn proto_message(msg: &wa::Message) -> ProtoObject {
             "pollCreationMessageV3",
             msg.poll_creation_message_v3.as_deref().map(poll),
         )
+        .object("ptvMessage", msg.ptv_message.as_deref().map(video))
         .object(
             "documentWithCaptionMessage",
             msg.document_with_caption_message

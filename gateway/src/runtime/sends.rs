@@ -164,6 +164,8 @@ impl Outgoing {
                 stored.insert(key.to_owned(), v.clone());
             }
         }
+        // The chat actually sent to (a number's variant that exists, for the file routes).
+        stored.insert("number".to_owned(), Value::from(self.jid.clone()));
         if let OutBody::Content(m) = &self.body {
             stored.insert(
                 STORED_CONTENT.to_owned(),

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::{ApiError, ApiJson, AppState};
 use crate::addr::ChatAddr;
 use crate::conn::{ConnCommand, PairFailure};
-use crate::phone::SendText;
+use crate::phone::{About, SendText};
 use crate::qr::parse_qr;
 use crate::sim::Sim;
 use crate::state::{PairTicket, ReceiptRecord, ReceivedMessage};
@@ -159,8 +159,18 @@ pub async fn unlink(
 #[derive(Debug, Deserialize)]
 pub struct SendMessage {
     to: String,
+    #[serde(default)]
     text: String,
     id: Option<String>,
+    /// Edit our message with this id (`text` is the new text).
+    edit: Option<String>,
+    /// Delete our message with this id for everyone.
+    revoke: Option<String>,
+    /// React with `text` to the message with this id.
+    react: Option<String>,
+    /// For `react`: whether the message is the phone's own (default false).
+    #[serde(default)]
+    react_from_me: bool,
 }
 
 pub async fn send_message(
@@ -169,7 +179,21 @@ pub async fn send_message(
     ApiJson(body): ApiJson<SendMessage>,
 ) -> Result<impl IntoResponse, ApiError> {
     let to = ChatAddr::parse(&body.to).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    if body.text.is_empty() {
+    let about = match (body.edit, body.revoke, body.react) {
+        (None, None, None) => None,
+        (Some(id), None, None) => Some(About::Edit { id }),
+        (None, Some(id), None) => Some(About::Revoke { id }),
+        (None, None, Some(id)) => Some(About::React {
+            id,
+            from_me: body.react_from_me,
+        }),
+        _ => {
+            return Err(ApiError::bad_request(
+                "at most one of edit, revoke and react",
+            ));
+        }
+    };
+    if body.text.is_empty() && !matches!(about, Some(About::Revoke { .. } | About::React { .. })) {
         return Err(ApiError::bad_request("text must not be empty"));
     }
     if let Some(id) = &body.id
@@ -196,6 +220,7 @@ pub async fn send_message(
             to,
             id: id.clone(),
             text: body.text,
+            about,
         },
     )?;
     Ok(Json(json!({"id": id})))
@@ -370,6 +395,18 @@ fn set_business_profile(
     } else {
         Err(ApiError::not_found(format!("no account {phone}")))
     }
+}
+
+/// `GET /sim/accounts/{phone}/app-state`: the account's app-state key and each collection's
+/// version and live records.
+pub async fn get_app_state(
+    State(app): State<AppState>,
+    Path(phone): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    if !app.sim.state().account_exists(&phone) {
+        return Err(ApiError::not_found(format!("no account {phone}")));
+    }
+    Ok(Json(crate::appstate::view(&app.sim, &phone)))
 }
 
 #[cfg(test)]

@@ -53,6 +53,10 @@ pub fn router(app: AppState) -> Router {
         .route("/sim/accounts/{phone}/read", post(accounts::read))
         .route("/sim/accounts/{phone}/profile", get(accounts::get_profile))
         .route(
+            "/sim/accounts/{phone}/app-state",
+            get(accounts::get_app_state),
+        )
+        .route(
             "/sim/accounts/{phone}/business",
             put(accounts::set_business).delete(accounts::remove_business),
         )

@@ -90,7 +90,7 @@ pub fn details(sim: &Sim, m: &wa::Message) -> ContentDetails {
             file_enc_sha256: x.file_enc_sha256.as_deref(),
             file_length: x.file_length,
         })
-    } else if let Some(x) = m.video_message.as_deref() {
+    } else if let Some(x) = m.video_message.as_deref().or(m.ptv_message.as_deref()) {
         d.caption = x.caption.clone();
         d.mimetype = x.mimetype.clone();
         d.width = x.width;

@@ -26,6 +26,19 @@ pub struct SendText {
     pub to: ChatAddr,
     pub id: String,
     pub text: String,
+    /// Instead of a plain text: an edit, a revoke or a reaction about another message.
+    pub about: Option<About>,
+}
+
+/// What a phone's message may do to an earlier message of the chat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum About {
+    /// Replace our message `id`'s text with `text`.
+    Edit { id: String },
+    /// Delete our message `id` for everyone.
+    Revoke { id: String },
+    /// React with `text` (`""` removes) to message `id`, written by `from_me` us or not.
+    React { id: String, from_me: bool },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

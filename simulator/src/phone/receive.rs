@@ -241,6 +241,9 @@ fn context_of(m: &wa::Message) -> Option<MessageContext> {
         m.video_message
             .as_ref()
             .and_then(|x| x.context_info.as_deref()),
+        m.ptv_message
+            .as_ref()
+            .and_then(|x| x.context_info.as_deref()),
         m.audio_message
             .as_ref()
             .and_then(|x| x.context_info.as_deref()),
@@ -323,9 +326,10 @@ fn describe(m: &wa::Message) -> Option<(&'static str, Option<String>)> {
             _ => None,
         };
     }
-    let kinds: [(bool, &'static str); 10] = [
+    let kinds: [(bool, &'static str); 11] = [
         (m.image_message.is_some(), "image"),
         (m.video_message.is_some(), "video"),
+        (m.ptv_message.is_some(), "ptv"),
         (m.audio_message.is_some(), "audio"),
         (
             m.document_message.is_some() || m.document_with_caption_message.is_some(),

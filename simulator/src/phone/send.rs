@@ -25,9 +25,51 @@ impl PhoneActions for SignalPhone {
         let t = router::now_secs();
         let (lid, push_name) = router::identity_of(sim, &msg.from)
             .ok_or_else(|| SeamError::Failed(format!("no account {}", msg.from)))?;
-        let content = wa::Message {
-            conversation: Some(msg.text.clone()),
-            ..Default::default()
+        let chat_jid = match &msg.to {
+            ChatAddr::Group(gid) => addr::group_jid(gid),
+            user => addr::pn_jid(&sim.state().resolve_user(user).unwrap_or_default()),
+        };
+        let key = |id: &str, from_me: bool| wa::MessageKey {
+            remote_jid: Some(chat_jid.to_string()),
+            from_me: Some(from_me),
+            id: Some(id.to_owned()),
+            participant: None,
+        };
+        let content = match &msg.about {
+            None => wa::Message {
+                conversation: Some(msg.text.clone()),
+                ..Default::default()
+            },
+            Some(super::About::Edit { id }) => wa::Message {
+                protocol_message: Some(Box::new(wa::message::ProtocolMessage {
+                    key: Some(key(id, true)),
+                    r#type: Some(14),
+                    edited_message: Some(Box::new(wa::Message {
+                        conversation: Some(msg.text.clone()),
+                        ..Default::default()
+                    })),
+                    timestamp_ms: Some(i64::try_from(t).unwrap_or(0).saturating_mul(1000)),
+                    ..Default::default()
+                })),
+                ..Default::default()
+            },
+            Some(super::About::Revoke { id }) => wa::Message {
+                protocol_message: Some(Box::new(wa::message::ProtocolMessage {
+                    key: Some(key(id, true)),
+                    r#type: Some(0),
+                    ..Default::default()
+                })),
+                ..Default::default()
+            },
+            Some(super::About::React { id, from_me }) => wa::Message {
+                reaction_message: Some(wa::message::ReactionMessage {
+                    key: Some(key(id, *from_me)),
+                    text: Some(msg.text.clone()),
+                    sender_timestamp_ms: Some(i64::try_from(t).unwrap_or(0).saturating_mul(1000)),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
         };
         let base = |from: Jid| {
             let mut n = Node::new("message")

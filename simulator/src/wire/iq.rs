@@ -49,6 +49,7 @@ pub fn answer(sim: &Sim, asker: &Asker<'_>, iq: &Node) -> IqOutcome {
         ("w:profile:picture", "set") => super::account_iq::own_picture(sim, asker, iq),
         ("w:profile:picture", "get") => super::account_iq::picture_of(sim, iq),
         ("w:biz", "get") => super::account_iq::business_profile(sim, iq),
+        ("w:sync:app:state", "set") => crate::appstate::sync_iq(sim, asker, iq),
         ("blocklist", "set") => super::account_iq::blocklist(sim, asker, iq, true),
         ("status", "set") => super::account_iq::status(sim, asker, iq),
         ("encrypt", _) => encrypt(sim, asker, iq),
