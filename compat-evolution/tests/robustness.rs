@@ -146,3 +146,144 @@ fn unique_items_is_linear_on_large_arrays() {
     let dto = validate_whatsapp_numbers(&json!({ "numbers": numbers })).unwrap();
     assert_eq!(dto.numbers.len(), 200_000);
 }
+
+/// Strings the send routes' parsers care about: URLs, base64, data URIs, emoji, line breaks.
+const SEND_STRINGS: &[&str] = &[
+    "",
+    "https://cdn.example/a.png",
+    "http://",
+    "aGVsbG8=",
+    "aGVsbG8",
+    "a===",
+    "data:image/png;base64,iVBORw0KGgo=",
+    "data:;base64,",
+    "data:text/plain,hi",
+    "👍",
+    "👍👍",
+    "🇧🇷",
+    "1️⃣",
+    "Maria\nTEL:666",
+    "image",
+    "document",
+    "video",
+    "audio",
+    "image/png",
+    "application/pdf",
+    "+55 (11) 98765-4321",
+    "5522@s.whatsapp.net",
+];
+
+const SEND_KEYS: &[&str] = &[
+    "number",
+    "mediatype",
+    "mimetype",
+    "media",
+    "caption",
+    "fileName",
+    "audio",
+    "sticker",
+    "video",
+    "encoding",
+    "notConvertSticker",
+    "latitude",
+    "longitude",
+    "name",
+    "address",
+    "contact",
+    "fullName",
+    "phoneNumber",
+    "wuid",
+    "organization",
+    "email",
+    "url",
+    "key",
+    "id",
+    "remoteJid",
+    "fromMe",
+    "reaction",
+    "values",
+    "selectableCount",
+    "text",
+    "message",
+    "callDuration",
+    "isVideo",
+    "delay",
+    "quoted",
+];
+
+fn send_value(rng: &mut Rng, depth: u32) -> Value {
+    match rng.below(if depth == 0 { 5 } else { 7 }) {
+        0 => Value::Bool(rng.below(2) == 0),
+        1 => json!(rng.below(400) as i64 - 200),
+        2 => json!(rng.below(4000) as f64 / 13.0 - 100.0),
+        3 | 4 => {
+            Value::String(SEND_STRINGS[rng.below(SEND_STRINGS.len() as u64) as usize].to_owned())
+        }
+        5 => Value::Array(
+            (0..rng.below(12))
+                .map(|_| send_value(rng, depth - 1))
+                .collect(),
+        ),
+        _ => {
+            let mut map = Map::new();
+            for _ in 0..rng.below(8) {
+                let key = SEND_KEYS[rng.below(SEND_KEYS.len() as u64) as usize];
+                map.insert(key.to_owned(), send_value(rng, depth - 1));
+            }
+            Value::Object(map)
+        }
+    }
+}
+
+#[test]
+fn send_route_validators_media_parsers_and_vcards_never_panic() {
+    let mut rng = Rng(0x5EED_CAFE_F00D_0013);
+    let mut accepted = 0usize;
+    for _ in 0..30_000 {
+        let v = send_value(&mut rng, 4);
+        for has_file in [false, true] {
+            accepted += usize::from(validate_send_media(&v, has_file).is_ok());
+            accepted += usize::from(validate_send_audio(&v, has_file).is_ok());
+            accepted += usize::from(validate_send_sticker(&v, has_file).is_ok());
+            accepted += usize::from(validate_send_ptv(&v, has_file).is_ok());
+        }
+        accepted += usize::from(validate_send_location(&v).is_ok());
+        accepted += usize::from(validate_send_reaction(&v).is_ok());
+        accepted += usize::from(validate_send_poll(&v).is_ok());
+        accepted += usize::from(validate_update_message(&v).is_ok());
+        accepted += usize::from(validate_delete_for_everyone(&v).is_ok());
+        accepted += usize::from(validate_get_base64(&v).is_ok());
+        accepted += usize::from(validate_offer_call(&v).is_ok());
+        if let Ok(c) = validate_send_contact(&v) {
+            accepted += 1;
+            for card in &c.contacts {
+                let vcard = card.vcard();
+                let lines: Vec<&str> = vcard.split('\n').collect();
+                assert_eq!(lines.first(), Some(&"BEGIN:VCARD"));
+                assert_eq!(lines.last(), Some(&"END:VCARD"));
+                assert_eq!(
+                    lines.iter().filter(|l| l.starts_with("FN:")).count(),
+                    1,
+                    "{vcard}"
+                );
+                assert_eq!(
+                    lines.iter().filter(|l| l.starts_with("item1.TEL")).count(),
+                    1
+                );
+            }
+        }
+        // Raw bytes through the sniffer and the source parser.
+        let bytes: Vec<u8> = (0..rng.below(64)).map(|_| rng.below(256) as u8).collect();
+        let _ = sniff_mimetype(&bytes);
+        let text = String::from_utf8_lossy(&bytes);
+        if let Some(MediaSource::Base64 { data, .. }) = parse_media_source(&text) {
+            assert!(
+                data.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+/-_=".contains(&b))
+            );
+        }
+        let _ = is_single_emoji(&text);
+        let _ = mimetype_for_file_name(&text);
+    }
+    assert!(accepted > 0, "the generator should reach valid bodies too");
+}
