@@ -357,6 +357,21 @@ fn guarded_routes(name: &str) -> Vec<(Method, String, Option<Value>)> {
         ),
         (
             Method::POST,
+            format!("/message/sendPtv/{name}"),
+            Some(json!({"number": "5511999999999", "video": "AAAAIGZ0eXA="})),
+        ),
+        (
+            Method::POST,
+            format!("/message/sendTemplate/{name}"),
+            Some(json!({"number": "5511999999999", "name": "hello", "language": "en_US"})),
+        ),
+        (
+            Method::POST,
+            format!("/call/offer/{name}"),
+            Some(json!({"number": "5511999999999", "isVideo": false, "callDuration": 3})),
+        ),
+        (
+            Method::POST,
             format!("/group/create/{name}"),
             Some(json!({"subject": "S", "participants": ["5511999999999"]})),
         ),

@@ -82,7 +82,8 @@ impl Tx {
         Ok(())
     }
 
-    /// Records that `send.message` was enqueued for the send. False when it is not pending.
+    /// Records that `send.message` is being enqueued for the send. False when it is not pending
+    /// or already announced: the caller then enqueues nothing, so the event goes out once.
     pub async fn mark_send_answered(
         &mut self,
         instance_id: &str,
@@ -90,11 +91,13 @@ impl Tx {
     ) -> Result<bool, DbError> {
         let done = with_conn!(tx &mut self.inner, |c| {
             sqlx::query(
-                "UPDATE pending_sends SET answered = $3 WHERE instance_id = $1 AND key_id = $2",
+                "UPDATE pending_sends SET answered = $3 WHERE instance_id = $1 AND key_id = $2 \
+                 AND answered = $4",
             )
             .bind(instance_id)
             .bind(key_id)
             .bind(true)
+            .bind(false)
             .execute(c)
             .await?
             .rows_affected()

@@ -846,7 +846,16 @@ impl Bridge {
     ) -> Result<(), DbError> {
         let status = u.status.as_evolution();
         if u.key.from_me {
-            // The server has it (or refused it): nothing left to resend.
+            // The server has it (or refused it): nothing left to resend. A send that was answered
+            // but not announced yet (`send.message` commits after the answer) is announced here,
+            // ahead of its status: once settled, recovery would never announce it if the process
+            // stopped in between.
+            if tx.mark_send_answered(&instance.id, &u.key.id).await?
+                && let Some(sent) = tx.get_message(&instance.id, &u.key.id).await?
+            {
+                self.enqueue(tx, instance, EventName::SendMessage, record(&sent))
+                    .await?;
+            }
             tx.settle_send(&instance.id, &u.key.id).await?;
         }
         let found = match tx

@@ -226,7 +226,8 @@ fn maybe_on_the_wire(err: &EngineError) -> bool {
 /// stanza waits at a [`WireGate`] until the reservation is durable, so a send costs one fsync's
 /// time on its critical path instead of two, and nothing reaches the wire unrecorded. The
 /// answer goes out as soon as the stanza is written; recording `send.message` follows it (a crash
-/// in between leaves the pending row unannounced, and recovery announces it).
+/// in between leaves the pending row unannounced, and recovery announces it; a server ack that
+/// comes first announces it itself, see the bridge's status updates).
 pub async fn send_new(
     bridge: &Bridge,
     instance: Instance,
@@ -369,7 +370,10 @@ async fn announce(
     let Some(current) = tx.get_instance(&instance.id).await? else {
         return tx.rollback().await;
     };
-    tx.mark_send_answered(&instance.id, &stored.key_id).await?;
+    // Already announced by its server ack (which may overtake this), or settled: once is enough.
+    if !tx.mark_send_answered(&instance.id, &stored.key_id).await? {
+        return tx.rollback().await;
+    }
     bridge
         .enqueue(&mut tx, &current, EventName::SendMessage, record)
         .await?;
