@@ -184,7 +184,7 @@ fn enabled_kinds(config: &crate::Config) -> Vec<&'static str> {
 const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// [`BotDirectory`] over the gateway's tables, cached per instance until a route changes the
-/// instance's bots (see [`DbDirectory::invalidate`]) or for [`CACHE_TTL`].
+/// instance's bots (see [`DbDirectory::invalidate`]) or for `CACHE_TTL`.
 pub struct DbDirectory {
     db: Db,
     cipher: SecretCipher,

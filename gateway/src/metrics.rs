@@ -5,7 +5,7 @@
 //! other. Gauges that mirror state (sessions by state, outbox depth) are refreshed when scraped.
 //! No label names an instance: the number of series stays bounded however many sessions run.
 //!
-//! Who may scrape is decided in [`crate::http::metrics`]; this module only counts and encodes.
+//! Who may scrape is decided in `crate::http::metrics`; this module only counts and encodes.
 
 use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};

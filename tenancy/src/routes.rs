@@ -203,7 +203,7 @@ const ROWS: &[Row] = &[
     ("DELETE", "/admin/tenants/{}/keys/{}", FREE, None),
 ];
 
-/// Every chatbot family (each serves [`BOT_VERBS`] under `/{bot}/`).
+/// Every chatbot family (each serves `BOT_VERBS` under `/{bot}/`).
 pub const BOT_KINDS: &[&str] = &[
     "typebot",
     "openai",

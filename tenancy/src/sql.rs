@@ -4,7 +4,7 @@
 //! tests and tools open their own with [`SqlPool::open_sqlite_file`] / [`SqlPool::open_postgres`].
 //! Both backends run the same SQL text (`$N` placeholders work on SQLite too; times are Unix
 //! milliseconds in 64-bit integers; documents are JSON text), expanded once per backend by
-//! [`with_pool!`], like the gateway's own repository.
+//! `with_pool!`, like the gateway's own repository.
 
 use std::path::Path;
 use std::str::FromStr as _;

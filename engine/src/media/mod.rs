@@ -10,7 +10,7 @@
 //!   with the next one.
 //! * [`http`]: the upload (each host in turn, a 401/403 refreshes `media_conn` once) and the
 //!   download + decrypt + verify into any `AsyncWrite`.
-//! * [`handle`]: [`crate::SessionHandle::upload_media`] and
+//! * `handle`: [`crate::SessionHandle::upload_media`] and
 //!   [`crate::SessionHandle::download_media`]. The HTTP work runs in the caller's task, never in
 //!   the session actor: the actor only answers `media_conn`, so a 1 GB upload does not hold up
 //!   the session's messages.

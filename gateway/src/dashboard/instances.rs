@@ -1,6 +1,6 @@
 //! The instances page: a card per instance (name, status badge, created date, phone and profile
 //! name once known) with Connect, Restart, Log out and Delete; the "Add Instance" dialog; the
-//! "Connect <name>" dialog with the QR code (SVG, countdown, replaced on rotation) and the
+//! "Connect `<name>`" dialog with the QR code (SVG, countdown, replaced on rotation) and the
 //! pairing-code tab. Cards change state live from [`super::live`].
 //!
 //! Actions run the same services as the Evolution routes (create, delete, engine connect,

@@ -7,7 +7,7 @@
 //!
 //! Both backends run the same SQL text: `$N` placeholders work on SQLite too, times are Unix
 //! milliseconds and JSON documents are stored as text, so the code below expands each query once
-//! per backend with [`with_conn!`] instead of going through sqlx's `Any` driver.
+//! per backend with `with_conn!` instead of going through sqlx's `Any` driver.
 
 mod bots;
 mod directory;
@@ -210,7 +210,7 @@ impl Tx {
     }
 }
 
-/// Knobs for opening the database; [`DbOptions::from_config`] gives the production values.
+/// Knobs for opening the database; `DbOptions::default()` gives the production values.
 #[derive(Debug, Clone)]
 pub struct DbOptions {
     /// The shared pool's size (SQLite's write transactions have one more connection of their own).

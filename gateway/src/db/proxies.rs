@@ -4,7 +4,7 @@
 use super::{Db, DbError, Tx, new_uuid, now_ms, with_conn};
 
 /// A stored proxy. `secret` is the sealed `{username, password}` (see
-/// [`crate::http::proxy`]); `Debug` leaves it out.
+/// `crate::http::proxy`); `Debug` leaves it out.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ProxyRow {
     pub instance_id: String,

@@ -659,7 +659,7 @@ impl InFlight {
     }
 }
 
-/// One send in flight; the entry leaves [`InFlight`] when this is dropped, so the set never
+/// One send in flight; the entry leaves `InFlight` when this is dropped, so the set never
 /// holds more than the sends running at once.
 #[derive(Debug)]
 pub struct SendClaim {
