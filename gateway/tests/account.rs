@@ -813,6 +813,20 @@ async fn privacy_block_list_about_and_picture_over_http() {
         .await;
     assert_eq!(status, 400);
     assert_eq!(sim_profile(&sim, &phone).await["picture_bytes"], 0);
+    // A picture URL aimed at this machine is refused before any request (the media fetch's
+    // guard; ZAPIN_ALLOW_PRIVATE_URLS is off here).
+    for url in [
+        "http://127.0.0.1:9/me.jpg",
+        "http://[::1]:9/me.jpg",
+        "http://10.0.0.1/me.jpg",
+    ] {
+        let (status, body) = gw
+            .post("/chat/updateProfilePicture/me", json!({"picture": url}))
+            .await;
+        assert_eq!(status, 400, "{url}: {body}");
+        assert!(body.to_string().contains("private"), "{url}: {body}");
+    }
+    assert_eq!(sim_profile(&sim, &phone).await["picture_bytes"], 0);
     let (status, body) = gw
         .post(
             "/chat/updateProfilePicture/me",

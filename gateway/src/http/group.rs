@@ -16,6 +16,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
+use tokio::io::AsyncReadExt as _;
 use zapin_compat_evolution::ErrorEnvelope;
 use zapin_compat_evolution::request::{
     validate_create_group, validate_get_participants, validate_group_jid, validate_group_text,
@@ -246,7 +247,7 @@ pub async fn update_picture(
     let (jid, image) = validate_group_text(&body, "image")?;
     let group = parse_group(&jid)?;
     let session = open_session(&state, &instance)?;
-    let bytes = picture_bytes(&image).await?;
+    let bytes = picture_bytes(&state, &image).await?;
     if !bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
         return Err(ErrorEnvelope::bad_request([F.title, "Error: the image is not a JPEG"]).into());
     }
@@ -262,33 +263,33 @@ pub async fn update_picture(
     Ok((StatusCode::CREATED, Json(json!({"update": "success"}))))
 }
 
-/// The picture behind `image`: downloaded when it is an http(s) URL (bounded), else base64
-/// (optionally a `data:` URL). Neither → Evolution's 400.
-pub(super) async fn picture_bytes(image: &str) -> Result<Vec<u8>, ApiError> {
+/// The picture behind `image`: downloaded when it is an http(s) URL, else base64 (optionally a
+/// `data:` URL). Neither → Evolution's 400. The download goes through the media fetch, so it is
+/// bounded in size and time and, unless the operator allows it (`ZAPIN_ALLOW_PRIVATE_URLS`),
+/// never aimed at this machine or a private network.
+pub(super) async fn picture_bytes(state: &AppState, image: &str) -> Result<Vec<u8>, ApiError> {
     let not_image = || -> ApiError {
         ErrorEnvelope::bad_request(["\"profilePicture\" must be a url or a base64"]).into()
     };
     if image.starts_with("http://") || image.starts_with("https://") {
-        let client = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(20))
-            .build()
-            .map_err(|_| not_image())?;
-        let fetch_failed = |e: reqwest::Error| -> ApiError {
-            ErrorEnvelope::bad_request([format!("Error: cannot download the image: {e}")]).into()
+        let limits = crate::media::fetch::FetchLimits {
+            max_bytes: MAX_PICTURE_BYTES as u64,
+            timeout: std::time::Duration::from_secs(20),
+            allow_private: state.config.allow_private_urls,
         };
-        let mut resp = client
-            .get(image)
-            .send()
+        let file = crate::media::fetch::fetch(image, limits)
             .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(fetch_failed)?;
-        let mut bytes = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(fetch_failed)? {
-            if bytes.len() + chunk.len() > MAX_PICTURE_BYTES {
-                return Err(ErrorEnvelope::bad_request(["Error: the image is too large"]).into());
-            }
-            bytes.extend_from_slice(&chunk);
-        }
+            .map_err(|e| ApiError::from(ErrorEnvelope::from(e)))?;
+        let io = |e: std::io::Error| {
+            ApiError::from(ErrorEnvelope::from(crate::media::MediaInputError::Io(e)))
+        };
+        let mut bytes = Vec::with_capacity(usize::try_from(file.len).unwrap_or(0));
+        file.reader()
+            .await
+            .map_err(io)?
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(io)?;
         return Ok(bytes);
     }
     let data = image

@@ -167,7 +167,7 @@ pub async fn update_picture(
     const TITLE: &str = "Error updating profile picture";
     let picture = validate_profile_text(&body?, "picture")?;
     let session = open_session(&state, &instance)?;
-    let bytes = picture_bytes(&picture).await?;
+    let bytes = picture_bytes(&state, &picture).await?;
     if !bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
         return Err(ErrorEnvelope::bad_request([TITLE, "Error: the image is not a JPEG"]).into());
     }
