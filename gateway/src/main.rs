@@ -53,6 +53,50 @@ enum AdminCommand {
     /// Dashboard users of a tenant.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Plans (as `POST /admin/plans` and `GET /admin/plans`).
+    #[command(subcommand)]
+    Plans(PlansCommand),
+    /// Tenants (as `POST /admin/tenants` and `GET /admin/tenants`).
+    #[command(subcommand)]
+    Tenants(TenantsCommand),
+    /// Tenant API keys (as `POST /admin/tenants/{id}/keys`).
+    #[command(subcommand)]
+    TenantKeys(TenantKeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PlansCommand {
+    /// Create a plan from the JSON body `POST /admin/plans` takes, e.g.
+    /// '{"name":"starter","quotas":{"message_send":{"day":100}},"price_cents":1900}'.
+    Add {
+        /// The plan as JSON.
+        json: String,
+    },
+    /// Print every plan as a JSON array.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+enum TenantsCommand {
+    /// Create a tenant on a plan; prints its id and its first API key (shown once).
+    Add {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        plan: String,
+    },
+    /// Print every tenant as a JSON array.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+enum TenantKeysCommand {
+    /// Issue another API key for a tenant; prints it (shown once).
+    Add {
+        /// The tenant's id.
+        #[arg(long)]
+        tenant: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -135,7 +179,76 @@ fn main() -> ExitCode {
         Command::Keys(KeysCommand::Rotate(args)) => keys_rotate(args),
         Command::Keys(KeysCommand::Generate) => keys_generate(),
         Command::Admin(AdminCommand::Users(UsersCommand::Add(args))) => users_add(args),
+        Command::Admin(other) => {
+            let config = match Config::from_process_env() {
+                Ok(config) => config,
+                Err(err) => {
+                    eprintln!("zapin: configuration error: {err}");
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            };
+            init_logging(&config);
+            run_to_exit("zapin admin", run_admin(config, other))
+        }
     }
+}
+
+/// `zapin admin plans|tenants|tenant-keys …`: the operator's admin API from the command line,
+/// over the same directory, so an operator can bootstrap without curl. Keys are hashed under
+/// the master key, which is checked against the data first, as `zapin serve` checks it.
+async fn run_admin(mut config: Config, command: AdminCommand) -> anyhow::Result<()> {
+    use zapin_gateway::db::Db;
+
+    config
+        .resolve_master_key()
+        .context("loading the master key (ZAPIN_MASTER_KEY or ZAPIN_DATA_DIR/master.key)")?;
+    let db = Db::open_unsealed(&config)
+        .await
+        .context("opening the database")?;
+    let store = zapin_gateway::runtime::open_store(&config)
+        .await
+        .context("opening the signal store")?;
+    sealed_data(&config, &db, &store)?.check_at_start().await?;
+    let directory = zapin_gateway::tenancy::directory(&config, &db);
+    let out = match command {
+        AdminCommand::Plans(PlansCommand::Add { json }) => {
+            let plan = zapin_tenancy::plan::Plan::from_json(json.as_bytes())
+                .map_err(zapin_tenancy::TenancyError::from)?;
+            directory.create_plan(&plan).await?;
+            serde_json::to_value(&plan)?
+        }
+        AdminCommand::Plans(PlansCommand::List) => serde_json::to_value(directory.plans().await?)?,
+        AdminCommand::Tenants(TenantsCommand::Add { name, plan }) => {
+            let created = directory.create_tenant(&name, &plan).await?;
+            serde_json::json!({
+                "id": created.tenant.id,
+                "name": created.tenant.name,
+                "plan": created.tenant.plan,
+                "suspended": created.tenant.suspended,
+                "apiKey": created.key.expose(),
+                "keyId": created.key_info.id,
+            })
+        }
+        AdminCommand::Tenants(TenantsCommand::List) => {
+            serde_json::to_value(directory.tenants().await?)?
+        }
+        AdminCommand::TenantKeys(TenantKeysCommand::Add { tenant }) => {
+            if directory.tenant(&tenant).await?.is_none() {
+                anyhow::bail!("no tenant {tenant:?}");
+            }
+            let (key, info) = directory.create_key(&tenant, None).await?;
+            let mut doc = serde_json::to_value(&info)?;
+            if let Some(obj) = doc.as_object_mut() {
+                obj.insert("apiKey".to_owned(), key.expose().into());
+            }
+            doc
+        }
+        AdminCommand::Users(_) => anyhow::bail!("`zapin admin users` runs on its own"),
+    };
+    println!("{out}");
+    store.close().await;
+    db.close().await;
+    Ok(())
 }
 
 fn users_add(args: AddUserArgs) -> ExitCode {

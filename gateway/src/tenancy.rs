@@ -54,6 +54,12 @@ fn unreachable_pool() -> ! {
     panic!("the database handle has no pool")
 }
 
+/// The tenant directory alone (plans, tenants, keys), hashing keys as `zapin serve` does: for
+/// the `zapin admin` commands, which need no counters or usage log.
+pub fn directory(config: &Config, db: &Db) -> Directory {
+    Directory::new(pool_of(db), hasher(config.master_key.as_ref()))
+}
+
 fn hasher(key: Option<&zapin_signal_store::MasterKey>) -> KeyHasher {
     // Without a master key (library use, some tests) keys are still hashed, under a fixed
     // key: the `zapin` binary always has a master key.

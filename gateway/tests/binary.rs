@@ -304,3 +304,114 @@ async fn sim_serves_its_root_key_until_sigterm() {
         assert!(waiter.join().unwrap().unwrap().success());
     }
 }
+
+/// `zapin admin plans|tenants|tenant-keys`: an operator bootstraps a tenant without curl, and
+/// the keys the commands print work against `zapin serve` on the same data.
+#[tokio::test]
+async fn admin_commands_bootstrap_a_tenant_whose_keys_serve_accepts() {
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().join("data");
+    let env = [
+        ("ZAPIN_DATA_DIR", data_dir.to_str().unwrap()),
+        ("AUTHENTICATION_API_KEY", "binary-admin-key"),
+        ("SERVER_PORT", "0"),
+        ("ZAPIN_LISTEN_HOST", "127.0.0.1"),
+    ];
+    let json_of = |out: &Output| -> serde_json::Value {
+        assert!(
+            out.status.success(),
+            "{}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+
+    let plan = r#"{"name":"starter","quotas":{"instance_create":{"total":2}},"price_cents":1900}"#;
+    let created = json_of(&run(&["admin", "plans", "add", plan], &env));
+    assert_eq!(created["name"], "starter");
+    let bad = run(&["admin", "plans", "add", "{not json"], &env);
+    assert!(!bad.status.success());
+    assert!(!text(&bad.stderr).is_empty());
+    let plans = json_of(&run(&["admin", "plans", "list"], &env));
+    assert_eq!(plans.as_array().unwrap().len(), 1, "{plans}");
+
+    let acme = json_of(&run(
+        &[
+            "admin", "tenants", "add", "--name", "acme", "--plan", "starter",
+        ],
+        &env,
+    ));
+    let tenant_id = acme["id"].as_str().unwrap().to_owned();
+    let first_key = acme["apiKey"].as_str().unwrap().to_owned();
+    let no_plan = run(
+        &["admin", "tenants", "add", "--name", "x", "--plan", "nope"],
+        &env,
+    );
+    assert!(!no_plan.status.success());
+    let second = json_of(&run(
+        &["admin", "tenant-keys", "add", "--tenant", &tenant_id],
+        &env,
+    ));
+    let second_key = second["apiKey"].as_str().unwrap().to_owned();
+    assert_ne!(first_key, second_key);
+    let unknown = run(&["admin", "tenant-keys", "add", "--tenant", "nobody"], &env);
+    assert!(!unknown.status.success());
+    let tenants = json_of(&run(&["admin", "tenants", "list"], &env));
+    assert!(tenants.to_string().contains("acme"), "{tenants}");
+    assert!(
+        !tenants.to_string().contains(&first_key),
+        "keys are shown once"
+    );
+
+    // zapin serve on the same data takes both keys as the tenant's.
+    let child = zapin(&["serve"], &env)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut server = Running(Some(child));
+    let stdout = server.0.as_mut().unwrap().stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let line = rx
+        .recv_timeout(STARTUP_TIMEOUT)
+        .expect("zapin serve did not announce its address");
+    let url = line
+        .strip_prefix("zapin listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    let client = reqwest::Client::new();
+    let resp = client
+        .post(format!("{url}/instance/create"))
+        .header("apikey", &second_key)
+        .json(&serde_json::json!({"instanceName": "acme-1", "integration": "WHATSAPP-BAILEYS"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    assert_eq!(
+        resp.headers()
+            .get("x-zapin-tenant-id")
+            .and_then(|v| v.to_str().ok()),
+        Some(tenant_id.as_str())
+    );
+    let listed: serde_json::Value = client
+        .get(format!("{url}/instance/fetchInstances"))
+        .header("apikey", &first_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed[0]["name"], "acme-1", "{listed}");
+    drop(server);
+}
